@@ -1,0 +1,1 @@
+//! GGUF reader (filled in by the GGUF work).

@@ -1,0 +1,3 @@
+//! Model file readers: `.minke` (safetensors), GGUF and Hugging Face folders.
+
+pub mod gguf;

@@ -1,0 +1,114 @@
+//! Block layouts and row-level quantize/dequantize for every [`DType`].
+//!
+//! The quantized blocks are byte-for-byte ggml's (`block_q8_0`, `block_q4_0`,
+//! `block_q4_1`), so GGUF tensor data can be reinterpreted in place.
+
+mod q4_0;
+mod q4_1;
+mod q8_0;
+mod q8a;
+
+pub use q4_0::BlockQ4_0;
+pub use q4_1::BlockQ4_1;
+pub use q8_0::BlockQ8_0;
+pub use q8a::{quantize_act_row_scalar, BlockQ8A};
+
+use crate::DType;
+use half::{bf16, f16};
+
+/// Elements per quantized block (ggml's `QK8_0`, `QK4_0`, `QK4_1`).
+pub const QK: usize = 32;
+
+/// Quantizes `src` into `dst`, which must hold exactly
+/// `dtype.row_bytes(src.len())` bytes.
+///
+/// # Panics
+/// When `src.len()` is not a multiple of the block length or `dst` has the
+/// wrong size: both are caller bugs, never data errors.
+pub fn quantize_row(dtype: DType, src: &[f32], dst: &mut [u8]) {
+    let need = dtype
+        .row_bytes(src.len())
+        .expect("row length is not a whole number of blocks");
+    assert_eq!(dst.len(), need, "destination size for {dtype}");
+    match dtype {
+        DType::F32 => dst.copy_from_slice(bytemuck::cast_slice(src)),
+        DType::F16 => {
+            for (d, &x) in dst.chunks_exact_mut(2).zip(src) {
+                d.copy_from_slice(&f16::from_f32(x).to_le_bytes());
+            }
+        }
+        DType::BF16 => {
+            for (d, &x) in dst.chunks_exact_mut(2).zip(src) {
+                d.copy_from_slice(&bf16::from_f32(x).to_le_bytes());
+            }
+        }
+        DType::Q8_0 => {
+            for (d, x) in dst.chunks_exact_mut(34).zip(src.chunks_exact(QK)) {
+                d.copy_from_slice(bytemuck::bytes_of(&BlockQ8_0::quantize(
+                    x.try_into().unwrap(),
+                )));
+            }
+        }
+        DType::Q4_0 => {
+            for (d, x) in dst.chunks_exact_mut(18).zip(src.chunks_exact(QK)) {
+                d.copy_from_slice(bytemuck::bytes_of(&BlockQ4_0::quantize(
+                    x.try_into().unwrap(),
+                )));
+            }
+        }
+        DType::Q4_1 => {
+            for (d, x) in dst.chunks_exact_mut(20).zip(src.chunks_exact(QK)) {
+                d.copy_from_slice(bytemuck::bytes_of(&BlockQ4_1::quantize(
+                    x.try_into().unwrap(),
+                )));
+            }
+        }
+    }
+}
+
+/// Expands one row of `dtype` data (`src`, a whole number of blocks) into
+/// `dst`, which must have exactly the row's element count.
+///
+/// # Panics
+/// When the sizes disagree (a caller bug).
+pub fn dequantize_row(dtype: DType, src: &[u8], dst: &mut [f32]) {
+    let need = dtype
+        .row_bytes(dst.len())
+        .expect("row length is not a whole number of blocks");
+    assert_eq!(src.len(), need, "source size for {dtype}");
+    match dtype {
+        DType::F32 => {
+            for (d, s) in dst.iter_mut().zip(src.chunks_exact(4)) {
+                *d = f32::from_le_bytes(s.try_into().unwrap());
+            }
+        }
+        DType::F16 => {
+            for (d, s) in dst.iter_mut().zip(src.chunks_exact(2)) {
+                *d = f16::from_le_bytes([s[0], s[1]]).to_f32();
+            }
+        }
+        DType::BF16 => {
+            for (d, s) in dst.iter_mut().zip(src.chunks_exact(2)) {
+                *d = bf16::from_le_bytes([s[0], s[1]]).to_f32();
+            }
+        }
+        DType::Q8_0 => {
+            for (d, s) in dst.chunks_exact_mut(QK).zip(src.chunks_exact(34)) {
+                let b: BlockQ8_0 = bytemuck::pod_read_unaligned(s);
+                b.dequantize(d.try_into().unwrap());
+            }
+        }
+        DType::Q4_0 => {
+            for (d, s) in dst.chunks_exact_mut(QK).zip(src.chunks_exact(18)) {
+                let b: BlockQ4_0 = bytemuck::pod_read_unaligned(s);
+                b.dequantize(d.try_into().unwrap());
+            }
+        }
+        DType::Q4_1 => {
+            for (d, s) in dst.chunks_exact_mut(QK).zip(src.chunks_exact(20)) {
+                let b: BlockQ4_1 = bytemuck::pod_read_unaligned(s);
+                b.dequantize(d.try_into().unwrap());
+            }
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Dot-product kernels: one weight row (any [`DType`]) against one activation
+//! row, and the row-range and small-batch products built on them.
+//!
+//! A [`Kernels`] table holds one function pointer per format; [`Kernels::get`]
+//! picks the best table for this CPU once (or the one `MINKE_ISA` names) and
+//! callers keep the `&'static` it returns.
+
+pub mod dispatch;
+pub mod scalar;
+
+pub use dispatch::{Isa, IsaError};
+
+use crate::{BlockQ8A, DType};
+
+/// One activation row (or `n` rows, back to back) in the form a weight
+/// format's dot product takes: f32 for float weights, [`BlockQ8A`] for
+/// quantized ones (see [`DType::is_quantized`]).
+#[derive(Clone, Copy, Debug)]
+pub enum Act<'a> {
+    F32(&'a [f32]),
+    Q8(&'a [BlockQ8A]),
+}
+
+/// `w` is one weight row of `k` elements (`dtype.row_bytes(k)` bytes), `x`
+/// the matching activation row; returns their dot product.
+pub type VecDotF32 = fn(w: &[u8], x: &[f32]) -> f32;
+/// As [`VecDotF32`], for quantized weights against int8 activation blocks.
+pub type VecDotQ8 = fn(w: &[u8], x: &[BlockQ8A]) -> f32;
+
+/// A kernel set: the functions one instruction set provides.
+#[derive(Debug)]
+pub struct Kernels {
+    /// Which instruction set these kernels use.
+    pub isa: Isa,
+    /// Quantizes an f32 activation row into int8 blocks.
+    pub quantize_act: fn(src: &[f32], dst: &mut [BlockQ8A]),
+    pub vec_dot_f32: VecDotF32,
+    pub vec_dot_f16: VecDotF32,
+    pub vec_dot_bf16: VecDotF32,
+    pub vec_dot_q8_0: VecDotQ8,
+    pub vec_dot_q4_0: VecDotQ8,
+    pub vec_dot_q4_1: VecDotQ8,
+}
+
+impl Kernels {
+    /// The kernel set for this process: `MINKE_ISA` if set (an unknown or
+    /// unavailable name is an error), else the best the CPU supports.
+    /// Decided once and cached.
+    pub fn get() -> Result<&'static Kernels, IsaError> {
+        dispatch::selected()
+    }
+
+    /// The kernel set for `isa`, if this CPU can run it.
+    pub fn for_isa(isa: Isa) -> Result<&'static Kernels, IsaError> {
+        dispatch::for_isa(isa)
+    }
+
+    /// `out[r] = W[r] · x` for every row of `w`, where `w` holds
+    /// `out.len()` rows of `k` elements in `dtype`.
+    ///
+    /// `x` must be [`Act::Q8`] for quantized formats and [`Act::F32`]
+    /// otherwise, with `k` elements (`k / 32` blocks).
+    ///
+    /// # Panics
+    /// On size or activation-kind mismatches (caller bugs).
+    pub fn matvec(&self, dtype: DType, w: &[u8], k: usize, x: Act<'_>, out: &mut [f32]) {
+        self.matmul(dtype, w, k, x, 1, out);
+    }
+
+    /// Small-batch product: `n` activation rows (back to back in `xs`)
+    /// against every row of `w`. `out` is laid out `(rows, n)`:
+    /// `out[r * n + t] = W[r] · xs[t]`, so a caller splitting rows across
+    /// threads hands each one a contiguous chunk.
+    ///
+    /// Each weight row is read once and used for all `n` activation rows.
+    ///
+    /// # Panics
+    /// On size or activation-kind mismatches (caller bugs).
+    pub fn matmul(&self, dtype: DType, w: &[u8], k: usize, xs: Act<'_>, n: usize, out: &mut [f32]) {
+        let rb = dtype
+            .row_bytes(k)
+            .expect("k is not a whole number of blocks");
+        assert!(n > 0 && out.len() % n == 0, "output size");
+        let rows = out.len() / n;
+        assert_eq!(
+            w.len(),
+            rows * rb,
+            "weight bytes for {rows} rows of {k} {dtype}"
+        );
+        match xs {
+            Act::F32(x) => {
+                assert!(!dtype.is_quantized(), "{dtype} weights need Q8 activations");
+                assert_eq!(x.len(), n * k, "activation length");
+                let f = match dtype {
+                    DType::F32 => self.vec_dot_f32,
+                    DType::F16 => self.vec_dot_f16,
+                    _ => self.vec_dot_bf16,
+                };
+                for (wr, o) in w.chunks_exact(rb).zip(out.chunks_exact_mut(n)) {
+                    for (t, ot) in o.iter_mut().enumerate() {
+                        *ot = f(wr, &x[t * k..(t + 1) * k]);
+                    }
+                }
+            }
+            Act::Q8(x) => {
+                assert!(dtype.is_quantized(), "{dtype} weights need f32 activations");
+                let nb = k / crate::QK;
+                assert_eq!(x.len(), n * nb, "activation blocks");
+                let f = match dtype {
+                    DType::Q8_0 => self.vec_dot_q8_0,
+                    DType::Q4_0 => self.vec_dot_q4_0,
+                    _ => self.vec_dot_q4_1,
+                };
+                for (wr, o) in w.chunks_exact(rb).zip(out.chunks_exact_mut(n)) {
+                    for (t, ot) in o.iter_mut().enumerate() {
+                        *ot = f(wr, &x[t * nb..(t + 1) * nb]);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! The scalar reference kernels. Every SIMD kernel is tested against these;
+//! they are also the fallback on CPUs without a SIMD set and under Miri.
+//!
+//! Integer sums are exact (i32 per block); float accumulation is in f32, one
+//! block at a time, in element order.
+
+use super::{Isa, Kernels};
+use crate::formats::{quantize_act_row_scalar, BlockQ8A, QK};
+use half::{bf16, f16};
+
+/// The scalar kernel table.
+pub static KERNELS: Kernels = Kernels {
+    isa: Isa::Scalar,
+    quantize_act: quantize_act_row_scalar,
+    vec_dot_f32,
+    vec_dot_f16,
+    vec_dot_bf16,
+    vec_dot_q8_0,
+    vec_dot_q4_0,
+    vec_dot_q4_1,
+};
+
+fn f16_at(b: &[u8], i: usize) -> f32 {
+    f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
+}
+
+/// f32 weights · f32 activations.
+pub fn vec_dot_f32(w: &[u8], x: &[f32]) -> f32 {
+    assert_eq!(w.len(), x.len() * 4);
+    w.chunks_exact(4)
+        .zip(x)
+        .map(|(b, &v)| f32::from_le_bytes(b.try_into().unwrap()) * v)
+        .sum()
+}
+
+/// f16 weights · f32 activations.
+pub fn vec_dot_f16(w: &[u8], x: &[f32]) -> f32 {
+    assert_eq!(w.len(), x.len() * 2);
+    w.chunks_exact(2)
+        .zip(x)
+        .map(|(b, &v)| f16_at(b, 0) * v)
+        .sum()
+}
+
+/// bf16 weights · f32 activations.
+pub fn vec_dot_bf16(w: &[u8], x: &[f32]) -> f32 {
+    assert_eq!(w.len(), x.len() * 2);
+    w.chunks_exact(2)
+        .zip(x)
+        .map(|(b, &v)| bf16::from_le_bytes([b[0], b[1]]).to_f32() * v)
+        .sum()
+}
+
+/// Q8_0 weights · Q8A activations: `Σ_blocks d_w d_x Σ w_i x_i`.
+pub fn vec_dot_q8_0(w: &[u8], x: &[BlockQ8A]) -> f32 {
+    assert_eq!(w.len(), x.len() * 34);
+    let mut acc = 0f32;
+    for (wb, xb) in w.chunks_exact(34).zip(x) {
+        let mut s = 0i32;
+        for i in 0..QK {
+            s += (wb[2 + i] as i8 as i32) * xb.qs[i] as i32;
+        }
+        acc += s as f32 * f16_at(wb, 0) * xb.d;
+    }
+    acc
+}
+
+/// Q4_0 weights · Q8A activations: `Σ_blocks d_w d_x Σ (q_i - 8) x_i`.
+pub fn vec_dot_q4_0(w: &[u8], x: &[BlockQ8A]) -> f32 {
+    assert_eq!(w.len(), x.len() * 18);
+    let mut acc = 0f32;
+    for (wb, xb) in w.chunks_exact(18).zip(x) {
+        let mut s = 0i32;
+        for j in 0..QK / 2 {
+            let q = wb[2 + j];
+            s += ((q & 0xF) as i32 - 8) * xb.qs[j] as i32;
+            s += ((q >> 4) as i32 - 8) * xb.qs[j + QK / 2] as i32;
+        }
+        acc += s as f32 * f16_at(wb, 0) * xb.d;
+    }
+    acc
+}
+
+/// Q4_1 weights · Q8A activations:
+/// `Σ_blocks d_w d_x Σ q_i x_i + m_w s_x` (`s_x = d_x Σ x_i`).
+pub fn vec_dot_q4_1(w: &[u8], x: &[BlockQ8A]) -> f32 {
+    assert_eq!(w.len(), x.len() * 20);
+    let mut acc = 0f32;
+    for (wb, xb) in w.chunks_exact(20).zip(x) {
+        let mut s = 0i32;
+        for j in 0..QK / 2 {
+            let q = wb[4 + j];
+            s += (q & 0xF) as i32 * xb.qs[j] as i32;
+            s += (q >> 4) as i32 * xb.qs[j + QK / 2] as i32;
+        }
+        acc += s as f32 * f16_at(wb, 0) * xb.d + f16_at(wb, 2) * xb.s;
+    }
+    acc
+}
