@@ -1,5 +1,174 @@
-//! The `minke` command.
+//! The `minke` command: run, inspect, convert and measure models.
+//!
+//! Text goes to stdout; progress and statistics to stderr. A bad argument or
+//! file exits non-zero with one clear line.
 
-fn main() {
-    println!("minke {}", env!("CARGO_PKG_VERSION"));
+mod bench;
+mod logits;
+
+use clap::{Parser, Subcommand};
+use minke::quant::DType;
+use minke::{Model, SessionParams};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "minke",
+    version,
+    about = "Edge inference for DeepSeek-family language models"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Print logits for a token sequence.
+    Logits(logits::Args),
+    /// Convert a model (Hugging Face folder, GGUF or .minke) to a .minke file.
+    Quantize {
+        /// The model to convert.
+        input: PathBuf,
+        /// Where to write the .minke file.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Weight format: q4_0, q4_1, q8_0, f16, bf16 or f32.
+        #[arg(long = "type", default_value = "q4_0")]
+        dtype: String,
+    },
+    /// Measure prompt processing and generation speed.
+    Bench(bench::Args),
+    /// Describe a model file and what running it takes.
+    Info {
+        /// The model.
+        model: PathBuf,
+        /// Context length to size the session for.
+        #[arg(short = 'c', long, default_value_t = 2048)]
+        ctx: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Logits(a) => logits::run(a),
+        Cmd::Quantize {
+            input,
+            output,
+            dtype,
+        } => quantize(input, output, &dtype),
+        Cmd::Bench(a) => bench::run(a),
+        Cmd::Info { model, ctx } => info(model, ctx),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("minke: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Res = Result<(), Box<dyn std::error::Error>>;
+
+/// Parses a comma-separated token list.
+pub(crate) fn parse_tokens(s: &str) -> Result<Vec<u32>, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            t.parse::<u32>()
+                .map_err(|_| format!("`{t}` is not a token id"))
+        })
+        .collect()
+}
+
+fn quantize(input: PathBuf, output: PathBuf, dtype: &str) -> Res {
+    let dtype = DType::parse(dtype)
+        .ok_or_else(|| format!("unknown --type `{dtype}` (q4_0, q4_1, q8_0, f16, bf16, f32)"))?;
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} quantizing [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    let t0 = std::time::Instant::now();
+    minke::quantize::quantize(&input, &output, dtype, |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })?;
+    bar.finish_and_clear();
+    let size = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
+    eprintln!(
+        "wrote {} ({:.1} MiB, {dtype}) in {:.1} s",
+        output.display(),
+        size as f64 / (1 << 20) as f64,
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn info(path: PathBuf, ctx: usize) -> Res {
+    let model = Model::open(&path)?;
+    let c = &model.config;
+    println!("file:          {} ({:?})", path.display(), model.kind());
+    println!("architecture:  {} ({:?})", c.arch.hf_name(), c.arch);
+    println!(
+        "dimensions:    vocab {}, hidden {}, layers {}, heads {} (kv {}), head_dim {}, ffn {}",
+        c.vocab_size,
+        c.hidden_size,
+        c.n_layers,
+        c.n_heads,
+        c.n_kv_heads,
+        c.head_dim,
+        c.intermediate_size
+    );
+    println!(
+        "rope:          theta {}, scaling {:?}, style {:?}",
+        c.rope_theta, c.rope_scaling, c.rope_style
+    );
+    let mut formats = std::collections::BTreeMap::<String, (usize, usize)>::new();
+    let store = model.tensors();
+    for name in store.names() {
+        let t = store.get(name).expect("listed");
+        let e = formats.entry(t.dtype.name().to_string()).or_default();
+        e.0 += 1;
+        e.1 += t.byte_len();
+    }
+    let list: Vec<String> = formats
+        .iter()
+        .map(|(k, (n, b))| format!("{k}: {n} tensors, {:.1} MiB", *b as f64 / (1 << 20) as f64))
+        .collect();
+    println!("tensors:       {} ({})", store.len(), list.join("; "));
+    println!(
+        "weights:       {:.1} MiB, {:.1} MiB read per token",
+        model.weight_bytes() as f64 / (1 << 20) as f64,
+        model.weight_bytes_per_token() as f64 / (1 << 20) as f64
+    );
+    println!(
+        "tokenizer:     {}",
+        if model.tokenizer_data().is_some() {
+            "yes"
+        } else {
+            "none (token ids only)"
+        }
+    );
+    let kernels = minke::quant::Kernels::get()?;
+    println!("kernel set:    {}", kernels.isa);
+    let p = SessionParams {
+        n_ctx: ctx,
+        ..SessionParams::default()
+    };
+    println!(
+        "session:       {:.1} MiB at context {ctx} ({:?} KV cache, batch {}, {} threads)",
+        minke::session_bytes(&model, &p) as f64 / (1 << 20) as f64,
+        p.kv_type,
+        p.n_batch,
+        p.n_threads
+    );
+    Ok(())
 }

@@ -3,10 +3,31 @@
 //! Weights are read in place through `mmap` ([`file`]); a shared, read-only
 //! [`Model`] is run by one [`Session`] per conversation, which allocates all
 //! it needs up front so that `prefill` and `decode` allocate nothing.
+//!
+//! ```no_run
+//! use minke::{Model, Session, SessionParams};
+//! let model = Model::open("model.minke")?;
+//! let mut s = Session::new(&model, SessionParams::default())?;
+//! let logits = s.prefill(&[1, 2, 3])?;
+//! # Ok::<(), minke::Error>(())
+//! ```
 
+pub mod config;
 pub mod error;
 pub mod file;
+pub mod kv_cache;
+mod mmap;
+pub mod model;
+pub mod ops;
+pub mod quantize;
+pub mod session;
+pub mod tensor;
+pub mod threads;
 pub mod tokenizer;
 
+pub use config::ModelConfig;
 pub use error::{Error, Result};
+pub use kv_cache::KvType;
 pub use minke_quant as quant;
+pub use model::Model;
+pub use session::{session_bytes, Session, SessionParams};

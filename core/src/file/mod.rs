@@ -1,3 +1,97 @@
 //! Model file readers: `.minke` (safetensors), GGUF and Hugging Face folders.
+//! Each turns a path into a [`Loaded`]: the config, the tensors as views into
+//! mapped files, and the tokenizer data if the file carries any.
 
 pub mod gguf;
+mod gguf_model;
+pub mod hf;
+pub mod minke;
+mod st;
+
+use crate::config::ModelConfig;
+use crate::tensor::TensorStore;
+use crate::{Error, Result};
+use std::path::Path;
+
+/// What kind of model file a path is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// minke's own safetensors-based file.
+    Minke,
+    /// A GGUF file.
+    Gguf,
+    /// A Hugging Face checkpoint folder.
+    HfDir,
+}
+
+impl FileKind {
+    /// Decides from the path: a folder is a checkpoint, otherwise the magic
+    /// bytes say GGUF or (safetensors) `.minke`.
+    pub fn detect(path: &Path) -> Result<FileKind> {
+        let io = |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let meta = std::fs::metadata(path).map_err(io)?;
+        if meta.is_dir() {
+            return Ok(FileKind::HfDir);
+        }
+        let mut magic = [0u8; 4];
+        use std::io::Read;
+        let n = std::fs::File::open(path)
+            .and_then(|mut f| f.read(&mut magic))
+            .map_err(io)?;
+        if n == 4 && &magic == b"GGUF" {
+            Ok(FileKind::Gguf)
+        } else {
+            Ok(FileKind::Minke)
+        }
+    }
+}
+
+/// Tokenizer data a model file carries.
+#[derive(Clone, Debug)]
+pub enum TokenizerData {
+    /// Hugging Face `tokenizer.json` text, with `tokenizer_config.json` if any.
+    Json {
+        tokenizer: String,
+        config: Option<String>,
+    },
+    /// The `tokenizer.ggml.*` metadata of a GGUF file.
+    Gguf(Box<GgufTokenizer>),
+}
+
+/// A tokenizer as GGUF metadata describes it (`tokenizer.ggml.*`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GgufTokenizer {
+    /// `tokenizer.ggml.model`, e.g. `gpt2` (byte-level BPE).
+    pub model: String,
+    /// `tokenizer.ggml.pre`: the pre-tokenizer, e.g. `smollm`, `llama-bpe`.
+    pub pre: Option<String>,
+    pub tokens: Vec<String>,
+    /// Space-separated pairs, highest priority first.
+    pub merges: Vec<String>,
+    pub token_types: Vec<i32>,
+    pub bos: Option<u32>,
+    pub eos: Option<u32>,
+    pub pad: Option<u32>,
+    pub add_bos: bool,
+    pub chat_template: Option<String>,
+}
+
+/// A model file, opened.
+pub struct Loaded {
+    pub kind: FileKind,
+    pub config: ModelConfig,
+    pub store: TensorStore,
+    pub tokenizer: Option<TokenizerData>,
+}
+
+/// Opens any supported model file or folder.
+pub fn open(path: &Path) -> Result<Loaded> {
+    match FileKind::detect(path)? {
+        FileKind::HfDir => hf::open(path),
+        FileKind::Minke => minke::open(path),
+        FileKind::Gguf => gguf_model::open(path),
+    }
+}

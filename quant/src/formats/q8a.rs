@@ -31,7 +31,11 @@ impl BlockQ8A {
 }
 
 /// The scalar reference for activation quantization: per block,
-/// `d = max|x| / 127` and `qs = round(x / d)` (half away from zero).
+/// `d = max|x| / 127` and `qs = round(x * (1 / d))` (half away from zero).
+///
+/// Finite input gives `qs` in [-127, 127], and every SIMD set reproduces
+/// these blocks bit for bit. NaN or infinite input gives unspecified (but
+/// memory-safe) blocks: the model's numbers are already lost then.
 ///
 /// `dst.len()` must be `src.len() / 32`, and `src.len()` a multiple of 32.
 pub fn quantize_act_row_scalar(src: &[f32], dst: &mut [BlockQ8A]) {
@@ -39,7 +43,9 @@ pub fn quantize_act_row_scalar(src: &[f32], dst: &mut [BlockQ8A]) {
     for (b, x) in dst.iter_mut().zip(src.chunks_exact(QK)) {
         let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
         let d = amax / 127.0;
-        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        // A subnormal `d` (all |x| below ~1.5e-36) would make `1 / d`
+        // overflow to infinity; such a block quantizes to zeros instead.
+        let id = if d.is_normal() { 1.0 / d } else { 0.0 };
         let mut sum = 0i32;
         for (q, &v) in b.qs.iter_mut().zip(x) {
             *q = (v * id).round() as i8;

@@ -72,11 +72,42 @@ impl fmt::Display for IsaError {
 
 impl std::error::Error for IsaError {}
 
+/// The table for `isa` when this build has it and this CPU can run it: the
+/// best variant of it (VNNI, dotprod) the CPU supports. Detection is cheap
+/// after the first call (std caches the CPU features).
 fn table(isa: Isa) -> Option<&'static Kernels> {
+    variants(isa).last().copied()
+}
+
+/// Every table of `isa` this CPU can run, best last.
+fn variants(isa: Isa) -> Vec<&'static Kernels> {
+    let mut v: Vec<&'static Kernels> = Vec::new();
     match isa {
-        Isa::Scalar => Some(&scalar::KERNELS),
-        _ => None,
+        Isa::Scalar => v.push(&scalar::KERNELS),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => {
+            use super::x86_64::avx2;
+            if avx2::detected() {
+                v.push(&avx2::KERNELS);
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => {
+            use super::x86_64::avx512;
+            if avx512::detected() {
+                v.push(&avx512::KERNELS);
+            }
+            if avx512::detected_vnni() {
+                v.push(&avx512::KERNELS_VNNI);
+            }
+        }
+        _ => {}
     }
+    v
+}
+
+pub(super) fn available() -> Vec<&'static Kernels> {
+    Isa::ALL.into_iter().flat_map(variants).collect()
 }
 
 pub(super) fn for_isa(isa: Isa) -> Result<&'static Kernels, IsaError> {

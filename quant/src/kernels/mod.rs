@@ -7,6 +7,8 @@
 
 pub mod dispatch;
 pub mod scalar;
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
 
 pub use dispatch::{Isa, IsaError};
 
@@ -26,12 +28,25 @@ pub enum Act<'a> {
 pub type VecDotF32 = fn(w: &[u8], x: &[f32]) -> f32;
 /// As [`VecDotF32`], for quantized weights against int8 activation blocks.
 pub type VecDotQ8 = fn(w: &[u8], x: &[BlockQ8A]) -> f32;
+/// The block product behind [`Kernels::matmul`] for quantized weights: `w`
+/// holds `rows = out.len() / n` weight rows of `nb = x.len() / n` blocks each,
+/// `x` holds `n` activation rows of `nb` blocks back to back, and
+/// `out[r * n + t] = W[r] · x[t]` (layout `(rows, n)`).
+///
+/// SIMD sets tile this so that each weight block is loaded once for several
+/// activation rows (prompt processing) and several weight rows share each
+/// activation load (decoding, `n == 1`).
+pub type MatmulQ8 = fn(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]);
 
 /// A kernel set: the functions one instruction set provides.
 #[derive(Debug)]
 pub struct Kernels {
     /// Which instruction set these kernels use.
     pub isa: Isa,
+    /// The table's own name: the [`Isa`] name, plus the optional feature
+    /// its inner loops use (`avx512-vnni`, `neon-dotprod`). For logs and
+    /// `minke info`.
+    pub name: &'static str,
     /// Quantizes an f32 activation row into int8 blocks.
     pub quantize_act: fn(src: &[f32], dst: &mut [BlockQ8A]),
     pub vec_dot_f32: VecDotF32,
@@ -40,6 +55,9 @@ pub struct Kernels {
     pub vec_dot_q8_0: VecDotQ8,
     pub vec_dot_q4_0: VecDotQ8,
     pub vec_dot_q4_1: VecDotQ8,
+    pub matmul_q8_0: MatmulQ8,
+    pub matmul_q4_0: MatmulQ8,
+    pub matmul_q4_1: MatmulQ8,
 }
 
 impl Kernels {
@@ -53,6 +71,14 @@ impl Kernels {
     /// The kernel set for `isa`, if this CPU can run it.
     pub fn for_isa(isa: Isa) -> Result<&'static Kernels, IsaError> {
         dispatch::for_isa(isa)
+    }
+
+    /// Every kernel table this CPU and build can run, best last, including
+    /// the variants within one [`Isa`] that [`Kernels::for_isa`] chooses
+    /// between (AVX-512 with and without VNNI, NEON with and without
+    /// dotprod). For tests and benchmarks, which check and time them all.
+    pub fn available() -> Vec<&'static Kernels> {
+        dispatch::available()
     }
 
     /// `out[r] = W[r] · x` for every row of `w`, where `w` holds
@@ -87,6 +113,11 @@ impl Kernels {
             rows * rb,
             "weight bytes for {rows} rows of {k} {dtype}"
         );
+        if rb == 0 {
+            // k == 0: every dot product is the empty sum.
+            out.fill(0.0);
+            return;
+        }
         match xs {
             Act::F32(x) => {
                 assert!(!dtype.is_quantized(), "{dtype} weights need Q8 activations");
@@ -107,16 +138,30 @@ impl Kernels {
                 let nb = k / crate::QK;
                 assert_eq!(x.len(), n * nb, "activation blocks");
                 let f = match dtype {
-                    DType::Q8_0 => self.vec_dot_q8_0,
-                    DType::Q4_0 => self.vec_dot_q4_0,
-                    _ => self.vec_dot_q4_1,
+                    DType::Q8_0 => self.matmul_q8_0,
+                    DType::Q4_0 => self.matmul_q4_0,
+                    _ => self.matmul_q4_1,
                 };
-                for (wr, o) in w.chunks_exact(rb).zip(out.chunks_exact_mut(n)) {
-                    for (t, ot) in o.iter_mut().enumerate() {
-                        *ot = f(wr, &x[t * nb..(t + 1) * nb]);
-                    }
-                }
+                f(w, x, n, out);
             }
         }
     }
+}
+
+/// Checks the sizes a [`MatmulQ8`] is given and returns `(rows, nb)`.
+///
+/// # Panics
+/// When `n` is zero or the slices disagree (caller bugs).
+pub(crate) fn matmul_shape(
+    block_bytes: usize,
+    w: &[u8],
+    x: &[BlockQ8A],
+    n: usize,
+    out: &[f32],
+) -> (usize, usize) {
+    assert!(n > 0 && out.len() % n == 0 && x.len() % n == 0, "matmul sizes");
+    let rows = out.len() / n;
+    let nb = x.len() / n;
+    assert_eq!(w.len(), rows * nb * block_bytes, "weight bytes");
+    (rows, nb)
 }

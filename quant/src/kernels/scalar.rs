@@ -4,13 +4,14 @@
 //! Integer sums are exact (i32 per block); float accumulation is in f32, one
 //! block at a time, in element order.
 
-use super::{Isa, Kernels};
+use super::{matmul_shape, Isa, Kernels, VecDotQ8};
 use crate::formats::{quantize_act_row_scalar, BlockQ8A, QK};
 use half::{bf16, f16};
 
 /// The scalar kernel table.
 pub static KERNELS: Kernels = Kernels {
     isa: Isa::Scalar,
+    name: "scalar",
     quantize_act: quantize_act_row_scalar,
     vec_dot_f32,
     vec_dot_f16,
@@ -18,6 +19,9 @@ pub static KERNELS: Kernels = Kernels {
     vec_dot_q8_0,
     vec_dot_q4_0,
     vec_dot_q4_1,
+    matmul_q8_0,
+    matmul_q4_0,
+    matmul_q4_1,
 };
 
 fn f16_at(b: &[u8], i: usize) -> f32 {
@@ -96,4 +100,33 @@ pub fn vec_dot_q4_1(w: &[u8], x: &[BlockQ8A]) -> f32 {
         acc += s as f32 * f16_at(wb, 0) * xb.d + f16_at(wb, 2) * xb.s;
     }
     acc
+}
+
+/// The plain block product: one [`VecDotQ8`] per output, row by row.
+fn matmul_with(dot: VecDotQ8, block_bytes: usize, w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
+    let (_, nb) = matmul_shape(block_bytes, w, x, n, out);
+    if nb == 0 {
+        out.fill(0.0);
+        return;
+    }
+    for (wr, o) in w.chunks_exact(nb * block_bytes).zip(out.chunks_exact_mut(n)) {
+        for (ot, xt) in o.iter_mut().zip(x.chunks_exact(nb)) {
+            *ot = dot(wr, xt);
+        }
+    }
+}
+
+/// Q8_0 block product (see [`super::MatmulQ8`]).
+pub fn matmul_q8_0(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
+    matmul_with(vec_dot_q8_0, 34, w, x, n, out);
+}
+
+/// Q4_0 block product (see [`super::MatmulQ8`]).
+pub fn matmul_q4_0(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
+    matmul_with(vec_dot_q4_0, 18, w, x, n, out);
+}
+
+/// Q4_1 block product (see [`super::MatmulQ8`]).
+pub fn matmul_q4_1(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
+    matmul_with(vec_dot_q4_1, 20, w, x, n, out);
 }

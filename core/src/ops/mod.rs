@@ -1,0 +1,82 @@
+//! The element-wise and small ops of the forward pass. Matrix products live
+//! in [`matmul`]; attention in [`attention`].
+
+pub mod attention;
+pub mod matmul;
+pub mod rope;
+
+/// `out = x / rms(x) * w`, with `rms(x) = sqrt(mean(x²) + eps)`
+/// (Zhang & Sennrich 2019). Sums in f64 so long rows do not lose bits.
+pub fn rmsnorm(out: &mut [f32], x: &[f32], w: &[f32], eps: f32) {
+    debug_assert_eq!(x.len(), w.len());
+    let ss: f64 = x.iter().map(|&v| (v as f64) * (v as f64)).sum();
+    let scale = (1.0 / ((ss / x.len() as f64) + eps as f64).sqrt()) as f32;
+    for ((o, &v), &g) in out.iter_mut().zip(x).zip(w) {
+        *o = v * scale * g;
+    }
+}
+
+/// In-place RMSNorm of each row of `x` (rows of `w.len()` values).
+pub fn rmsnorm_rows(out: &mut [f32], x: &[f32], w: &[f32], eps: f32) {
+    for (o, xr) in out.chunks_exact_mut(w.len()).zip(x.chunks_exact(w.len())) {
+        rmsnorm(o, xr, w, eps);
+    }
+}
+
+/// SwiGLU's gate: `g = silu(g) * u`, `silu(x) = x / (1 + e^-x)`.
+pub fn silu_mul(g: &mut [f32], u: &[f32]) {
+    for (a, &b) in g.iter_mut().zip(u) {
+        *a = *a / (1.0 + (-*a).exp()) * b;
+    }
+}
+
+/// `x += y`.
+pub fn add(x: &mut [f32], y: &[f32]) {
+    for (a, &b) in x.iter_mut().zip(y) {
+        *a += b;
+    }
+}
+
+/// Adds `bias` to each row of `x`.
+pub fn add_bias_rows(x: &mut [f32], bias: &[f32]) {
+    for row in x.chunks_exact_mut(bias.len()) {
+        add(row, bias);
+    }
+}
+
+/// In-place softmax, max-subtracted.
+pub fn softmax(x: &mut [f32]) {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0f32;
+    for v in x.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    let inv = 1.0 / sum;
+    for v in x.iter_mut() {
+        *v *= inv;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rmsnorm_unit_weights_give_unit_rms() {
+        let x: Vec<f32> = (0..64).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
+        let mut o = vec![0.0; 64];
+        rmsnorm(&mut o, &x, &[1.0; 64], 0.0);
+        let rms = (o.iter().map(|v| v * v).sum::<f32>() / 64.0).sqrt();
+        assert!((rms - 1.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn softmax_sums_to_one_and_survives_large_inputs() {
+        let mut x = [1000.0, 1001.0, 999.0, f32::NEG_INFINITY];
+        softmax(&mut x);
+        assert!((x.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert_eq!(x[3], 0.0);
+        assert!(x[1] > x[0] && x[0] > x[2]);
+    }
+}

@@ -1,0 +1,182 @@
+//! Test helpers: tiny random models written as `.minke` files.
+#![allow(dead_code)]
+
+use minke::config::{Arch, ModelConfig, RopeStyle};
+use minke::file::minke::{write, Planned};
+use minke::quant::DType;
+use std::path::{Path, PathBuf};
+
+/// A deterministic xorshift generator: tests need no `rand`.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    /// Uniform in [-1, 1).
+    pub fn f32(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+}
+
+pub fn tiny_config() -> ModelConfig {
+    ModelConfig {
+        arch: Arch::Llama,
+        vocab_size: 96,
+        hidden_size: 64,
+        n_layers: 2,
+        n_heads: 4,
+        n_kv_heads: 2,
+        head_dim: 16,
+        intermediate_size: 96,
+        rms_norm_eps: 1e-5,
+        rope_theta: 10000.0,
+        rope_scaling: None,
+        rope_style: RopeStyle::Half,
+        tie_word_embeddings: false,
+        qkv_bias: true,
+        o_bias: false,
+        max_position_embeddings: 256,
+        bos_token_id: Some(1),
+        eos_token_ids: vec![2],
+    }
+}
+
+/// Every tensor of `c` with its shape, in HF names.
+pub fn tensor_shapes(c: &ModelConfig) -> Vec<(String, Vec<usize>)> {
+    let (h, q, kv, f) = (c.hidden_size, c.q_dim(), c.kv_dim(), c.intermediate_size);
+    let mut v = vec![(
+        "model.embed_tokens.weight".to_string(),
+        vec![c.vocab_size, h],
+    )];
+    for i in 0..c.n_layers {
+        let p = format!("model.layers.{i}");
+        v.push((format!("{p}.input_layernorm.weight"), vec![h]));
+        v.push((format!("{p}.self_attn.q_proj.weight"), vec![q, h]));
+        v.push((format!("{p}.self_attn.k_proj.weight"), vec![kv, h]));
+        v.push((format!("{p}.self_attn.v_proj.weight"), vec![kv, h]));
+        if c.qkv_bias {
+            v.push((format!("{p}.self_attn.q_proj.bias"), vec![q]));
+            v.push((format!("{p}.self_attn.k_proj.bias"), vec![kv]));
+            v.push((format!("{p}.self_attn.v_proj.bias"), vec![kv]));
+        }
+        v.push((format!("{p}.self_attn.o_proj.weight"), vec![h, q]));
+        v.push((format!("{p}.post_attention_layernorm.weight"), vec![h]));
+        v.push((format!("{p}.mlp.gate_proj.weight"), vec![f, h]));
+        v.push((format!("{p}.mlp.up_proj.weight"), vec![f, h]));
+        v.push((format!("{p}.mlp.down_proj.weight"), vec![h, f]));
+    }
+    v.push(("model.norm.weight".to_string(), vec![h]));
+    if !c.tie_word_embeddings {
+        v.push(("lm_head.weight".to_string(), vec![c.vocab_size, h]));
+    }
+    v
+}
+
+/// Writes a random f32 model for `c` to `path`.
+pub fn write_random(path: &Path, c: &ModelConfig, seed: u64) {
+    let shapes = tensor_shapes(c);
+    let planned: Vec<Planned> = shapes
+        .iter()
+        .map(|(n, s)| Planned {
+            name: n.clone(),
+            dtype: DType::F32,
+            shape: s.clone(),
+        })
+        .collect();
+    let mut rng = Rng::new(seed);
+    write(
+        path,
+        c,
+        None,
+        &planned,
+        |i, buf| {
+            let (name, shape) = &shapes[i];
+            let n: usize = shape.iter().product();
+            let norm = name.ends_with("norm.weight");
+            let fan_in = *shape.last().unwrap() as f32;
+            for _ in 0..n {
+                let x = if norm {
+                    1.0 + 0.2 * rng.f32()
+                } else {
+                    rng.f32() * 1.7 / fan_in.sqrt()
+                };
+                buf.extend_from_slice(&x.to_le_bytes());
+            }
+            Ok(())
+        },
+        |_, _| {},
+    )
+    .unwrap();
+}
+
+/// A fresh temporary folder, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!(
+            "minke-test-{tag}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Mean KL(p || q) of softmax(a) and softmax(b) over rows of `vocab`, and
+/// the share of rows whose argmax agree.
+pub fn kl_and_top1(a: &[f32], b: &[f32], vocab: usize) -> (f64, f64) {
+    let mut kl = 0.0;
+    let mut agree = 0usize;
+    let rows = a.len() / vocab;
+    for r in 0..rows {
+        let (x, y) = (
+            &a[r * vocab..(r + 1) * vocab],
+            &b[r * vocab..(r + 1) * vocab],
+        );
+        let lse = |v: &[f32]| {
+            let m = v.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+            m + v.iter().map(|&t| (t as f64 - m).exp()).sum::<f64>().ln()
+        };
+        let (la, lb) = (lse(x), lse(y));
+        for i in 0..vocab {
+            let lp = x[i] as f64 - la;
+            let lq = y[i] as f64 - lb;
+            kl += lp.exp() * (lp - lq);
+        }
+        if argmax(x) == argmax(y) {
+            agree += 1;
+        }
+    }
+    (kl / rows as f64, agree as f64 / rows as f64)
+}
+
+pub fn argmax(v: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}

@@ -1,0 +1,106 @@
+//! The forward pass on a tiny random model: prefill equals decode, threads
+//! agree bit for bit, bad input gives clear errors.
+
+mod common;
+
+use common::*;
+use minke::{KvType, Model, Session, SessionParams};
+
+fn params(threads: usize, batch: usize) -> SessionParams {
+    SessionParams {
+        n_ctx: 64,
+        n_threads: threads,
+        kv_type: KvType::F32,
+        n_batch: batch,
+        logits_all: true,
+    }
+}
+
+fn all_logits(model: &Model, p: SessionParams, tokens: &[u32]) -> Vec<f32> {
+    let mut s = Session::new(model, p).unwrap();
+    let mut out = Vec::new();
+    s.prefill_each(tokens, |_, l| out.extend_from_slice(l))
+        .unwrap();
+    out
+}
+
+const TOKENS: [u32; 20] = [
+    1, 5, 9, 33, 2, 95, 0, 7, 7, 7, 40, 41, 42, 60, 12, 3, 88, 1, 54, 20,
+];
+
+#[test]
+fn prefill_equals_token_by_token_decode() {
+    let dir = TempDir::new("prefill");
+    let path = dir.path("m.minke");
+    write_random(&path, &tiny_config(), 1);
+    let model = Model::open(&path).unwrap();
+    let batch = all_logits(&model, params(2, 8), &TOKENS);
+    let mut s = Session::new(&model, params(2, 8)).unwrap();
+    let v = model.config.vocab_size;
+    for (i, &t) in TOKENS.iter().enumerate() {
+        let l = s.decode(t).unwrap();
+        for (a, b) in l.iter().zip(&batch[i * v..(i + 1) * v]) {
+            assert!(
+                (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                "pos {i}: {a} vs {b}"
+            );
+        }
+    }
+    assert_eq!(s.pos(), TOKENS.len());
+}
+
+#[test]
+fn thread_counts_agree_bit_for_bit() {
+    let dir = TempDir::new("threads");
+    let path = dir.path("m.minke");
+    write_random(&path, &tiny_config(), 2);
+    let model = Model::open(&path).unwrap();
+    let one = all_logits(&model, params(1, 16), &TOKENS);
+    for nt in [2, 3, 4] {
+        assert_eq!(
+            one,
+            all_logits(&model, params(nt, 16), &TOKENS),
+            "{nt} threads"
+        );
+    }
+}
+
+#[test]
+fn rewind_replays_the_same_logits() {
+    let dir = TempDir::new("rewind");
+    let path = dir.path("m.minke");
+    write_random(&path, &tiny_config(), 3);
+    let model = Model::open(&path).unwrap();
+    let mut s = Session::new(&model, params(2, 4)).unwrap();
+    s.prefill(&TOKENS[..10]).unwrap();
+    let first = s.prefill(&TOKENS[10..]).unwrap().to_vec();
+    s.rewind(10).unwrap();
+    let again = s.prefill(&TOKENS[10..]).unwrap().to_vec();
+    assert_eq!(first, again);
+    assert!(s.rewind(100).is_err());
+}
+
+#[test]
+fn bad_tokens_and_full_context_are_errors() {
+    let dir = TempDir::new("errors");
+    let path = dir.path("m.minke");
+    write_random(&path, &tiny_config(), 4);
+    let model = Model::open(&path).unwrap();
+    let mut s = Session::new(
+        &model,
+        SessionParams {
+            n_ctx: 8,
+            ..params(1, 4)
+        },
+    )
+    .unwrap();
+    let e = s.prefill(&[1, 96]).unwrap_err().to_string();
+    assert!(e.contains("96") && e.contains("out of range"), "{e}");
+    assert_eq!(s.pos(), 0, "a failed call leaves the session as it was");
+    let e = s.prefill(&[1; 9]).unwrap_err().to_string();
+    assert!(e.contains("do not fit"), "{e}");
+    s.prefill(&[1; 8]).unwrap();
+    let e = s.decode(1).unwrap_err().to_string();
+    assert!(e.contains("context is full"), "{e}");
+    assert!(s.prefill(&[]).is_err());
+}

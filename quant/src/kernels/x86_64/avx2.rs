@@ -1,0 +1,499 @@
+//! AVX2 kernels (with FMA for the float sums and F16C for f16 scales and
+//! weights): 8 f32 lanes, 32 int8 lanes.
+//!
+//! Integer dot products use `vpmaddubsw` (u8 × i8 → i16 pairs) then `vpmaddwd`
+//! against ones (→ i32), as ggml does. `maddubs` wants one unsigned operand:
+//! - Q8_0 weights take the sign trick, `|w| · (x · sign w)`;
+//! - Q4 nibbles are already unsigned (0..=15). Q4_0's offset of 8 is taken
+//!   off in the i16 pair sums (`maddubs(q, x) - maddubs(8, x)`), so the block
+//!   sum stays an exact integer, and in multi-row tiles `maddubs(8, x)` is
+//!   computed once per activation block.
+//!
+//! Quantized products run in tiles of `R` weight rows × `C` activation rows:
+//! decoding (`n == 1`) uses 4 × 1 so that four weight streams share each
+//! activation load; prompt batches use 1 × 4 so that each weight block is
+//! unpacked once for four tokens. Every pair keeps an 8-lane f32 accumulator
+//! updated once per block with `fma(sum_i32 as f32, d_w · d_x)`; the lanes
+//! are added once at the end.
+
+use super::super::{matmul_shape, Isa, Kernels};
+use crate::formats::{BlockQ8A, QK};
+use std::arch::x86_64::*;
+use std::ptr::addr_of;
+
+/// The AVX2 kernel table. Only [`super::super::dispatch`] hands it out, after
+/// [`detected`] said yes.
+pub(in crate::kernels) static KERNELS: Kernels = Kernels {
+    isa: Isa::Avx2,
+    name: "avx2",
+    quantize_act,
+    vec_dot_f32,
+    vec_dot_f16,
+    vec_dot_bf16,
+    vec_dot_q8_0,
+    vec_dot_q4_0,
+    vec_dot_q4_1,
+    matmul_q8_0,
+    matmul_q4_0,
+    matmul_q4_1,
+};
+
+/// Whether this CPU has every feature the functions below are compiled for.
+pub(in crate::kernels) fn detected() -> bool {
+    is_x86_feature_detected!("avx2")
+        && is_x86_feature_detected!("fma")
+        && is_x86_feature_detected!("f16c")
+}
+
+// ---------------------------------------------------------------------------
+// Safe entry points. Each checks sizes, then enters the feature-enabled code.
+// The features are present because this table is only reachable through
+// dispatch after `detected()`.
+
+fn quantize_act(src: &[f32], dst: &mut [BlockQ8A]) {
+    assert_eq!(src.len(), dst.len() * QK, "activation row length");
+    for (b, x) in dst.iter_mut().zip(src.chunks_exact(QK)) {
+        // SAFETY: AVX2/FMA/F16C were detected before this table was handed
+        // out; `x` is exactly one block.
+        unsafe { quantize_block(x.try_into().unwrap(), b) }
+    }
+}
+
+fn vec_dot_f32(w: &[u8], x: &[f32]) -> f32 {
+    assert_eq!(w.len(), x.len() * 4, "f32 row size");
+    // SAFETY: features detected (see above); `w` holds `x.len()` f32s.
+    unsafe { dot_f32(w.as_ptr(), x) }
+}
+
+fn vec_dot_f16(w: &[u8], x: &[f32]) -> f32 {
+    assert_eq!(w.len(), x.len() * 2, "f16 row size");
+    // SAFETY: features detected (see above); `w` holds `x.len()` f16s.
+    unsafe { dot_f16(w.as_ptr(), x) }
+}
+
+fn vec_dot_bf16(w: &[u8], x: &[f32]) -> f32 {
+    assert_eq!(w.len(), x.len() * 2, "bf16 row size");
+    // SAFETY: features detected (see above); `w` holds `x.len()` bf16s.
+    unsafe { dot_bf16(w.as_ptr(), x) }
+}
+
+fn vec_dot_q8_0(w: &[u8], x: &[BlockQ8A]) -> f32 {
+    assert_eq!(w.len(), x.len() * 34, "q8_0 row size");
+    // SAFETY: features detected; `w` holds `x.len()` blocks of 34 bytes.
+    unsafe { tile_q8_0::<1, 1>([w.as_ptr()], [x.as_ptr()], x.len())[0][0] }
+}
+
+fn vec_dot_q4_0(w: &[u8], x: &[BlockQ8A]) -> f32 {
+    assert_eq!(w.len(), x.len() * 18, "q4_0 row size");
+    // SAFETY: features detected; `w` holds `x.len()` blocks of 18 bytes.
+    unsafe { tile_q4_0::<1, 1>([w.as_ptr()], [x.as_ptr()], x.len())[0][0] }
+}
+
+fn vec_dot_q4_1(w: &[u8], x: &[BlockQ8A]) -> f32 {
+    assert_eq!(w.len(), x.len() * 20, "q4_1 row size");
+    // SAFETY: features detected; `w` holds `x.len()` blocks of 20 bytes.
+    unsafe { tile_q4_1::<1, 1>([w.as_ptr()], [x.as_ptr()], x.len())[0][0] }
+}
+
+/// Writes the tiles of one format's block product; `$tile` is a
+/// `tile_*::<R, C>` family, `$bb` the weight block size in bytes.
+macro_rules! matmul_entry {
+    ($name:ident, $inner:ident, $tile:ident, $bb:expr) => {
+        fn $name(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
+            let (rows, nb) = matmul_shape($bb, w, x, n, out);
+            // SAFETY: features detected (see above); `matmul_shape` checked
+            // that `w` holds `rows` rows of `nb` blocks, `x` holds `n` rows
+            // of `nb` blocks and `out` holds `rows * n` floats.
+            unsafe { $inner(w.as_ptr(), x.as_ptr(), rows, nb, n, out.as_mut_ptr()) }
+        }
+
+        /// The tiling loop (see the module comment).
+        ///
+        /// # Safety
+        /// AVX2, FMA and F16C must be available; `w` must be readable for
+        /// `rows * nb` blocks, `x` for `n * nb` blocks, `out` writable for
+        /// `rows * n` floats.
+        #[target_feature(enable = "avx2,fma,f16c")]
+        unsafe fn $inner(
+            w: *const u8,
+            x: *const BlockQ8A,
+            rows: usize,
+            nb: usize,
+            n: usize,
+            out: *mut f32,
+        ) {
+            let rb = nb * $bb;
+            // SAFETY: every offset below stays within the sizes the caller
+            // guarantees: row `r < rows` starts at `r * rb`, activation row
+            // `t < n` at block `t * nb`, output `(r, t)` at `r * n + t`.
+            unsafe {
+                let wr = |r: usize| w.add(r * rb);
+                let xt = |t: usize| x.add(t * nb);
+                if n == 1 {
+                    let mut r = 0;
+                    while r + 4 <= rows {
+                        let s = $tile::<4, 1>([wr(r), wr(r + 1), wr(r + 2), wr(r + 3)], [x], nb);
+                        for (i, v) in s.iter().enumerate() {
+                            *out.add(r + i) = v[0];
+                        }
+                        r += 4;
+                    }
+                    while r < rows {
+                        *out.add(r) = $tile::<1, 1>([wr(r)], [x], nb)[0][0];
+                        r += 1;
+                    }
+                    return;
+                }
+                for r in 0..rows {
+                    let o = out.add(r * n);
+                    let mut t = 0;
+                    while t + 4 <= n {
+                        let s = $tile::<1, 4>([wr(r)], [xt(t), xt(t + 1), xt(t + 2), xt(t + 3)], nb);
+                        for (i, v) in s[0].iter().enumerate() {
+                            *o.add(t + i) = *v;
+                        }
+                        t += 4;
+                    }
+                    match n - t {
+                        3 => {
+                            let s = $tile::<1, 3>([wr(r)], [xt(t), xt(t + 1), xt(t + 2)], nb);
+                            for (i, v) in s[0].iter().enumerate() {
+                                *o.add(t + i) = *v;
+                            }
+                        }
+                        2 => {
+                            let s = $tile::<1, 2>([wr(r)], [xt(t), xt(t + 1)], nb);
+                            *o.add(t) = s[0][0];
+                            *o.add(t + 1) = s[0][1];
+                        }
+                        1 => *o.add(t) = $tile::<1, 1>([wr(r)], [xt(t)], nb)[0][0],
+                        _ => {}
+                    }
+                }
+            }
+        }
+    };
+}
+
+matmul_entry!(matmul_q8_0, matmul_q8_0_inner, tile_q8_0, 34);
+matmul_entry!(matmul_q4_0, matmul_q4_0_inner, tile_q4_0, 18);
+matmul_entry!(matmul_q4_1, matmul_q4_1_inner, tile_q4_1, 20);
+
+// ---------------------------------------------------------------------------
+// Helpers.
+
+/// Sum of the 8 lanes.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn hsum(v: __m256) -> f32 {
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    _mm_cvtss_f32(s)
+}
+
+/// The little-endian f16 at `p`, converted and broadcast to 8 lanes.
+///
+/// # Safety
+/// `p` must be readable for 2 bytes.
+#[target_feature(enable = "avx2,f16c")]
+#[inline]
+unsafe fn f16_bcast(p: *const u8) -> __m256 {
+    // SAFETY: the caller guarantees 2 readable bytes; unaligned read.
+    let bits = unsafe { p.cast::<u16>().read_unaligned() };
+    _mm256_broadcastss_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
+}
+
+/// The 16 packed nibbles at `p` as 32 bytes in 0..=15, in element order
+/// (low nibbles are elements 0..16, high nibbles 16..32).
+///
+/// # Safety
+/// `p` must be readable for 16 bytes.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn nibbles(p: *const u8) -> __m256i {
+    // SAFETY: the caller guarantees 16 readable bytes; unaligned load.
+    let v = unsafe { _mm_loadu_si128(p.cast()) };
+    let both = _mm256_set_m128i(_mm_srli_epi16::<4>(v), v);
+    _mm256_and_si256(both, _mm256_set1_epi8(0x0F))
+}
+
+/// Block `b` of activation row `x`: its 32 int8 values and its scale,
+/// broadcast.
+///
+/// # Safety
+/// `x.add(b)` must point to a readable block.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn act_block(x: *const BlockQ8A, b: usize) -> (__m256i, __m256, f32) {
+    // SAFETY: the caller guarantees block `b` is readable; `addr_of!` makes
+    // no reference, and the loads are unaligned.
+    unsafe {
+        let xb = x.add(b);
+        let q = _mm256_loadu_si256(addr_of!((*xb).qs).cast());
+        let d = (*xb).d;
+        (q, _mm256_set1_ps(d), (*xb).s)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Quantized tiles: `R` weight rows × `C` activation rows, `nb` blocks each.
+
+/// Q8_0 weights: `Σ_b d_w d_x Σ_i w_i x_i`.
+///
+/// # Safety
+/// AVX2/FMA/F16C available; every `w[r]` readable for `nb * 34` bytes and
+/// every `x[c]` for `nb` blocks.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn tile_q8_0<const R: usize, const C: usize>(
+    w: [*const u8; R],
+    x: [*const BlockQ8A; C],
+    nb: usize,
+) -> [[f32; C]; R] {
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = [[_mm256_setzero_ps(); C]; R];
+    for b in 0..nb {
+        // SAFETY: `b < nb`, and the caller guarantees `nb` blocks behind
+        // every pointer.
+        unsafe {
+            let xs: [(__m256i, __m256, f32); C] = std::array::from_fn(|c| act_block(x[c], b));
+            for r in 0..R {
+                let wb = w[r].add(b * 34);
+                let q = _mm256_loadu_si256(wb.add(2).cast());
+                let dw = f16_bcast(wb);
+                let aq = _mm256_sign_epi8(q, q);
+                for c in 0..C {
+                    let sx = _mm256_sign_epi8(xs[c].0, q);
+                    let p = _mm256_madd_epi16(_mm256_maddubs_epi16(aq, sx), ones);
+                    let d = _mm256_mul_ps(dw, xs[c].1);
+                    acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc[r][c]);
+                }
+            }
+        }
+    }
+    acc.map(|row| row.map(|v| hsum(v)))
+}
+
+/// Q4_0 weights: `Σ_b d_w d_x Σ_i (q_i - 8) x_i`.
+///
+/// # Safety
+/// As [`tile_q8_0`], with 18-byte blocks.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn tile_q4_0<const R: usize, const C: usize>(
+    w: [*const u8; R],
+    x: [*const BlockQ8A; C],
+    nb: usize,
+) -> [[f32; C]; R] {
+    let ones = _mm256_set1_epi16(1);
+    let eight = _mm256_set1_epi8(8);
+    let mut acc = [[_mm256_setzero_ps(); C]; R];
+    for b in 0..nb {
+        // SAFETY: `b < nb`, and the caller guarantees `nb` blocks behind
+        // every pointer.
+        unsafe {
+            let xs: [(__m256i, __m256, f32); C] = std::array::from_fn(|c| act_block(x[c], b));
+            // 8 · (x_2i + x_2i+1), the offset's share of each i16 pair.
+            let off: [__m256i; C] = std::array::from_fn(|c| _mm256_maddubs_epi16(eight, xs[c].0));
+            for r in 0..R {
+                let wb = w[r].add(b * 18);
+                let q = nibbles(wb.add(2));
+                let dw = f16_bcast(wb);
+                for c in 0..C {
+                    let p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q, xs[c].0), off[c]);
+                    let p = _mm256_madd_epi16(p16, ones);
+                    let d = _mm256_mul_ps(dw, xs[c].1);
+                    acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc[r][c]);
+                }
+            }
+        }
+    }
+    acc.map(|row| row.map(|v| hsum(v)))
+}
+
+/// Q4_1 weights: `Σ_b (d_w d_x Σ_i q_i x_i + m_w s_x)`.
+///
+/// # Safety
+/// As [`tile_q8_0`], with 20-byte blocks.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn tile_q4_1<const R: usize, const C: usize>(
+    w: [*const u8; R],
+    x: [*const BlockQ8A; C],
+    nb: usize,
+) -> [[f32; C]; R] {
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = [[_mm256_setzero_ps(); C]; R];
+    let mut accm = [[0f32; C]; R];
+    for b in 0..nb {
+        // SAFETY: `b < nb`, and the caller guarantees `nb` blocks behind
+        // every pointer.
+        unsafe {
+            let xs: [(__m256i, __m256, f32); C] = std::array::from_fn(|c| act_block(x[c], b));
+            for r in 0..R {
+                let wb = w[r].add(b * 20);
+                let q = nibbles(wb.add(4));
+                // d and m side by side: lanes 0 and 1.
+                let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(wb.cast::<i32>().read_unaligned()));
+                let dw = _mm256_broadcastss_ps(dm);
+                let m = _mm_cvtss_f32(_mm_movehdup_ps(dm));
+                for c in 0..C {
+                    let p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, xs[c].0), ones);
+                    let d = _mm256_mul_ps(dw, xs[c].1);
+                    acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc[r][c]);
+                    accm[r][c] += m * xs[c].2;
+                }
+            }
+        }
+    }
+    let mut res = acc.map(|row| row.map(|v| hsum(v)));
+    for (rr, mr) in res.iter_mut().zip(accm) {
+        for (v, m) in rr.iter_mut().zip(mr) {
+            *v += m;
+        }
+    }
+    res
+}
+
+// ---------------------------------------------------------------------------
+// Float rows.
+
+/// # Safety
+/// AVX2/FMA available; `w` readable for `x.len()` f32s.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_f32(w: *const u8, x: &[f32]) -> f32 {
+    let w = w.cast::<f32>();
+    let k = x.len();
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    // SAFETY: `i + 32 <= k` in the loop and `i < k` in the tail; `w` holds
+    // `k` floats and `x` is a slice of `k`.
+    unsafe {
+        while i + 32 <= k {
+            for (j, a) in acc.iter_mut().enumerate() {
+                let wv = _mm256_loadu_ps(w.add(i + 8 * j));
+                let xv = _mm256_loadu_ps(x.as_ptr().add(i + 8 * j));
+                *a = _mm256_fmadd_ps(wv, xv, *a);
+            }
+            i += 32;
+        }
+        let mut s = hsum(_mm256_add_ps(
+            _mm256_add_ps(acc[0], acc[1]),
+            _mm256_add_ps(acc[2], acc[3]),
+        ));
+        while i < k {
+            s += w.add(i).read_unaligned() * x[i];
+            i += 1;
+        }
+        s
+    }
+}
+
+/// # Safety
+/// AVX2/FMA/F16C available; `w` readable for `x.len()` f16s.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dot_f16(w: *const u8, x: &[f32]) -> f32 {
+    let k = x.len();
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    // SAFETY: as in `dot_f32`, with 2-byte elements.
+    unsafe {
+        while i + 32 <= k {
+            for (j, a) in acc.iter_mut().enumerate() {
+                let wv = _mm256_cvtph_ps(_mm_loadu_si128(w.add(2 * (i + 8 * j)).cast()));
+                let xv = _mm256_loadu_ps(x.as_ptr().add(i + 8 * j));
+                *a = _mm256_fmadd_ps(wv, xv, *a);
+            }
+            i += 32;
+        }
+        let mut s = hsum(_mm256_add_ps(
+            _mm256_add_ps(acc[0], acc[1]),
+            _mm256_add_ps(acc[2], acc[3]),
+        ));
+        while i < k {
+            let bits = w.add(2 * i).cast::<u16>().read_unaligned();
+            s += _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32))) * x[i];
+            i += 1;
+        }
+        s
+    }
+}
+
+/// # Safety
+/// AVX2/FMA available; `w` readable for `x.len()` bf16s.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_bf16(w: *const u8, x: &[f32]) -> f32 {
+    let k = x.len();
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    // SAFETY: as in `dot_f32`, with 2-byte elements.
+    unsafe {
+        while i + 32 <= k {
+            for (j, a) in acc.iter_mut().enumerate() {
+                // bf16 is the top half of an f32: widen and shift up.
+                let h = _mm256_cvtepu16_epi32(_mm_loadu_si128(w.add(2 * (i + 8 * j)).cast()));
+                let wv = _mm256_castsi256_ps(_mm256_slli_epi32::<16>(h));
+                let xv = _mm256_loadu_ps(x.as_ptr().add(i + 8 * j));
+                *a = _mm256_fmadd_ps(wv, xv, *a);
+            }
+            i += 32;
+        }
+        let mut s = hsum(_mm256_add_ps(
+            _mm256_add_ps(acc[0], acc[1]),
+            _mm256_add_ps(acc[2], acc[3]),
+        ));
+        while i < k {
+            let bits = w.add(2 * i).cast::<u16>().read_unaligned();
+            s += f32::from_bits((bits as u32) << 16) * x[i];
+            i += 1;
+        }
+        s
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Activation quantization.
+
+/// One block of [`crate::formats::quantize_act_row_scalar`], bit for bit on
+/// finite input: the same f32 divisions, and rounding half away from zero
+/// as `trunc(v + copysign(0.5 - 2^-25, v))` (the truncating conversion),
+/// which equals `f32::round` for every finite f32: the constant is the
+/// float just below 0.5, so values just below a half never round up, and
+/// an exact half still does (the sum rounds up to the next integer).
+///
+/// # Safety
+/// AVX2/FMA available.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn quantize_block(x: &[f32; QK], out: &mut BlockQ8A) {
+    // SAFETY: `x` is 32 floats, read as four unaligned 8-lane loads.
+    let v: [__m256; 4] = std::array::from_fn(|j| unsafe { _mm256_loadu_ps(x.as_ptr().add(8 * j)) });
+    let sign = _mm256_set1_ps(-0.0);
+    let a = v.map(|v| _mm256_andnot_ps(sign, v));
+    let m = _mm256_max_ps(_mm256_max_ps(a[0], a[1]), _mm256_max_ps(a[2], a[3]));
+    let m = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps::<1>(m));
+    let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    let m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    let amax = _mm_cvtss_f32(m);
+    let d = amax / 127.0;
+    let id = if d.is_normal() { 1.0 / d } else { 0.0 };
+    let mul = _mm256_set1_ps(id);
+    let half = _mm256_set1_ps(f32::from_bits(0x3EFF_FFFF)); // 0.5 - 2^-25
+    let q = v.map(|v| {
+        let s = _mm256_mul_ps(v, mul);
+        let h = _mm256_or_ps(_mm256_and_ps(s, sign), half);
+        _mm256_cvttps_epi32(_mm256_add_ps(s, h))
+    });
+    let sum = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+    let sum = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256::<1>(sum));
+    let sum = _mm_add_epi32(sum, _mm_shuffle_epi32::<0b01_00_11_10>(sum));
+    let sum = _mm_add_epi32(sum, _mm_shuffle_epi32::<0b10_11_00_01>(sum));
+    let sum = _mm_cvtsi128_si32(sum);
+    // packs work within 128-bit lanes; the permute puts elements back in order.
+    let p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    let p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    // SAFETY: `qs` is 32 bytes; unaligned store.
+    unsafe { _mm256_storeu_si256(out.qs.as_mut_ptr().cast(), p) };
+    out.d = d;
+    out.s = d * sum as f32;
+}

@@ -1,0 +1,805 @@
+//! AVX-512 kernels (F, BW, VL, with FMA and F16C): 16 f32 lanes, 64 int8
+//! lanes, so one register holds two quantized blocks.
+//!
+//! Two tables share this code: one for CPUs with AVX512-VNNI, whose
+//! `vpdpbusd` does u8 × i8 → i32 with accumulation in one instruction, and
+//! one without it, which uses `vpmaddubsw` + `vpmaddwd` as AVX2 does.
+//! Dispatch picks the VNNI table when the CPU has it; both report
+//! [`Isa::Avx512`].
+//!
+//! `vpdpbusd` needs one unsigned operand, and AVX-512 has no `vpsignb`, so
+//! signed weights are made unsigned by an offset that is taken off exactly
+//! in the integer accumulator: Q8_0 uses `w + 128` (`w ^ 0x80`) and starts
+//! the accumulator at `-128 Σx`; Q4_0 uses its nibbles as stored and starts
+//! at `-8 Σx`. `Σx` comes from `vpdpbusd(const, x)` once per activation
+//! block and serves every weight row of a tile. (The non-VNNI path cannot
+//! take `w + 128`: `vpmaddubsw` would saturate its i16 pairs, so it negates
+//! `x` where `w < 0` instead, the sign trick by mask.)
+//!
+//! Register layout for two blocks `b`, `b + 1` of 4-bit weights: the 16
+//! packed bytes of each are loaded side by side, and the low and high
+//! nibbles become the two 256-bit halves, `[lo_b lo_b1 | hi_b hi_b1]`
+//! (16 bytes each); the activations are permuted to match. The block scale
+//! `d_w · d_x` of both blocks is computed in four lanes of one xmm (also
+//! giving Q4_1's `m_w · s_x`), then spread over the i32 lanes with one
+//! `vpermps`.
+//!
+//! The tile functions are `#[inline(always)]` without target features: they
+//! are only ever inlined into the `#[target_feature]` trampolines at the
+//! bottom, which is where the intrinsics get their features (the
+//! trampoline pattern of the `gemm` crate). An odd last block goes through
+//! a 256-bit path.
+
+use super::super::{matmul_shape, Isa, Kernels};
+use crate::formats::{BlockQ8A, QK};
+use std::arch::x86_64::*;
+use std::ptr::addr_of;
+
+/// The AVX-512 table for CPUs with VNNI.
+pub(in crate::kernels) static KERNELS_VNNI: Kernels = Kernels {
+    isa: Isa::Avx512,
+    name: "avx512-vnni",
+    quantize_act,
+    vec_dot_f32,
+    vec_dot_f16,
+    vec_dot_bf16,
+    vec_dot_q8_0: vec_dot_q8_0::<true>,
+    vec_dot_q4_0: vec_dot_q4_0::<true>,
+    vec_dot_q4_1: vec_dot_q4_1::<true>,
+    matmul_q8_0: matmul::<Q8_0, true>,
+    matmul_q4_0: matmul::<Q4_0, true>,
+    matmul_q4_1: matmul::<Q4_1, true>,
+};
+
+/// The AVX-512 table for CPUs without VNNI.
+pub(in crate::kernels) static KERNELS: Kernels = Kernels {
+    isa: Isa::Avx512,
+    name: "avx512",
+    quantize_act,
+    vec_dot_f32,
+    vec_dot_f16,
+    vec_dot_bf16,
+    vec_dot_q8_0: vec_dot_q8_0::<false>,
+    vec_dot_q4_0: vec_dot_q4_0::<false>,
+    vec_dot_q4_1: vec_dot_q4_1::<false>,
+    matmul_q8_0: matmul::<Q8_0, false>,
+    matmul_q4_0: matmul::<Q4_0, false>,
+    matmul_q4_1: matmul::<Q4_1, false>,
+};
+
+/// Whether this CPU can run [`KERNELS`].
+pub(in crate::kernels) fn detected() -> bool {
+    is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512vl")
+        && is_x86_feature_detected!("avx2")
+        && is_x86_feature_detected!("fma")
+        && is_x86_feature_detected!("f16c")
+}
+
+/// Whether this CPU can run [`KERNELS_VNNI`].
+pub(in crate::kernels) fn detected_vnni() -> bool {
+    detected() && is_x86_feature_detected!("avx512vnni")
+}
+
+// ---------------------------------------------------------------------------
+// Safe entry points. The table holding them is only handed out after the
+// matching `detected*()` said yes, so the features are present; each checks
+// sizes before entering the feature-enabled code.
+
+fn quantize_act(src: &[f32], dst: &mut [BlockQ8A]) {
+    assert_eq!(src.len(), dst.len() * QK, "activation row length");
+    // SAFETY: AVX-512 F/BW/VL were detected; sizes checked above.
+    unsafe { quantize_act_avx512(src, dst) }
+}
+
+fn vec_dot_f32(w: &[u8], x: &[f32]) -> f32 {
+    assert_eq!(w.len(), x.len() * 4, "f32 row size");
+    // SAFETY: features detected; `w` holds `x.len()` f32s.
+    unsafe { dot_float::<4>(w.as_ptr(), x) }
+}
+
+fn vec_dot_f16(w: &[u8], x: &[f32]) -> f32 {
+    assert_eq!(w.len(), x.len() * 2, "f16 row size");
+    // SAFETY: features detected; `w` holds `x.len()` f16s.
+    unsafe { dot_float::<2>(w.as_ptr(), x) }
+}
+
+fn vec_dot_bf16(w: &[u8], x: &[f32]) -> f32 {
+    assert_eq!(w.len(), x.len() * 2, "bf16 row size");
+    // SAFETY: features detected; `w` holds `x.len()` bf16s.
+    unsafe { dot_float::<3>(w.as_ptr(), x) }
+}
+
+fn vec_dot_q8_0<const V: bool>(w: &[u8], x: &[BlockQ8A]) -> f32 {
+    let mut out = [0f32];
+    matmul::<Q8_0, V>(w, x, 1, &mut out);
+    out[0]
+}
+
+fn vec_dot_q4_0<const V: bool>(w: &[u8], x: &[BlockQ8A]) -> f32 {
+    let mut out = [0f32];
+    matmul::<Q4_0, V>(w, x, 1, &mut out);
+    out[0]
+}
+
+fn vec_dot_q4_1<const V: bool>(w: &[u8], x: &[BlockQ8A]) -> f32 {
+    let mut out = [0f32];
+    matmul::<Q4_1, V>(w, x, 1, &mut out);
+    out[0]
+}
+
+/// The [`super::super::MatmulQ8`] of format `F`, with (`V`) or without VNNI.
+fn matmul<F: Format, const V: bool>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
+    let (rows, nb) = matmul_shape(F::BB, w, x, n, out);
+    let (w, x, o) = (w.as_ptr(), x.as_ptr(), out.as_mut_ptr());
+    // SAFETY: the table holding this function is only handed out when the
+    // features of the trampoline it calls were detected (VNNI for `V`);
+    // `matmul_shape` checked that `w` holds `rows` rows of `nb` blocks,
+    // `x` holds `n` rows of `nb` blocks and `out` holds `rows * n` floats.
+    unsafe {
+        if V {
+            matmul_vnni::<F>(w, x, rows, nb, n, o)
+        } else {
+            matmul_bw::<F>(w, x, rows, nb, n, o)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Trampolines: where the features are switched on.
+
+/// # Safety
+/// AVX-512 F/BW/VL, AVX2, FMA, F16C and AVX512-VNNI must be available, and
+/// the pointers valid as [`drive`] requires.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn matmul_vnni<F: Format>(
+    w: *const u8,
+    x: *const BlockQ8A,
+    rows: usize,
+    nb: usize,
+    n: usize,
+    out: *mut f32,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe { drive::<F, true>(w, x, rows, nb, n, out) }
+}
+
+/// # Safety
+/// AVX-512 F/BW/VL, AVX2, FMA and F16C must be available, and the pointers
+/// valid as [`drive`] requires.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+unsafe fn matmul_bw<F: Format>(
+    w: *const u8,
+    x: *const BlockQ8A,
+    rows: usize,
+    nb: usize,
+    n: usize,
+    out: *mut f32,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe { drive::<F, false>(w, x, rows, nb, n, out) }
+}
+
+// ---------------------------------------------------------------------------
+// Tiling.
+
+/// A weight format's tile kernel.
+trait Format {
+    /// Bytes per weight block.
+    const BB: usize;
+
+    /// Dots `R` weight rows with `C` activation rows, `nb` blocks each, and
+    /// returns the `R × C` sums.
+    ///
+    /// # Safety
+    /// Must be inlined into a trampoline with the AVX-512 features (and
+    /// VNNI when `V`); every `w[r]` readable for `nb * BB` bytes and every
+    /// `x[c]` for `nb` blocks.
+    unsafe fn tile<const R: usize, const C: usize, const V: bool>(
+        w: [*const u8; R],
+        x: [*const BlockQ8A; C],
+        nb: usize,
+    ) -> [[f32; C]; R];
+}
+
+/// Runs the tiles over the whole product: decoding (`n == 1`) in 4 × 1
+/// tiles so four weight streams share each activation load; batches in
+/// 2 × 4 tiles, so each weight block is unpacked once for four tokens and
+/// each activation block serves two rows.
+///
+/// # Safety
+/// As [`Format::tile`]; `w` readable for `rows * nb` blocks, `x` for
+/// `n * nb` blocks, `out` writable for `rows * n` floats.
+#[inline(always)]
+unsafe fn drive<F: Format, const V: bool>(
+    w: *const u8,
+    x: *const BlockQ8A,
+    rows: usize,
+    nb: usize,
+    n: usize,
+    out: *mut f32,
+) {
+    let rb = nb * F::BB;
+    // SAFETY: row `r < rows` starts at `r * rb`, activation row `t < n` at
+    // block `t * nb`, output `(r, t)` at `r * n + t`: all within the sizes
+    // the caller guarantees.
+    unsafe {
+        if n == 1 {
+            let mut r = 0;
+            while r + 4 <= rows {
+                let wr = [w.add(r * rb), w.add((r + 1) * rb), w.add((r + 2) * rb), w.add((r + 3) * rb)];
+                let s = F::tile::<4, 1, V>(wr, [x], nb);
+                for (i, v) in s.iter().enumerate() {
+                    *out.add(r + i) = v[0];
+                }
+                r += 4;
+            }
+            while r < rows {
+                *out.add(r) = F::tile::<1, 1, V>([w.add(r * rb)], [x], nb)[0][0];
+                r += 1;
+            }
+            return;
+        }
+        let mut r = 0;
+        while r + 2 <= rows {
+            let wr = [w.add(r * rb), w.add((r + 1) * rb)];
+            row_tiles::<F, 2, V>(wr, x, nb, n, out.add(r * n));
+            r += 2;
+        }
+        if r < rows {
+            row_tiles::<F, 1, V>([w.add(r * rb)], x, nb, n, out.add(r * n));
+        }
+    }
+}
+
+/// All `n` activation rows against the `R` weight rows `w`, four at a time;
+/// writes the `(R, n)` results at `out`.
+///
+/// # Safety
+/// As [`drive`] for these rows.
+#[inline(always)]
+unsafe fn row_tiles<F: Format, const R: usize, const V: bool>(
+    w: [*const u8; R],
+    x: *const BlockQ8A,
+    nb: usize,
+    n: usize,
+    out: *mut f32,
+) {
+    // SAFETY: activation rows `t < n` and outputs `(i, t)` with `i < R`,
+    // within the caller's sizes.
+    unsafe {
+        let xt = |t: usize| x.add(t * nb);
+        let put = |t: usize, s: &[[f32; 4]; R], m: usize| {
+            for (i, row) in s.iter().enumerate() {
+                for (j, v) in row.iter().take(m).enumerate() {
+                    *out.add(i * n + t + j) = *v;
+                }
+            }
+        };
+        let mut t = 0;
+        while t + 4 <= n {
+            let s = F::tile::<R, 4, V>(w, [xt(t), xt(t + 1), xt(t + 2), xt(t + 3)], nb);
+            put(t, &s, 4);
+            t += 4;
+        }
+        match n - t {
+            3 => {
+                let s = F::tile::<R, 3, V>(w, [xt(t), xt(t + 1), xt(t + 2)], nb);
+                put(t, &s.map(|r| [r[0], r[1], r[2], 0.0]), 3);
+            }
+            2 => {
+                let s = F::tile::<R, 2, V>(w, [xt(t), xt(t + 1)], nb);
+                put(t, &s.map(|r| [r[0], r[1], 0.0, 0.0]), 2);
+            }
+            1 => {
+                let s = F::tile::<R, 1, V>(w, [xt(t)], nb);
+                put(t, &s.map(|r| [r[0], 0.0, 0.0, 0.0]), 1);
+            }
+            _ => {}
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Shared pieces of the tiles. All `#[inline(always)]`, for the trampolines.
+
+/// For blocks `b`, `b + 1` of activation row `x`: the xmm
+/// `[d_b, s_b, d_b1, s_b1]` (scale and scaled sum side by side, as the
+/// block stores them).
+///
+/// # Safety
+/// Blocks `b` and `b + 1` readable.
+#[inline(always)]
+unsafe fn act_scales(x: *const BlockQ8A, b: usize) -> __m128 {
+    // SAFETY: `d` and `s` are the first 8 bytes of each block.
+    unsafe {
+        let lo = _mm_load_sd(x.add(b).cast::<f64>());
+        _mm_castpd_ps(_mm_loadh_pd(lo, x.add(b + 1).cast::<f64>()))
+    }
+}
+
+/// The int8 values of blocks `b`, `b + 1` of `x`, in natural order
+/// (`[x_b | x_b1]`).
+///
+/// # Safety
+/// Blocks `b` and `b + 1` readable.
+#[inline(always)]
+unsafe fn act_pair(x: *const BlockQ8A, b: usize) -> __m512i {
+    // SAFETY: each `qs` is 32 readable bytes; unaligned loads.
+    unsafe {
+        let lo = _mm256_loadu_si256(addr_of!((*x.add(b)).qs).cast());
+        let hi = _mm256_loadu_si256(addr_of!((*x.add(b + 1)).qs).cast());
+        _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
+    }
+}
+
+/// [`act_pair`] permuted to the nibble layout `[x_b[..16] x_b1[..16] |
+/// x_b[16..] x_b1[16..]]`.
+///
+/// # Safety
+/// As [`act_pair`].
+#[inline(always)]
+unsafe fn act_pair_nibble_order(x: *const BlockQ8A, b: usize) -> __m512i {
+    // SAFETY: as `act_pair`.
+    unsafe {
+        let v = act_pair(x, b);
+        _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 1, 4, 5, 2, 3, 6, 7), v)
+    }
+}
+
+/// The 16 packed bytes of two 4-bit blocks at `p0` and `p1`, as 64 nibble
+/// values in the layout `[lo_0 lo_1 | hi_0 hi_1]`.
+///
+/// # Safety
+/// 16 bytes readable at `p0` and at `p1`.
+#[inline(always)]
+unsafe fn nibble_pair(p0: *const u8, p1: *const u8) -> __m512i {
+    // SAFETY: 16 readable bytes at each pointer; unaligned loads.
+    unsafe {
+        let t = _mm256_inserti128_si256::<1>(
+            _mm256_castsi128_si256(_mm_loadu_si128(p0.cast())),
+            _mm_loadu_si128(p1.cast()),
+        );
+        let z = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(t), _mm256_srli_epi16::<4>(t));
+        _mm512_and_si512(z, _mm512_set1_epi8(0x0F))
+    }
+}
+
+/// The two f16 pairs at `p0` and `p1` (scale and next two bytes) as the
+/// f32 xmm `[p0[0], p0[1], p1[0], p1[1]]`.
+///
+/// # Safety
+/// 4 bytes readable at `p0` and at `p1`.
+#[inline(always)]
+unsafe fn f16_pairs(p0: *const u8, p1: *const u8) -> __m128 {
+    // SAFETY: 4 readable bytes at each pointer; unaligned reads.
+    unsafe {
+        let a = p0.cast::<i32>().read_unaligned();
+        let b = p1.cast::<i32>().read_unaligned();
+        _mm_cvtph_ps(_mm_insert_epi32::<1>(_mm_cvtsi32_si128(a), b))
+    }
+}
+
+/// `Σ` over each group of four `u · s` byte products, added to `acc`
+/// (`u` unsigned, `s` signed, |s| ≤ 127 and pair sums that fit in i16 on
+/// the non-VNNI path).
+///
+/// # Safety
+/// Inlined into a trampoline with AVX-512 BW (and VNNI when `V`).
+#[inline(always)]
+unsafe fn dot4<const V: bool>(acc: __m512i, u: __m512i, s: __m512i) -> __m512i {
+    // SAFETY: features provided by the trampoline this is inlined into.
+    unsafe {
+        if V {
+            _mm512_dpbusd_epi32(acc, u, s)
+        } else {
+            let p = _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1));
+            _mm512_add_epi32(acc, p)
+        }
+    }
+}
+
+/// Sum of the 16 lanes.
+///
+/// # Safety
+/// Inlined into a trampoline with AVX-512 F.
+#[inline(always)]
+unsafe fn hsum(v: __m512) -> f32 {
+    // SAFETY: features provided by the trampoline this is inlined into.
+    unsafe {
+        let h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v))));
+        let s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps::<1>(h));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+        _mm_cvtss_f32(s)
+    }
+}
+
+/// Spreads xmm lanes 0 and 2 (the two block scales) over the i32 lanes of
+/// the nibble layout: `[s0 ×4, s1 ×4, s0 ×4, s1 ×4]`.
+///
+/// # Safety
+/// Inlined into a trampoline with AVX-512 F.
+#[inline(always)]
+unsafe fn spread_nibble(s: __m128) -> __m512 {
+    // SAFETY: features provided by the trampoline this is inlined into.
+    unsafe {
+        let idx = _mm512_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2, 0, 0, 0, 0, 2, 2, 2, 2);
+        _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(s))
+    }
+}
+
+/// As [`spread_nibble`] for the natural layout: `[s0 ×8, s1 ×8]`.
+///
+/// # Safety
+/// Inlined into a trampoline with AVX-512 F.
+#[inline(always)]
+unsafe fn spread_natural(s: __m128) -> __m512 {
+    // SAFETY: features provided by the trampoline this is inlined into.
+    unsafe {
+        let idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2);
+        _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(s))
+    }
+}
+
+/// One 256-bit block product `d · Σ q x` for an odd last block, added to
+/// `acc` (`q` unsigned weights, `x` signed activations, `off` the i16 pair
+/// offsets to subtract).
+///
+/// # Safety
+/// Inlined into a trampoline with AVX2 and FMA.
+#[inline(always)]
+unsafe fn tail_block(acc: __m256, q: __m256i, x: __m256i, off: __m256i, d: f32) -> __m256 {
+    // SAFETY: features provided by the trampoline this is inlined into.
+    unsafe {
+        let p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q, x), off);
+        let p = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+        _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d), acc)
+    }
+}
+
+/// The f16 at `p` as f32.
+///
+/// # Safety
+/// 2 bytes readable at `p`; inlined into a trampoline with F16C.
+#[inline(always)]
+unsafe fn f16_at(p: *const u8) -> f32 {
+    // SAFETY: as stated; unaligned read.
+    unsafe {
+        let bits = p.cast::<u16>().read_unaligned();
+        _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
+    }
+}
+
+/// Adds the 8 lanes of the tail accumulator into the 16-lane one.
+///
+/// # Safety
+/// Inlined into a trampoline with AVX-512 F.
+#[inline(always)]
+unsafe fn widen(acc: __m512, tail: __m256) -> __m512 {
+    // SAFETY: features provided by the trampoline this is inlined into.
+    unsafe {
+        let z = _mm512_insertf64x4::<0>(_mm512_setzero_pd(), _mm256_castps_pd(tail));
+        _mm512_add_ps(acc, _mm512_castpd_ps(z))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Formats.
+
+struct Q8_0;
+struct Q4_0;
+struct Q4_1;
+
+impl Format for Q8_0 {
+    const BB: usize = 34;
+
+    #[inline(always)]
+    unsafe fn tile<const R: usize, const C: usize, const V: bool>(
+        w: [*const u8; R],
+        x: [*const BlockQ8A; C],
+        nb: usize,
+    ) -> [[f32; C]; R] {
+        // SAFETY: every block index below is `< nb`, which the caller
+        // guarantees readable behind every pointer; features come from the
+        // trampoline.
+        unsafe {
+            let zero = _mm512_setzero_si512();
+            let mut acc = [[_mm512_setzero_ps(); C]; R];
+            let mut b = 0;
+            while b + 2 <= nb {
+                let mut xv = [zero; C];
+                let mut xs = [_mm_setzero_ps(); C];
+                let mut init = [zero; C];
+                for c in 0..C {
+                    xv[c] = act_pair(x[c], b);
+                    xs[c] = act_scales(x[c], b);
+                    if V {
+                        // -128 Σx per group of four, the offset of w ^ 0x80.
+                        init[c] = _mm512_sub_epi32(zero, dot4::<true>(zero, _mm512_set1_epi8(-128), xv[c]));
+                    }
+                }
+                for r in 0..R {
+                    let p0 = w[r].add(b * 34);
+                    let p1 = p0.add(34);
+                    let q = _mm512_inserti64x4::<1>(
+                        _mm512_castsi256_si512(_mm256_loadu_si256(p0.add(2).cast())),
+                        _mm256_loadu_si256(p1.add(2).cast()),
+                    );
+                    let dw = f16_pairs(p0, p1);
+                    let (u, neg) = if V {
+                        (_mm512_xor_si512(q, _mm512_set1_epi8(-128)), 0)
+                    } else {
+                        (_mm512_abs_epi8(q), _mm512_movepi8_mask(q))
+                    };
+                    for c in 0..C {
+                        let dot = if V {
+                            dot4::<true>(init[c], u, xv[c])
+                        } else {
+                            let sx = _mm512_mask_sub_epi8(xv[c], neg, zero, xv[c]);
+                            dot4::<false>(zero, u, sx)
+                        };
+                        let s = spread_natural(_mm_mul_ps(dw, xs[c]));
+                        acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc[r][c]);
+                    }
+                }
+                b += 2;
+            }
+            if b < nb {
+                let zero = _mm256_setzero_si256();
+                for r in 0..R {
+                    let p = w[r].add(b * 34);
+                    let q = _mm256_loadu_si256(p.add(2).cast());
+                    let dw = f16_at(p);
+                    for c in 0..C {
+                        let xb = x[c].add(b);
+                        let xq = _mm256_loadu_si256(addr_of!((*xb).qs).cast());
+                        let t = tail_block(
+                            _mm256_setzero_ps(),
+                            _mm256_sign_epi8(q, q),
+                            _mm256_sign_epi8(xq, q),
+                            zero,
+                            dw * (*xb).d,
+                        );
+                        acc[r][c] = widen(acc[r][c], t);
+                    }
+                }
+            }
+            let mut res = [[0f32; C]; R];
+            for r in 0..R {
+                for c in 0..C {
+                    res[r][c] = hsum(acc[r][c]);
+                }
+            }
+            res
+        }
+    }
+}
+
+impl Format for Q4_0 {
+    const BB: usize = 18;
+
+    #[inline(always)]
+    unsafe fn tile<const R: usize, const C: usize, const V: bool>(
+        w: [*const u8; R],
+        x: [*const BlockQ8A; C],
+        nb: usize,
+    ) -> [[f32; C]; R] {
+        // SAFETY: as in `Q8_0::tile`.
+        unsafe {
+            let zero = _mm512_setzero_si512();
+            let eight = _mm512_set1_epi8(8);
+            let mut acc = [[_mm512_setzero_ps(); C]; R];
+            let mut b = 0;
+            while b + 2 <= nb {
+                let mut xv = [zero; C];
+                let mut xs = [_mm_setzero_ps(); C];
+                let mut off = [zero; C];
+                for c in 0..C {
+                    xv[c] = act_pair_nibble_order(x[c], b);
+                    xs[c] = act_scales(x[c], b);
+                    off[c] = if V {
+                        // -8 Σx per group of four.
+                        _mm512_sub_epi32(zero, dot4::<true>(zero, eight, xv[c]))
+                    } else {
+                        // 8 (x_2i + x_2i+1) per i16 pair.
+                        _mm512_maddubs_epi16(eight, xv[c])
+                    };
+                }
+                for r in 0..R {
+                    let p0 = w[r].add(b * 18);
+                    let p1 = p0.add(18);
+                    let q = nibble_pair(p0.add(2), p1.add(2));
+                    let dw = f16_pairs(p0, p1);
+                    for c in 0..C {
+                        let dot = if V {
+                            dot4::<true>(off[c], q, xv[c])
+                        } else {
+                            let p16 = _mm512_sub_epi16(_mm512_maddubs_epi16(q, xv[c]), off[c]);
+                            _mm512_madd_epi16(p16, _mm512_set1_epi16(1))
+                        };
+                        let s = spread_nibble(_mm_mul_ps(dw, xs[c]));
+                        acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc[r][c]);
+                    }
+                }
+                b += 2;
+            }
+            if b < nb {
+                let eight = _mm256_set1_epi8(8);
+                for r in 0..R {
+                    let p = w[r].add(b * 18);
+                    let v = _mm_loadu_si128(p.add(2).cast());
+                    let both = _mm256_set_m128i(_mm_srli_epi16::<4>(v), v);
+                    let q = _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+                    let dw = f16_at(p);
+                    for c in 0..C {
+                        let xb = x[c].add(b);
+                        let xq = _mm256_loadu_si256(addr_of!((*xb).qs).cast());
+                        let off = _mm256_maddubs_epi16(eight, xq);
+                        let t = tail_block(_mm256_setzero_ps(), q, xq, off, dw * (*xb).d);
+                        acc[r][c] = widen(acc[r][c], t);
+                    }
+                }
+            }
+            let mut res = [[0f32; C]; R];
+            for r in 0..R {
+                for c in 0..C {
+                    res[r][c] = hsum(acc[r][c]);
+                }
+            }
+            res
+        }
+    }
+}
+
+impl Format for Q4_1 {
+    const BB: usize = 20;
+
+    #[inline(always)]
+    unsafe fn tile<const R: usize, const C: usize, const V: bool>(
+        w: [*const u8; R],
+        x: [*const BlockQ8A; C],
+        nb: usize,
+    ) -> [[f32; C]; R] {
+        // SAFETY: as in `Q8_0::tile`.
+        unsafe {
+            let zero = _mm512_setzero_si512();
+            let mut acc = [[_mm512_setzero_ps(); C]; R];
+            // Lanes 1 and 3 collect m_w · s_x; lanes 0 and 2 are unused.
+            let mut accm = [[_mm_setzero_ps(); C]; R];
+            let mut b = 0;
+            while b + 2 <= nb {
+                let mut xv = [zero; C];
+                let mut xs = [_mm_setzero_ps(); C];
+                for c in 0..C {
+                    xv[c] = act_pair_nibble_order(x[c], b);
+                    xs[c] = act_scales(x[c], b);
+                }
+                for r in 0..R {
+                    let p0 = w[r].add(b * 20);
+                    let p1 = p0.add(20);
+                    let q = nibble_pair(p0.add(4), p1.add(4));
+                    // [d_b, m_b, d_b1, m_b1]
+                    let dm = f16_pairs(p0, p1);
+                    for c in 0..C {
+                        let dot = dot4::<V>(zero, q, xv[c]);
+                        let prod = _mm_mul_ps(dm, xs[c]);
+                        accm[r][c] = _mm_add_ps(accm[r][c], prod);
+                        let s = spread_nibble(prod);
+                        acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc[r][c]);
+                    }
+                }
+                b += 2;
+            }
+            let mut tail_m = [[0f32; C]; R];
+            if b < nb {
+                let zero = _mm256_setzero_si256();
+                for r in 0..R {
+                    let p = w[r].add(b * 20);
+                    let v = _mm_loadu_si128(p.add(4).cast());
+                    let both = _mm256_set_m128i(_mm_srli_epi16::<4>(v), v);
+                    let q = _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+                    let dw = f16_at(p);
+                    let m = f16_at(p.add(2));
+                    for c in 0..C {
+                        let xb = x[c].add(b);
+                        let xq = _mm256_loadu_si256(addr_of!((*xb).qs).cast());
+                        let t = tail_block(_mm256_setzero_ps(), q, xq, zero, dw * (*xb).d);
+                        acc[r][c] = widen(acc[r][c], t);
+                        tail_m[r][c] = m * (*xb).s;
+                    }
+                }
+            }
+            let mut res = [[0f32; C]; R];
+            for r in 0..R {
+                for c in 0..C {
+                    let m = accm[r][c];
+                    let m = _mm_cvtss_f32(_mm_add_ss(_mm_movehdup_ps(m), _mm_movehl_ps(m, _mm_movehdup_ps(m))));
+                    res[r][c] = hsum(acc[r][c]) + (m + tail_m[r][c]);
+                }
+            }
+            res
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Float rows. `E` picks the element: 4 = f32, 2 = f16, 3 = bf16 (2 bytes).
+
+/// # Safety
+/// AVX-512 F/BW/VL and F16C available; `w` readable for `x.len()` elements.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+unsafe fn dot_float<const E: usize>(w: *const u8, x: &[f32]) -> f32 {
+    let k = x.len();
+    let bytes = if E == 4 { 4 } else { 2 };
+    // SAFETY: full loads cover `i + 16 * j + 16 <= k`; the tail uses masked
+    // loads, which touch no memory outside the mask.
+    unsafe {
+        let load = |i: usize, m: __mmask16| -> __m512 {
+            let p = w.add(i * bytes);
+            match E {
+                4 => _mm512_maskz_loadu_ps(m, p.cast()),
+                2 => _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p.cast())),
+                _ => {
+                    let h = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p.cast()));
+                    _mm512_castsi512_ps(_mm512_slli_epi32::<16>(h))
+                }
+            }
+        };
+        let mut acc = [_mm512_setzero_ps(); 4];
+        let mut i = 0;
+        while i + 64 <= k {
+            for (j, a) in acc.iter_mut().enumerate() {
+                let xv = _mm512_loadu_ps(x.as_ptr().add(i + 16 * j));
+                *a = _mm512_fmadd_ps(load(i + 16 * j, 0xFFFF), xv, *a);
+            }
+            i += 64;
+        }
+        while i < k {
+            let m: __mmask16 = if k - i >= 16 { 0xFFFF } else { (1u16 << (k - i)) - 1 };
+            let xv = _mm512_maskz_loadu_ps(m, x.as_ptr().add(i));
+            acc[0] = _mm512_fmadd_ps(load(i, m), xv, acc[0]);
+            i += 16;
+        }
+        hsum(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Activation quantization.
+
+/// [`crate::formats::quantize_act_row_scalar`], bit for bit on finite input
+/// (see the AVX2 version for the rounding argument); `vpmovsdb` narrows.
+///
+/// # Safety
+/// AVX-512 F/BW/VL available; `src.len() == dst.len() * 32`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+unsafe fn quantize_act_avx512(src: &[f32], dst: &mut [BlockQ8A]) {
+    let half = _mm512_set1_ps(f32::from_bits(0x3EFF_FFFF)); // 0.5 - 2^-25
+    let sign = _mm512_set1_epi32(i32::MIN);
+    for (out, x) in dst.iter_mut().zip(src.chunks_exact(QK)) {
+        // SAFETY: `x` is 32 floats, read as two unaligned 16-lane loads.
+        let (v0, v1) = unsafe { (_mm512_loadu_ps(x.as_ptr()), _mm512_loadu_ps(x.as_ptr().add(16))) };
+        let amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+        let d = amax / 127.0;
+        let id = if d.is_normal() { 1.0 / d } else { 0.0 };
+        let mul = _mm512_set1_ps(id);
+        let round = |v: __m512| {
+            let s = _mm512_mul_ps(v, mul);
+            let h = _mm512_or_si512(_mm512_and_si512(_mm512_castps_si512(s), sign), _mm512_castps_si512(half));
+            _mm512_cvttps_epi32(_mm512_add_ps(s, _mm512_castsi512_ps(h)))
+        };
+        let (q0, q1) = (round(v0), round(v1));
+        let sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+        let b0 = _mm512_cvtsepi32_epi8(q0);
+        let b1 = _mm512_cvtsepi32_epi8(q1);
+        // SAFETY: `qs` is 32 bytes; two unaligned 16-byte stores.
+        unsafe {
+            _mm_storeu_si128(out.qs.as_mut_ptr().cast(), b0);
+            _mm_storeu_si128(out.qs.as_mut_ptr().add(16).cast(), b1);
+        }
+        out.d = d;
+        out.s = d * sum as f32;
+    }
+}
