@@ -81,7 +81,16 @@ pub fn tensor_shapes(c: &ModelConfig) -> Vec<(String, Vec<usize>)> {
 
 /// Writes a random f32 model for `c` to `path`.
 pub fn write_random(path: &Path, c: &ModelConfig, seed: u64) {
-    let shapes = tensor_shapes(c);
+    write_random_shapes(path, c, &tensor_shapes(c), seed);
+}
+
+/// Writes random f32 tensors of `shapes` with config `c` to `path`.
+pub fn write_random_shapes(
+    path: &Path,
+    c: &ModelConfig,
+    shapes: &[(String, Vec<usize>)],
+    seed: u64,
+) {
     let planned: Vec<Planned> = shapes
         .iter()
         .map(|(n, s)| Planned {

@@ -1,0 +1,140 @@
+//! Bad input is an error, never a crash: truncated and inconsistent model
+//! files each give a clear message naming what is wrong.
+
+mod common;
+
+use common::*;
+use minke::Model;
+use std::path::{Path, PathBuf};
+
+fn err(path: &Path) -> String {
+    match Model::open(path) {
+        Ok(_) => panic!("{} opened", path.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn fixture(case: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(case)
+}
+
+#[test]
+fn truncated_minke_files_are_errors_at_every_length() {
+    let dir = TempDir::new("trunc");
+    let good = dir.path("m.minke");
+    write_random(&good, &tiny_config(), 5);
+    let bytes = std::fs::read(&good).unwrap();
+    let cut = dir.path("cut.minke");
+    // Every length in the header, then a spread through the data.
+    let lengths = (0..2048.min(bytes.len())).chain((2048..bytes.len()).step_by(997));
+    for n in lengths {
+        std::fs::write(&cut, &bytes[..n]).unwrap();
+        let e = err(&cut);
+        assert!(e.contains("cut.minke"), "length {n}: {e}");
+    }
+}
+
+#[test]
+fn missing_tensor_is_named() {
+    let dir = TempDir::new("missing");
+    let c = tiny_config();
+    let p = dir.path("m.minke");
+    let shapes: Vec<_> = tensor_shapes(&c)
+        .into_iter()
+        .filter(|(n, _)| n != "lm_head.weight")
+        .collect();
+    write_random_shapes(&p, &c, &shapes, 6);
+    let e = err(&p);
+    assert!(e.contains("missing tensor `lm_head.weight`"), "{e}");
+}
+
+#[test]
+fn shapes_that_disagree_with_the_config_are_named() {
+    let dir = TempDir::new("shape");
+    let ck = dir.path("ck");
+    std::fs::create_dir_all(&ck).unwrap();
+    let src = fixture("llama_gqa");
+    std::fs::copy(src.join("model.safetensors"), ck.join("model.safetensors")).unwrap();
+    let cfg = std::fs::read_to_string(src.join("config.json")).unwrap();
+    std::fs::write(
+        ck.join("config.json"),
+        cfg.replace("\"intermediate_size\": 96", "\"intermediate_size\": 128"),
+    )
+    .unwrap();
+    let e = err(&ck);
+    assert!(
+        e.contains("mlp.gate_proj.weight") && e.contains("[96, 64]") && e.contains("[128, 64]"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_architecture_and_missing_files_are_clear() {
+    let dir = TempDir::new("arch");
+    let ck = dir.path("ck");
+    std::fs::create_dir_all(&ck).unwrap();
+    let src = fixture("llama_gqa");
+    std::fs::copy(src.join("model.safetensors"), ck.join("model.safetensors")).unwrap();
+    let cfg = std::fs::read_to_string(src.join("config.json")).unwrap();
+    std::fs::write(
+        ck.join("config.json"),
+        cfg.replace("LlamaForCausalLM", "MambaForCausalLM"),
+    )
+    .unwrap();
+    let e = err(&ck);
+    assert!(e.contains("MambaForCausalLM"), "{e}");
+
+    std::fs::remove_file(ck.join("config.json")).unwrap();
+    let e = err(&ck);
+    assert!(e.contains("config.json"), "{e}");
+
+    let e = err(&dir.path("nope.minke"));
+    assert!(e.contains("nope.minke"), "{e}");
+}
+
+#[test]
+fn wrong_dtype_in_a_checkpoint_is_named() {
+    let dir = TempDir::new("dtype");
+    let ck = dir.path("ck");
+    std::fs::create_dir_all(&ck).unwrap();
+    let src = fixture("llama_gqa");
+    std::fs::copy(src.join("config.json"), ck.join("config.json")).unwrap();
+    // Rewrite one tensor's dtype F32 -> I32 (same width, header stays valid).
+    let mut bytes = std::fs::read(src.join("model.safetensors")).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let head = String::from_utf8(bytes[8..8 + n].to_vec()).unwrap();
+    let key = "\"model.norm.weight\":{\"dtype\":\"F32\"";
+    let at = head.find(key).expect("norm entry") + key.len() - 4;
+    bytes[8 + at..8 + at + 4].copy_from_slice(b"I32\"");
+    std::fs::write(ck.join("model.safetensors"), bytes).unwrap();
+    let e = err(&ck);
+    assert!(e.contains("model.norm.weight") && e.contains("I32"), "{e}");
+}
+
+#[test]
+fn a_minke_file_from_the_future_is_refused() {
+    let dir = TempDir::new("version");
+    let p = dir.path("m.minke");
+    write_random(&p, &tiny_config(), 7);
+    let bytes = std::fs::read(&p).unwrap();
+    let s = unsafe_free_replace(
+        &bytes,
+        b"\"minke.version\":\"1\"",
+        b"\"minke.version\":\"9\"",
+    );
+    std::fs::write(&p, s).unwrap();
+    let e = err(&p);
+    assert!(e.contains("version 9"), "{e}");
+}
+
+fn unsafe_free_replace(hay: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let at = hay
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("pattern present");
+    let mut out = hay.to_vec();
+    out[at..at + to.len()].copy_from_slice(to);
+    out
+}
