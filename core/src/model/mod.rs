@@ -1,0 +1,138 @@
+//! [`Model`]: a model file opened and checked, its weights mapped in place,
+//! shared read-only by every [`crate::Session`] that runs it.
+
+use crate::config::{Arch, ModelConfig};
+use crate::file::{self, FileKind, TokenizerData};
+use crate::tensor::TensorStore;
+use crate::Result;
+use std::path::{Path, PathBuf};
+
+pub(crate) mod llama;
+
+/// What every forward pass reads besides its own state.
+pub(crate) struct Env<'a> {
+    pub config: &'a ModelConfig,
+    pub store: &'a TensorStore,
+    pub pool: &'a crate::threads::ThreadPool,
+    pub kernels: &'static minke_quant::Kernels,
+}
+
+/// A session's per-architecture state (KV cache, buffers).
+pub(crate) enum State {
+    Llama(llama::State),
+}
+
+impl State {
+    /// Allocates the state a session with `p` needs.
+    pub fn new(m: &Model, p: &crate::SessionParams, threads: usize) -> State {
+        match &m.w {
+            Weights::Llama(_) => State::Llama(llama::State::new(&m.config, p, threads)),
+        }
+    }
+
+    /// Bytes [`State::new`] allocates.
+    pub fn bytes(m: &Model, p: &crate::SessionParams, threads: usize) -> usize {
+        match &m.w {
+            Weights::Llama(_) => llama::State::bytes(&m.config, p, threads),
+        }
+    }
+
+    /// Runs `tokens` at `pos0..`; writes logits (last row, or all rows if
+    /// `all`) to `logits`; returns the number of rows.
+    pub fn forward(
+        &mut self,
+        env: &Env<'_>,
+        m: &Model,
+        tokens: &[u32],
+        pos0: usize,
+        all: bool,
+        logits: &mut [f32],
+    ) -> usize {
+        match (self, &m.w) {
+            (State::Llama(s), Weights::Llama(w)) => s.forward(env, w, tokens, pos0, all, logits),
+        }
+    }
+}
+
+/// The weights of a model, by architecture family.
+pub(crate) enum Weights {
+    /// Llama and Qwen2.
+    Llama(llama::Weights),
+}
+
+/// A loaded model. `Send + Sync`: share it (e.g. in an `Arc`) between
+/// sessions on different threads.
+pub struct Model {
+    pub config: ModelConfig,
+    pub(crate) store: TensorStore,
+    pub(crate) w: Weights,
+    kind: FileKind,
+    path: PathBuf,
+    tokenizer_data: Option<TokenizerData>,
+}
+
+impl Model {
+    /// Opens a `.minke` file, a GGUF file or a Hugging Face checkpoint
+    /// folder. Weights are mapped, not read: the file must not be modified
+    /// while the model is open.
+    pub fn open(path: impl AsRef<Path>) -> Result<Model> {
+        let path = path.as_ref();
+        let loaded = file::open(path)?;
+        Model::from_loaded(path, loaded)
+    }
+
+    pub(crate) fn from_loaded(path: &Path, l: file::Loaded) -> Result<Model> {
+        let file = path.display().to_string();
+        let w = match l.config.arch {
+            Arch::Llama | Arch::Qwen2 => {
+                Weights::Llama(llama::Weights::bind(&file, &l.config, &l.store)?)
+            }
+        };
+        Ok(Model {
+            config: l.config,
+            store: l.store,
+            w,
+            kind: l.kind,
+            path: path.to_path_buf(),
+            tokenizer_data: l.tokenizer,
+        })
+    }
+
+    /// The kind of file it came from.
+    pub fn kind(&self) -> FileKind {
+        self.kind
+    }
+
+    /// The path it was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The tensors, by name.
+    pub fn tensors(&self) -> &TensorStore {
+        &self.store
+    }
+
+    /// Tokenizer data the file carries, if any.
+    pub fn tokenizer_data(&self) -> Option<&TokenizerData> {
+        self.tokenizer_data.as_ref()
+    }
+
+    /// Bytes of weights read per generated token (every matrix the token
+    /// passes through; one row of the embedding table).
+    pub fn weight_bytes_per_token(&self) -> usize {
+        match &self.w {
+            Weights::Llama(w) => w.bytes_per_token(),
+        }
+    }
+
+    /// Total bytes of all tensors.
+    pub fn weight_bytes(&self) -> usize {
+        self.store
+            .names()
+            .iter()
+            .filter_map(|n| self.store.get(n))
+            .map(|t| t.byte_len())
+            .sum()
+    }
+}
