@@ -5,6 +5,8 @@
 
 mod bench;
 mod logits;
+mod run;
+mod tokenize;
 
 use clap::{Parser, Subcommand};
 use minke::quant::DType;
@@ -25,6 +27,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Generate text from a prompt, or chat.
+    Run(run::Args),
+    /// Print the token ids of text as JSON arrays.
+    Tokenize(tokenize::Args),
     /// Print logits for a token sequence.
     Logits(logits::Args),
     /// Convert a model (Hugging Face folder, GGUF or .minke) to a .minke file.
@@ -53,6 +59,8 @@ enum Cmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
+        Cmd::Run(a) => run::run(a),
+        Cmd::Tokenize(a) => tokenize::run(a),
         Cmd::Logits(a) => logits::run(a),
         Cmd::Quantize {
             input,

@@ -15,11 +15,13 @@
 pub mod config;
 pub mod error;
 pub mod file;
+pub mod generate;
 pub mod kv_cache;
 mod mmap;
 pub mod model;
 pub mod ops;
 pub mod quantize;
+pub mod sampler;
 pub mod session;
 pub mod tensor;
 pub mod threads;
@@ -27,7 +29,10 @@ pub mod tokenizer;
 
 pub use config::ModelConfig;
 pub use error::{Error, Result};
+pub use generate::{generate, GenerateParams, Generated, StopReason};
 pub use kv_cache::KvType;
 pub use minke_quant as quant;
 pub use model::Model;
+pub use sampler::{Sampler, SamplerParams};
 pub use session::{session_bytes, Session, SessionParams};
+pub use tokenizer::{ChatMessage, Tokenizer};

@@ -4,7 +4,8 @@
 use crate::config::{Arch, ModelConfig};
 use crate::file::{self, FileKind, TokenizerData};
 use crate::tensor::TensorStore;
-use crate::Result;
+use crate::tokenizer::{GgufVocab, Tokenizer};
+use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 
 pub(crate) mod llama;
@@ -69,6 +70,9 @@ pub struct Model {
     kind: FileKind,
     path: PathBuf,
     tokenizer_data: Option<TokenizerData>,
+    /// Built from `tokenizer_data` at open; the error is kept (not raised)
+    /// so that a model whose tokenizer minke cannot build still runs on ids.
+    tokenizer: Option<std::result::Result<Tokenizer, String>>,
 }
 
 impl Model {
@@ -88,6 +92,10 @@ impl Model {
                 Weights::Llama(llama::Weights::bind(&file, &l.config, &l.store)?)
             }
         };
+        let tokenizer = l
+            .tokenizer
+            .as_ref()
+            .map(|t| build_tokenizer(t).map_err(|e| e.to_string()));
         Ok(Model {
             config: l.config,
             store: l.store,
@@ -95,6 +103,7 @@ impl Model {
             kind: l.kind,
             path: path.to_path_buf(),
             tokenizer_data: l.tokenizer,
+            tokenizer,
         })
     }
 
@@ -111,6 +120,19 @@ impl Model {
     /// The tensors, by name.
     pub fn tensors(&self) -> &TensorStore {
         &self.store
+    }
+
+    /// The tokenizer, or why there is none: the file carries no tokenizer
+    /// (it then runs on token ids only), or minke cannot build it.
+    pub fn tokenizer(&self) -> Result<&Tokenizer> {
+        match &self.tokenizer {
+            Some(Ok(t)) => Ok(t),
+            Some(Err(e)) => Err(Error::Tokenizer(format!("{}: {e}", self.path.display()))),
+            None => Err(Error::Tokenizer(format!(
+                "{} has no tokenizer (no tokenizer.json); text needs one, token ids do not",
+                self.path.display()
+            ))),
+        }
     }
 
     /// Tokenizer data the file carries, if any.
@@ -134,5 +156,30 @@ impl Model {
             .filter_map(|n| self.store.get(n))
             .map(|t| t.byte_len())
             .sum()
+    }
+}
+
+fn build_tokenizer(t: &TokenizerData) -> Result<Tokenizer> {
+    match t {
+        TokenizerData::Json {
+            tokenizer,
+            config: Some(c),
+        } => Tokenizer::from_json_with_config(tokenizer.as_bytes(), c.as_bytes()),
+        TokenizerData::Json {
+            tokenizer,
+            config: None,
+        } => Tokenizer::from_json(tokenizer.as_bytes()),
+        TokenizerData::Gguf(g) => Tokenizer::from_gguf_vocab(GgufVocab {
+            model: g.model.clone(),
+            pre: g.pre.clone(),
+            tokens: g.tokens.clone(),
+            merges: g.merges.clone(),
+            token_types: g.token_types.clone(),
+            bos: g.bos,
+            eos: g.eos,
+            pad: g.pad,
+            add_bos: g.add_bos,
+            chat_template: g.chat_template.clone(),
+        }),
     }
 }

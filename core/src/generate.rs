@@ -1,0 +1,198 @@
+//! Text generation: prompt → prefill → sample/decode loop, streaming whole
+//! UTF-8 text to a callback, stopping on an end-of-sequence token, a stop
+//! string, a token budget, a full context, or the callback's say-so.
+
+use crate::sampler::Sampler;
+use crate::tokenizer::Tokenizer;
+use crate::{Error, Result, Session};
+use std::time::{Duration, Instant};
+
+/// When generation stops.
+#[derive(Clone, Debug)]
+pub struct GenerateParams {
+    /// Most tokens to generate.
+    pub max_tokens: usize,
+    /// Stop when the text contains one of these; the stop string itself is
+    /// not emitted.
+    pub stop: Vec<String>,
+    /// Stop at the model's end-of-sequence tokens.
+    pub stop_at_eos: bool,
+}
+
+impl Default for GenerateParams {
+    fn default() -> Self {
+        GenerateParams {
+            max_tokens: 256,
+            stop: Vec::new(),
+            stop_at_eos: true,
+        }
+    }
+}
+
+/// Why generation stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    Eos,
+    StopString,
+    MaxTokens,
+    ContextFull,
+    /// The callback returned `false`.
+    Cancelled,
+}
+
+/// What a generation produced, with timings.
+#[derive(Clone, Debug)]
+pub struct Generated {
+    /// Generated token ids (an end-of-sequence token included if one ended it).
+    pub tokens: Vec<u32>,
+    /// Generated text, as emitted.
+    pub text: String,
+    pub reason: StopReason,
+    pub prompt_tokens: usize,
+    pub prefill_time: Duration,
+    pub decode_time: Duration,
+}
+
+impl Generated {
+    /// Generation speed in tokens per second (decode steps only).
+    pub fn decode_tok_s(&self) -> f64 {
+        let steps = self.tokens.len().saturating_sub(1);
+        if steps == 0 {
+            return 0.0;
+        }
+        steps as f64 / self.decode_time.as_secs_f64().max(1e-9)
+    }
+
+    /// Prompt processing speed in tokens per second.
+    pub fn prefill_tok_s(&self) -> f64 {
+        self.prompt_tokens as f64 / self.prefill_time.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Generates from `prompt` (token ids appended at the session's current
+/// position), calling `on_text` with each piece of text as soon as it is
+/// whole; `on_text` returns `false` to stop.
+pub fn generate(
+    session: &mut Session<'_>,
+    tok: &Tokenizer,
+    sampler: &mut Sampler,
+    prompt: &[u32],
+    params: &GenerateParams,
+    mut on_text: impl FnMut(&str) -> bool,
+) -> Result<Generated> {
+    if prompt.is_empty() {
+        return Err(Error::InvalidArgument("empty prompt".into()));
+    }
+    let n_ctx = session.params().n_ctx;
+    let mut eos: Vec<u32> = tok.eos_ids().to_vec();
+    eos.extend(session.model().config.eos_token_ids.iter().copied());
+    for &t in prompt {
+        sampler.accept(t);
+    }
+    let t0 = Instant::now();
+    session.prefill(prompt)?;
+    let prefill_time = t0.elapsed();
+
+    let mut out = Generated {
+        tokens: Vec::with_capacity(params.max_tokens),
+        text: String::new(),
+        reason: StopReason::MaxTokens,
+        prompt_tokens: prompt.len(),
+        prefill_time,
+        decode_time: Duration::ZERO,
+    };
+    let mut dec = tok.stream_decoder();
+    // Text decoded but held back because it might begin a stop string.
+    let mut held = String::new();
+    let longest_stop = params.stop.iter().map(String::len).max().unwrap_or(0);
+    let t1 = Instant::now();
+    while out.tokens.len() < params.max_tokens {
+        let next = sampler.sample(session.logits());
+        sampler.accept(next);
+        out.tokens.push(next);
+        if params.stop_at_eos && eos.contains(&next) {
+            out.reason = StopReason::Eos;
+            break;
+        }
+        dec.push_into(next, &mut held)?;
+        if let Some(at) = params
+            .stop
+            .iter()
+            .filter_map(|s| held.find(s.as_str()))
+            .min()
+        {
+            held.truncate(at);
+            out.reason = StopReason::StopString;
+            if !held.is_empty() && !emit(&mut out.text, &held, &mut on_text) {
+                out.reason = StopReason::Cancelled;
+            }
+            held.clear();
+            break;
+        }
+        // Emit all but what could still grow into a stop string.
+        let keep = if longest_stop == 0 {
+            0
+        } else {
+            stop_prefix_len(&held, &params.stop)
+        };
+        if held.len() > keep {
+            let cut = held.len() - keep;
+            let piece: String = held.drain(..cut).collect();
+            if !emit(&mut out.text, &piece, &mut on_text) {
+                out.reason = StopReason::Cancelled;
+                break;
+            }
+        }
+        if out.tokens.len() >= params.max_tokens {
+            break;
+        }
+        if session.pos() >= n_ctx {
+            out.reason = StopReason::ContextFull;
+            break;
+        }
+        session.decode(next)?;
+    }
+    if out.reason != StopReason::Cancelled && out.reason != StopReason::StopString {
+        held.push_str(&dec.finish());
+        if !held.is_empty() {
+            emit(&mut out.text, &held, &mut on_text);
+        }
+    }
+    out.decode_time = t1.elapsed();
+    Ok(out)
+}
+
+fn emit(text: &mut String, piece: &str, on_text: &mut impl FnMut(&str) -> bool) -> bool {
+    text.push_str(piece);
+    on_text(piece)
+}
+
+/// Length of the longest suffix of `held` that is a proper prefix of a stop
+/// string (and so must be held back), on a char boundary.
+fn stop_prefix_len(held: &str, stops: &[String]) -> usize {
+    let mut best = 0;
+    for s in stops {
+        for (i, _) in held.char_indices() {
+            let suffix = &held[i..];
+            if suffix.len() < s.len() && s.starts_with(suffix) {
+                best = best.max(suffix.len());
+                break;
+            }
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stop_prefix_len;
+
+    #[test]
+    fn holds_back_possible_stop_prefixes() {
+        let stops = vec!["</end>".to_string(), "\n\n".to_string()];
+        assert_eq!(stop_prefix_len("hello </e", &stops), 4);
+        assert_eq!(stop_prefix_len("hello\n", &stops), 1);
+        assert_eq!(stop_prefix_len("hello", &stops), 0);
+        assert_eq!(stop_prefix_len("héllo <", &stops), 1);
+    }
+}

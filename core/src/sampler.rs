@@ -1,0 +1,456 @@
+//! Choosing the next token from logits: penalties, then greedy or a
+//! truncated, tempered distribution sampled with a seeded generator.
+//!
+//! The chain follows llama.cpp's default order so that settings mean the
+//! same thing in both: repetition/frequency/presence penalties → top-k →
+//! top-p → min-p → temperature → draw. Truncations use the untempered
+//! distribution; temperature only reshapes what survives. A temperature of
+//! 0 is greedy (argmax after penalties).
+//!
+//! Every buffer is sized for the vocabulary when the sampler is made:
+//! sampling allocates nothing.
+
+use crate::{Error, Result};
+
+/// Sampling settings. `Default` is greedy decoding with no penalties.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SamplerParams {
+    /// 0 for greedy; otherwise logits are divided by it before the draw.
+    pub temperature: f32,
+    /// Keep the `top_k` most likely tokens (0: all).
+    pub top_k: usize,
+    /// Keep the smallest set of tokens whose probability reaches `top_p`
+    /// (1: all).
+    pub top_p: f32,
+    /// Drop tokens less likely than `min_p` times the most likely (0: none).
+    pub min_p: f32,
+    /// Divide positive (multiply negative) logits of recent tokens by this
+    /// (1: off). CTRL's repetition penalty (Keskar et al. 2019).
+    pub repeat_penalty: f32,
+    /// Subtract `frequency_penalty × count` from recent tokens' logits.
+    pub frequency_penalty: f32,
+    /// Subtract `presence_penalty` from the logits of recent tokens.
+    pub presence_penalty: f32,
+    /// How many recent tokens the penalties look at.
+    pub penalty_last_n: usize,
+    /// Seed of the random generator: the same seed gives the same text.
+    pub seed: u64,
+}
+
+impl Default for SamplerParams {
+    fn default() -> Self {
+        SamplerParams {
+            temperature: 0.0,
+            top_k: 0,
+            top_p: 1.0,
+            min_p: 0.0,
+            repeat_penalty: 1.0,
+            frequency_penalty: 0.0,
+            presence_penalty: 0.0,
+            penalty_last_n: 64,
+            seed: 0,
+        }
+    }
+}
+
+impl SamplerParams {
+    /// Checks that every value is in range.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::InvalidArgument(m.to_string()));
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
+            return bad("temperature must be a finite number >= 0");
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return bad("top_p must be in (0, 1]");
+        }
+        if !(0.0..=1.0).contains(&self.min_p) {
+            return bad("min_p must be in [0, 1]");
+        }
+        if !(self.repeat_penalty.is_finite() && self.repeat_penalty > 0.0) {
+            return bad("repeat_penalty must be > 0");
+        }
+        if !self.frequency_penalty.is_finite() || !self.presence_penalty.is_finite() {
+            return bad("frequency_penalty and presence_penalty must be finite");
+        }
+        Ok(())
+    }
+
+    fn penalties_on(&self) -> bool {
+        self.penalty_last_n > 0
+            && (self.repeat_penalty != 1.0
+                || self.frequency_penalty != 0.0
+                || self.presence_penalty != 0.0)
+    }
+}
+
+/// SplitMix64 then xoshiro256**: small, fast, and the same on every
+/// platform, so a seed reproduces a text anywhere.
+#[derive(Clone, Debug)]
+struct Rng([u64; 4]);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        let mut z = seed;
+        let mut next = || {
+            z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut x = z;
+            x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            x ^ (x >> 31)
+        };
+        Rng([next(), next(), next(), next()])
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let s = &mut self.0;
+        let out = s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
+        let t = s[1] << 17;
+        s[2] ^= s[0];
+        s[3] ^= s[1];
+        s[1] ^= s[2];
+        s[0] ^= s[3];
+        s[2] ^= t;
+        s[3] = s[3].rotate_left(45);
+        out
+    }
+
+    /// Uniform in [0, 1).
+    fn f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// A sampler for one generation stream.
+#[derive(Clone, Debug)]
+pub struct Sampler {
+    params: SamplerParams,
+    rng: Rng,
+    /// `(logit or probability, token)` candidates: `vocab` capacity.
+    cand: Vec<(f32, u32)>,
+    /// Recent tokens, a ring of `penalty_last_n`.
+    recent: Vec<u32>,
+    recent_at: usize,
+    /// How often each token occurs in `recent`: `vocab` counts.
+    counts: Vec<u32>,
+    /// Per token, the last `epoch` its penalty was applied in.
+    stamp: Vec<u32>,
+    epoch: u32,
+}
+
+impl Sampler {
+    /// A sampler for a vocabulary of `vocab` tokens.
+    pub fn new(params: SamplerParams, vocab: usize) -> Result<Sampler> {
+        params.validate()?;
+        let n = if params.penalties_on() {
+            params.penalty_last_n
+        } else {
+            0
+        };
+        Ok(Sampler {
+            rng: Rng::new(params.seed),
+            cand: Vec::with_capacity(vocab),
+            recent: Vec::with_capacity(n),
+            recent_at: 0,
+            counts: vec![0; if n > 0 { vocab } else { 0 }],
+            stamp: vec![0; if n > 0 { vocab } else { 0 }],
+            epoch: 0,
+            params,
+        })
+    }
+
+    /// Its settings.
+    pub fn params(&self) -> &SamplerParams {
+        &self.params
+    }
+
+    /// Forgets the penalty history and restarts the generator from the seed.
+    pub fn reset(&mut self) {
+        self.rng = Rng::new(self.params.seed);
+        self.recent.clear();
+        self.recent_at = 0;
+        self.counts.iter_mut().for_each(|c| *c = 0);
+    }
+
+    /// Records a token of the context (prompt or generated) for the
+    /// penalties.
+    pub fn accept(&mut self, token: u32) {
+        let cap = self.recent.capacity();
+        if cap == 0 || token as usize >= self.counts.len() {
+            return;
+        }
+        if self.recent.len() < cap {
+            self.recent.push(token);
+        } else {
+            let old = std::mem::replace(&mut self.recent[self.recent_at], token);
+            self.counts[old as usize] -= 1;
+            self.recent_at = (self.recent_at + 1) % cap;
+        }
+        self.counts[token as usize] += 1;
+    }
+
+    /// Chooses a token from `logits` (one per vocabulary entry). Does not
+    /// record it: call [`Sampler::accept`] with the token you keep.
+    pub fn sample(&mut self, logits: &[f32]) -> u32 {
+        let p = &self.params;
+        self.cand.clear();
+        self.cand
+            .extend(logits.iter().enumerate().map(|(i, &l)| (l, i as u32)));
+        if !self.recent.is_empty() {
+            // A token may appear several times in `recent`: penalise it once,
+            // by its count. `stamp` marks tokens done in this call.
+            self.epoch = self.epoch.wrapping_add(1);
+            for &t in &self.recent {
+                let t = t as usize;
+                if self.stamp[t] == self.epoch {
+                    continue;
+                }
+                self.stamp[t] = self.epoch;
+                let l = &mut self.cand[t].0;
+                *l = if *l > 0.0 {
+                    *l / p.repeat_penalty
+                } else {
+                    *l * p.repeat_penalty
+                };
+                *l -= self.counts[t] as f32 * p.frequency_penalty + p.presence_penalty;
+            }
+        }
+        if p.temperature == 0.0 {
+            return argmax(&self.cand);
+        }
+        // top-k: partial selection, then sort the survivors.
+        let by_logit = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0);
+        let k = if p.top_k == 0 {
+            self.cand.len()
+        } else {
+            p.top_k.min(self.cand.len())
+        };
+        if k < self.cand.len() {
+            self.cand.select_nth_unstable_by(k - 1, by_logit);
+            self.cand.truncate(k);
+        }
+        self.cand.sort_unstable_by(by_logit);
+        // Probabilities at temperature 1 for the truncations.
+        let max = self.cand[0].0;
+        let mut sum = 0f64;
+        for c in self.cand.iter_mut() {
+            let e = ((c.0 - max) as f64).exp();
+            sum += e;
+            c.0 = e as f32;
+        }
+        let mut keep = self.cand.len();
+        if p.top_p < 1.0 {
+            let mut acc = 0f64;
+            for (i, c) in self.cand.iter().enumerate() {
+                acc += c.0 as f64 / sum;
+                if acc >= p.top_p as f64 {
+                    keep = i + 1;
+                    break;
+                }
+            }
+        }
+        if p.min_p > 0.0 {
+            let floor = self.cand[0].0 * p.min_p;
+            keep = keep.min(self.cand.iter().take_while(|c| c.0 >= floor).count().max(1));
+        }
+        self.cand.truncate(keep);
+        // Temperature on what survives: p^(1/T) is softmax(logit / T).
+        let inv_t = 1.0 / p.temperature as f64;
+        let mut total = 0f64;
+        for c in self.cand.iter_mut() {
+            let w = (c.0 as f64).powf(inv_t);
+            total += w;
+            c.0 = w as f32;
+        }
+        let mut r = self.rng.f64() * total;
+        for c in &self.cand {
+            r -= c.0 as f64;
+            if r < 0.0 {
+                return c.1;
+            }
+        }
+        self.cand[self.cand.len() - 1].1
+    }
+}
+
+fn argmax(c: &[(f32, u32)]) -> u32 {
+    let mut best = 0;
+    for (i, x) in c.iter().enumerate() {
+        if x.0 > c[best].0 {
+            best = i;
+        }
+    }
+    c[best].1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn logits() -> Vec<f32> {
+        (0..100).map(|i| ((i * 37 % 100) as f32) / 10.0).collect()
+    }
+
+    #[test]
+    fn greedy_is_argmax() {
+        let l = logits();
+        let mut s = Sampler::new(SamplerParams::default(), 100).unwrap();
+        let best = l
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap()
+            .0;
+        assert_eq!(s.sample(&l) as usize, best);
+    }
+
+    #[test]
+    fn same_seed_same_draws_and_other_seed_differs() {
+        let l = logits();
+        let p = SamplerParams {
+            temperature: 1.5,
+            seed: 7,
+            ..Default::default()
+        };
+        let draw = |p: &SamplerParams| {
+            let mut s = Sampler::new(p.clone(), 100).unwrap();
+            (0..50).map(|_| s.sample(&l)).collect::<Vec<_>>()
+        };
+        assert_eq!(draw(&p), draw(&p));
+        assert_ne!(
+            draw(&p),
+            draw(&SamplerParams {
+                seed: 8,
+                ..p.clone()
+            })
+        );
+    }
+
+    #[test]
+    fn top_k_one_is_greedy_and_top_k_bounds_the_support() {
+        let l = logits();
+        let mut s = Sampler::new(
+            SamplerParams {
+                temperature: 5.0,
+                top_k: 1,
+                ..Default::default()
+            },
+            100,
+        )
+        .unwrap();
+        let mut g = Sampler::new(SamplerParams::default(), 100).unwrap();
+        for _ in 0..20 {
+            assert_eq!(s.sample(&l), g.sample(&l));
+        }
+        let mut s = Sampler::new(
+            SamplerParams {
+                temperature: 5.0,
+                top_k: 3,
+                ..Default::default()
+            },
+            100,
+        )
+        .unwrap();
+        let mut order: Vec<usize> = (0..100).collect();
+        order.sort_by(|&a, &b| l[b].total_cmp(&l[a]));
+        for _ in 0..200 {
+            assert!(order[..3].contains(&(s.sample(&l) as usize)));
+        }
+    }
+
+    #[test]
+    fn top_p_and_min_p_cut_the_tail() {
+        // One dominant token (p ≈ 0.98) and a flat tail.
+        let mut l = vec![0.0f32; 50];
+        l[10] = 8.0;
+        let mut s = Sampler::new(
+            SamplerParams {
+                temperature: 1.0,
+                top_p: 0.9,
+                ..Default::default()
+            },
+            50,
+        )
+        .unwrap();
+        for _ in 0..200 {
+            assert_eq!(s.sample(&l), 10);
+        }
+        let mut s = Sampler::new(
+            SamplerParams {
+                temperature: 1.0,
+                min_p: 0.01,
+                ..Default::default()
+            },
+            50,
+        )
+        .unwrap();
+        for _ in 0..200 {
+            assert_eq!(s.sample(&l), 10);
+        }
+    }
+
+    #[test]
+    fn repeat_penalty_moves_greedy_off_a_recent_token() {
+        let mut l = vec![0.0f32; 10];
+        l[3] = 2.0;
+        l[4] = 1.9;
+        let p = SamplerParams {
+            repeat_penalty: 1.3,
+            ..Default::default()
+        };
+        let mut s = Sampler::new(p, 10).unwrap();
+        assert_eq!(s.sample(&l), 3);
+        s.accept(3);
+        assert_eq!(s.sample(&l), 4);
+        // Penalties only look back `penalty_last_n` tokens.
+        let p = SamplerParams {
+            repeat_penalty: 1.3,
+            penalty_last_n: 2,
+            ..Default::default()
+        };
+        let mut s = Sampler::new(p, 10).unwrap();
+        s.accept(3);
+        s.accept(1);
+        s.accept(2);
+        assert_eq!(s.sample(&l), 3);
+    }
+
+    #[test]
+    fn frequency_penalty_counts_occurrences() {
+        let mut l = vec![0.0f32; 10];
+        l[3] = 2.0;
+        l[4] = 1.5;
+        let p = SamplerParams {
+            frequency_penalty: 0.3,
+            ..Default::default()
+        };
+        let mut s = Sampler::new(p, 10).unwrap();
+        s.accept(3);
+        assert_eq!(s.sample(&l), 3); // 2.0 - 0.3 > 1.5
+        s.accept(3);
+        assert_eq!(s.sample(&l), 4); // 2.0 - 0.6 < 1.5
+    }
+
+    #[test]
+    fn out_of_range_settings_are_errors() {
+        for p in [
+            SamplerParams {
+                temperature: -1.0,
+                ..Default::default()
+            },
+            SamplerParams {
+                top_p: 0.0,
+                ..Default::default()
+            },
+            SamplerParams {
+                min_p: 2.0,
+                ..Default::default()
+            },
+            SamplerParams {
+                repeat_penalty: 0.0,
+                ..Default::default()
+            },
+        ] {
+            assert!(Sampler::new(p, 10).is_err());
+        }
+    }
+}
