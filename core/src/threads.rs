@@ -1,10 +1,18 @@
 //! A persistent worker pool, one per session: `n - 1` threads plus the
-//! caller run each job together, then meet at a barrier.
+//! caller share each job.
 //!
 //! Decode issues a few hundred jobs per token, so a job must start in
-//! microseconds and allocate nothing: workers spin briefly on an epoch
-//! counter before parking on a condvar, the job is passed as a borrowed
-//! trait object (no boxing), and completion is an atomic countdown.
+//! microseconds and allocate nothing: workers spin briefly on a state word
+//! before parking on a condvar, and the job is passed as a borrowed trait
+//! object (no boxing).
+//!
+//! Work is claimed, not assigned: a job's closure takes chunks from a shared
+//! counter ([`par_rows`]), and a worker only *joins* a job that is still
+//! open. The caller closes the job once every chunk is claimed and waits
+//! only for workers that joined. A worker the OS has not scheduled (an
+//! oversubscribed machine, a phone's little core) therefore never stalls
+//! the token: the others take its share. With a static split, one
+//! descheduled thread made every job wait a whole time slice.
 
 use std::cell::UnsafeCell;
 use std::ops::Range;
@@ -12,22 +20,33 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-/// Most threads a pool runs (the per-job split uses fixed-size arrays).
+/// Most threads a pool runs.
 pub const MAX_THREADS: usize = 64;
 
-/// Spins before a waiting worker parks. About 20-50 µs on current cores:
-/// long enough to cover the gap between the jobs of one token.
+/// Most chunks one [`par_rows`] call splits its rows into.
+const MAX_CHUNKS: usize = 4 * MAX_THREADS;
+
+/// Chunks per thread: enough to rebalance when a thread runs late.
+const CHUNKS_PER_THREAD: usize = 4;
+
+/// Spins before a waiting worker parks: a few tens of microseconds, enough
+/// to cover the gap between the jobs of one token.
 const SPIN: u32 = 20_000;
 
 type Job = dyn Fn(usize) + Sync;
 
+/// `state` layout: bits 0..32 count workers inside the job, bit 32 says the
+/// job is open to new workers, bits 33.. are the job's epoch.
+const ACTIVE: u64 = (1 << 32) - 1;
+const OPEN: u64 = 1 << 32;
+const EPOCH_ONE: u64 = 1 << 33;
+
 struct Shared {
-    /// The current job. Written by the caller only while every worker is
-    /// idle (between `remaining == 0` and the next epoch bump), read by
-    /// workers only after they observe the bump.
+    /// The current job. Written by the caller only while the job is closed
+    /// and no worker is inside it; read by a worker only after it joined
+    /// the open job (a successful CAS on `state`).
     job: UnsafeCell<Option<*const Job>>,
-    epoch: AtomicU64,
-    remaining: AtomicUsize,
+    state: AtomicU64,
     sleepers: AtomicUsize,
     panicked: AtomicBool,
     stop: AtomicBool,
@@ -35,9 +54,9 @@ struct Shared {
     wake: Condvar,
 }
 
-// SAFETY: `job` is only accessed under the epoch protocol described on the
-// field: a single writer while no reader exists, readers only after an
-// Acquire load of `epoch` that follows the writer's Release store.
+// SAFETY: `job` is only accessed under the protocol described on the field:
+// one writer while no reader can exist, readers only between joining (CAS,
+// AcqRel, after the writer's SeqCst publication) and leaving.
 unsafe impl Sync for Shared {}
 // SAFETY: the raw pointer in `job` is only dereferenced under the protocol
 // above, while the caller of `run` keeps the job alive.
@@ -51,14 +70,13 @@ pub struct ThreadPool {
 }
 
 impl ThreadPool {
-    /// A pool running jobs on `n` threads in all (the caller counts as
-    /// one), `1 <= n <= MAX_THREADS`.
+    /// A pool running jobs on up to `n` threads in all (the caller counts
+    /// as one), `1 <= n <= MAX_THREADS`.
     pub fn new(n: usize) -> ThreadPool {
         let n = n.clamp(1, MAX_THREADS);
         let shared = Arc::new(Shared {
             job: UnsafeCell::new(None),
-            epoch: AtomicU64::new(0),
-            remaining: AtomicUsize::new(0),
+            state: AtomicU64::new(0),
             sleepers: AtomicUsize::new(0),
             panicked: AtomicBool::new(false),
             stop: AtomicBool::new(false),
@@ -77,13 +95,16 @@ impl ThreadPool {
         ThreadPool { shared, handles, n }
     }
 
-    /// Number of threads a job runs on.
+    /// Number of threads a job may run on.
     pub fn n_threads(&self) -> usize {
         self.n
     }
 
-    /// Runs `f(i)` for every thread index `i < n_threads()` at once, and
-    /// returns when all have finished. Allocates nothing.
+    /// Runs `f(i)` on the calling thread (`i = 0`) and on every worker that
+    /// joins before the caller's `f` returns (each with its own `i`), and
+    /// returns when all of them have finished. `f` must therefore get the
+    /// whole job done even if it runs on the caller alone: claim work from a
+    /// shared counter, as [`par_rows`] does. Allocates nothing.
     ///
     /// # Panics
     /// If `f` panicked on any thread.
@@ -93,25 +114,27 @@ impl ThreadPool {
             return;
         }
         let s = &*self.shared;
-        // SAFETY: every worker is idle (the previous `run` waited for
-        // `remaining == 0`), so nobody reads `job` now. The pointer's
-        // lifetime is erased; it is only used before this function returns,
-        // which waits for every worker to finish with it.
+        let epoch = (s.state.load(Ordering::Relaxed) & !(ACTIVE | OPEN)).wrapping_add(EPOCH_ONE);
+        // SAFETY: the previous job is closed and has no worker inside (the
+        // previous `run` waited for that), so nobody reads `job` now. The
+        // pointer's lifetime is erased; it is only used by workers that
+        // join before we close the job below, and we wait for them to leave
+        // before returning.
         unsafe {
             let p: *const Job = std::mem::transmute::<&(dyn Fn(usize) + Sync), &'static Job>(f);
             *s.job.get() = Some(p);
         }
-        s.remaining.store(self.n - 1, Ordering::Relaxed);
-        // SeqCst pairs with the worker's SeqCst `sleepers` increment and epoch
-        // check: one of the two sides always sees the other, so no wakeup is lost.
-        s.epoch.fetch_add(1, Ordering::SeqCst);
+        // SeqCst pairs with the worker's SeqCst `sleepers` increment and
+        // state check: one side always sees the other, so no wakeup is lost.
+        s.state.store(epoch | OPEN, Ordering::SeqCst);
         if s.sleepers.load(Ordering::SeqCst) > 0 {
             let _g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
             s.wake.notify_all();
         }
         let mine = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(0)));
+        s.state.fetch_and(!OPEN, Ordering::SeqCst);
         let mut spins = 0u32;
-        while s.remaining.load(Ordering::Acquire) != 0 {
+        while s.state.load(Ordering::Acquire) & ACTIVE != 0 {
             if spins < SPIN {
                 spins += 1;
                 std::hint::spin_loop();
@@ -133,14 +156,13 @@ fn worker(s: &Shared, index: usize) {
     loop {
         // Wait for a new epoch: spin, then park.
         let mut spins = 0u32;
-        loop {
+        let epoch = loop {
             if s.stop.load(Ordering::Acquire) {
                 return;
             }
-            let e = s.epoch.load(Ordering::Acquire);
+            let e = s.state.load(Ordering::SeqCst) & !(ACTIVE | OPEN);
             if e != seen {
-                seen = e;
-                break;
+                break e;
             }
             if spins < SPIN {
                 spins += 1;
@@ -152,23 +174,43 @@ fn worker(s: &Shared, index: usize) {
             let g = s
                 .wake
                 .wait_while(g, |_| {
-                    s.epoch.load(Ordering::SeqCst) == seen && !s.stop.load(Ordering::Acquire)
+                    s.state.load(Ordering::SeqCst) & !(ACTIVE | OPEN) == seen
+                        && !s.stop.load(Ordering::Acquire)
                 })
                 .unwrap_or_else(|e| e.into_inner());
             s.sleepers.fetch_sub(1, Ordering::SeqCst);
             drop(g);
             spins = 0;
+        };
+        seen = epoch;
+        // Join the job if it is still open (same epoch); otherwise the
+        // caller already finished it without us.
+        let mut cur = s.state.load(Ordering::Acquire);
+        let joined = loop {
+            if cur & !(ACTIVE | OPEN) != epoch || cur & OPEN == 0 {
+                break false;
+            }
+            match s
+                .state
+                .compare_exchange_weak(cur, cur + 1, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break true,
+                Err(now) => cur = now,
+            }
+        };
+        if !joined {
+            continue;
         }
-        // SAFETY: the epoch bump we observed (Acquire) follows the write of
-        // `job` (Release), and the caller keeps the job alive until we
-        // decrement `remaining` below.
+        // SAFETY: we joined the open job (CAS above, after the caller's
+        // SeqCst publication of `job`); the caller keeps the job alive until
+        // we leave below.
         let job = unsafe { (*s.job.get()).map(|p| &*p) };
         if let Some(job) = job {
             if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(index))).is_err() {
                 s.panicked.store(true, Ordering::Release);
             }
         }
-        s.remaining.fetch_sub(1, Ordering::Release);
+        s.state.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -185,19 +227,19 @@ impl Drop for ThreadPool {
     }
 }
 
-/// The part of `0..n` that thread `i` of `nt` takes, in multiples of
+/// The part of `0..n` that chunk `i` of `parts` takes, in multiples of
 /// `align` (the last part takes the rest).
-pub fn split(n: usize, nt: usize, i: usize, align: usize) -> Range<usize> {
+pub fn split(n: usize, parts: usize, i: usize, align: usize) -> Range<usize> {
     let units = n.div_ceil(align);
-    let per = units.div_ceil(nt.max(1));
+    let per = units.div_ceil(parts.max(1));
     let start = (i * per * align).min(n);
     let end = ((i + 1) * per * align).min(n);
     start..end
 }
 
-/// Runs `f(rows, out_chunk)` on the pool with `out` (laid out as `rows` of
-/// `row_len` values each) split into contiguous row ranges, one per thread.
-/// Rows are split in multiples of `align`.
+/// Runs `f(rows, out_chunk)` over `out` (laid out as rows of `row_len`
+/// values each) split into contiguous row ranges (in multiples of `align`
+/// rows), which the pool's threads claim one at a time.
 pub fn par_rows<T: Send>(
     pool: &ThreadPool,
     out: &mut [T],
@@ -205,28 +247,48 @@ pub fn par_rows<T: Send>(
     align: usize,
     f: impl Fn(Range<usize>, &mut [T]) + Sync,
 ) {
+    par_rows_tid(pool, out, row_len, align, |_, r, c| f(r, c));
+}
+
+/// [`par_rows`], also telling `f` which thread runs it (`0..n_threads`), so
+/// that it can use per-thread scratch.
+pub fn par_rows_tid<T: Send>(
+    pool: &ThreadPool,
+    out: &mut [T],
+    row_len: usize,
+    align: usize,
+    f: impl Fn(usize, Range<usize>, &mut [T]) + Sync,
+) {
     let nt = pool.n_threads();
     let rows = out.len() / row_len.max(1);
-    if nt == 1 || rows <= align {
-        f(0..rows, out);
+    let units = rows.div_ceil(align.max(1));
+    if nt == 1 || units <= 1 {
+        f(0, 0..rows, out);
         return;
     }
-    // One slot per thread, each holding that thread's disjoint chunk: the
-    // safe way to hand out `&mut` pieces to a `Fn` shared by all threads.
-    type Slot<'a, T> = Mutex<Option<(Range<usize>, &'a mut [T])>>;
-    let slots: [Slot<'_, T>; MAX_THREADS] = std::array::from_fn(|_| Mutex::new(None));
+    let parts = units.min(nt * CHUNKS_PER_THREAD).min(MAX_CHUNKS);
+    // One slot per chunk, each holding that chunk's disjoint rows: the safe
+    // way to hand out `&mut` pieces to a `Fn` shared by all threads.
+    type Slot<'a, T> = Mutex<Option<&'a mut [T]>>;
+    let slots: [Slot<'_, T>; MAX_CHUNKS] = std::array::from_fn(|_| Mutex::new(None));
     let mut rest = out;
-    for (i, slot) in slots.iter().enumerate().take(nt) {
-        let r = split(rows, nt, i, align);
+    for (i, slot) in slots.iter().enumerate().take(parts) {
+        let r = split(rows, parts, i, align);
         let (mine, tail) = std::mem::take(&mut rest).split_at_mut(r.len() * row_len);
         rest = tail;
-        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some((r, mine));
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(mine);
     }
-    pool.run(&|i| {
-        let taken = slots[i].lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some((r, chunk)) = taken {
+    let next = AtomicUsize::new(0);
+    pool.run(&|tid| loop {
+        let c = next.fetch_add(1, Ordering::Relaxed);
+        if c >= parts {
+            break;
+        }
+        let r = split(rows, parts, c, align);
+        let taken = slots[c].lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(chunk) = taken {
             if !r.is_empty() {
-                f(r, chunk);
+                f(tid, r, chunk);
             }
         }
     });
@@ -237,17 +299,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_index_runs_once_per_job() {
+    fn each_thread_index_runs_at_most_once_per_job_and_the_caller_always() {
         let pool = ThreadPool::new(4);
-        let hits: Vec<AtomicUsize> = (0..4).map(|_| AtomicUsize::new(0)).collect();
         for _ in 0..1000 {
+            let hits: [AtomicUsize; 4] = Default::default();
             pool.run(&|i| {
                 hits[i].fetch_add(1, Ordering::Relaxed);
             });
+            assert_eq!(hits[0].load(Ordering::Relaxed), 1);
+            assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) <= 1));
         }
-        for h in &hits {
-            assert_eq!(h.load(Ordering::Relaxed), 1000);
-        }
+    }
+
+    #[test]
+    fn a_busy_worker_does_not_stall_the_job() {
+        // Two threads, and the worker is held inside a long first chunk:
+        // the caller must take the remaining chunks itself.
+        let pool = ThreadPool::new(2);
+        let mut out = vec![0u32; 64];
+        par_rows_tid(&pool, &mut out, 1, 1, |tid, r, chunk| {
+            if tid == 1 {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            for (k, row) in r.enumerate() {
+                chunk[k] = row as u32 + 1;
+            }
+        });
+        assert_eq!(out, (1..=64).collect::<Vec<u32>>());
     }
 
     #[test]
@@ -274,13 +352,14 @@ mod tests {
     fn a_panicking_job_is_reported_and_the_pool_survives() {
         let pool = ThreadPool::new(3);
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            pool.run(&|i| assert!(i != 2, "boom"));
+            let mut out = vec![0u8; 100];
+            par_rows(&pool, &mut out, 1, 1, |r, _| {
+                assert!(!r.contains(&50), "boom")
+            });
         }));
         assert!(r.is_err());
-        let n = AtomicUsize::new(0);
-        pool.run(&|_| {
-            n.fetch_add(1, Ordering::Relaxed);
-        });
-        assert_eq!(n.load(Ordering::Relaxed), 3);
+        let mut out = vec![0u8; 100];
+        par_rows(&pool, &mut out, 1, 1, |_, c| c.fill(1));
+        assert!(out.iter().all(|&x| x == 1));
     }
 }

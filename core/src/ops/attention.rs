@@ -3,7 +3,7 @@
 //! `h / (n_heads / n_kv_heads)`.
 
 use crate::kv_cache::LayerKv;
-use crate::threads::{par_rows, ThreadPool};
+use crate::threads::{par_rows_tid, ThreadPool};
 use std::sync::Mutex;
 
 /// Shapes of one attention call.
@@ -52,11 +52,11 @@ pub fn attention(
     let group = s.n_heads / s.n_kv_heads;
     let out = &mut out[..n * s.n_heads * d];
     // Rows are (token, head) pairs: out row `t * n_heads + h` is contiguous.
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    par_rows(pool, out, d, 1, |rows, chunk| {
-        // Each thread claims a scratch slot of its own (uncontended).
-        let slot = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % scratch.len();
-        let mut guard = scratch[slot].lock().unwrap_or_else(|e| e.into_inner());
+    par_rows_tid(pool, out, d, 1, |tid, rows, chunk| {
+        // Each thread has a scratch slot of its own (the lock is uncontended).
+        let mut guard = scratch[tid % scratch.len()]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let sc = &mut *guard;
         let (scores, rest) = sc.buf.split_at_mut(sc.n_ctx);
         let (krow, vrow) = rest.split_at_mut(d);

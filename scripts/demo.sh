@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The main job, on a fresh machine: build minke in release mode, fetch the
+# default model (SmolLM2-135M-Instruct, GGUF Q4_1) if needed, and hold a
+# short chat with it. Extra arguments go to `minke run` (e.g. -t 2).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null; then
+    echo "demo: cargo is needed (https://rustup.rs)" >&2
+    exit 1
+fi
+echo "==> building (release)" >&2
+cargo build --release --locked -p minke-cli >&2
+model="$(scripts/fetch-model.sh)"
+echo "==> model: $model" >&2
+printf '%s\n' \
+    "What is the capital of France?" \
+    "Write a haiku about a small whale." |
+    target/release/minke run -m "$model" --chat -n 96 --temp 0 "$@"
