@@ -6,6 +6,7 @@
 mod bench;
 mod logits;
 mod run;
+mod score;
 mod tokenize;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +32,10 @@ enum Cmd {
     Run(run::Args),
     /// Print the token ids of text as JSON arrays.
     Tokenize(tokenize::Args),
+    /// Log-probability of a continuation after a prompt.
+    Score(score::ScoreArgs),
+    /// Perplexity of a text file, computed as llama.cpp's llama-perplexity does.
+    Perplexity(score::PplArgs),
     /// Print logits for a token sequence.
     Logits(logits::Args),
     /// Convert a model (Hugging Face folder, GGUF or .minke) to a .minke file.
@@ -62,6 +67,8 @@ fn main() -> ExitCode {
         Cmd::Run(a) => run::run(a),
         Cmd::Tokenize(a) => tokenize::run(a),
         Cmd::Logits(a) => logits::run(a),
+        Cmd::Score(a) => score::score(a),
+        Cmd::Perplexity(a) => score::perplexity(a),
         Cmd::Quantize {
             input,
             output,
@@ -157,14 +164,18 @@ fn info(path: PathBuf, ctx: usize) -> Res {
         model.weight_bytes() as f64 / (1 << 20) as f64,
         model.weight_bytes_per_token() as f64 / (1 << 20) as f64
     );
-    println!(
-        "tokenizer:     {}",
-        if model.tokenizer_data().is_some() {
-            "yes"
-        } else {
-            "none (token ids only)"
-        }
-    );
+    match model.tokenizer() {
+        Ok(t) => println!(
+            "tokenizer:     {} tokens, chat template: {}",
+            t.vocab_size(),
+            if t.chat_template().is_some() {
+                "yes"
+            } else {
+                "no"
+            }
+        ),
+        Err(e) => println!("tokenizer:     none ({e})"),
+    }
     let kernels = minke::quant::Kernels::get()?;
     println!("kernel set:    {}", kernels.isa);
     let p = SessionParams {

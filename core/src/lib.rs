@@ -22,6 +22,7 @@ pub mod model;
 pub mod ops;
 pub mod quantize;
 pub mod sampler;
+pub mod score;
 pub mod session;
 pub mod tensor;
 pub mod threads;

@@ -10,7 +10,9 @@ use minke::tokenizer::{ChatMessage, GgufVocab, Tokenizer};
 use serde_json::Value;
 
 fn fixture(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/tokenizer").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/tokenizer")
+        .join(rel)
 }
 
 fn read(rel: &str) -> Vec<u8> {
@@ -27,7 +29,11 @@ fn jsonl(rel: &str) -> Vec<Value> {
 }
 
 fn ids_of(v: &Value) -> Vec<u32> {
-    v.as_array().unwrap().iter().map(|i| i.as_u64().unwrap() as u32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_u64().unwrap() as u32)
+        .collect()
 }
 
 fn smollm2() -> &'static Tokenizer {
@@ -99,7 +105,11 @@ fn smollm2_gguf() -> &'static Tokenizer {
 /// Encodes every case of `corpus`, reports all mismatches at once.
 fn check_corpus(tok: &Tokenizer, corpus: &str, min_cases: usize) {
     let rows = jsonl(corpus);
-    assert!(rows.len() >= min_cases, "{corpus}: only {} cases", rows.len());
+    assert!(
+        rows.len() >= min_cases,
+        "{corpus}: only {} cases",
+        rows.len()
+    );
     let mut failures = Vec::new();
     for row in &rows {
         let text = row["text"].as_str().unwrap();
@@ -111,9 +121,10 @@ fn check_corpus(tok: &Tokenizer, corpus: &str, min_cases: usize) {
             failures.push(format!("{short:?}\n   want {want:?}\n    got {got:?}"));
             continue;
         }
+        // The reference does not always round-trip (SmolLM2 has no token
+        // for byte 0x1D and drops it): match its decoding, not the text.
         if let Some(decoded) = row["decoded"].as_str() {
             assert_eq!(tok.decode(&got).unwrap(), decoded, "decode of {text:?}");
-            assert_eq!(decoded, text, "reference round trip of {text:?}");
         }
     }
     assert!(
@@ -121,7 +132,12 @@ fn check_corpus(tok: &Tokenizer, corpus: &str, min_cases: usize) {
         "{corpus}: {} of {} cases differ:\n{}",
         failures.len(),
         rows.len(),
-        failures.iter().take(10).cloned().collect::<Vec<_>>().join("\n")
+        failures
+            .iter()
+            .take(10)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 
@@ -133,6 +149,19 @@ fn smollm2_json_matches_tokenizers() {
 #[test]
 fn smollm2_gguf_matches_llama_cpp() {
     check_corpus(smollm2_gguf(), "smollm2/corpus_gguf.jsonl", 200);
+}
+
+/// SmolLM2's GGUF says `pre = smollm` (numbers split one by one) while its
+/// converted tokenizer.json has the plain GPT-2 split; each path follows its
+/// own file, so they differ where the vocabulary merges numerals.
+#[test]
+fn smollm2_json_and_gguf_paths_split_numbers_differently() {
+    let text = "²³¹ ½";
+    let json = smollm2().encode(text, false).unwrap();
+    let gguf = smollm2_gguf().encode(text, false).unwrap();
+    assert_ne!(json, gguf);
+    assert_eq!(smollm2().decode(&json).unwrap(), text);
+    assert_eq!(smollm2_gguf().decode(&gguf).unwrap(), text);
 }
 
 #[test]
@@ -167,13 +196,22 @@ fn special_tokens_and_ids() {
     assert_eq!(d.bos_id(), Some(0));
     assert_eq!(d.eos_ids().first(), Some(&1));
     assert_eq!(d.token_to_id("<｜User｜>"), Some(128_803));
-    assert_eq!(d.encode("hi", true).unwrap(), d.encode("hi", false).unwrap());
+    assert_eq!(
+        d.encode("hi", true).unwrap(),
+        d.encode("hi", false).unwrap()
+    );
 }
 
 #[test]
 fn decode_round_trips() {
     for tok in [smollm2(), deepseek(), smollm2_gguf()] {
-        for text in ["", "a", "héllo wörld", "中文😀\r\n\t  x", "<|im_start|>x<｜User｜>y"] {
+        for text in [
+            "",
+            "a",
+            "héllo wörld",
+            "中文😀\r\n\t  x",
+            "<|im_start|>x<｜User｜>y",
+        ] {
             let ids = tok.encode(text, false).unwrap();
             assert_eq!(tok.decode(&ids).unwrap(), text);
         }
@@ -183,14 +221,21 @@ fn decode_round_trips() {
 #[test]
 fn streaming_emits_whole_chars() {
     for tok in [smollm2(), deepseek()] {
-        for text in ["你好，世界！深度求索", "👨‍👩‍👧‍👦 🇺🇸 😀😃", "mixed 中文 and émoji 🎌 text"] {
+        for text in [
+            "你好，世界！深度求索",
+            "👨‍👩‍👧‍👦 🇺🇸 😀😃",
+            "mixed 中文 and émoji 🎌 text",
+        ] {
             let ids = tok.encode(text, false).unwrap();
             let mut dec = tok.stream_decoder();
             let mut out = String::new();
             let mut held = 0;
             for &id in &ids {
                 let chunk = dec.push(id).unwrap();
-                assert!(!chunk.contains('\u{fffd}'), "broken char in {chunk:?} of {text:?}");
+                assert!(
+                    !chunk.contains('\u{fffd}'),
+                    "broken char in {chunk:?} of {text:?}"
+                );
                 if chunk.is_empty() {
                     held += 1;
                 }
@@ -224,7 +269,11 @@ fn check_chat(tok: &Tokenizer, corpus: &str) {
             .collect();
         let gen = row["add_generation_prompt"].as_bool().unwrap();
         let got = tok.apply_chat_template(&msgs, gen).unwrap();
-        assert_eq!(got, row["expected"].as_str().unwrap(), "{corpus}: {msgs:?} gen={gen}");
+        assert_eq!(
+            got,
+            row["expected"].as_str().unwrap(),
+            "{corpus}: {msgs:?} gen={gen}"
+        );
     }
 }
 
@@ -233,5 +282,8 @@ fn chat_templates_match_transformers() {
     check_chat(smollm2(), "smollm2/chat.jsonl");
     check_chat(smollm2_gguf(), "smollm2/chat.jsonl");
     check_chat(deepseek(), "deepseek_v3/chat.jsonl");
-    assert!(deepseek().chat_template().unwrap().contains("<｜Assistant｜>"));
+    assert!(deepseek()
+        .chat_template()
+        .unwrap()
+        .contains("<｜Assistant｜>"));
 }

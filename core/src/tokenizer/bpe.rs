@@ -35,6 +35,9 @@ impl Hasher for PairHasher {
 
 type PairMap = HashMap<u64, (u32, u32), BuildHasherDefault<PairHasher>>;
 
+/// Token bytes to id, with the same cheap hash (tokens are short).
+pub type VocabMap = HashMap<Box<[u8]>, u32, BuildHasherDefault<PairHasher>>;
+
 #[inline]
 fn pair_key(a: u32, b: u32) -> u64 {
     (u64::from(a) << 32) | u64::from(b)
@@ -67,7 +70,7 @@ pub fn byte_level_decode(token: &str, inverse: &HashMap<char, u8>) -> Option<Vec
 /// A BPE vocabulary and merge table.
 pub struct Bpe {
     /// Token bytes to id.
-    vocab: HashMap<Box<[u8]>, u32>,
+    vocab: VocabMap,
     /// `(left id, right id)` to `(rank, merged id)`.
     merges: PairMap,
     /// Id of each single byte (byte-level) or `<0xXX>` token (byte fallback).
@@ -93,11 +96,14 @@ pub struct Scratch {
 
 const NONE: u32 = u32::MAX;
 
+/// Pieces of at most this many symbols take [`Bpe::merge_short`].
+const SHORT: usize = 32;
+
 impl Bpe {
     /// Builds the model. `vocab` maps token bytes to ids; `merges` are pairs
     /// of token bytes, best first. `what` names the source in errors.
     pub fn new(
-        vocab: HashMap<Box<[u8]>, u32>,
+        vocab: VocabMap,
         merges: &[(Vec<u8>, Vec<u8>)],
         byte_level: bool,
         byte_fallback: bool,
@@ -107,6 +113,7 @@ impl Bpe {
     ) -> Result<Bpe> {
         let mut table = PairMap::default();
         table.reserve(merges.len());
+        let mut joined = Vec::new();
         for (rank, (a, b)) in merges.iter().enumerate() {
             let id = |t: &[u8]| {
                 vocab.get(t).copied().ok_or_else(|| {
@@ -119,7 +126,9 @@ impl Bpe {
                 })
             };
             let (ia, ib) = (id(a)?, id(b)?);
-            let joined: Vec<u8> = [a.as_slice(), b.as_slice()].concat();
+            joined.clear();
+            joined.extend_from_slice(a);
+            joined.extend_from_slice(b);
             let merged = id(&joined)?;
             // A pair listed twice keeps its last rank, as in the reference.
             table.insert(pair_key(ia, ib), (rank as u32, merged));
@@ -167,10 +176,11 @@ impl Bpe {
         let syms = &mut scratch.syms;
         syms.clear();
         self.initial_symbols(piece, syms)?;
-        if syms.len() > 1 {
-            self.merge(scratch);
+        if syms.len() <= SHORT {
+            return self.merge_short(scratch, out);
         }
-        let mut i = 0;
+        self.merge(scratch);
+        let mut i = if scratch.syms.is_empty() { NONE } else { 0 };
         while i != NONE {
             let (id, _, next) = scratch.syms[i as usize];
             out.push(id);
@@ -180,20 +190,19 @@ impl Bpe {
     }
 
     /// One symbol per byte (byte-level) or per char, linked as a list.
+    /// Chars (or bytes) without a token and no unknown token to stand for
+    /// them are dropped, as the reference does.
     fn initial_symbols(&self, piece: &[u8], syms: &mut Vec<(u32, u32, u32)>) -> Result<()> {
         let push = |id: u32, syms: &mut Vec<(u32, u32, u32)>| {
             let n = syms.len() as u32;
             syms.push((id, if n == 0 { NONE } else { n - 1 }, n + 1));
         };
         if self.byte_level {
+            // A byte without a token (SmolLM2 has none for 0x1D) is dropped
+            // when there is no unknown token, as the reference does.
             for &b in piece {
-                match self.byte_ids[b as usize].or(self.unk) {
-                    Some(id) => push(id, syms),
-                    None => {
-                        return Err(Error::Tokenizer(format!(
-                            "byte 0x{b:02X} has no token and the model has no unknown token"
-                        )))
-                    }
+                if let Some(id) = self.byte_ids[b as usize].or(self.unk) {
+                    push(id, syms);
                 }
             }
         } else {
@@ -211,16 +220,54 @@ impl Bpe {
                     }
                 } else if let Some(unk) = self.unk {
                     push(unk, syms);
-                } else {
-                    return Err(Error::Tokenizer(format!(
-                        "{c:?} is not in the vocabulary and the model has no unknown token"
-                    )));
                 }
             }
         }
         if let Some(last) = syms.last_mut() {
             last.2 = NONE;
         }
+        Ok(())
+    }
+
+    /// The merge loop for a short piece (most words): the same choice as
+    /// [`Bpe::merge`] (lowest rank, leftmost on ties) by scanning an array
+    /// of pair ranks, which beats a heap at this size.
+    fn merge_short(&self, scratch: &mut Scratch, out: &mut Vec<u32>) -> Result<()> {
+        let n = scratch.syms.len();
+        let mut ids = [0u32; SHORT];
+        // ranks[i]: (rank, merged id) of the pair (ids[i], ids[i + 1]).
+        let mut ranks = [(NONE, NONE); SHORT];
+        for (i, s) in scratch.syms.iter().enumerate() {
+            ids[i] = s.0;
+        }
+        for i in 0..n.saturating_sub(1) {
+            ranks[i] = self.rank(ids[i], ids[i + 1]).unwrap_or((NONE, NONE));
+        }
+        let mut n = n;
+        while n > 1 {
+            let mut best = 0;
+            for i in 1..n - 1 {
+                if ranks[i].0 < ranks[best].0 {
+                    best = i;
+                }
+            }
+            let (rank, id) = ranks[best];
+            if rank == NONE {
+                break;
+            }
+            ids[best] = id;
+            ids.copy_within(best + 2..n, best + 1);
+            ranks.copy_within(best + 2..n, best + 1);
+            n -= 1;
+            let pair = |i: usize| self.rank(ids[i], ids[i + 1]).unwrap_or((NONE, NONE));
+            if best > 0 {
+                ranks[best - 1] = pair(best - 1);
+            }
+            if best + 1 < n {
+                ranks[best] = pair(best);
+            }
+        }
+        out.extend_from_slice(&ids[..n]);
         Ok(())
     }
 
@@ -275,7 +322,7 @@ mod tests {
 
     fn toy() -> Bpe {
         let words = ["a", "b", "c", "ab", "bc", "abc", "aa"];
-        let vocab = words
+        let vocab: VocabMap = words
             .iter()
             .enumerate()
             .map(|(i, w)| (w.as_bytes().to_vec().into_boxed_slice(), i as u32))

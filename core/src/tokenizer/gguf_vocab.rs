@@ -110,7 +110,8 @@ pub(super) fn load(v: GgufVocab) -> Result<Tokenizer> {
         .collect();
     let to_bytes =
         |t: &str| bpe::byte_level_decode(t, &inverse).unwrap_or_else(|| t.as_bytes().to_vec());
-    let mut vocab_map = HashMap::with_capacity(n);
+    let mut vocab_map = bpe::VocabMap::default();
+    vocab_map.reserve(n);
     let mut vocab = Vec::with_capacity(n);
     let mut added = Vec::new();
     for (i, tok) in v.tokens.iter().enumerate() {

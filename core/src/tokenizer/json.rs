@@ -88,7 +88,8 @@ pub(super) fn load(json: &[u8], config: Option<&[u8]>) -> Result<Tokenizer> {
             tok.as_bytes().to_vec()
         }
     };
-    let mut vocab_map = HashMap::with_capacity(vocab_obj.len());
+    let mut vocab_map = bpe::VocabMap::default();
+    vocab_map.reserve(vocab_obj.len());
     let mut vocab = Vec::with_capacity(vocab_obj.len());
     for (tok, id) in vocab_obj {
         let id = id
@@ -289,10 +290,10 @@ fn pre_tokenizer(v: &Value, out: &mut Vec<Splitter>) -> Result<bool> {
                     .get("pattern")
                     .ok_or_else(|| err("Split has no pattern"))?;
                 if let Some(re) = pattern.get("Regex").and_then(Value::as_str) {
-                    out.push(
-                        Splitter::from_regex(re)
-                            .map_err(|e| err(e.to_string().trim_start_matches("tokenizer: ")))?,
-                    );
+                    out.push(Splitter::from_regex(re).map_err(|e| match e {
+                        Error::Tokenizer(m) => err(m),
+                        other => other,
+                    })?);
                 } else if let Some(s) = pattern.get("String").and_then(Value::as_str) {
                     out.push(Splitter::Literal(s.to_string()));
                 } else {
