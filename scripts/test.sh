@@ -18,3 +18,22 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test"
 cargo test --workspace --locked
+
+# ---------------------------------------------------------------------------
+# aarch64: the NEON kernels (plain and dotprod), cross-compiled and run under
+# qemu-user. Linker and runner come from .cargo/config.toml; QEMU_CPU=max
+# exposes dotprod, and MINKE_REQUIRE_DOTPROD makes the tests fail if the
+# dotprod table was not among those tested.
+step "minke-quant on aarch64 (qemu-user)"
+if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+    rustup target add aarch64-unknown-linux-gnu
+fi
+if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/dev/null \
+    || [ ! -e /usr/aarch64-linux-gnu/lib/libc.so.6 ]; then
+    sudo_cmd=""
+    [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+    $sudo_cmd apt-get update
+    $sudo_cmd apt-get install -y gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+fi
+QEMU_CPU=max MINKE_REQUIRE_DOTPROD=1 \
+    cargo test -p minke-quant --locked --target aarch64-unknown-linux-gnu

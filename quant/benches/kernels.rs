@@ -15,11 +15,17 @@
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use minke_quant::formats::quantize_row;
-use minke_quant::{Act, BlockQ8A, DType, Isa, Kernels, QK};
+use minke_quant::{Act, BlockQ8A, DType, Kernels, QK};
 use std::time::Duration;
 
 /// `(rows, k)`: output rows × input length.
-const SHAPES: [(usize, usize); 5] = [(576, 576), (1536, 576), (576, 1536), (4096, 4096), (11008, 4096)];
+const SHAPES: [(usize, usize); 5] = [
+    (576, 576),
+    (1536, 576),
+    (576, 1536),
+    (4096, 4096),
+    (11008, 4096),
+];
 const COLD_BYTES: usize = 256 << 20;
 const READ_BYTES: usize = 512 << 20;
 
@@ -79,10 +85,11 @@ fn read_sum(buf: &[u64]) -> u64 {
 
 fn benches(c: &mut Criterion) {
     let read_buf: Vec<u64> = (0..READ_BYTES as u64 / 8).collect();
-    let isas: Vec<&'static Kernels> = Isa::ALL.into_iter().filter_map(|i| Kernels::for_isa(i).ok()).collect();
+    // Every table, variants included (AVX-512 with and without VNNI).
+    let isas: Vec<&'static Kernels> = Kernels::available();
     for dtype in DType::ALL {
         for kernels in &isas {
-            let mut g = c.benchmark_group(format!("matvec/{dtype}/{}", kernels.isa));
+            let mut g = c.benchmark_group(format!("matvec/{dtype}/{}", kernels.name));
             g.sample_size(10)
                 .warm_up_time(Duration::from_millis(300))
                 .measurement_time(Duration::from_secs(1));
@@ -107,11 +114,43 @@ fn benches(c: &mut Criterion) {
                 });
             }
             g.throughput(Throughput::Bytes(READ_BYTES as u64));
-            g.bench_function("read_512MiB", |b| b.iter(|| black_box(read_sum(black_box(&read_buf)))));
+            g.bench_function("read_512MiB", |b| {
+                b.iter(|| black_box(read_sum(black_box(&read_buf))))
+            });
             g.finish();
         }
     }
 }
 
-criterion_group!(kernel_benches, benches);
+/// Prompt batches: 8 activation rows against a 4096×4096 matrix (cold), in
+/// bytes of weights streamed per second; 8× the matvec figure would mean
+/// the batch costs no more than one row.
+fn batch_benches(c: &mut Criterion) {
+    let (rows, k, n) = (4096, 4096, 8);
+    for dtype in [DType::Q8_0, DType::Q4_0, DType::Q4_1] {
+        let case = Case::new(dtype, rows, k);
+        let bytes = rows * case.row_bytes;
+        let xq: Vec<BlockQ8A> = (0..n).flat_map(|_| case.xq.iter().copied()).collect();
+        let mut out = vec![0f32; rows * n];
+        let mut g = c.benchmark_group(format!("matmul_n{n}/{dtype}"));
+        g.sample_size(10)
+            .warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_secs(1))
+            .throughput(Throughput::Bytes(bytes as u64));
+        for kernels in Kernels::available() {
+            let mut i = 0;
+            g.bench_function(BenchmarkId::from_parameter(kernels.name), |b| {
+                b.iter(|| {
+                    let w = &case.w[i * bytes..(i + 1) * bytes];
+                    i = (i + 1) % case.copies;
+                    kernels.matmul(dtype, w, k, Act::Q8(&xq), n, &mut out);
+                    black_box(&out);
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
+criterion_group!(kernel_benches, benches, batch_benches);
 criterion_main!(kernel_benches);

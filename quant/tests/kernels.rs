@@ -52,7 +52,11 @@ fn act_values(q: &[BlockQ8A]) -> Vec<f32> {
 
 /// The summation bound described in the module comment.
 fn bound(w: &[f32], x: &[f32], additions: usize) -> f64 {
-    let m: f64 = w.iter().zip(x).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum();
+    let m: f64 = w
+        .iter()
+        .zip(x)
+        .map(|(a, b)| (*a as f64 * *b as f64).abs())
+        .sum();
     2.0 * (additions as f64 + 8.0) * f32::EPSILON as f64 * m
 }
 
@@ -69,9 +73,13 @@ fn quantize_act_matches_scalar_bit_for_bit() {
     let mut rng = Rng::new(1);
     let mut extra: Vec<Vec<f32>> = vec![
         vec![1e30; 64],
-        (0..64).map(|i| if i % 3 == 0 { -3e38 } else { 1.0 }).collect(),
+        (0..64)
+            .map(|i| if i % 3 == 0 { -3e38 } else { 1.0 })
+            .collect(),
         vec![1e-40; 32], // subnormal: the scale would overflow its inverse
-        (0..32).map(|i| (i as f32 - 15.5) * (1.0 / 127.0) * 3.0).collect(),
+        (0..32)
+            .map(|i| (i as f32 - 15.5) * (1.0 / 127.0) * 3.0)
+            .collect(),
         (0..32).map(|i| i as f32 - 16.5).collect(), // exact halves after scaling
         vec![-0.0; 32],
     ];
@@ -86,9 +94,9 @@ fn quantize_act_matches_scalar_bit_for_bit() {
             let mut got = vec![BlockQ8A::ZERO; x.len() / QK];
             (k.quantize_act)(x, &mut got);
             for (b, (g, w)) in got.iter().zip(want).enumerate() {
-                assert_eq!(g.qs, w.qs, "{} block {b} of {} values", k.isa, x.len());
-                assert_eq!(g.d.to_bits(), w.d.to_bits(), "{} block {b} scale", k.isa);
-                assert_eq!(g.s.to_bits(), w.s.to_bits(), "{} block {b} sum", k.isa);
+                assert_eq!(g.qs, w.qs, "{} block {b} of {} values", k.name, x.len());
+                assert_eq!(g.d.to_bits(), w.d.to_bits(), "{} block {b} scale", k.name);
+                assert_eq!(g.s.to_bits(), w.s.to_bits(), "{} block {b} sum", k.name);
             }
         }
     }
@@ -109,7 +117,7 @@ fn quantized_dots_match_scalar() {
                 let tol = bound(&dequantize(dtype, &w, k), &act_values(&x), nb);
                 for s in &sets {
                     let got = (s.vec_dot(dtype))(&w, &x);
-                    let what = format!("{} {dtype} k={k} kinds=({wk},{xk})", s.isa);
+                    let what = format!("{} {dtype} k={k} kinds=({wk},{xk})", s.name);
                     check_close(got, want, tol, &what);
                 }
             }
@@ -133,7 +141,7 @@ fn float_dots_match_scalar() {
                 let tol = bound(&dequantize(dtype, &w, k), &x, k);
                 for s in &sets {
                     let got = (s.float_dot(dtype))(&w, &x);
-                    let what = format!("{} {dtype} k={k} kinds=({wk},{xk})", s.isa);
+                    let what = format!("{} {dtype} k={k} kinds=({wk},{xk})", s.name);
                     check_close(got, want, tol, &what);
                 }
             }
@@ -182,20 +190,21 @@ fn matmul_matches_vec_dot_and_scalar() {
                             for t in 0..n {
                                 let what = format!(
                                     "{} {dtype} k={k} rows={rows} n={n} at ({r},{t})",
-                                    s.isa
+                                    s.name
                                 );
                                 let one = match act {
                                     Act::Q8(x) => (s.vec_dot(dtype))(wr, &x[t * nb..(t + 1) * nb]),
                                     Act::F32(x) => (s.float_dot(dtype))(wr, &x[t * k..(t + 1) * k]),
                                 };
                                 let g = got[r * n + t];
-                                assert_eq!(g.to_bits(), one.to_bits(), "{what}: matmul {g} vs vec_dot {one}");
-                                let adds = if dtype.is_quantized() { nb } else { k };
-                                let tol = bound(
-                                    &wv[r * k..(r + 1) * k],
-                                    &xv[t * k..(t + 1) * k],
-                                    adds,
+                                assert_eq!(
+                                    g.to_bits(),
+                                    one.to_bits(),
+                                    "{what}: matmul {g} vs vec_dot {one}"
                                 );
+                                let adds = if dtype.is_quantized() { nb } else { k };
+                                let tol =
+                                    bound(&wv[r * k..(r + 1) * k], &xv[t * k..(t + 1) * k], adds);
                                 check_close(g, want[r * n + t], tol, &what);
                             }
                         }
@@ -212,12 +221,12 @@ fn empty_rows_give_zero() {
         for dtype in QUANT {
             let mut out = [1.0f32; 6];
             s.matmul(dtype, &[], 0, Act::Q8(&[]), 2, &mut out);
-            assert_eq!(out, [0.0; 6], "{} {dtype}", s.isa);
+            assert_eq!(out, [0.0; 6], "{} {dtype}", s.name);
         }
         for dtype in FLOAT {
             let mut out = [1.0f32; 6];
             s.matmul(dtype, &[], 0, Act::F32(&[]), 3, &mut out);
-            assert_eq!(out, [0.0; 6], "{} {dtype}", s.isa);
+            assert_eq!(out, [0.0; 6], "{} {dtype}", s.name);
         }
     }
 }
@@ -244,6 +253,39 @@ impl ByFormat for Kernels {
             DType::F16 => self.vec_dot_f16,
             DType::BF16 => self.vec_dot_bf16,
             _ => panic!("{dtype} is not a float format"),
+        }
+    }
+}
+
+/// The tables this CPU should run are the ones tested: a detection bug
+/// must not silently skip a SIMD set.
+#[test]
+fn expected_sets_are_under_test() {
+    let names: Vec<&str> = simd_sets().iter().map(|k| k.name).collect();
+    #[cfg(target_arch = "x86_64")]
+    {
+        let avx2 = is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("f16c");
+        assert_eq!(names.contains(&"avx2"), avx2, "{names:?}");
+        let avx512 = avx2
+            && is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vl");
+        assert_eq!(names.contains(&"avx512"), avx512, "{names:?}");
+        let vnni = avx512 && is_x86_feature_detected!("avx512vnni");
+        assert_eq!(names.contains(&"avx512-vnni"), vnni, "{names:?}");
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        assert!(names.contains(&"neon"), "{names:?}");
+        let dotprod = std::arch::is_aarch64_feature_detected!("dotprod");
+        assert_eq!(names.contains(&"neon-dotprod"), dotprod, "{names:?}");
+        if std::env::var_os("MINKE_REQUIRE_DOTPROD").is_some() {
+            assert!(
+                dotprod,
+                "MINKE_REQUIRE_DOTPROD is set but the CPU (or qemu) has no dotprod"
+            );
         }
     }
 }

@@ -76,10 +76,37 @@ impl std::error::Error for IsaError {}
 /// best variant of it (VNNI, dotprod) the CPU supports. Detection is cheap
 /// after the first call (std caches the CPU features).
 fn table(isa: Isa) -> Option<&'static Kernels> {
-    variants(isa).last().copied()
+    match isa {
+        Isa::Scalar => Some(&scalar::KERNELS),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => {
+            use super::x86_64::avx2;
+            avx2::detected().then_some(&avx2::KERNELS)
+        }
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => {
+            use super::x86_64::avx512;
+            if avx512::detected_vnni() {
+                Some(&avx512::KERNELS_VNNI)
+            } else {
+                avx512::detected().then_some(&avx512::KERNELS)
+            }
+        }
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => {
+            use super::aarch64::neon;
+            if neon::detected_dotprod() {
+                Some(&neon::KERNELS_DOTPROD)
+            } else {
+                neon::detected().then_some(&neon::KERNELS)
+            }
+        }
+        _ => None,
+    }
 }
 
-/// Every table of `isa` this CPU can run, best last.
+/// Every table of `isa` this CPU can run, best last (the last is
+/// `table(isa)`).
 fn variants(isa: Isa) -> Vec<&'static Kernels> {
     let mut v: Vec<&'static Kernels> = Vec::new();
     match isa {
@@ -99,6 +126,16 @@ fn variants(isa: Isa) -> Vec<&'static Kernels> {
             }
             if avx512::detected_vnni() {
                 v.push(&avx512::KERNELS_VNNI);
+            }
+        }
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => {
+            use super::aarch64::neon;
+            if neon::detected() {
+                v.push(&neon::KERNELS);
+            }
+            if neon::detected_dotprod() {
+                v.push(&neon::KERNELS_DOTPROD);
             }
         }
         _ => {}

@@ -5,6 +5,8 @@
 //! picks the best table for this CPU once (or the one `MINKE_ISA` names) and
 //! callers keep the `&'static` it returns.
 
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
 pub mod dispatch;
 pub mod scalar;
 #[cfg(target_arch = "x86_64")]
@@ -159,7 +161,10 @@ pub(crate) fn matmul_shape(
     n: usize,
     out: &[f32],
 ) -> (usize, usize) {
-    assert!(n > 0 && out.len() % n == 0 && x.len() % n == 0, "matmul sizes");
+    assert!(
+        n > 0 && out.len() % n == 0 && x.len() % n == 0,
+        "matmul sizes"
+    );
     let rows = out.len() / n;
     let nb = x.len() / n;
     assert_eq!(w.len(), rows * nb * block_bytes, "weight bytes");

@@ -103,13 +103,23 @@ pub fn vec_dot_q4_1(w: &[u8], x: &[BlockQ8A]) -> f32 {
 }
 
 /// The plain block product: one [`VecDotQ8`] per output, row by row.
-fn matmul_with(dot: VecDotQ8, block_bytes: usize, w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
+fn matmul_with(
+    dot: VecDotQ8,
+    block_bytes: usize,
+    w: &[u8],
+    x: &[BlockQ8A],
+    n: usize,
+    out: &mut [f32],
+) {
     let (_, nb) = matmul_shape(block_bytes, w, x, n, out);
     if nb == 0 {
         out.fill(0.0);
         return;
     }
-    for (wr, o) in w.chunks_exact(nb * block_bytes).zip(out.chunks_exact_mut(n)) {
+    for (wr, o) in w
+        .chunks_exact(nb * block_bytes)
+        .zip(out.chunks_exact_mut(n))
+    {
         for (ot, xt) in o.iter_mut().zip(x.chunks_exact(nb)) {
             *ot = dot(wr, xt);
         }

@@ -36,16 +36,16 @@ impl Rng {
     }
 }
 
-/// Every SIMD kernel set this machine (and build) can run, besides scalar.
-/// Prints which ones are tested, so a log shows what ran.
+/// Every SIMD kernel table this machine (and build) can run, besides
+/// scalar, variants included (AVX-512 with and without VNNI, NEON with and
+/// without dotprod). Prints which ones are tested, so a log shows what ran.
 pub fn simd_sets() -> Vec<&'static Kernels> {
-    let sets: Vec<_> = Isa::ALL
+    let sets: Vec<_> = Kernels::available()
         .into_iter()
-        .filter(|&i| i != Isa::Scalar)
-        .filter_map(|i| Kernels::for_isa(i).ok())
+        .filter(|k| k.isa != Isa::Scalar)
         .collect();
-    let names: Vec<_> = sets.iter().map(|k| k.isa.name()).collect();
-    eprintln!("SIMD kernel sets under test: {names:?}");
+    let names: Vec<_> = sets.iter().map(|k| k.name).collect();
+    eprintln!("SIMD kernel tables under test: {names:?}");
     sets
 }
 
@@ -58,13 +58,21 @@ pub fn data(rng: &mut Rng, kind: usize, k: usize) -> Vec<f32> {
     match kind {
         0 => (0..k).map(|_| rng.normal()).collect(),
         1 => vec![0.0; k],
-        2 => vec![0.37; k],                                       // all-equal blocks
-        3 => (0..k).map(|i| if i % 2 == 0 { 3e4 } else { -3e4 }).collect(), // ± large
-        4 => (0..k).map(|_| rng.uniform() * 1e-5).collect(),      // tiny
+        2 => vec![0.37; k], // all-equal blocks
+        3 => (0..k)
+            .map(|i| if i % 2 == 0 { 3e4 } else { -3e4 })
+            .collect(), // ± large
+        4 => (0..k).map(|_| rng.uniform() * 1e-5).collect(), // tiny
         5 => (0..k)
-            .map(|i| if i % 7 == 0 { rng.normal() * 400.0 } else { rng.normal() })
+            .map(|i| {
+                if i % 7 == 0 {
+                    rng.normal() * 400.0
+                } else {
+                    rng.normal()
+                }
+            })
             .collect(), // outliers
-        _ => (0..k).map(|_| rng.uniform() * 5.0 + 2.0).collect(),  // offset
+        _ => (0..k).map(|_| rng.uniform() * 5.0 + 2.0).collect(), // offset
     }
 }
 

@@ -30,10 +30,14 @@
 //! trampoline pattern of the `gemm` crate). An odd last block goes through
 //! a 256-bit path.
 
+mod tiles;
+
 use super::super::{matmul_shape, Isa, Kernels};
 use crate::formats::{BlockQ8A, QK};
 use std::arch::x86_64::*;
-use std::ptr::addr_of;
+use std::ptr::{addr_of, null};
+
+use tiles::{Q4_0, Q4_1, Q8_0};
 
 /// The AVX-512 table for CPUs with VNNI.
 pub(in crate::kernels) static KERNELS_VNNI: Kernels = Kernels {
@@ -190,7 +194,9 @@ trait Format {
     const BB: usize;
 
     /// Dots `R` weight rows with `C` activation rows, `nb` blocks each, and
-    /// returns the `R × C` sums.
+    /// returns the `R × C` sums. When `next` is not null, the `R` rows that
+    /// follow in memory start there and are prefetched in address order
+    /// while this tile runs (see [`prefetch_next`]).
     ///
     /// # Safety
     /// Must be inlined into a trampoline with the AVX-512 features (and
@@ -200,6 +206,7 @@ trait Format {
         w: [*const u8; R],
         x: [*const BlockQ8A; C],
         nb: usize,
+        next: *const u8,
     ) -> [[f32; C]; R];
 }
 
@@ -228,15 +235,20 @@ unsafe fn drive<F: Format, const V: bool>(
         if n == 1 {
             let mut r = 0;
             while r + 4 <= rows {
-                let wr = [w.add(r * rb), w.add((r + 1) * rb), w.add((r + 2) * rb), w.add((r + 3) * rb)];
-                let s = F::tile::<4, 1, V>(wr, [x], nb);
+                let wr = [
+                    w.add(r * rb),
+                    w.add((r + 1) * rb),
+                    w.add((r + 2) * rb),
+                    w.add((r + 3) * rb),
+                ];
+                let s = F::tile::<4, 1, V>(wr, [x], nb, w.wrapping_add((r + 4) * rb));
                 for (i, v) in s.iter().enumerate() {
                     *out.add(r + i) = v[0];
                 }
                 r += 4;
             }
             while r < rows {
-                *out.add(r) = F::tile::<1, 1, V>([w.add(r * rb)], [x], nb)[0][0];
+                *out.add(r) = F::tile::<1, 1, V>([w.add(r * rb)], [x], nb, null())[0][0];
                 r += 1;
             }
             return;
@@ -270,6 +282,14 @@ unsafe fn row_tiles<F: Format, const R: usize, const V: bool>(
     // within the caller's sizes.
     unsafe {
         let xt = |t: usize| x.add(t * nb);
+        // The first tile reads these rows from memory; prefetch the next ones.
+        let next = |t: usize| {
+            if t == 0 {
+                w[0].wrapping_add(R * nb * F::BB)
+            } else {
+                null()
+            }
+        };
         let put = |t: usize, s: &[[f32; 4]; R], m: usize| {
             for (i, row) in s.iter().enumerate() {
                 for (j, v) in row.iter().take(m).enumerate() {
@@ -279,21 +299,21 @@ unsafe fn row_tiles<F: Format, const R: usize, const V: bool>(
         };
         let mut t = 0;
         while t + 4 <= n {
-            let s = F::tile::<R, 4, V>(w, [xt(t), xt(t + 1), xt(t + 2), xt(t + 3)], nb);
+            let s = F::tile::<R, 4, V>(w, [xt(t), xt(t + 1), xt(t + 2), xt(t + 3)], nb, next(t));
             put(t, &s, 4);
             t += 4;
         }
         match n - t {
             3 => {
-                let s = F::tile::<R, 3, V>(w, [xt(t), xt(t + 1), xt(t + 2)], nb);
+                let s = F::tile::<R, 3, V>(w, [xt(t), xt(t + 1), xt(t + 2)], nb, next(t));
                 put(t, &s.map(|r| [r[0], r[1], r[2], 0.0]), 3);
             }
             2 => {
-                let s = F::tile::<R, 2, V>(w, [xt(t), xt(t + 1)], nb);
+                let s = F::tile::<R, 2, V>(w, [xt(t), xt(t + 1)], nb, next(t));
                 put(t, &s.map(|r| [r[0], r[1], 0.0, 0.0]), 2);
             }
             1 => {
-                let s = F::tile::<R, 1, V>(w, [xt(t)], nb);
+                let s = F::tile::<R, 1, V>(w, [xt(t)], nb, next(t));
                 put(t, &s.map(|r| [r[0], 0.0, 0.0, 0.0]), 1);
             }
             _ => {}
@@ -400,6 +420,33 @@ unsafe fn dot4<const V: bool>(acc: __m512i, u: __m512i, s: __m512i) -> __m512i {
     }
 }
 
+/// Prefetches, in address order, the share of the next tile's `R` rows
+/// that matches block pair `b` of this one (`R · 2 · bb` bytes).
+///
+/// Why: rows are contiguous, and a tile reads its `R` rows side by side.
+/// Measured on Zen 4, `R` interleaved streams only get 35-50% of the
+/// bandwidth of one sequential stream (the hardware prefetcher trains on
+/// each short row again), with or without per-row software prefetch; a
+/// linear walk one tile ahead restores the sequential rate.
+///
+/// # Safety
+/// None needed beyond the trampoline's SSE: prefetches never fault, and the
+/// address is computed with wrapping arithmetic.
+#[inline(always)]
+unsafe fn prefetch_next<const R: usize>(next: *const u8, b: usize, bb: usize) {
+    if next.is_null() {
+        return;
+    }
+    let span = R * 2 * bb;
+    let at = next.wrapping_add(b / 2 * span);
+    let mut off = 0;
+    while off < span {
+        // SAFETY: a prefetch is a hint and never faults.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(off).cast()) };
+        off += 64;
+    }
+}
+
 /// Sum of the 16 lanes.
 ///
 /// # Safety
@@ -408,7 +455,10 @@ unsafe fn dot4<const V: bool>(acc: __m512i, u: __m512i, s: __m512i) -> __m512i {
 unsafe fn hsum(v: __m512) -> f32 {
     // SAFETY: features provided by the trampoline this is inlined into.
     unsafe {
-        let h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v))));
+        let h = _mm256_add_ps(
+            _mm512_castps512_ps256(v),
+            _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v))),
+        );
         let s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps::<1>(h));
         let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
         let s = _mm_add_ss(s, _mm_movehdup_ps(s));
@@ -486,245 +536,6 @@ unsafe fn widen(acc: __m512, tail: __m256) -> __m512 {
 }
 
 // ---------------------------------------------------------------------------
-// Formats.
-
-struct Q8_0;
-struct Q4_0;
-struct Q4_1;
-
-impl Format for Q8_0 {
-    const BB: usize = 34;
-
-    #[inline(always)]
-    unsafe fn tile<const R: usize, const C: usize, const V: bool>(
-        w: [*const u8; R],
-        x: [*const BlockQ8A; C],
-        nb: usize,
-    ) -> [[f32; C]; R] {
-        // SAFETY: every block index below is `< nb`, which the caller
-        // guarantees readable behind every pointer; features come from the
-        // trampoline.
-        unsafe {
-            let zero = _mm512_setzero_si512();
-            let mut acc = [[_mm512_setzero_ps(); C]; R];
-            let mut b = 0;
-            while b + 2 <= nb {
-                let mut xv = [zero; C];
-                let mut xs = [_mm_setzero_ps(); C];
-                let mut init = [zero; C];
-                for c in 0..C {
-                    xv[c] = act_pair(x[c], b);
-                    xs[c] = act_scales(x[c], b);
-                    if V {
-                        // -128 Σx per group of four, the offset of w ^ 0x80.
-                        init[c] = _mm512_sub_epi32(zero, dot4::<true>(zero, _mm512_set1_epi8(-128), xv[c]));
-                    }
-                }
-                for r in 0..R {
-                    let p0 = w[r].add(b * 34);
-                    let p1 = p0.add(34);
-                    let q = _mm512_inserti64x4::<1>(
-                        _mm512_castsi256_si512(_mm256_loadu_si256(p0.add(2).cast())),
-                        _mm256_loadu_si256(p1.add(2).cast()),
-                    );
-                    let dw = f16_pairs(p0, p1);
-                    let (u, neg) = if V {
-                        (_mm512_xor_si512(q, _mm512_set1_epi8(-128)), 0)
-                    } else {
-                        (_mm512_abs_epi8(q), _mm512_movepi8_mask(q))
-                    };
-                    for c in 0..C {
-                        let dot = if V {
-                            dot4::<true>(init[c], u, xv[c])
-                        } else {
-                            let sx = _mm512_mask_sub_epi8(xv[c], neg, zero, xv[c]);
-                            dot4::<false>(zero, u, sx)
-                        };
-                        let s = spread_natural(_mm_mul_ps(dw, xs[c]));
-                        acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc[r][c]);
-                    }
-                }
-                b += 2;
-            }
-            if b < nb {
-                let zero = _mm256_setzero_si256();
-                for r in 0..R {
-                    let p = w[r].add(b * 34);
-                    let q = _mm256_loadu_si256(p.add(2).cast());
-                    let dw = f16_at(p);
-                    for c in 0..C {
-                        let xb = x[c].add(b);
-                        let xq = _mm256_loadu_si256(addr_of!((*xb).qs).cast());
-                        let t = tail_block(
-                            _mm256_setzero_ps(),
-                            _mm256_sign_epi8(q, q),
-                            _mm256_sign_epi8(xq, q),
-                            zero,
-                            dw * (*xb).d,
-                        );
-                        acc[r][c] = widen(acc[r][c], t);
-                    }
-                }
-            }
-            let mut res = [[0f32; C]; R];
-            for r in 0..R {
-                for c in 0..C {
-                    res[r][c] = hsum(acc[r][c]);
-                }
-            }
-            res
-        }
-    }
-}
-
-impl Format for Q4_0 {
-    const BB: usize = 18;
-
-    #[inline(always)]
-    unsafe fn tile<const R: usize, const C: usize, const V: bool>(
-        w: [*const u8; R],
-        x: [*const BlockQ8A; C],
-        nb: usize,
-    ) -> [[f32; C]; R] {
-        // SAFETY: as in `Q8_0::tile`.
-        unsafe {
-            let zero = _mm512_setzero_si512();
-            let eight = _mm512_set1_epi8(8);
-            let mut acc = [[_mm512_setzero_ps(); C]; R];
-            let mut b = 0;
-            while b + 2 <= nb {
-                let mut xv = [zero; C];
-                let mut xs = [_mm_setzero_ps(); C];
-                let mut off = [zero; C];
-                for c in 0..C {
-                    xv[c] = act_pair_nibble_order(x[c], b);
-                    xs[c] = act_scales(x[c], b);
-                    off[c] = if V {
-                        // -8 Σx per group of four.
-                        _mm512_sub_epi32(zero, dot4::<true>(zero, eight, xv[c]))
-                    } else {
-                        // 8 (x_2i + x_2i+1) per i16 pair.
-                        _mm512_maddubs_epi16(eight, xv[c])
-                    };
-                }
-                for r in 0..R {
-                    let p0 = w[r].add(b * 18);
-                    let p1 = p0.add(18);
-                    let q = nibble_pair(p0.add(2), p1.add(2));
-                    let dw = f16_pairs(p0, p1);
-                    for c in 0..C {
-                        let dot = if V {
-                            dot4::<true>(off[c], q, xv[c])
-                        } else {
-                            let p16 = _mm512_sub_epi16(_mm512_maddubs_epi16(q, xv[c]), off[c]);
-                            _mm512_madd_epi16(p16, _mm512_set1_epi16(1))
-                        };
-                        let s = spread_nibble(_mm_mul_ps(dw, xs[c]));
-                        acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc[r][c]);
-                    }
-                }
-                b += 2;
-            }
-            if b < nb {
-                let eight = _mm256_set1_epi8(8);
-                for r in 0..R {
-                    let p = w[r].add(b * 18);
-                    let v = _mm_loadu_si128(p.add(2).cast());
-                    let both = _mm256_set_m128i(_mm_srli_epi16::<4>(v), v);
-                    let q = _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
-                    let dw = f16_at(p);
-                    for c in 0..C {
-                        let xb = x[c].add(b);
-                        let xq = _mm256_loadu_si256(addr_of!((*xb).qs).cast());
-                        let off = _mm256_maddubs_epi16(eight, xq);
-                        let t = tail_block(_mm256_setzero_ps(), q, xq, off, dw * (*xb).d);
-                        acc[r][c] = widen(acc[r][c], t);
-                    }
-                }
-            }
-            let mut res = [[0f32; C]; R];
-            for r in 0..R {
-                for c in 0..C {
-                    res[r][c] = hsum(acc[r][c]);
-                }
-            }
-            res
-        }
-    }
-}
-
-impl Format for Q4_1 {
-    const BB: usize = 20;
-
-    #[inline(always)]
-    unsafe fn tile<const R: usize, const C: usize, const V: bool>(
-        w: [*const u8; R],
-        x: [*const BlockQ8A; C],
-        nb: usize,
-    ) -> [[f32; C]; R] {
-        // SAFETY: as in `Q8_0::tile`.
-        unsafe {
-            let zero = _mm512_setzero_si512();
-            let mut acc = [[_mm512_setzero_ps(); C]; R];
-            // Lanes 1 and 3 collect m_w · s_x; lanes 0 and 2 are unused.
-            let mut accm = [[_mm_setzero_ps(); C]; R];
-            let mut b = 0;
-            while b + 2 <= nb {
-                let mut xv = [zero; C];
-                let mut xs = [_mm_setzero_ps(); C];
-                for c in 0..C {
-                    xv[c] = act_pair_nibble_order(x[c], b);
-                    xs[c] = act_scales(x[c], b);
-                }
-                for r in 0..R {
-                    let p0 = w[r].add(b * 20);
-                    let p1 = p0.add(20);
-                    let q = nibble_pair(p0.add(4), p1.add(4));
-                    // [d_b, m_b, d_b1, m_b1]
-                    let dm = f16_pairs(p0, p1);
-                    for c in 0..C {
-                        let dot = dot4::<V>(zero, q, xv[c]);
-                        let prod = _mm_mul_ps(dm, xs[c]);
-                        accm[r][c] = _mm_add_ps(accm[r][c], prod);
-                        let s = spread_nibble(prod);
-                        acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc[r][c]);
-                    }
-                }
-                b += 2;
-            }
-            let mut tail_m = [[0f32; C]; R];
-            if b < nb {
-                let zero = _mm256_setzero_si256();
-                for r in 0..R {
-                    let p = w[r].add(b * 20);
-                    let v = _mm_loadu_si128(p.add(4).cast());
-                    let both = _mm256_set_m128i(_mm_srli_epi16::<4>(v), v);
-                    let q = _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
-                    let dw = f16_at(p);
-                    let m = f16_at(p.add(2));
-                    for c in 0..C {
-                        let xb = x[c].add(b);
-                        let xq = _mm256_loadu_si256(addr_of!((*xb).qs).cast());
-                        let t = tail_block(_mm256_setzero_ps(), q, xq, zero, dw * (*xb).d);
-                        acc[r][c] = widen(acc[r][c], t);
-                        tail_m[r][c] = m * (*xb).s;
-                    }
-                }
-            }
-            let mut res = [[0f32; C]; R];
-            for r in 0..R {
-                for c in 0..C {
-                    let m = accm[r][c];
-                    let m = _mm_cvtss_f32(_mm_add_ss(_mm_movehdup_ps(m), _mm_movehl_ps(m, _mm_movehdup_ps(m))));
-                    res[r][c] = hsum(acc[r][c]) + (m + tail_m[r][c]);
-                }
-            }
-            res
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
 // Float rows. `E` picks the element: 4 = f32, 2 = f16, 3 = bf16 (2 bytes).
 
 /// # Safety
@@ -757,12 +568,19 @@ unsafe fn dot_float<const E: usize>(w: *const u8, x: &[f32]) -> f32 {
             i += 64;
         }
         while i < k {
-            let m: __mmask16 = if k - i >= 16 { 0xFFFF } else { (1u16 << (k - i)) - 1 };
+            let m: __mmask16 = if k - i >= 16 {
+                0xFFFF
+            } else {
+                (1u16 << (k - i)) - 1
+            };
             let xv = _mm512_maskz_loadu_ps(m, x.as_ptr().add(i));
             acc[0] = _mm512_fmadd_ps(load(i, m), xv, acc[0]);
             i += 16;
         }
-        hsum(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])))
+        hsum(_mm512_add_ps(
+            _mm512_add_ps(acc[0], acc[1]),
+            _mm512_add_ps(acc[2], acc[3]),
+        ))
     }
 }
 
@@ -780,14 +598,22 @@ unsafe fn quantize_act_avx512(src: &[f32], dst: &mut [BlockQ8A]) {
     let sign = _mm512_set1_epi32(i32::MIN);
     for (out, x) in dst.iter_mut().zip(src.chunks_exact(QK)) {
         // SAFETY: `x` is 32 floats, read as two unaligned 16-lane loads.
-        let (v0, v1) = unsafe { (_mm512_loadu_ps(x.as_ptr()), _mm512_loadu_ps(x.as_ptr().add(16))) };
+        let (v0, v1) = unsafe {
+            (
+                _mm512_loadu_ps(x.as_ptr()),
+                _mm512_loadu_ps(x.as_ptr().add(16)),
+            )
+        };
         let amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
         let d = amax / 127.0;
         let id = if d.is_normal() { 1.0 / d } else { 0.0 };
         let mul = _mm512_set1_ps(id);
         let round = |v: __m512| {
             let s = _mm512_mul_ps(v, mul);
-            let h = _mm512_or_si512(_mm512_and_si512(_mm512_castps_si512(s), sign), _mm512_castps_si512(half));
+            let h = _mm512_or_si512(
+                _mm512_and_si512(_mm512_castps_si512(s), sign),
+                _mm512_castps_si512(half),
+            );
             _mm512_cvttps_epi32(_mm512_add_ps(s, _mm512_castsi512_ps(h)))
         };
         let (q0, q1) = (round(v0), round(v1));

@@ -1,0 +1,592 @@
+//! NEON kernels: 4 f32 lanes, 16 int8 lanes; a block is two registers.
+//!
+//! Two tables share this code: one for CPUs with the `dotprod` extension,
+//! whose `sdot` adds four i8 × i8 products into each i32 lane, and one for
+//! plain ARMv8 NEON, which widens with `smull`/`smlal2` (i8 × i8 → i16,
+//! two products per lane: |x| ≤ 127 keeps the pair within i16) and adds
+//! pairs into i32 with `sadalp`. Both are exact. `sdot` is signed × signed,
+//! so unlike x86 no offset trick is needed: Q4_0 nibbles are shifted to
+//! -8..=7 first.
+//!
+//! `sdot` and the f16 → f32 conversions are written as inline assembly:
+//! Rust's intrinsics for them are not stable yet (the `f16` type and the
+//! dotprod intrinsics). Each `asm!` block is one instruction on registers.
+//!
+//! Quantized products run in tiles as on x86: 4 weight rows × 1 activation
+//! row when decoding, 1 × 4 for prompt batches; the tile functions are
+//! `#[inline(always)]` and get the `dotprod` feature from the trampoline
+//! they are inlined into.
+
+use super::super::{matmul_shape, Isa, Kernels};
+use crate::formats::{BlockQ8A, QK};
+use std::arch::aarch64::*;
+use std::arch::asm;
+use std::ptr::{addr_of, null};
+
+/// The NEON table for CPUs without dotprod.
+pub(in crate::kernels) static KERNELS: Kernels = Kernels {
+    isa: Isa::Neon,
+    name: "neon",
+    quantize_act,
+    vec_dot_f32,
+    vec_dot_f16,
+    vec_dot_bf16,
+    vec_dot_q8_0: vec_dot::<Q8_0, false>,
+    vec_dot_q4_0: vec_dot::<Q4_0, false>,
+    vec_dot_q4_1: vec_dot::<Q4_1, false>,
+    matmul_q8_0: matmul::<Q8_0, false>,
+    matmul_q4_0: matmul::<Q4_0, false>,
+    matmul_q4_1: matmul::<Q4_1, false>,
+};
+
+/// The NEON table for CPUs with dotprod.
+pub(in crate::kernels) static KERNELS_DOTPROD: Kernels = Kernels {
+    isa: Isa::Neon,
+    name: "neon-dotprod",
+    quantize_act,
+    vec_dot_f32,
+    vec_dot_f16,
+    vec_dot_bf16,
+    vec_dot_q8_0: vec_dot::<Q8_0, true>,
+    vec_dot_q4_0: vec_dot::<Q4_0, true>,
+    vec_dot_q4_1: vec_dot::<Q4_1, true>,
+    matmul_q8_0: matmul::<Q8_0, true>,
+    matmul_q4_0: matmul::<Q4_0, true>,
+    matmul_q4_1: matmul::<Q4_1, true>,
+};
+
+/// Whether this CPU can run [`KERNELS`].
+pub(in crate::kernels) fn detected() -> bool {
+    std::arch::is_aarch64_feature_detected!("neon")
+}
+
+/// Whether this CPU can run [`KERNELS_DOTPROD`].
+pub(in crate::kernels) fn detected_dotprod() -> bool {
+    detected() && std::arch::is_aarch64_feature_detected!("dotprod")
+}
+
+// ---------------------------------------------------------------------------
+// Safe entry points: sizes are checked here; the table holding them is only
+// handed out after the matching `detected*()`.
+
+fn quantize_act(src: &[f32], dst: &mut [BlockQ8A]) {
+    assert_eq!(src.len(), dst.len() * QK, "activation row length");
+    for (b, x) in dst.iter_mut().zip(src.chunks_exact(QK)) {
+        // SAFETY: NEON detected; `x` is one block.
+        unsafe { quantize_block(x.try_into().unwrap(), b) }
+    }
+}
+
+fn vec_dot_f32(w: &[u8], x: &[f32]) -> f32 {
+    assert_eq!(w.len(), x.len() * 4, "f32 row size");
+    // SAFETY: NEON detected; `w` holds `x.len()` f32s.
+    unsafe { dot_float::<4>(w.as_ptr(), x) }
+}
+
+fn vec_dot_f16(w: &[u8], x: &[f32]) -> f32 {
+    assert_eq!(w.len(), x.len() * 2, "f16 row size");
+    // SAFETY: NEON detected; `w` holds `x.len()` f16s.
+    unsafe { dot_float::<2>(w.as_ptr(), x) }
+}
+
+fn vec_dot_bf16(w: &[u8], x: &[f32]) -> f32 {
+    assert_eq!(w.len(), x.len() * 2, "bf16 row size");
+    // SAFETY: NEON detected; `w` holds `x.len()` bf16s.
+    unsafe { dot_float::<3>(w.as_ptr(), x) }
+}
+
+fn vec_dot<F: Format, const D: bool>(w: &[u8], x: &[BlockQ8A]) -> f32 {
+    let mut out = [0f32];
+    matmul::<F, D>(w, x, 1, &mut out);
+    out[0]
+}
+
+/// The [`super::super::MatmulQ8`] of format `F`, with (`D`) or without
+/// dotprod.
+fn matmul<F: Format, const D: bool>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
+    let (rows, nb) = matmul_shape(F::BB, w, x, n, out);
+    let (w, x, o) = (w.as_ptr(), x.as_ptr(), out.as_mut_ptr());
+    // SAFETY: the table holding this function is only handed out when the
+    // trampoline's features were detected (dotprod for `D`); `matmul_shape`
+    // checked that `w` holds `rows` rows of `nb` blocks, `x` holds `n` rows
+    // of `nb` blocks and `out` holds `rows * n` floats.
+    unsafe {
+        if D {
+            matmul_dotprod::<F>(w, x, rows, nb, n, o)
+        } else {
+            matmul_neon::<F>(w, x, rows, nb, n, o)
+        }
+    }
+}
+
+/// # Safety
+/// NEON and dotprod available; pointers valid as [`drive`] requires.
+#[target_feature(enable = "neon,dotprod")]
+unsafe fn matmul_dotprod<F: Format>(
+    w: *const u8,
+    x: *const BlockQ8A,
+    rows: usize,
+    nb: usize,
+    n: usize,
+    out: *mut f32,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe { drive::<F, true>(w, x, rows, nb, n, out) }
+}
+
+/// # Safety
+/// NEON available; pointers valid as [`drive`] requires.
+#[target_feature(enable = "neon")]
+unsafe fn matmul_neon<F: Format>(
+    w: *const u8,
+    x: *const BlockQ8A,
+    rows: usize,
+    nb: usize,
+    n: usize,
+    out: *mut f32,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe { drive::<F, false>(w, x, rows, nb, n, out) }
+}
+
+// ---------------------------------------------------------------------------
+// Tiling.
+
+/// A weight format's tile kernel.
+trait Format {
+    /// Bytes per weight block.
+    const BB: usize;
+
+    /// Dots `R` weight rows with `C` activation rows, `nb` blocks each.
+    /// When `next` is not null, the `R` rows that follow start there and
+    /// are prefetched in address order meanwhile.
+    ///
+    /// # Safety
+    /// Inlined into a trampoline with NEON (and dotprod when `D`); every
+    /// `w[r]` readable for `nb * BB` bytes, every `x[c]` for `nb` blocks.
+    unsafe fn tile<const R: usize, const C: usize, const D: bool>(
+        w: [*const u8; R],
+        x: [*const BlockQ8A; C],
+        nb: usize,
+        next: *const u8,
+    ) -> [[f32; C]; R];
+}
+
+/// The whole product in tiles: 4 × 1 when decoding (four weight rows share
+/// each activation load), 1 × 4 for batches (each weight block is unpacked
+/// once for four tokens).
+///
+/// # Safety
+/// As [`Format::tile`]; `w` readable for `rows * nb` blocks, `x` for
+/// `n * nb` blocks, `out` writable for `rows * n` floats.
+#[inline(always)]
+unsafe fn drive<F: Format, const D: bool>(
+    w: *const u8,
+    x: *const BlockQ8A,
+    rows: usize,
+    nb: usize,
+    n: usize,
+    out: *mut f32,
+) {
+    let rb = nb * F::BB;
+    // SAFETY: row `r < rows` starts at `r * rb`, activation row `t < n` at
+    // block `t * nb`, output `(r, t)` at `r * n + t`, all within the
+    // caller's sizes; `next` pointers are only prefetched.
+    unsafe {
+        if n == 1 {
+            let mut r = 0;
+            while r + 4 <= rows {
+                let wr = [
+                    w.add(r * rb),
+                    w.add((r + 1) * rb),
+                    w.add((r + 2) * rb),
+                    w.add((r + 3) * rb),
+                ];
+                let s = F::tile::<4, 1, D>(wr, [x], nb, w.wrapping_add((r + 4) * rb));
+                for (i, v) in s.iter().enumerate() {
+                    *out.add(r + i) = v[0];
+                }
+                r += 4;
+            }
+            while r < rows {
+                *out.add(r) = F::tile::<1, 1, D>([w.add(r * rb)], [x], nb, null())[0][0];
+                r += 1;
+            }
+            return;
+        }
+        for r in 0..rows {
+            let wr = [w.add(r * rb)];
+            let o = out.add(r * n);
+            let xt = |t: usize| x.add(t * nb);
+            let next = |t: usize| {
+                if t == 0 {
+                    w.wrapping_add((r + 1) * rb)
+                } else {
+                    null()
+                }
+            };
+            let mut t = 0;
+            while t + 4 <= n {
+                let s =
+                    F::tile::<1, 4, D>(wr, [xt(t), xt(t + 1), xt(t + 2), xt(t + 3)], nb, next(t));
+                for (i, v) in s[0].iter().enumerate() {
+                    *o.add(t + i) = *v;
+                }
+                t += 4;
+            }
+            while t < n {
+                *o.add(t) = F::tile::<1, 1, D>(wr, [xt(t)], nb, next(t))[0][0];
+                t += 1;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Shared pieces, all `#[inline(always)]` for the trampolines.
+
+/// `acc + Σ` of four `a · b` byte products per lane, over the two 16-byte
+/// halves of a block: `sdot` with dotprod, else widening multiplies.
+///
+/// # Safety
+/// Inlined into a trampoline with NEON (and dotprod when `D`); |b| ≤ 127.
+#[inline(always)]
+unsafe fn dot32<const D: bool>(
+    acc: int32x4_t,
+    a0: int8x16_t,
+    b0: int8x16_t,
+    a1: int8x16_t,
+    b1: int8x16_t,
+) -> int32x4_t {
+    if D {
+        let mut acc = acc;
+        // SAFETY: `sdot` reads and writes registers only; the trampoline
+        // enabled dotprod.
+        unsafe {
+            asm!(
+                "sdot {acc:v}.4s, {a0:v}.16b, {b0:v}.16b",
+                "sdot {acc:v}.4s, {a1:v}.16b, {b1:v}.16b",
+                acc = inout(vreg) acc,
+                a0 = in(vreg) a0,
+                b0 = in(vreg) b0,
+                a1 = in(vreg) a1,
+                b1 = in(vreg) b1,
+                options(pure, nomem, nostack),
+            );
+        }
+        acc
+    } else {
+        // SAFETY: plain NEON, always present on aarch64.
+        unsafe {
+            let p = vmlal_high_s8(vmull_s8(vget_low_s8(a0), vget_low_s8(b0)), a0, b0);
+            let q = vmlal_high_s8(vmull_s8(vget_low_s8(a1), vget_low_s8(b1)), a1, b1);
+            vpadalq_s16(vpadalq_s16(acc, p), q)
+        }
+    }
+}
+
+/// The f16 with bits `h` as f32 (`fcvt`, base ARMv8 floating point).
+#[inline(always)]
+fn f16_to_f32(h: u16) -> f32 {
+    let out: f32;
+    // SAFETY: one register-to-register conversion.
+    unsafe {
+        asm!(
+            "fcvt {o:s}, {i:h}",
+            i = in(vreg) h as i16,
+            o = lateout(vreg) out,
+            options(pure, nomem, nostack),
+        );
+    }
+    out
+}
+
+/// The f16 at `p` as f32.
+///
+/// # Safety
+/// 2 bytes readable at `p`.
+#[inline(always)]
+unsafe fn f16_at(p: *const u8) -> f32 {
+    // SAFETY: as stated; unaligned read.
+    f16_to_f32(unsafe { p.cast::<u16>().read_unaligned() })
+}
+
+/// Prefetches the share of the next tile's rows that matches block `b`
+/// of this one, in address order (see `x86_64/avx512.rs` for why a tile
+/// reading rows side by side wants this).
+#[inline(always)]
+fn prefetch_next<const R: usize>(next: *const u8, b: usize, bb: usize) {
+    if next.is_null() {
+        return;
+    }
+    let span = R * bb;
+    let at = next.wrapping_add(b * span);
+    let mut off = 0;
+    while off < span {
+        // SAFETY: `prfm` is a hint: it never faults and changes no state
+        // a program can see.
+        unsafe {
+            asm!("prfm pldl1keep, [{p}]", p = in(reg) at.wrapping_add(off), options(nostack, readonly, preserves_flags));
+        }
+        off += 64;
+    }
+}
+
+/// The 32 int8 values of activation block `xb`.
+///
+/// # Safety
+/// `xb` readable.
+#[inline(always)]
+unsafe fn act(xb: *const BlockQ8A) -> (int8x16_t, int8x16_t) {
+    // SAFETY: `qs` is 32 readable bytes.
+    unsafe {
+        let p = addr_of!((*xb).qs).cast::<i8>();
+        (vld1q_s8(p), vld1q_s8(p.add(16)))
+    }
+}
+
+/// The 16 packed bytes at `p` as (low nibbles, high nibbles), 0..=15.
+///
+/// # Safety
+/// 16 bytes readable at `p`.
+#[inline(always)]
+unsafe fn nibbles(p: *const u8) -> (int8x16_t, int8x16_t) {
+    // SAFETY: as stated.
+    unsafe {
+        let v = vld1q_u8(p);
+        (
+            vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0F))),
+            vreinterpretq_s8_u8(vshrq_n_u8::<4>(v)),
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Formats.
+
+struct Q8_0;
+struct Q4_0;
+struct Q4_1;
+
+impl Format for Q8_0 {
+    const BB: usize = 34;
+
+    #[inline(always)]
+    unsafe fn tile<const R: usize, const C: usize, const D: bool>(
+        w: [*const u8; R],
+        x: [*const BlockQ8A; C],
+        nb: usize,
+        next: *const u8,
+    ) -> [[f32; C]; R] {
+        // SAFETY: block indices stay below `nb`, readable behind every
+        // pointer per the caller.
+        unsafe {
+            let mut acc = [[vdupq_n_f32(0.0); C]; R];
+            for b in 0..nb {
+                prefetch_next::<R>(next, b, Self::BB);
+                let xs: [_; C] = std::array::from_fn(|c| act(x[c].add(b)));
+                for r in 0..R {
+                    let p = w[r].add(b * 34);
+                    let (w0, w1) = (vld1q_s8(p.add(2).cast()), vld1q_s8(p.add(18).cast()));
+                    let dw = f16_at(p);
+                    for c in 0..C {
+                        let dot = dot32::<D>(vdupq_n_s32(0), w0, xs[c].0, w1, xs[c].1);
+                        let d = dw * (*x[c].add(b)).d;
+                        acc[r][c] = vfmaq_n_f32(acc[r][c], vcvtq_f32_s32(dot), d);
+                    }
+                }
+            }
+            acc.map(|row| row.map(|v| vaddvq_f32(v)))
+        }
+    }
+}
+
+impl Format for Q4_0 {
+    const BB: usize = 18;
+
+    #[inline(always)]
+    unsafe fn tile<const R: usize, const C: usize, const D: bool>(
+        w: [*const u8; R],
+        x: [*const BlockQ8A; C],
+        nb: usize,
+        next: *const u8,
+    ) -> [[f32; C]; R] {
+        // SAFETY: as in `Q8_0::tile`.
+        unsafe {
+            let eight = vdupq_n_s8(8);
+            let mut acc = [[vdupq_n_f32(0.0); C]; R];
+            for b in 0..nb {
+                prefetch_next::<R>(next, b, Self::BB);
+                let xs: [_; C] = std::array::from_fn(|c| act(x[c].add(b)));
+                for r in 0..R {
+                    let p = w[r].add(b * 18);
+                    let (lo, hi) = nibbles(p.add(2));
+                    let (lo, hi) = (vsubq_s8(lo, eight), vsubq_s8(hi, eight));
+                    let dw = f16_at(p);
+                    for c in 0..C {
+                        let dot = dot32::<D>(vdupq_n_s32(0), lo, xs[c].0, hi, xs[c].1);
+                        let d = dw * (*x[c].add(b)).d;
+                        acc[r][c] = vfmaq_n_f32(acc[r][c], vcvtq_f32_s32(dot), d);
+                    }
+                }
+            }
+            acc.map(|row| row.map(|v| vaddvq_f32(v)))
+        }
+    }
+}
+
+impl Format for Q4_1 {
+    const BB: usize = 20;
+
+    #[inline(always)]
+    unsafe fn tile<const R: usize, const C: usize, const D: bool>(
+        w: [*const u8; R],
+        x: [*const BlockQ8A; C],
+        nb: usize,
+        next: *const u8,
+    ) -> [[f32; C]; R] {
+        // SAFETY: as in `Q8_0::tile`.
+        unsafe {
+            let mut acc = [[vdupq_n_f32(0.0); C]; R];
+            let mut accm = [[0f32; C]; R];
+            for b in 0..nb {
+                prefetch_next::<R>(next, b, Self::BB);
+                let xs: [_; C] = std::array::from_fn(|c| act(x[c].add(b)));
+                for r in 0..R {
+                    let p = w[r].add(b * 20);
+                    let (lo, hi) = nibbles(p.add(4));
+                    let dw = f16_at(p);
+                    let m = f16_at(p.add(2));
+                    for c in 0..C {
+                        let xb = x[c].add(b);
+                        let dot = dot32::<D>(vdupq_n_s32(0), lo, xs[c].0, hi, xs[c].1);
+                        acc[r][c] = vfmaq_n_f32(acc[r][c], vcvtq_f32_s32(dot), dw * (*xb).d);
+                        accm[r][c] += m * (*xb).s;
+                    }
+                }
+            }
+            let mut res = [[0f32; C]; R];
+            for r in 0..R {
+                for c in 0..C {
+                    res[r][c] = vaddvq_f32(acc[r][c]) + accm[r][c];
+                }
+            }
+            res
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Float rows. `E`: 4 = f32, 2 = f16, 3 = bf16.
+
+/// Four weights at element `i` as f32.
+///
+/// # Safety
+/// Elements `i..i + 4` readable at `w`.
+#[inline(always)]
+unsafe fn load4<const E: usize>(w: *const u8, i: usize) -> float32x4_t {
+    // SAFETY: as stated.
+    unsafe {
+        match E {
+            4 => vld1q_f32(w.add(4 * i).cast()),
+            2 => {
+                let h = vld1_u16(w.add(2 * i).cast());
+                let out: float32x4_t;
+                // SAFETY: one register-to-register conversion.
+                asm!(
+                    "fcvtl {o:v}.4s, {i:v}.4h",
+                    i = in(vreg) h,
+                    o = lateout(vreg) out,
+                    options(pure, nomem, nostack),
+                );
+                out
+            }
+            _ => {
+                let h = vld1_u16(w.add(2 * i).cast());
+                vreinterpretq_f32_u32(vshlq_n_u32::<16>(vmovl_u16(h)))
+            }
+        }
+    }
+}
+
+/// One element at `i` as f32.
+///
+/// # Safety
+/// Element `i` readable at `w`.
+#[inline(always)]
+unsafe fn load1<const E: usize>(w: *const u8, i: usize) -> f32 {
+    // SAFETY: as stated; unaligned reads.
+    unsafe {
+        match E {
+            4 => w.add(4 * i).cast::<f32>().read_unaligned(),
+            2 => f16_at(w.add(2 * i)),
+            _ => f32::from_bits((w.add(2 * i).cast::<u16>().read_unaligned() as u32) << 16),
+        }
+    }
+}
+
+/// # Safety
+/// NEON available; `w` readable for `x.len()` elements of kind `E`.
+#[target_feature(enable = "neon")]
+unsafe fn dot_float<const E: usize>(w: *const u8, x: &[f32]) -> f32 {
+    let k = x.len();
+    let mut acc = [vdupq_n_f32(0.0); 4];
+    let mut i = 0;
+    // SAFETY: loads cover `i + 16 <= k` in the loop and `i < k` in the
+    // tail; `w` holds `k` elements and `x` is a slice of `k`.
+    unsafe {
+        while i + 16 <= k {
+            for (j, a) in acc.iter_mut().enumerate() {
+                let xv = vld1q_f32(x.as_ptr().add(i + 4 * j));
+                *a = vfmaq_f32(*a, load4::<E>(w, i + 4 * j), xv);
+            }
+            i += 16;
+        }
+        let mut s = vaddvq_f32(vaddq_f32(
+            vaddq_f32(acc[0], acc[1]),
+            vaddq_f32(acc[2], acc[3]),
+        ));
+        while i < k {
+            s += load1::<E>(w, i) * x[i];
+            i += 1;
+        }
+        s
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Activation quantization.
+
+/// One block of [`crate::formats::quantize_act_row_scalar`], bit for bit on
+/// finite input: the same f32 divisions, and `fcvtas` rounds to nearest
+/// with ties away from zero, as `f32::round` does.
+///
+/// # Safety
+/// NEON available.
+#[target_feature(enable = "neon")]
+unsafe fn quantize_block(x: &[f32; QK], out: &mut BlockQ8A) {
+    // SAFETY: `x` is 32 floats, read as eight 4-lane loads.
+    let v: [float32x4_t; 8] = std::array::from_fn(|j| unsafe { vld1q_f32(x.as_ptr().add(4 * j)) });
+    let mut m = vabsq_f32(v[0]);
+    for vj in &v[1..] {
+        m = vmaxq_f32(m, vabsq_f32(*vj));
+    }
+    let amax = vmaxvq_f32(m);
+    let d = amax / 127.0;
+    let id = if d.is_normal() { 1.0 / d } else { 0.0 };
+    let q: [int32x4_t; 8] = std::array::from_fn(|j| vcvtaq_s32_f32(vmulq_n_f32(v[j], id)));
+    let mut sum = vdupq_n_s32(0);
+    for qj in &q {
+        sum = vaddq_s32(sum, *qj);
+    }
+    let sum = vaddvq_s32(sum);
+    for (h, pair) in q.chunks_exact(4).enumerate() {
+        let a = vcombine_s16(vqmovn_s32(pair[0]), vqmovn_s32(pair[1]));
+        let b = vcombine_s16(vqmovn_s32(pair[2]), vqmovn_s32(pair[3]));
+        let bytes = vcombine_s8(vqmovn_s16(a), vqmovn_s16(b));
+        // SAFETY: `qs` has 32 bytes; this writes bytes 16h..16h+16.
+        unsafe { vst1q_s8(out.qs.as_mut_ptr().add(16 * h), bytes) };
+    }
+    out.d = d;
+    out.s = d * sum as f32;
+}
