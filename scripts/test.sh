@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, runnable on a fresh machine: installs what the tests
-# need (rust components, cross toolchain, qemu), then checks formatting, lints
-# and runs every test. `.ci/run` calls exactly this.
+# need (rust components, the real model, C tools, cross toolchain, qemu),
+# then checks formatting and lints and runs every test: Rust (golden
+# fixtures, the real model end to end), the C ABI (scripts/test-c.sh) and
+# the NEON kernels under qemu. `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,8 +18,15 @@ cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "the real model (SmolLM2-135M-Instruct, GGUF Q4_1)"
+MINKE_MODEL="$(scripts/fetch-model.sh)"
+export MINKE_MODEL MINKE_REQUIRE_MODEL=1
+
 step "cargo test"
 cargo test --workspace --locked
+
+step "the C ABI"
+scripts/test-c.sh
 
 # ---------------------------------------------------------------------------
 # aarch64: the NEON kernels (plain and dotprod), cross-compiled and run under

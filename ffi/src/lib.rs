@@ -1,10 +1,36 @@
-//! The C ABI of minke: `libminke` and `include/minke.h`.
+//! The C ABI of minke: `libminke` (`.so` and `.a`) and `include/minke.h`.
 //!
-//! For now it exports the version; the model and session handles follow.
+//! One module per C type; every entry point is `minke_<noun>_<verb>`, goes
+//! through [`boundary::ffi_boundary`] (no panic crosses into C; NULLs,
+//! bad UTF-8 and short buffers become status codes) and says in its
+//! comment who owns what, what may be NULL and what is thread-safe.
+//!
+//! Threads: a `minke_model` (and its `minke_tokenizer`) is read-only and
+//! may be used from any number of threads at once; a `minke_session` or
+//! `minke_sampler` belongs to one thread at a time.
+//!
+//! The header is generated from these sources by cbindgen (see
+//! `cbindgen.toml`); `scripts/test-c.sh` regenerates it and fails if the
+//! committed copy differs.
+#![allow(non_camel_case_types)]
 
-/// Version of the library as a NUL-terminated string, e.g. `"0.1.0"`.
-/// The pointer is static: never free it. Thread-safe.
-#[no_mangle]
-pub extern "C" fn minke_version() -> *const std::ffi::c_char {
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
-}
+pub mod boundary;
+pub mod generate;
+pub mod model;
+pub mod sampler;
+pub mod session;
+pub mod status;
+pub mod tokenizer;
+pub mod version;
+
+pub use generate::{
+    minke_generate_params, minke_generate_result, minke_piece_fn, minke_stop_reason,
+};
+pub use model::{minke_model, minke_model_params};
+pub use sampler::{minke_sampler, minke_sampler_params};
+pub use session::{minke_kv_type, minke_session, minke_session_params};
+pub use status::minke_status;
+pub use tokenizer::{minke_chat_message, minke_tokenizer};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,17 @@
+//! Gives the shared library its ELF soname, `libminke.so.<ABI version>`,
+//! so that programs linked against one ABI refuse a library of another.
+//! (The number is `MINKE_ABI_VERSION` in `src/version.rs`; a test in
+//! `scripts/test-c.sh` checks that the two agree.)
+
+const ABI_VERSION: u32 = 1;
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    if matches!(
+        os.as_str(),
+        "linux" | "android" | "freebsd" | "netbsd" | "openbsd" | "dragonfly"
+    ) {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libminke.so.{ABI_VERSION}");
+    }
+}

@@ -1,0 +1,245 @@
+//! `minke_generate`: the whole prompt → prefill → sample/decode loop in one
+//! call, streaming text through a C callback that can stop it.
+
+use crate::boundary::{
+    arg_mut, arg_slice, arg_str, ffi_boundary, read_params, write_params, Params,
+};
+use crate::sampler::minke_sampler;
+use crate::session::minke_session;
+use crate::status::{minke_status, FfiError};
+use minke::{GenerateParams, StopReason};
+use std::ffi::{c_char, c_void};
+
+/// Why `minke_generate()` stopped.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum minke_stop_reason {
+    /// An end-of-generation token (see `minke_tokenizer_is_eog()`).
+    MINKE_STOP_EOS = 0,
+    /// One of the stop strings appeared (it is not emitted).
+    MINKE_STOP_STRING = 1,
+    /// `max_tokens` were generated.
+    MINKE_STOP_MAX_TOKENS = 2,
+    /// The session's context is full.
+    MINKE_STOP_CONTEXT_FULL = 3,
+    /// The callback returned `false`.
+    MINKE_STOP_CANCELLED = 4,
+}
+
+/// Receives each piece of generated text as soon as it is whole UTF-8:
+/// `piece` holds `len` bytes followed by a NUL (borrowed: copy it to keep
+/// it). Return `true` to go on, `false` to stop generation. It runs on
+/// the thread that called `minke_generate()`, and must not call functions
+/// on the session or sampler being used, nor unwind (throw) into minke.
+pub type minke_piece_fn =
+    Option<unsafe extern "C" fn(piece: *const c_char, len: usize, user_data: *mut c_void) -> bool>;
+
+/// When `minke_generate()` stops. Fill it with
+/// `minke_generate_default_params()`, then change fields.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct minke_generate_params {
+    /// `sizeof(minke_generate_params)` as the caller compiled it; set by
+    /// `minke_generate_default_params()`.
+    pub size: u32,
+    /// Most tokens to generate (default 256).
+    pub max_tokens: u32,
+    /// `n_stop` NUL-terminated UTF-8 strings: generation stops when the
+    /// text contains one of them, which is not emitted. Default NULL. The
+    /// strings are read during the call only.
+    pub stop: *const *const c_char,
+    /// Number of `stop` strings (default 0).
+    pub n_stop: usize,
+    /// Stop at end-of-generation tokens (default `true`).
+    pub stop_at_eos: bool,
+}
+
+impl Default for minke_generate_params {
+    fn default() -> Self {
+        let d = GenerateParams::default();
+        minke_generate_params {
+            size: std::mem::size_of::<minke_generate_params>() as u32,
+            max_tokens: d.max_tokens as u32,
+            stop: std::ptr::null(),
+            n_stop: 0,
+            stop_at_eos: d.stop_at_eos,
+        }
+    }
+}
+
+// SAFETY: repr(C), leading u32 `size`, fields are integers, pointers and
+// a C bool.
+unsafe impl Params for minke_generate_params {
+    const SIZES: &'static [usize] = &[std::mem::size_of::<minke_generate_params>()];
+    const NAME: &'static str = "minke_generate_params";
+}
+
+/// What `minke_generate()` did. The caller sets `size` to
+/// `sizeof(minke_generate_result)` before the call; minke fills the rest.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct minke_generate_result {
+    /// `sizeof(minke_generate_result)`, set by the caller.
+    pub size: u32,
+    /// A `minke_stop_reason` value.
+    pub stop_reason: u32,
+    /// Tokens of the prompt.
+    pub n_prompt_tokens: u32,
+    /// Tokens generated (an end-of-generation token that stopped it
+    /// included).
+    pub n_tokens: u32,
+    /// Time to run the prompt, in milliseconds.
+    pub prefill_ms: f64,
+    /// Time of the generation loop, in milliseconds.
+    pub decode_ms: f64,
+}
+
+impl Default for minke_generate_result {
+    fn default() -> Self {
+        minke_generate_result {
+            size: std::mem::size_of::<minke_generate_result>() as u32,
+            stop_reason: minke_stop_reason::MINKE_STOP_MAX_TOKENS as u32,
+            n_prompt_tokens: 0,
+            n_tokens: 0,
+            prefill_ms: 0.0,
+            decode_ms: 0.0,
+        }
+    }
+}
+
+// SAFETY: repr(C), leading u32 `size`, fields are integers and floats.
+unsafe impl Params for minke_generate_result {
+    const SIZES: &'static [usize] = &[std::mem::size_of::<minke_generate_result>()];
+    const NAME: &'static str = "minke_generate_result";
+}
+
+/// Fills `params` (a struct of `size` bytes, normally
+/// `sizeof(minke_generate_params)`) with the defaults and sets
+/// `params->size`.
+///
+/// Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (`size` below
+/// the first version of the struct). Thread-safe.
+///
+/// # Safety
+/// `params` is NULL or valid for writing `size` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn minke_generate_default_params(
+    params: *mut minke_generate_params,
+    size: u32,
+) -> minke_status {
+    ffi_boundary("minke_generate_default_params", || {
+        // SAFETY: NULL or writable for `size` bytes (caller).
+        unsafe { write_params(params, size, minke_generate_params::default()) }
+    })
+}
+
+/// Generates text: runs `prompt` (`n_prompt` token ids, appended at the
+/// session's current position), then samples and decodes until a stop
+/// condition in `params` (NULL: defaults), calling `on_piece` (may be
+/// NULL) with the text as it comes. The sampler records the prompt and the
+/// generated tokens. Afterwards the session holds the prompt and every
+/// generated token but the last (`minke_session_pos()`), so a follow-up
+/// turn can continue from there. `result` (may be NULL; its `size` set by
+/// the caller) receives counts, timings and the stop reason.
+///
+/// Returns `MINKE_OK` also when the callback stopped generation
+/// (`MINKE_STOP_CANCELLED`); otherwise `MINKE_ERR_NULL_ARG`,
+/// `MINKE_ERR_INVALID_ARG` (empty prompt, bad params), `MINKE_ERR_UTF8`
+/// (a stop string), `MINKE_ERR_TOKEN_OUT_OF_RANGE`,
+/// `MINKE_ERR_CONTEXT_FULL` (the prompt does not fit) or
+/// `MINKE_ERR_TOKENIZER` (the model has no tokenizer). One thread at a
+/// time per session and per sampler.
+///
+/// # Safety
+/// `session`, `sampler` NULL or live; `prompt` NULL or `n_prompt` readable
+/// ids; `params` NULL or a filled params struct whose `stop` holds
+/// `n_stop` NUL-terminated strings; `on_piece` NULL or a function safe to
+/// call with `user_data`; `result` NULL or a struct of `result->size`
+/// writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn minke_generate(
+    session: *mut minke_session,
+    sampler: *mut minke_sampler,
+    prompt: *const u32,
+    n_prompt: usize,
+    params: *const minke_generate_params,
+    on_piece: minke_piece_fn,
+    user_data: *mut c_void,
+    result: *mut minke_generate_result,
+) -> minke_status {
+    ffi_boundary("minke_generate", || {
+        // SAFETY: the caller's contract, for each pointer.
+        let (s, sm, prompt, p) = unsafe {
+            (
+                arg_mut(session, "session")?,
+                arg_mut(sampler, "sampler")?,
+                arg_slice(prompt, n_prompt, "prompt")?,
+                read_params(params)?,
+            )
+        };
+        let result_size = if result.is_null() {
+            None
+        } else {
+            // SAFETY: non-NULL and starts with a readable u32 (caller).
+            let size = unsafe { result.cast::<u32>().read_unaligned() };
+            minke_generate_result::version_size(size)?;
+            Some(size)
+        };
+        if prompt.is_empty() {
+            return Err(FfiError::invalid("empty prompt (n_prompt is 0)"));
+        }
+        if sm.vocab != s.vocab {
+            return Err(FfiError::invalid(format!(
+                "the sampler is for a vocabulary of {}, the session's model has {}",
+                sm.vocab, s.vocab
+            )));
+        }
+        // SAFETY: `stop` holds `n_stop` pointers (caller).
+        let stops = unsafe { arg_slice(p.stop, p.n_stop, "params.stop") }?;
+        let mut stop = Vec::with_capacity(stops.len());
+        for (i, &c) in stops.iter().enumerate() {
+            // SAFETY: each is NULL or NUL-terminated (caller).
+            stop.push(unsafe { arg_str(c, &format!("params.stop[{i}]")) }?.to_string());
+        }
+        s.check_tokens(prompt)?;
+        s.check_room(prompt.len())?;
+        let gp = GenerateParams {
+            max_tokens: p.max_tokens as usize,
+            stop,
+            stop_at_eos: p.stop_at_eos,
+        };
+        let tok = s.model.tokenizer()?;
+        // The piece and a NUL, for C; grows to the longest piece once.
+        let mut cbuf: Vec<u8> = Vec::with_capacity(64);
+        let g = minke::generate(&mut s.session, tok, &mut sm.sampler, prompt, &gp, |piece| {
+            let Some(f) = on_piece else { return true };
+            cbuf.clear();
+            cbuf.extend_from_slice(piece.as_bytes());
+            cbuf.push(0);
+            // SAFETY: `f` is the caller's callback, called as documented:
+            // a NUL-terminated piece of `piece.len()` bytes, valid during
+            // the call, and the caller's `user_data`.
+            unsafe { f(cbuf.as_ptr().cast(), piece.len(), user_data) }
+        })?;
+        if let Some(size) = result_size {
+            let r = minke_generate_result {
+                size,
+                stop_reason: match g.reason {
+                    StopReason::Eos => minke_stop_reason::MINKE_STOP_EOS,
+                    StopReason::StopString => minke_stop_reason::MINKE_STOP_STRING,
+                    StopReason::MaxTokens => minke_stop_reason::MINKE_STOP_MAX_TOKENS,
+                    StopReason::ContextFull => minke_stop_reason::MINKE_STOP_CONTEXT_FULL,
+                    StopReason::Cancelled => minke_stop_reason::MINKE_STOP_CANCELLED,
+                } as u32,
+                n_prompt_tokens: g.prompt_tokens as u32,
+                n_tokens: g.tokens.len() as u32,
+                prefill_ms: g.prefill_time.as_secs_f64() * 1e3,
+                decode_ms: g.decode_time.as_secs_f64() * 1e3,
+            };
+            // SAFETY: `result` is writable for `size` bytes (caller).
+            unsafe { write_params(result, size, r) }?;
+        }
+        Ok(())
+    })
+}

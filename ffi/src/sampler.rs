@@ -1,0 +1,238 @@
+//! `minke_sampler`: chooses the next token from logits with the chain
+//! penalties → top-k → top-p → min-p → temperature → seeded draw (greedy
+//! at temperature 0), as `minke::Sampler` does.
+
+use crate::boundary::{
+    arg_mut, arg_ref, arg_slice, ffi_boundary, ffi_getter, out, read_params, write_params, Params,
+};
+use crate::model::minke_model;
+use crate::status::{minke_status, FfiError};
+use minke::{Sampler, SamplerParams};
+
+/// Sampling settings. Fill it with `minke_sampler_default_params()` (greedy
+/// decoding, no penalties), then change fields.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct minke_sampler_params {
+    /// `sizeof(minke_sampler_params)` as the caller compiled it; set by
+    /// `minke_sampler_default_params()`.
+    pub size: u32,
+    /// 0 (default): greedy. Otherwise logits are divided by it before the
+    /// draw.
+    pub temperature: f32,
+    /// Keep the `top_k` most likely tokens; 0 (default): all.
+    pub top_k: u32,
+    /// Keep the fewest tokens whose probability reaches `top_p`, in (0, 1];
+    /// 1 (default): all.
+    pub top_p: f32,
+    /// Drop tokens less likely than `min_p` times the likeliest, in [0, 1];
+    /// 0 (default): none.
+    pub min_p: f32,
+    /// Divide positive (multiply negative) logits of recent tokens by this;
+    /// 1 (default): off.
+    pub repeat_penalty: f32,
+    /// Subtract `frequency_penalty * count` from recent tokens' logits;
+    /// default 0.
+    pub frequency_penalty: f32,
+    /// Subtract `presence_penalty` from recent tokens' logits; default 0.
+    pub presence_penalty: f32,
+    /// How many recent tokens the penalties look at (default 64).
+    pub penalty_last_n: u32,
+    /// Seed of the random generator: the same seed gives the same tokens on
+    /// every platform (default 0).
+    pub seed: u64,
+}
+
+impl Default for minke_sampler_params {
+    fn default() -> Self {
+        let d = SamplerParams::default();
+        minke_sampler_params {
+            size: std::mem::size_of::<minke_sampler_params>() as u32,
+            temperature: d.temperature,
+            top_k: d.top_k as u32,
+            top_p: d.top_p,
+            min_p: d.min_p,
+            repeat_penalty: d.repeat_penalty,
+            frequency_penalty: d.frequency_penalty,
+            presence_penalty: d.presence_penalty,
+            penalty_last_n: d.penalty_last_n as u32,
+            seed: d.seed,
+        }
+    }
+}
+
+// SAFETY: repr(C), leading u32 `size`, fields are integers and floats.
+unsafe impl Params for minke_sampler_params {
+    const SIZES: &'static [usize] = &[std::mem::size_of::<minke_sampler_params>()];
+    const NAME: &'static str = "minke_sampler_params";
+}
+
+const _: () = assert!(std::mem::size_of::<minke_sampler_params>() == 48);
+
+/// A sampler (opaque): its settings, random generator and penalty history.
+/// Created by `minke_sampler_new()`, freed by `minke_sampler_free()`. One
+/// thread at a time.
+pub struct minke_sampler {
+    pub(crate) sampler: Sampler,
+    pub(crate) vocab: usize,
+}
+
+/// Fills `params` (a struct of `size` bytes, normally
+/// `sizeof(minke_sampler_params)`) with the defaults and sets
+/// `params->size`.
+///
+/// Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (`size` below
+/// the first version of the struct). Thread-safe.
+///
+/// # Safety
+/// `params` is NULL or valid for writing `size` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn minke_sampler_default_params(
+    params: *mut minke_sampler_params,
+    size: u32,
+) -> minke_status {
+    ffi_boundary("minke_sampler_default_params", || {
+        // SAFETY: NULL or writable for `size` bytes (caller).
+        unsafe { write_params(params, size, minke_sampler_params::default()) }
+    })
+}
+
+/// Creates a sampler for `model`'s vocabulary with `params` (NULL:
+/// defaults). `*out_sampler` is a new sampler the caller owns and frees
+/// with `minke_sampler_free()`, or NULL on failure. All its memory is
+/// allocated here: sampling allocates nothing.
+///
+/// Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (a setting out
+/// of range; the message names it). Thread-safe.
+///
+/// # Safety
+/// `model` is NULL or a live model; `params` NULL or a filled params
+/// struct; `out_sampler` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn minke_sampler_new(
+    model: *const minke_model,
+    params: *const minke_sampler_params,
+    out_sampler: *mut *mut minke_sampler,
+) -> minke_status {
+    ffi_boundary("minke_sampler_new", || {
+        // SAFETY: NULL or writable (caller).
+        let o = unsafe { out(out_sampler, "out_sampler") }?;
+        o.set(std::ptr::null_mut());
+        // SAFETY: the caller's contract, for each pointer.
+        let (m, p) = unsafe { (arg_ref(model, "model")?, read_params(params)?) };
+        let sp = SamplerParams {
+            temperature: p.temperature,
+            top_k: p.top_k as usize,
+            top_p: p.top_p,
+            min_p: p.min_p,
+            repeat_penalty: p.repeat_penalty,
+            frequency_penalty: p.frequency_penalty,
+            presence_penalty: p.presence_penalty,
+            penalty_last_n: p.penalty_last_n as usize,
+            seed: p.seed,
+        };
+        let vocab = m.model.config.vocab_size;
+        let sampler = Sampler::new(sp, vocab)?;
+        o.set(Box::into_raw(Box::new(minke_sampler { sampler, vocab })));
+        Ok(())
+    })
+}
+
+/// Frees a sampler. NULL does nothing. Call it when no other call on the
+/// sampler is running.
+///
+/// # Safety
+/// `sampler` is NULL or a pointer from `minke_sampler_new()` not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn minke_sampler_free(sampler: *mut minke_sampler) {
+    ffi_getter("minke_sampler_free", (), || {
+        if !sampler.is_null() {
+            // SAFETY: a live pointer from Box::into_raw in
+            // minke_sampler_new (caller), freed exactly once.
+            drop(unsafe { Box::from_raw(sampler) });
+        }
+    })
+}
+
+/// Chooses a token from `logits` (`n_logits` floats, one per vocabulary
+/// entry, e.g. from `minke_session_logits()`) into `*token`. It does not
+/// record the token: call `minke_sampler_accept()` with the one you keep.
+///
+/// Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (`n_logits` is
+/// not the vocabulary size). One thread at a time per sampler.
+///
+/// # Safety
+/// `sampler` is NULL or a live sampler; `logits` NULL or `n_logits`
+/// readable floats; `token` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn minke_sampler_sample(
+    sampler: *mut minke_sampler,
+    logits: *const f32,
+    n_logits: usize,
+    token: *mut u32,
+) -> minke_status {
+    ffi_boundary("minke_sampler_sample", || {
+        // SAFETY: the caller's contract, for each pointer.
+        let (s, l, o) = unsafe {
+            (
+                arg_mut(sampler, "sampler")?,
+                arg_slice(logits, n_logits, "logits")?,
+                out(token, "token")?,
+            )
+        };
+        if l.len() != s.vocab {
+            return Err(FfiError::invalid(format!(
+                "n_logits is {}; the sampler's vocabulary has {}",
+                l.len(),
+                s.vocab
+            )));
+        }
+        o.set(s.sampler.sample(l));
+        Ok(())
+    })
+}
+
+/// Records `token` as part of the context (prompt or generated) for the
+/// penalties.
+///
+/// Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_TOKEN_OUT_OF_RANGE`. One
+/// thread at a time per sampler.
+///
+/// # Safety
+/// `sampler` is NULL or a live sampler.
+#[no_mangle]
+pub unsafe extern "C" fn minke_sampler_accept(
+    sampler: *mut minke_sampler,
+    token: u32,
+) -> minke_status {
+    ffi_boundary("minke_sampler_accept", || {
+        // SAFETY: NULL or live (caller).
+        let s = unsafe { arg_mut(sampler, "sampler") }?;
+        if token as usize >= s.vocab {
+            return Err(FfiError::new(
+                minke_status::MINKE_ERR_TOKEN_OUT_OF_RANGE,
+                format!(
+                    "token id {token} is out of range (the vocabulary has {})",
+                    s.vocab
+                ),
+            ));
+        }
+        s.sampler.accept(token);
+        Ok(())
+    })
+}
+
+/// Forgets the penalty history and restarts the random generator from the
+/// seed. Returns `MINKE_ERR_NULL_ARG`. One thread at a time per sampler.
+///
+/// # Safety
+/// `sampler` is NULL or a live sampler.
+#[no_mangle]
+pub unsafe extern "C" fn minke_sampler_reset(sampler: *mut minke_sampler) -> minke_status {
+    ffi_boundary("minke_sampler_reset", || {
+        // SAFETY: NULL or live (caller).
+        let s = unsafe { arg_mut(sampler, "sampler") }?;
+        s.sampler.reset();
+        Ok(())
+    })
+}

@@ -1,0 +1,261 @@
+//! Tests of the C API from Rust on a tiny random model that has no
+//! tokenizer: what works on token ids alone, what refuses with
+//! `MINKE_ERR_TOKENIZER`, memory sizing, and versioned params structs.
+//! (The C suite in `tests/c/` covers the real model, threads, misuse and
+//! sanitizers; `scripts/test-c.sh` runs it.)
+
+use crate::status::minke_status::{self, *};
+use crate::*;
+use minke::config::ModelConfig;
+use minke::file::minke::{write, Planned};
+use minke::quant::DType;
+use std::ffi::{CStr, CString};
+use std::path::PathBuf;
+use std::ptr::{null, null_mut};
+
+const CONFIG: &str = r#"{
+    "architectures": ["LlamaForCausalLM"],
+    "vocab_size": 96, "hidden_size": 64, "num_hidden_layers": 2,
+    "num_attention_heads": 4, "num_key_value_heads": 2,
+    "intermediate_size": 96, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+    "max_position_embeddings": 256, "tie_word_embeddings": false,
+    "bos_token_id": 1, "eos_token_id": 2
+}"#;
+
+/// Writes the tiny model (random f32 weights, no tokenizer) to a fresh
+/// temporary file; removed on drop.
+struct TinyModel(PathBuf);
+
+impl TinyModel {
+    fn new(tag: &str) -> TinyModel {
+        let c = ModelConfig::from_hf_json(CONFIG).unwrap();
+        let (h, q, kv, f, v) = (
+            c.hidden_size,
+            c.q_dim(),
+            c.kv_dim(),
+            c.intermediate_size,
+            c.vocab_size,
+        );
+        let mut shapes = vec![("model.embed_tokens.weight".to_string(), vec![v, h])];
+        for i in 0..c.n_layers {
+            let p = format!("model.layers.{i}");
+            for (n, s) in [
+                ("input_layernorm.weight", vec![h]),
+                ("self_attn.q_proj.weight", vec![q, h]),
+                ("self_attn.k_proj.weight", vec![kv, h]),
+                ("self_attn.v_proj.weight", vec![kv, h]),
+                ("self_attn.o_proj.weight", vec![h, q]),
+                ("post_attention_layernorm.weight", vec![h]),
+                ("mlp.gate_proj.weight", vec![f, h]),
+                ("mlp.up_proj.weight", vec![f, h]),
+                ("mlp.down_proj.weight", vec![h, f]),
+            ] {
+                shapes.push((format!("{p}.{n}"), s));
+            }
+        }
+        shapes.push(("model.norm.weight".to_string(), vec![h]));
+        shapes.push(("lm_head.weight".to_string(), vec![v, h]));
+        let planned: Vec<Planned> = shapes
+            .iter()
+            .map(|(n, s)| Planned {
+                name: n.clone(),
+                dtype: DType::F32,
+                shape: s.clone(),
+            })
+            .collect();
+        let path =
+            std::env::temp_dir().join(format!("minke-ffi-{tag}-{}.minke", std::process::id()));
+        let mut x: u32 = 12345;
+        write(
+            &path,
+            &c,
+            None,
+            &planned,
+            |i, buf| {
+                let n: usize = shapes[i].1.iter().product();
+                let norm = shapes[i].0.ends_with("norm.weight");
+                for _ in 0..n {
+                    x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    let r = (x >> 8) as f32 / (1u32 << 24) as f32 - 0.5;
+                    let w = if norm { 1.0 + 0.1 * r } else { 0.2 * r };
+                    buf.extend_from_slice(&w.to_le_bytes());
+                }
+                Ok(())
+            },
+            |_, _| {},
+        )
+        .unwrap();
+        TinyModel(path)
+    }
+
+    fn open(&self, params: *const minke_model_params) -> (minke_status, *mut minke_model) {
+        let path = CString::new(self.0.to_str().unwrap()).unwrap();
+        let mut m = null_mut();
+        // SAFETY: a valid path string, params NULL or valid, out-pointer valid.
+        let st = unsafe { model::minke_model_open(path.as_ptr(), params, &mut m) };
+        (st, m)
+    }
+}
+
+impl Drop for TinyModel {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn last_error() -> String {
+    // SAFETY: minke_last_error returns a NUL-terminated string.
+    unsafe { CStr::from_ptr(boundary::minke_last_error()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn runs_on_ids_without_a_tokenizer() {
+    let tiny = TinyModel::new("ids");
+    let (st, m) = tiny.open(null());
+    assert_eq!(st, MINKE_OK, "{}", last_error());
+    // SAFETY: every pointer below is live or NULL as each function allows.
+    unsafe {
+        assert_eq!(model::minke_model_n_vocab(m), 96);
+        assert_eq!(model::minke_model_n_ctx_train(m), 256);
+        let arch = CStr::from_ptr(model::minke_model_arch(m));
+        assert_eq!(arch.to_str().unwrap(), "LlamaForCausalLM");
+        let mut tok = null();
+        assert_eq!(
+            model::minke_model_tokenizer(m, &mut tok),
+            MINKE_ERR_TOKENIZER
+        );
+        assert!(tok.is_null());
+        assert!(last_error().contains("no tokenizer"), "{}", last_error());
+
+        let mut s = null_mut();
+        assert_eq!(session::minke_session_new(m, null(), &mut s), MINKE_OK);
+        let mut logits = null();
+        let ids = [1u32, 5, 7];
+        assert_eq!(
+            session::minke_session_prefill(s, ids.as_ptr(), 3, &mut logits),
+            MINKE_OK
+        );
+        assert!(!logits.is_null());
+        assert_eq!(session::minke_session_decode(s, 9, &mut logits), MINKE_OK);
+        assert_eq!(session::minke_session_pos(s), 4);
+        assert_eq!(
+            session::minke_session_decode(s, 96, null_mut()),
+            MINKE_ERR_TOKEN_OUT_OF_RANGE
+        );
+
+        let mut smp = null_mut();
+        assert_eq!(sampler::minke_sampler_new(m, null(), &mut smp), MINKE_OK);
+        // Text generation needs a tokenizer.
+        let st = generate::minke_generate(
+            s,
+            smp,
+            ids.as_ptr(),
+            3,
+            null(),
+            None,
+            null_mut(),
+            null_mut(),
+        );
+        assert_eq!(st, MINKE_ERR_TOKENIZER);
+        sampler::minke_sampler_free(smp);
+        session::minke_session_free(s);
+        model::minke_model_free(m);
+    }
+}
+
+#[test]
+fn validate_requires_a_tokenizer() {
+    let tiny = TinyModel::new("validate");
+    let p = minke_model_params {
+        validate: true,
+        ..Default::default()
+    };
+    let (st, m) = tiny.open(&p);
+    assert_eq!(st, MINKE_ERR_TOKENIZER);
+    assert!(m.is_null());
+}
+
+#[test]
+fn max_ctx_is_capped_and_monotonic() {
+    let tiny = TinyModel::new("ctx");
+    let (st, m) = tiny.open(null());
+    assert_eq!(st, MINKE_OK);
+    let mut sp = minke_session_params::default();
+    // SAFETY: live model, valid params and out-pointers.
+    unsafe {
+        let mut n = 0u32;
+        assert_eq!(
+            session::minke_session_max_ctx(m, &sp, u64::MAX, &mut n),
+            MINKE_OK
+        );
+        assert_eq!(n, 256);
+        sp.n_ctx = 100;
+        let mut b100 = 0u64;
+        assert_eq!(session::minke_session_bytes(m, &sp, &mut b100), MINKE_OK);
+        assert_eq!(
+            session::minke_session_max_ctx(m, &sp, b100, &mut n),
+            MINKE_OK
+        );
+        assert!((100..110).contains(&n), "{n}");
+        sp.n_ctx = n + 1;
+        let mut more = 0u64;
+        assert_eq!(session::minke_session_bytes(m, &sp, &mut more), MINKE_OK);
+        assert!(more > b100);
+        model::minke_model_free(m);
+    }
+}
+
+#[test]
+fn params_structs_are_versioned_by_size() {
+    // A caller compiled against a newer, larger struct: its extra tail is
+    // ignored, the fields we know are read.
+    #[repr(C)]
+    struct Newer {
+        p: minke_sampler_params,
+        future: u64,
+    }
+    let mut n = Newer {
+        p: minke_sampler_params::default(),
+        future: u64::MAX,
+    };
+    // SAFETY: `n` is writable for its whole size.
+    let st = unsafe {
+        sampler::minke_sampler_default_params(
+            (&mut n as *mut Newer).cast(),
+            std::mem::size_of::<Newer>() as u32,
+        )
+    };
+    assert_eq!(st, MINKE_OK);
+    assert_eq!(n.p.size as usize, std::mem::size_of::<Newer>());
+    assert_eq!(n.future, u64::MAX, "bytes past our struct are left alone");
+    n.p.seed = 7;
+    // SAFETY: `n` is readable for `n.p.size` bytes.
+    let read =
+        unsafe { boundary::read_params((&n as *const Newer).cast::<minke_sampler_params>()) };
+    assert_eq!(read.unwrap().seed, 7);
+
+    // Smaller than version 1: refused, nothing written.
+    let mut p = minke_session_params {
+        n_ctx: 99,
+        ..Default::default()
+    };
+    // SAFETY: `p` is writable.
+    let st = unsafe { session::minke_session_default_params(&mut p, 8) };
+    assert_eq!(st, MINKE_ERR_INVALID_ARG);
+    assert_eq!(p.n_ctx, 99);
+}
+
+/// What the C documentation promises about threads holds for the Rust
+/// types behind the handles: sessions and samplers may move between
+/// threads; models and tokenizers may be shared.
+#[test]
+fn handles_meet_the_thread_rules() {
+    fn send<T: Send>() {}
+    fn share<T: Send + Sync>() {}
+    send::<minke_session>();
+    send::<minke_sampler>();
+    share::<minke_model>();
+    share::<minke_tokenizer>();
+}

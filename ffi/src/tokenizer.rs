@@ -1,0 +1,426 @@
+//! `minke_tokenizer`: text to token ids and back, special token ids, and
+//! the chat template, borrowed from a `minke_model`.
+//!
+//! Outputs follow snprintf: the caller gives a buffer and its capacity,
+//! the size needed always comes back through an out-parameter, and a
+//! buffer too small gives `MINKE_ERR_BUFFER_TOO_SMALL` (pass a NULL buffer
+//! and capacity 0 to ask for the size alone).
+
+use crate::boundary::{
+    arg_ref, arg_slice, arg_str, ffi_boundary, ffi_getter, out, write_items, write_text,
+};
+use crate::status::{minke_status, FfiError, FfiResult};
+use minke::{ChatMessage, Model, Tokenizer};
+use std::ffi::c_char;
+use std::sync::Arc;
+
+/// A model's tokenizer (opaque), from `minke_model_tokenizer()`. Borrowed:
+/// valid while its model is, never freed by the caller. Read-only: any
+/// number of threads may use it at once.
+pub struct minke_tokenizer {
+    /// Owns the tokenizer.
+    model: Arc<Model>,
+    /// Every id that ends generation: the tokenizer's end-of-sequence and
+    /// end-of-turn tokens, then the model config's, without repeats.
+    eog: Vec<u32>,
+}
+
+impl minke_tokenizer {
+    pub(crate) fn new(model: &Arc<Model>, t: &Tokenizer) -> minke_tokenizer {
+        let mut eog: Vec<u32> = t.eos_ids().to_vec();
+        for &id in &model.config.eos_token_ids {
+            if !eog.contains(&id) {
+                eog.push(id);
+            }
+        }
+        minke_tokenizer {
+            model: Arc::clone(model),
+            eog,
+        }
+    }
+
+    fn tok(&self) -> FfiResult<&Tokenizer> {
+        Ok(self.model.tokenizer()?)
+    }
+
+    /// `MINKE_ERR_TOKEN_OUT_OF_RANGE` unless `id` is in the vocabulary.
+    fn check_id(&self, t: &Tokenizer, id: u32) -> FfiResult<()> {
+        if (id as usize) < t.vocab_size() {
+            Ok(())
+        } else {
+            Err(FfiError::new(
+                minke_status::MINKE_ERR_TOKEN_OUT_OF_RANGE,
+                format!(
+                    "token id {id} is out of range (the vocabulary has {})",
+                    t.vocab_size()
+                ),
+            ))
+        }
+    }
+}
+
+/// One turn of a conversation, for `minke_tokenizer_apply_chat_template()`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct minke_chat_message {
+    /// `"system"`, `"user"`, `"assistant"`...: NUL-terminated UTF-8.
+    pub role: *const c_char,
+    /// The message text: NUL-terminated UTF-8.
+    pub content: *const c_char,
+}
+
+/// Turns `text` (NUL-terminated UTF-8) into token ids. With `add_special`,
+/// the model's prefix tokens (e.g. BOS) come first, as for a prompt that
+/// starts a conversation.
+///
+/// The ids go to `tokens`, which holds `capacity` ids; their count goes to
+/// `*n_tokens` in every case. If `capacity` is too small, nothing is
+/// written and the result is `MINKE_ERR_BUFFER_TOO_SMALL`: call again
+/// with `*n_tokens` room (`tokens` may be NULL when `capacity` is 0).
+///
+/// Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_UTF8`, `MINKE_ERR_TOKENIZER`
+/// or `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+///
+/// # Safety
+/// `tok` is NULL or a live tokenizer; `text` NULL or NUL-terminated;
+/// `tokens` NULL or valid for writing `capacity` ids; `n_tokens` NULL or
+/// valid for writing a `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn minke_tokenizer_encode(
+    tok: *const minke_tokenizer,
+    text: *const c_char,
+    add_special: bool,
+    tokens: *mut u32,
+    capacity: usize,
+    n_tokens: *mut usize,
+) -> minke_status {
+    ffi_boundary("minke_tokenizer_encode", || {
+        // SAFETY: the caller's contract, for each pointer.
+        let (tk, text, n) = unsafe {
+            (
+                arg_ref(tok, "tok")?,
+                arg_str(text, "text")?,
+                out(n_tokens, "n_tokens")?,
+            )
+        };
+        let ids = tk.tok()?.encode(text, add_special)?;
+        // SAFETY: `tokens` is NULL or writable for `capacity` ids (caller).
+        unsafe { write_items(tokens, capacity, &ids, n, "tokens") }
+    })
+}
+
+/// Turns token ids into text, NUL-terminated, into `buf` of `size` bytes.
+/// Bytes that do not form valid UTF-8 come out as U+FFFD; special tokens
+/// come out as their text. The text's length (without the NUL) goes to
+/// `*n_bytes` in every case; if `size < *n_bytes + 1` the result is
+/// `MINKE_ERR_BUFFER_TOO_SMALL` (`buf` may be NULL when `size` is 0).
+///
+/// Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_TOKEN_OUT_OF_RANGE` or
+/// `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+///
+/// # Safety
+/// `tok` is NULL or a live tokenizer; `ids` NULL or `n_ids` readable ids;
+/// `buf` NULL or writable for `size` bytes; `n_bytes` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn minke_tokenizer_decode(
+    tok: *const minke_tokenizer,
+    ids: *const u32,
+    n_ids: usize,
+    buf: *mut c_char,
+    size: usize,
+    n_bytes: *mut usize,
+) -> minke_status {
+    ffi_boundary("minke_tokenizer_decode", || {
+        // SAFETY: the caller's contract, for each pointer.
+        let (tk, ids, n) = unsafe {
+            (
+                arg_ref(tok, "tok")?,
+                arg_slice(ids, n_ids, "ids")?,
+                out(n_bytes, "n_bytes")?,
+            )
+        };
+        let t = tk.tok()?;
+        for &id in ids {
+            tk.check_id(t, id)?;
+        }
+        let text = t.decode(ids)?;
+        // SAFETY: `buf` is NULL or writable for `size` bytes (caller).
+        unsafe { write_text(buf, size, text.as_bytes(), n, "buf") }
+    })
+}
+
+/// The bytes token `id` stands for, NUL-terminated, into `buf` of `size`
+/// bytes: raw, so a token may hold part of a UTF-8 character (join the
+/// pieces before printing, or use `minke_generate()`, which streams whole
+/// characters). Sizing as `minke_tokenizer_decode()`.
+///
+/// Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_TOKEN_OUT_OF_RANGE` or
+/// `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+///
+/// # Safety
+/// `tok` is NULL or a live tokenizer; `buf` NULL or writable for `size`
+/// bytes; `n_bytes` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn minke_tokenizer_token_to_piece(
+    tok: *const minke_tokenizer,
+    id: u32,
+    buf: *mut c_char,
+    size: usize,
+    n_bytes: *mut usize,
+) -> minke_status {
+    ffi_boundary("minke_tokenizer_token_to_piece", || {
+        // SAFETY: the caller's contract, for each pointer.
+        let (tk, n) = unsafe { (arg_ref(tok, "tok")?, out(n_bytes, "n_bytes")?) };
+        let t = tk.tok()?;
+        tk.check_id(t, id)?;
+        let bytes = t.token_bytes(id)?;
+        // SAFETY: `buf` is NULL or writable for `size` bytes (caller).
+        unsafe { write_text(buf, size, bytes, n, "buf") }
+    })
+}
+
+/// The id of a token as the vocabulary spells it (`"<|im_end|>"`,
+/// `"Ġhello"`), into `*id`.
+///
+/// Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_UTF8`, or `MINKE_ERR_TOKENIZER`
+/// if the vocabulary has no such token. Thread-safe.
+///
+/// # Safety
+/// `tok` is NULL or a live tokenizer; `piece` NULL or NUL-terminated; `id`
+/// NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn minke_tokenizer_token_to_id(
+    tok: *const minke_tokenizer,
+    piece: *const c_char,
+    id: *mut u32,
+) -> minke_status {
+    ffi_boundary("minke_tokenizer_token_to_id", || {
+        // SAFETY: the caller's contract, for each pointer.
+        let (tk, piece, o) = unsafe {
+            (
+                arg_ref(tok, "tok")?,
+                arg_str(piece, "piece")?,
+                out(id, "id")?,
+            )
+        };
+        let found = tk.tok()?.token_to_id(piece).ok_or_else(|| {
+            FfiError::new(
+                minke_status::MINKE_ERR_TOKENIZER,
+                format!("no token {piece:?} in the vocabulary"),
+            )
+        })?;
+        o.set(found);
+        Ok(())
+    })
+}
+
+/// Runs a getter on a tokenizer; `fallback` if it is NULL.
+///
+/// # Safety
+/// `tok` is NULL or a live tokenizer.
+unsafe fn get<T: Copy>(
+    name: &str,
+    tok: *const minke_tokenizer,
+    fallback: T,
+    f: impl FnOnce(&minke_tokenizer, &Tokenizer) -> T,
+) -> T {
+    ffi_getter(name, fallback, || {
+        // SAFETY: NULL or live, per the caller.
+        match unsafe { arg_ref(tok, "tok") } {
+            Ok(tk) => match tk.tok() {
+                Ok(t) => f(tk, t),
+                Err(_) => fallback,
+            },
+            Err(_) => fallback,
+        }
+    })
+}
+
+fn id_or_minus_one(id: Option<u32>) -> i32 {
+    id.and_then(|i| i32::try_from(i).ok()).unwrap_or(-1)
+}
+
+/// The tokenizer's vocabulary size (ids are below it); 0 if `tok` is NULL.
+/// Thread-safe.
+///
+/// # Safety
+/// `tok` is NULL or a live tokenizer.
+#[no_mangle]
+pub unsafe extern "C" fn minke_tokenizer_n_vocab(tok: *const minke_tokenizer) -> u32 {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        get("minke_tokenizer_n_vocab", tok, 0, |_, t| {
+            t.vocab_size() as u32
+        })
+    }
+}
+
+/// The beginning-of-sequence token id, or -1 if the model has none (or
+/// `tok` is NULL). Thread-safe.
+///
+/// # Safety
+/// `tok` is NULL or a live tokenizer.
+#[no_mangle]
+pub unsafe extern "C" fn minke_tokenizer_bos(tok: *const minke_tokenizer) -> i32 {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        get("minke_tokenizer_bos", tok, -1, |_, t| {
+            id_or_minus_one(t.bos_id())
+        })
+    }
+}
+
+/// The end-of-sequence token id, or -1 if the model has none (or `tok`
+/// is NULL). Other tokens may also end generation: see
+/// `minke_tokenizer_is_eog()`. Thread-safe.
+///
+/// # Safety
+/// `tok` is NULL or a live tokenizer.
+#[no_mangle]
+pub unsafe extern "C" fn minke_tokenizer_eos(tok: *const minke_tokenizer) -> i32 {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        get("minke_tokenizer_eos", tok, -1, |_, t| {
+            id_or_minus_one(t.eos_ids().first().copied())
+        })
+    }
+}
+
+/// The padding token id, or -1 if the model has none (or `tok` is NULL).
+/// Thread-safe.
+///
+/// # Safety
+/// `tok` is NULL or a live tokenizer.
+#[no_mangle]
+pub unsafe extern "C" fn minke_tokenizer_pad(tok: *const minke_tokenizer) -> i32 {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        get("minke_tokenizer_pad", tok, -1, |_, t| {
+            id_or_minus_one(t.pad_id())
+        })
+    }
+}
+
+/// Whether `id` ends generation (end of sequence or end of turn, e.g.
+/// `<|im_end|>`): the tokens `minke_generate()` stops at. `false` if `tok`
+/// is NULL. Thread-safe.
+///
+/// # Safety
+/// `tok` is NULL or a live tokenizer.
+#[no_mangle]
+pub unsafe extern "C" fn minke_tokenizer_is_eog(tok: *const minke_tokenizer, id: u32) -> bool {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        get("minke_tokenizer_is_eog", tok, false, |tk, _| {
+            tk.eog.contains(&id)
+        })
+    }
+}
+
+/// Whether `id` is a special (control) token such as `<|im_start|>`.
+/// `false` if `tok` is NULL or `id` is out of range. Thread-safe.
+///
+/// # Safety
+/// `tok` is NULL or a live tokenizer.
+#[no_mangle]
+pub unsafe extern "C" fn minke_tokenizer_is_special(tok: *const minke_tokenizer, id: u32) -> bool {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        get("minke_tokenizer_is_special", tok, false, |_, t| {
+            t.is_special(id)
+        })
+    }
+}
+
+/// Whether the model has a chat template (needed by
+/// `minke_tokenizer_apply_chat_template()`). `false` if `tok` is NULL.
+/// Thread-safe.
+///
+/// # Safety
+/// `tok` is NULL or a live tokenizer.
+#[no_mangle]
+pub unsafe extern "C" fn minke_tokenizer_has_chat_template(tok: *const minke_tokenizer) -> bool {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        get("minke_tokenizer_has_chat_template", tok, false, |_, t| {
+            t.chat_template().is_some()
+        })
+    }
+}
+
+/// Renders the model's chat template over `messages` (`n_messages` of
+/// them) into `buf` of `size` bytes, NUL-terminated; with
+/// `add_generation_prompt`, the text ends with the header of the
+/// assistant's turn, ready to generate. Tokenize the result with
+/// `add_special = false`: the template writes the special tokens itself.
+/// Sizing as `minke_tokenizer_decode()`.
+///
+/// Returns `MINKE_ERR_NULL_ARG` (`tok`, `n_bytes`, `messages` with
+/// `n_messages > 0`, or a role or content), `MINKE_ERR_UTF8`,
+/// `MINKE_ERR_TOKENIZER` (no template, or the template failed) or
+/// `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+///
+/// # Safety
+/// `tok` is NULL or a live tokenizer; `messages` NULL or `n_messages`
+/// readable messages whose strings are NULL or NUL-terminated; `buf` NULL
+/// or writable for `size` bytes; `n_bytes` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn minke_tokenizer_apply_chat_template(
+    tok: *const minke_tokenizer,
+    messages: *const minke_chat_message,
+    n_messages: usize,
+    add_generation_prompt: bool,
+    buf: *mut c_char,
+    size: usize,
+    n_bytes: *mut usize,
+) -> minke_status {
+    ffi_boundary("minke_tokenizer_apply_chat_template", || {
+        // SAFETY: the caller's contract, for each pointer.
+        let (tk, msgs, n) = unsafe {
+            (
+                arg_ref(tok, "tok")?,
+                arg_slice(messages, n_messages, "messages")?,
+                out(n_bytes, "n_bytes")?,
+            )
+        };
+        let mut chat = Vec::with_capacity(msgs.len());
+        for (i, m) in msgs.iter().enumerate() {
+            // SAFETY: NULL or NUL-terminated strings (caller).
+            let (role, content) = unsafe {
+                (
+                    arg_str(m.role, &format!("messages[{i}].role"))?,
+                    arg_str(m.content, &format!("messages[{i}].content"))?,
+                )
+            };
+            chat.push(ChatMessage::new(role, content));
+        }
+        let text = tk
+            .tok()?
+            .apply_chat_template(&chat, add_generation_prompt)?;
+        // SAFETY: `buf` is NULL or writable for `size` bytes (caller).
+        unsafe { write_text(buf, size, text.as_bytes(), n, "buf") }
+    })
+}
+
+/// The ids that end generation (see `minke_tokenizer_is_eog()`): a
+/// borrowed array of `*n_ids` ids in `*ids`, valid while the model is.
+///
+/// Returns `MINKE_ERR_NULL_ARG`. Thread-safe.
+///
+/// # Safety
+/// `tok` is NULL or a live tokenizer; `ids` and `n_ids` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn minke_tokenizer_eog_ids(
+    tok: *const minke_tokenizer,
+    ids: *mut *const u32,
+    n_ids: *mut usize,
+) -> minke_status {
+    ffi_boundary("minke_tokenizer_eog_ids", || {
+        // SAFETY: the caller's contract, for each pointer.
+        let (tk, o_ids, o_n) =
+            unsafe { (arg_ref(tok, "tok")?, out(ids, "ids")?, out(n_ids, "n_ids")?) };
+        o_ids.set(tk.eog.as_ptr());
+        o_n.set(tk.eog.len());
+        Ok(())
+    })
+}

@@ -1,0 +1,331 @@
+/*
+ * test_misuse.c: the C API used wrongly. Every function given NULL, params
+ * with a bad size, a model freed while its session lives and then opened
+ * again, buffers too small, a path that does not exist or is not a model,
+ * token ids out of range and strings that are not UTF-8: each must give
+ * its own status and a message, never a crash.
+ *
+ *   test_misuse MODEL
+ */
+#include "check.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define NUL_ARG MINKE_ERR_NULL_ARG
+
+static int contains(const char *hay, const char *needle)
+{
+    return strstr(hay, needle) != NULL;
+}
+
+static void null_everywhere(const minke_model *m, const minke_tokenizer *t, minke_session *s,
+                            minke_sampler *smp)
+{
+    minke_model *mo = NULL;
+    minke_session *so = NULL;
+    minke_sampler *sa = NULL;
+    const minke_tokenizer *to = NULL;
+    minke_model_params mp;
+    minke_session_params sp;
+    minke_sampler_params smpp;
+    minke_generate_params gp;
+    uint32_t id = 0, ids[4] = {1, 2, 3, 4};
+    size_t n = 0;
+    uint64_t bytes = 0;
+    const float *logits = NULL;
+    const uint32_t *eog = NULL;
+    char buf[16];
+    minke_chat_message msg = {"user", NULL};
+
+    CHECK_ST(minke_model_default_params(NULL, sizeof mp), NUL_ARG);
+    CHECK_ST(minke_session_default_params(NULL, sizeof sp), NUL_ARG);
+    CHECK_ST(minke_sampler_default_params(NULL, sizeof smpp), NUL_ARG);
+    CHECK_ST(minke_generate_default_params(NULL, sizeof gp), NUL_ARG);
+
+    CHECK_ST(minke_model_open(NULL, NULL, &mo), NUL_ARG);
+    CHECK(mo == NULL);
+    CHECK(contains(minke_last_error(), "minke_model_open: `path` is NULL"));
+    CHECK_ST(minke_model_open("x", NULL, NULL), NUL_ARG);
+    CHECK_ST(minke_model_tokenizer(NULL, &to), NUL_ARG);
+    CHECK_ST(minke_model_tokenizer(m, NULL), NUL_ARG);
+    CHECK(minke_model_n_vocab(NULL) == 0);
+    CHECK(minke_model_n_ctx_train(NULL) == 0);
+    CHECK(minke_model_n_layers(NULL) == 0);
+    CHECK(minke_model_n_embd(NULL) == 0);
+    CHECK(minke_model_weight_bytes(NULL) == 0);
+    CHECK(strcmp(minke_model_arch(NULL), "") == 0);
+
+    CHECK_ST(minke_session_bytes(NULL, NULL, &bytes), NUL_ARG);
+    CHECK_ST(minke_session_bytes(m, NULL, NULL), NUL_ARG);
+    CHECK_ST(minke_session_max_ctx(NULL, NULL, 1u << 30, &id), NUL_ARG);
+    CHECK_ST(minke_session_max_ctx(m, NULL, 1u << 30, NULL), NUL_ARG);
+    CHECK_ST(minke_session_new(NULL, NULL, &so), NUL_ARG);
+    CHECK(so == NULL);
+    CHECK_ST(minke_session_new(m, NULL, NULL), NUL_ARG);
+    CHECK_ST(minke_session_prefill(NULL, ids, 1, &logits), NUL_ARG);
+    CHECK_ST(minke_session_prefill(s, NULL, 2, &logits), NUL_ARG);
+    CHECK_ST(minke_session_decode(NULL, 1, &logits), NUL_ARG);
+    CHECK_ST(minke_session_logits(NULL, &logits, &n), NUL_ARG);
+    CHECK_ST(minke_session_logits(s, NULL, &n), NUL_ARG);
+    CHECK_ST(minke_session_logits(s, &logits, NULL), NUL_ARG);
+    CHECK_ST(minke_session_rewind(NULL, 0), NUL_ARG);
+    CHECK(minke_session_pos(NULL) == 0);
+    CHECK(minke_session_n_ctx(NULL) == 0);
+    CHECK(minke_session_n_threads(NULL) == 0);
+
+    CHECK_ST(minke_sampler_new(NULL, NULL, &sa), NUL_ARG);
+    CHECK(sa == NULL);
+    CHECK_ST(minke_sampler_new(m, NULL, NULL), NUL_ARG);
+    CHECK_ST(minke_sampler_sample(NULL, logits, 1, &id), NUL_ARG);
+    CHECK_ST(minke_sampler_sample(smp, NULL, 5, &id), NUL_ARG);
+    CHECK_ST(minke_sampler_sample(smp, logits, minke_model_n_vocab(m), NULL), NUL_ARG);
+    CHECK_ST(minke_sampler_accept(NULL, 1), NUL_ARG);
+    CHECK_ST(minke_sampler_reset(NULL), NUL_ARG);
+
+    CHECK_ST(minke_tokenizer_encode(NULL, "a", true, ids, 4, &n), NUL_ARG);
+    CHECK_ST(minke_tokenizer_encode(t, NULL, true, ids, 4, &n), NUL_ARG);
+    CHECK_ST(minke_tokenizer_encode(t, "a", true, ids, 4, NULL), NUL_ARG);
+    CHECK_ST(minke_tokenizer_encode(t, "hello", true, NULL, 4, &n), NUL_ARG);
+    CHECK_ST(minke_tokenizer_decode(NULL, ids, 1, buf, sizeof buf, &n), NUL_ARG);
+    CHECK_ST(minke_tokenizer_decode(t, NULL, 1, buf, sizeof buf, &n), NUL_ARG);
+    CHECK_ST(minke_tokenizer_decode(t, ids, 1, NULL, sizeof buf, &n), NUL_ARG);
+    CHECK_ST(minke_tokenizer_decode(t, ids, 1, buf, sizeof buf, NULL), NUL_ARG);
+    CHECK_ST(minke_tokenizer_token_to_piece(NULL, 1, buf, sizeof buf, &n), NUL_ARG);
+    CHECK_ST(minke_tokenizer_token_to_piece(t, 1, buf, sizeof buf, NULL), NUL_ARG);
+    CHECK_ST(minke_tokenizer_token_to_id(NULL, "a", &id), NUL_ARG);
+    CHECK_ST(minke_tokenizer_token_to_id(t, NULL, &id), NUL_ARG);
+    CHECK_ST(minke_tokenizer_token_to_id(t, "a", NULL), NUL_ARG);
+    CHECK_ST(minke_tokenizer_eog_ids(NULL, &eog, &n), NUL_ARG);
+    CHECK_ST(minke_tokenizer_eog_ids(t, NULL, &n), NUL_ARG);
+    CHECK_ST(minke_tokenizer_eog_ids(t, &eog, NULL), NUL_ARG);
+    CHECK_ST(minke_tokenizer_apply_chat_template(NULL, &msg, 1, true, buf, sizeof buf, &n),
+             NUL_ARG);
+    CHECK_ST(minke_tokenizer_apply_chat_template(t, NULL, 1, true, buf, sizeof buf, &n), NUL_ARG);
+    CHECK_ST(minke_tokenizer_apply_chat_template(t, &msg, 1, true, buf, sizeof buf, &n), NUL_ARG);
+    CHECK(contains(minke_last_error(), "messages[0].content"));
+    CHECK(minke_tokenizer_n_vocab(NULL) == 0);
+    CHECK(minke_tokenizer_bos(NULL) == -1);
+    CHECK(minke_tokenizer_eos(NULL) == -1);
+    CHECK(minke_tokenizer_pad(NULL) == -1);
+    CHECK(!minke_tokenizer_is_eog(NULL, 0));
+    CHECK(!minke_tokenizer_is_special(NULL, 0));
+    CHECK(!minke_tokenizer_has_chat_template(NULL));
+
+    CHECK_ST(minke_generate(NULL, smp, ids, 1, NULL, NULL, NULL, NULL), NUL_ARG);
+    CHECK_ST(minke_generate(s, NULL, ids, 1, NULL, NULL, NULL, NULL), NUL_ARG);
+    CHECK_ST(minke_generate(s, smp, NULL, 1, NULL, NULL, NULL, NULL), NUL_ARG);
+
+    /* Freeing NULL does nothing. */
+    minke_model_free(NULL);
+    minke_session_free(NULL);
+    minke_sampler_free(NULL);
+    CHECK(1);
+}
+
+static void bad_params(const minke_model *m, minke_session *s, minke_sampler *smp)
+{
+    minke_model_params mp;
+    minke_session_params sp;
+    minke_sampler_params smpp;
+    minke_generate_params gp;
+    minke_generate_result res;
+    minke_model *mo = NULL;
+    minke_session *so = NULL;
+    minke_sampler *sa = NULL;
+    uint32_t ids[2] = {1, 2}, n_ctx = 7;
+    uint64_t bytes = 0;
+
+    /* Sizes below the first version of each struct. */
+    CHECK_ST(minke_model_default_params(&mp, 4), MINKE_ERR_INVALID_ARG);
+    CHECK(contains(minke_last_error(), "minke_model_params.size is 4"));
+    CHECK_ST(minke_session_default_params(&sp, 0), MINKE_ERR_INVALID_ARG);
+    CHECK_ST(minke_sampler_default_params(&smpp, 8), MINKE_ERR_INVALID_ARG);
+    CHECK_ST(minke_generate_default_params(&gp, 1), MINKE_ERR_INVALID_ARG);
+    /* A struct never filled (size 0) is refused, not read. */
+    memset(&sp, 0, sizeof sp);
+    CHECK_ST(minke_session_new(m, &sp, &so), MINKE_ERR_INVALID_ARG);
+    CHECK(so == NULL);
+
+    minke_session_default_params(&sp, sizeof sp);
+    sp.n_ctx = 0;
+    CHECK_ST(minke_session_new(m, &sp, &so), MINKE_ERR_INVALID_ARG);
+    sp.n_ctx = 64;
+    sp.kv_type = 7;
+    CHECK_ST(minke_session_bytes(m, &sp, &bytes), MINKE_ERR_INVALID_ARG);
+    CHECK(contains(minke_last_error(), "kv_type 7"));
+    CHECK_ST(minke_session_max_ctx(m, NULL, 1, &n_ctx), MINKE_ERR_INVALID_ARG);
+    CHECK(n_ctx == 0);
+
+    minke_sampler_default_params(&smpp, sizeof smpp);
+    smpp.top_p = 0.0f;
+    CHECK_ST(minke_sampler_new(m, &smpp, &sa), MINKE_ERR_INVALID_ARG);
+    CHECK(sa == NULL && contains(minke_last_error(), "top_p"));
+    minke_sampler_default_params(&smpp, sizeof smpp);
+    smpp.temperature = -1.0f;
+    CHECK_ST(minke_sampler_new(m, &smpp, &sa), MINKE_ERR_INVALID_ARG);
+
+    minke_model_default_params(&mp, sizeof mp);
+    mp.use_mmap = false;
+    CHECK_ST(minke_model_open("whatever.gguf", &mp, &mo), MINKE_ERR_UNSUPPORTED);
+
+    /* Logits of the wrong length; an empty prompt; a rewind forward. */
+    {
+        float few[3] = {0, 1, 2};
+        uint32_t tok = 0;
+        CHECK_ST(minke_sampler_sample(smp, few, 3, &tok), MINKE_ERR_INVALID_ARG);
+    }
+    CHECK_ST(minke_session_prefill(s, ids, 0, NULL), MINKE_ERR_INVALID_ARG);
+    CHECK_ST(minke_generate(s, smp, ids, 0, NULL, NULL, NULL, NULL), MINKE_ERR_INVALID_ARG);
+    CHECK_ST(minke_session_rewind(s, minke_session_pos(s) + 1), MINKE_ERR_INVALID_ARG);
+    /* A result struct whose size was not set. */
+    memset(&res, 0, sizeof res);
+    CHECK_ST(minke_generate(s, smp, ids, 2, NULL, NULL, NULL, &res), MINKE_ERR_INVALID_ARG);
+    CHECK(contains(minke_last_error(), "minke_generate_result.size is 0"));
+}
+
+static void bad_files(void)
+{
+    minke_model *mo = (minke_model *)&mo; /* must be reset to NULL */
+    const char *tmp = "minke-test-not-a-model.bin";
+    FILE *f;
+
+    CHECK_ST(minke_model_open("/nonexistent/model.gguf", NULL, &mo), MINKE_ERR_IO);
+    CHECK(mo == NULL);
+    CHECK(contains(minke_last_error(), "/nonexistent/model.gguf"));
+
+    f = fopen(tmp, "wb");
+    if (f) {
+        fputs("this is not a model file, only some text", f);
+        fclose(f);
+        CHECK_ST(minke_model_open(tmp, NULL, &mo), MINKE_ERR_FORMAT);
+        CHECK(mo == NULL && contains(minke_last_error(), tmp));
+        remove(tmp);
+    }
+    /* A GGUF header cut short. */
+    f = fopen(tmp, "wb");
+    if (f) {
+        fwrite("GGUF\3\0\0\0", 1, 8, f);
+        fclose(f);
+        CHECK_ST(minke_model_open(tmp, NULL, &mo), MINKE_ERR_FORMAT);
+        remove(tmp);
+    }
+    /* A path that is not UTF-8. */
+    CHECK_ST(minke_model_open("model-\xff\xfe.gguf", NULL, &mo), MINKE_ERR_UTF8);
+    CHECK(contains(minke_last_error(), "`path` is not valid UTF-8"));
+}
+
+static void bad_values(const minke_model *m, const minke_tokenizer *t, minke_session *s,
+                       minke_sampler *smp)
+{
+    uint32_t vocab = minke_model_n_vocab(m);
+    uint32_t ids[3] = {1, 0, 2};
+    uint32_t small[2];
+    size_t n = 0;
+    char buf[4];
+    minke_chat_message msg;
+    minke_generate_params gp;
+    const char *stops[1] = {"ok\xc3("};
+
+    /* Out-of-range token ids, wherever an id goes in. */
+    ids[1] = vocab;
+    CHECK_ST(minke_session_prefill(s, ids, 3, NULL), MINKE_ERR_TOKEN_OUT_OF_RANGE);
+    CHECK(contains(minke_last_error(), "out of range"));
+    CHECK(minke_session_pos(s) == 0); /* nothing ran */
+    CHECK_ST(minke_session_decode(s, 0xFFFFFFFFu, NULL), MINKE_ERR_TOKEN_OUT_OF_RANGE);
+    CHECK_ST(minke_sampler_accept(smp, vocab), MINKE_ERR_TOKEN_OUT_OF_RANGE);
+    CHECK_ST(minke_tokenizer_token_to_piece(t, vocab + 5, buf, sizeof buf, &n),
+             MINKE_ERR_TOKEN_OUT_OF_RANGE);
+    CHECK_ST(minke_tokenizer_decode(t, ids, 3, buf, sizeof buf, &n),
+             MINKE_ERR_TOKEN_OUT_OF_RANGE);
+    CHECK_ST(minke_generate(s, smp, ids, 3, NULL, NULL, NULL, NULL),
+             MINKE_ERR_TOKEN_OUT_OF_RANGE);
+    CHECK(!minke_tokenizer_is_special(t, vocab + 1));
+
+    /* Buffers too small: the size needed comes back, the buffer is "". */
+    ids[1] = 0;
+    CHECK_ST(minke_tokenizer_encode(t, "a sentence of several words", false, small, 2, &n),
+             MINKE_ERR_BUFFER_TOO_SMALL);
+    CHECK(n > 2);
+    buf[0] = 'x';
+    CHECK_ST(minke_tokenizer_decode(t, ids, 3, buf, 1, &n), MINKE_ERR_BUFFER_TOO_SMALL);
+    CHECK(n > 0 && buf[0] == '\0');
+    msg.role = "user";
+    msg.content = "hello";
+    CHECK_ST(minke_tokenizer_apply_chat_template(t, &msg, 1, true, buf, sizeof buf, &n),
+             MINKE_ERR_BUFFER_TOO_SMALL);
+    CHECK(n > sizeof buf && buf[0] == '\0');
+    CHECK(contains(minke_last_error(), "bytes are needed") || contains(minke_last_error(), "are needed"));
+
+    /* Strings that are not UTF-8. */
+    CHECK_ST(minke_tokenizer_encode(t, "caf\xe9", true, small, 2, &n), MINKE_ERR_UTF8);
+    CHECK_ST(minke_tokenizer_token_to_id(t, "\xc0\xaf", small), MINKE_ERR_UTF8);
+    msg.content = "\xed\xa0\x80"; /* a UTF-16 surrogate, encoded */
+    CHECK_ST(minke_tokenizer_apply_chat_template(t, &msg, 1, true, buf, sizeof buf, &n),
+             MINKE_ERR_UTF8);
+    minke_generate_default_params(&gp, sizeof gp);
+    gp.stop = stops;
+    gp.n_stop = 1;
+    CHECK_ST(minke_generate(s, smp, ids, 3, &gp, NULL, NULL, NULL), MINKE_ERR_UTF8);
+    CHECK(contains(minke_last_error(), "params.stop[0]"));
+    CHECK_ST(minke_tokenizer_token_to_id(t, "no such token, surely", small), MINKE_ERR_TOKENIZER);
+    CHECK(strcmp(minke_status_name(999), "MINKE_ERR_UNKNOWN") == 0);
+}
+
+/* A model freed while its session lives: the session keeps working. Then
+ * the model is opened again and gives the same greedy token. */
+static void free_then_reopen(const char *path)
+{
+    minke_model *m = NULL;
+    minke_session *s = NULL;
+    minke_sampler *smp = NULL;
+    const float *logits = NULL;
+    uint32_t ids[3] = {1, 504, 3458};
+    uint32_t a = 0, b = 1, i;
+
+    for (i = 0; i < 2; i++) {
+        CHECK_ST(minke_model_open(path, NULL, &m), MINKE_OK);
+        CHECK_ST(minke_session_new(m, NULL, &s), MINKE_OK);
+        CHECK_ST(minke_sampler_new(m, NULL, &smp), MINKE_OK);
+        minke_model_free(m);
+        m = NULL;
+        CHECK_ST(minke_session_prefill(s, ids, 3, &logits), MINKE_OK);
+        CHECK_ST(minke_sampler_sample(smp, logits, 49152, i == 0 ? &a : &b), MINKE_OK);
+        CHECK_ST(minke_session_decode(s, i == 0 ? a : b, &logits), MINKE_OK);
+        minke_sampler_free(smp);
+        minke_session_free(s);
+        smp = NULL;
+        s = NULL;
+    }
+    CHECK(a == b);
+}
+
+int main(int argc, char **argv)
+{
+    minke_model *m = NULL;
+    const minke_tokenizer *t = NULL;
+    minke_session *s = NULL;
+    minke_sampler *smp = NULL;
+
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s MODEL\n", argv[0]);
+        return 2;
+    }
+    CHECK_ST(minke_model_open(argv[1], NULL, &m), MINKE_OK);
+    CHECK_ST(minke_model_tokenizer(m, &t), MINKE_OK);
+    CHECK_ST(minke_session_new(m, NULL, &s), MINKE_OK);
+    CHECK_ST(minke_sampler_new(m, NULL, &smp), MINKE_OK);
+    if (!m || !t || !s || !smp)
+        return check_summary("test_misuse");
+
+    null_everywhere(m, t, s, smp);
+    bad_params(m, s, smp);
+    bad_files();
+    bad_values(m, t, s, smp);
+    free_then_reopen(argv[1]);
+
+    minke_sampler_free(smp);
+    minke_session_free(s);
+    minke_model_free(m);
+    return check_summary("test_misuse");
+}
