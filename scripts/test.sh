@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*" >&2; }
+start=$SECONDS
+step() { printf '\n==> [%4ss] %s\n' "$((SECONDS - start))" "$*" >&2; }
 
 step "toolchain components"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
@@ -23,7 +24,7 @@ MINKE_MODEL="$(scripts/fetch-model.sh)"
 export MINKE_MODEL MINKE_REQUIRE_MODEL=1
 
 step "cargo test"
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
 
 step "the C ABI"
 scripts/test-c.sh
@@ -46,3 +47,5 @@ if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/
 fi
 QEMU_CPU=max MINKE_REQUIRE_DOTPROD=1 \
     cargo test -p minke-quant --locked --target aarch64-unknown-linux-gnu
+
+step "all passed"

@@ -34,6 +34,8 @@ enum Cmd {
     Tokenize(tokenize::Args),
     /// Log-probability of a continuation after a prompt.
     Score(score::ScoreArgs),
+    /// Score a response with a reward model.
+    Reward(score::RewardArgs),
     /// Perplexity of a text file, computed as llama.cpp's llama-perplexity does.
     Perplexity(score::PplArgs),
     /// Print logits for a token sequence.
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
         Cmd::Logits(a) => logits::run(a),
         Cmd::Score(a) => score::score(a),
         Cmd::Perplexity(a) => score::perplexity(a),
+        Cmd::Reward(a) => score::reward(a),
         Cmd::Quantize {
             input,
             output,

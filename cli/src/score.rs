@@ -25,6 +25,25 @@ pub struct ScoreArgs {
 }
 
 #[derive(clap::Args)]
+pub struct RewardArgs {
+    /// The reward model (a *ForSequenceClassification checkpoint, or its .minke).
+    #[arg(short, long)]
+    model: PathBuf,
+    /// The prompt (user turn).
+    #[arg(long, requires = "response", conflicts_with = "tokens")]
+    prompt: Option<String>,
+    /// The response to score (assistant turn).
+    #[arg(long, requires = "prompt")]
+    response: Option<String>,
+    /// Token ids, comma-separated (for models without a tokenizer).
+    #[arg(long)]
+    tokens: Option<String>,
+    /// Threads.
+    #[arg(short = 't', long)]
+    threads: Option<usize>,
+}
+
+#[derive(clap::Args)]
 pub struct PplArgs {
     /// The model.
     #[arg(short, long)]
@@ -124,5 +143,50 @@ pub fn perplexity(a: PplArgs) -> Res {
     bar.finish_and_clear();
     eprintln!("{} tokens scored in {} chunks", r.count, r.chunks);
     println!("PPL = {:.4}", r.ppl);
+    Ok(())
+}
+
+/// The tokens a reward model reads for a prompt and a response: the
+/// model's chat template with a user and an assistant turn when it has one,
+/// else the two texts one after the other.
+pub fn reward_tokens(
+    tok: &minke::Tokenizer,
+    prompt: &str,
+    response: &str,
+) -> minke::Result<Vec<u32>> {
+    if tok.chat_template().is_some() {
+        let msgs = [
+            minke::ChatMessage::new("user", prompt),
+            minke::ChatMessage::new("assistant", response),
+        ];
+        let text = tok.apply_chat_template(&msgs, false)?;
+        tok.encode(&text, false)
+    } else {
+        tok.encode(&format!("{prompt}{response}"), true)
+    }
+}
+
+pub fn reward(a: RewardArgs) -> Res {
+    let model = Model::open(&a.model)?;
+    let tokens = match (&a.tokens, &a.prompt, &a.response) {
+        (Some(t), _, _) => crate::parse_tokens(t)?,
+        (None, Some(p), Some(r)) => reward_tokens(model.tokenizer()?, p, r)?,
+        _ => return Err("give --prompt P --response R, or --tokens 1,2,3".into()),
+    };
+    if tokens.is_empty() {
+        return Err("nothing to score".into());
+    }
+    let mut s = Session::new(
+        &model,
+        SessionParams {
+            n_ctx: tokens.len(),
+            n_threads: a.threads.unwrap_or(SessionParams::default().n_threads),
+            kv_type: KvType::F32,
+            ..SessionParams::default()
+        },
+    )?;
+    let scores = minke::score::reward(&mut s, &tokens)?;
+    let line: Vec<String> = scores.iter().map(|v| format!("{v:.6}")).collect();
+    println!("{}", line.join(" "));
     Ok(())
 }

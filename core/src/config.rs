@@ -6,6 +6,9 @@ use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod deepseek;
+pub use deepseek::{DeepseekConfig, ScoringFunc, TopkMethod};
+
 /// The architectures minke runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Arch {
@@ -13,6 +16,11 @@ pub enum Arch {
     Llama,
     /// `Qwen2ForCausalLM`: Llama plus q/k/v bias (R1-Distill-Qwen).
     Qwen2,
+    /// `DeepseekV2ForCausalLM`: MLA, DeepSeekMoE with a softmax gate.
+    DeepseekV2,
+    /// `DeepseekV3ForCausalLM`: MLA, DeepSeekMoE with a sigmoid gate and
+    /// score-correction bias.
+    DeepseekV3,
 }
 
 impl Arch {
@@ -21,7 +29,14 @@ impl Arch {
         match self {
             Arch::Llama => "LlamaForCausalLM",
             Arch::Qwen2 => "Qwen2ForCausalLM",
+            Arch::DeepseekV2 => "DeepseekV2ForCausalLM",
+            Arch::DeepseekV3 => "DeepseekV3ForCausalLM",
         }
+    }
+
+    /// DeepSeek-V2 or V3 (MLA + DeepSeekMoE).
+    pub fn is_deepseek(self) -> bool {
+        matches!(self, Arch::DeepseekV2 | Arch::DeepseekV3)
     }
 }
 
@@ -49,6 +64,24 @@ pub enum RopeScaling {
         high_freq_factor: f32,
         original_max_position_embeddings: f32,
     },
+    /// YaRN (Peng et al. 2023), as transformers computes it: frequencies
+    /// blended between interpolated and kept along a ramp, cos/sin scaled by
+    /// an attention factor. DeepSeek also scales its softmax (see
+    /// `mscale_all_dim`).
+    Yarn {
+        factor: f32,
+        original_max_position_embeddings: f32,
+        beta_fast: f32,
+        beta_slow: f32,
+        /// 0 when absent.
+        mscale: f32,
+        /// 0 when absent.
+        mscale_all_dim: f32,
+        /// Overrides the factor computed from `mscale`/`mscale_all_dim`.
+        attention_factor: Option<f32>,
+        /// Floor/ceil the correction range (transformers' default: true).
+        truncate: bool,
+    },
 }
 
 /// Everything the forward pass needs to know about a model.
@@ -74,12 +107,30 @@ pub struct ModelConfig {
     pub max_position_embeddings: usize,
     pub bos_token_id: Option<u32>,
     pub eos_token_ids: Vec<u32>,
+    /// Sequence classification (a reward model's `score` head): the number
+    /// of labels. `None` for a causal language model.
+    #[serde(default)]
+    pub n_labels: Option<usize>,
+    /// The padding token (a reward is read at the last token that is not it).
+    #[serde(default)]
+    pub pad_token_id: Option<u32>,
+    /// MLA and MoE numbers (DeepSeek-V2/V3 only). For these, `head_dim` is
+    /// `qk_nope_head_dim + qk_rope_head_dim`, `n_kv_heads == n_heads`, and
+    /// `qkv_bias`/`o_bias` both mean `attention_bias`.
+    #[serde(default)]
+    pub deepseek: Option<DeepseekConfig>,
 }
 
 impl ModelConfig {
     /// Width of the query projection output (`n_heads * head_dim`).
     pub fn q_dim(&self) -> usize {
         self.n_heads * self.head_dim
+    }
+
+    /// Values the head produces per position: the vocabulary for a language
+    /// model, the labels for a classifier (reward model).
+    pub fn n_outputs(&self) -> usize {
+        self.n_labels.unwrap_or(self.vocab_size)
     }
 
     /// Width of the key/value projection outputs (`n_kv_heads * head_dim`).
@@ -103,8 +154,13 @@ impl ModelConfig {
             .or_else(|| v.get("model_type").and_then(Value::as_str))
             .ok_or_else(|| Error::Config("config.json has no `architectures`".into()))?;
         let arch = match name {
-            "LlamaForCausalLM" | "llama" | "MistralForCausalLM" => Arch::Llama,
-            "Qwen2ForCausalLM" | "qwen2" => Arch::Qwen2,
+            "LlamaForCausalLM"
+            | "llama"
+            | "MistralForCausalLM"
+            | "LlamaForSequenceClassification" => Arch::Llama,
+            "Qwen2ForCausalLM" | "qwen2" | "Qwen2ForSequenceClassification" => Arch::Qwen2,
+            "DeepseekV2ForCausalLM" | "deepseek_v2" => Arch::DeepseekV2,
+            "DeepseekV3ForCausalLM" | "deepseek_v3" => Arch::DeepseekV3,
             other => return Err(Error::Unsupported(format!("architecture {other}"))),
         };
         let hidden_size = req_usize(v, "hidden_size")?;
@@ -123,6 +179,27 @@ impl ModelConfig {
             return Err(Error::Unsupported("mlp_bias = true".into()));
         }
         let (rope_theta, rope_scaling) = parse_rope(v)?;
+        let deepseek = match arch {
+            Arch::DeepseekV2 | Arch::DeepseekV3 => Some(deepseek::parse(v, arch)?),
+            Arch::Llama | Arch::Qwen2 => None,
+        };
+        // MLA heads: transformers writes `head_dim` = qk_rope_head_dim, which
+        // is not what the rest of minke means by it.
+        let (head_dim, n_kv_heads) = match &deepseek {
+            Some(d) => (d.qk_head_dim(), n_heads),
+            None => (head_dim, n_kv_heads),
+        };
+        // DeepSeek-V2 rotates adjacent pairs (complex multiplication); V3
+        // does when `rope_interleave` (its default).
+        let rope_style = match arch {
+            Arch::DeepseekV2 => RopeStyle::Interleaved,
+            Arch::DeepseekV3
+                if v.get("rope_interleave").and_then(Value::as_bool) != Some(false) =>
+            {
+                RopeStyle::Interleaved
+            }
+            _ => RopeStyle::Half,
+        };
         let cfg = ModelConfig {
             arch,
             vocab_size: req_usize(v, "vocab_size")?,
@@ -135,13 +212,13 @@ impl ModelConfig {
             rms_norm_eps: opt_f32(v, "rms_norm_eps")?.unwrap_or(1e-6),
             rope_theta,
             rope_scaling,
-            rope_style: RopeStyle::Half,
+            rope_style,
             tie_word_embeddings: v
                 .get("tie_word_embeddings")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
             qkv_bias: arch == Arch::Qwen2 || attention_bias,
-            o_bias: arch == Arch::Llama && attention_bias,
+            o_bias: arch != Arch::Qwen2 && attention_bias,
             max_position_embeddings: opt_usize(v, "max_position_embeddings")?.unwrap_or(2048),
             bos_token_id: opt_u32(v.get("bos_token_id"))?,
             eos_token_ids: match v.get("eos_token_id") {
@@ -151,6 +228,19 @@ impl ModelConfig {
                     .collect::<Result<_>>()?,
                 other => opt_u32(other)?.into_iter().collect(),
             },
+            n_labels: if name.ends_with("ForSequenceClassification") {
+                Some(match opt_usize(v, "num_labels")? {
+                    Some(n) => n,
+                    None => v
+                        .get("id2label")
+                        .and_then(Value::as_object)
+                        .map_or(1, |m| m.len()),
+                })
+            } else {
+                None
+            },
+            pad_token_id: opt_u32(v.get("pad_token_id"))?,
+            deepseek,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -181,7 +271,8 @@ impl ModelConfig {
                 self.n_heads, self.n_kv_heads
             ));
         }
-        if self.head_dim % 2 != 0 {
+        // DeepSeek rotates only its `qk_rope_head_dim` part (checked below).
+        if self.head_dim % 2 != 0 && self.deepseek.is_none() {
             return bad(format!(
                 "head_dim ({}) must be even for RoPE",
                 self.head_dim
@@ -192,6 +283,19 @@ impl ModelConfig {
         }
         if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
             return bad(format!("rope_theta = {}", self.rope_theta));
+        }
+        match (&self.deepseek, self.arch.is_deepseek()) {
+            (Some(d), true) => d.validate(self)?,
+            (None, false) => {}
+            _ => {
+                return bad(format!(
+                    "{} needs DeepSeek settings exactly when it is a DeepSeek model",
+                    self.arch.hf_name()
+                ))
+            }
+        }
+        if self.n_labels.is_some_and(|n| n == 0 || n > 1 << 16) {
+            return bad(format!("num_labels = {:?}", self.n_labels));
         }
         if let Some(id) = self.bos_token_id {
             if id as usize >= self.vocab_size {
@@ -239,11 +343,53 @@ fn parse_rope(v: &Value) -> Result<(f32, Option<RopeScaling>)> {
             high_freq_factor: f("high_freq_factor")?,
             original_max_position_embeddings: f("original_max_position_embeddings")?,
         }),
+        "yarn" => {
+            let old_ctx = f("original_max_position_embeddings")?;
+            // `or` as transformers reads them: absent, null or 0 mean the default.
+            let opt = |key: &str, default: f32| -> Result<f32> {
+                Ok(opt_f32(s, key)?.filter(|&x| x != 0.0).unwrap_or(default))
+            };
+            let factor = match opt_f32(s, "factor")? {
+                Some(x) => x,
+                None => opt_usize(v, "max_position_embeddings")?.unwrap_or(2048) as f32 / old_ctx,
+            };
+            Some(RopeScaling::Yarn {
+                factor,
+                original_max_position_embeddings: old_ctx,
+                beta_fast: opt("beta_fast", 32.0)?,
+                beta_slow: opt("beta_slow", 1.0)?,
+                mscale: opt("mscale", 0.0)?,
+                mscale_all_dim: opt("mscale_all_dim", 0.0)?,
+                attention_factor: opt_f32(s, "attention_factor")?,
+                truncate: s.get("truncate").and_then(Value::as_bool).unwrap_or(true),
+            })
+        }
         other => return Err(Error::Unsupported(format!("RoPE scaling type `{other}`"))),
     };
-    if let Some(RopeScaling::Linear { factor } | RopeScaling::Llama3 { factor, .. }) = scaling {
+    if let Some(
+        RopeScaling::Linear { factor }
+        | RopeScaling::Llama3 { factor, .. }
+        | RopeScaling::Yarn { factor, .. },
+    ) = scaling
+    {
         if !(factor.is_finite() && factor > 0.0) {
             return Err(Error::Config(format!("rope scaling factor = {factor}")));
+        }
+    }
+    if let Some(RopeScaling::Yarn {
+        original_max_position_embeddings: n,
+        beta_fast,
+        beta_slow,
+        attention_factor,
+        ..
+    }) = scaling
+    {
+        let ok = |x: f32| x.is_finite() && x > 0.0;
+        if !(ok(n) && ok(beta_fast) && ok(beta_slow) && attention_factor.is_none_or(ok)) {
+            return Err(Error::Config(format!(
+                "yarn rope scaling: original_max_position_embeddings {n}, beta_fast {beta_fast}, \
+                 beta_slow {beta_slow}, attention_factor {attention_factor:?}"
+            )));
         }
     }
     Ok((theta, scaling))

@@ -190,7 +190,7 @@ mod tests {
     #[test]
     fn holds_back_possible_stop_prefixes() {
         let stops = vec!["</end>".to_string(), "\n\n".to_string()];
-        assert_eq!(stop_prefix_len("hello </e", &stops), 4);
+        assert_eq!(stop_prefix_len("hello </e", &stops), 3);
         assert_eq!(stop_prefix_len("hello\n", &stops), 1);
         assert_eq!(stop_prefix_len("hello", &stops), 0);
         assert_eq!(stop_prefix_len("héllo <", &stops), 1);

@@ -8,6 +8,10 @@
 //!   4-bit format: the head decides every token and is the most sensitive
 //!   matrix to quantization error (llama.cpp keeps it at 6 bits or more for
 //!   the same reason), and a tied embedding is that same matrix.
+//! - A MoE router (`mlp.gate.weight`, DeepSeek) stays f32: it is tiny
+//!   (experts × hidden), and its output is a discrete choice of experts,
+//!   where a small error flips an expert and changes the token's output
+//!   wholesale rather than slightly.
 //! - A matrix whose rows are not a whole number of 32-element blocks cannot
 //!   be block-quantized; it is stored f16 instead.
 //!
@@ -23,7 +27,7 @@ use std::path::Path;
 
 /// The format one tensor is written in, for a target format.
 pub fn choose_dtype(name: &str, t: &Tensor, target: DType) -> DType {
-    if t.shape.len() < 2 {
+    if t.shape.len() < 2 || name.ends_with(".mlp.gate.weight") {
         return DType::F32;
     }
     let head = name == "lm_head.weight" || name.ends_with("embed_tokens.weight");

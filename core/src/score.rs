@@ -67,6 +67,31 @@ pub fn score_continuation(
     })
 }
 
+/// A reward model's scores for a sequence (`n_labels` values; a reward
+/// model has one), read at the last token that is not padding, as
+/// transformers' `*ForSequenceClassification` does. Runs from the start of
+/// `session`.
+pub fn reward(session: &mut Session<'_>, tokens: &[u32]) -> Result<Vec<f32>> {
+    let c = &session.model().config;
+    if c.n_labels.is_none() {
+        return Err(Error::InvalidArgument(format!(
+            "{} is a language model, not a reward model (no `score` head)",
+            session.model().path().display()
+        )));
+    }
+    let end = match c.pad_token_id {
+        Some(pad) => tokens.iter().rposition(|&t| t != pad).map_or(0, |i| i + 1),
+        None => tokens.len(),
+    };
+    if end == 0 {
+        return Err(Error::InvalidArgument(
+            "no tokens to score (all padding?)".into(),
+        ));
+    }
+    session.rewind(0)?;
+    Ok(session.prefill(&tokens[..end])?.to_vec())
+}
+
 /// The result of a perplexity run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Perplexity {

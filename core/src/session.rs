@@ -64,7 +64,7 @@ pub fn session_bytes(model: &Model, p: &SessionParams) -> usize {
         n_batch: p.n_batch.max(1),
         ..p.clone()
     };
-    State::bytes(model, &p, threads(&p)) + rows * model.config.vocab_size * 4
+    State::bytes(model, &p, threads(&p)) + rows * model.config.n_outputs() * 4
 }
 
 impl<'m> Session<'m> {
@@ -81,7 +81,7 @@ impl<'m> Session<'m> {
         Ok(Session {
             model,
             state: State::new(model, &params, pool.n_threads()),
-            logits: vec![0.0; rows * model.config.vocab_size],
+            logits: vec![0.0; rows * model.config.n_outputs()],
             n_logits: 0,
             pool,
             kernels,
@@ -105,6 +105,12 @@ impl<'m> Session<'m> {
         self.kernels
     }
 
+    /// Bytes of its KV cache (for MLA models: the latent and RoPE-key
+    /// cache only).
+    pub fn kv_cache_bytes(&self) -> usize {
+        self.model.kv_cache_bytes(&self.params)
+    }
+
     /// Tokens in the KV cache (the position of the next token).
     pub fn pos(&self) -> usize {
         self.pos
@@ -124,9 +130,10 @@ impl<'m> Session<'m> {
         Ok(())
     }
 
-    /// Logits of the last token run (`vocab` values; zeros before any).
+    /// Logits of the last token run (`vocab` values, or `n_labels` for a
+    /// reward model; zeros before any).
     pub fn logits(&self) -> &[f32] {
-        let v = self.model.config.vocab_size;
+        let v = self.model.config.n_outputs();
         let last = self.n_logits.saturating_sub(1);
         &self.logits[last * v..(last + 1) * v]
     }
@@ -156,7 +163,7 @@ impl<'m> Session<'m> {
             ));
         }
         self.check(tokens)?;
-        let v = self.model.config.vocab_size;
+        let v = self.model.config.n_outputs();
         let mut i = 0;
         for chunk in tokens.chunks(self.params.n_batch) {
             self.forward(chunk, true);

@@ -50,6 +50,10 @@ struct Shared {
     sleepers: AtomicUsize,
     panicked: AtomicBool,
     stop: AtomicBool,
+    /// Workers that have started running: `new` waits for all of them, so
+    /// the OS and std finish their per-thread set-up (which allocates)
+    /// before the pool is used.
+    started: AtomicUsize,
     lock: Mutex<()>,
     wake: Condvar,
 }
@@ -80,6 +84,7 @@ impl ThreadPool {
             sleepers: AtomicUsize::new(0),
             panicked: AtomicBool::new(false),
             stop: AtomicBool::new(false),
+            started: AtomicUsize::new(0),
             lock: Mutex::new(()),
             wake: Condvar::new(),
         });
@@ -92,6 +97,9 @@ impl ThreadPool {
                     .expect("spawning a worker thread")
             })
             .collect();
+        while shared.started.load(Ordering::Acquire) < n - 1 {
+            std::thread::yield_now();
+        }
         ThreadPool { shared, handles, n }
     }
 
@@ -152,6 +160,10 @@ impl ThreadPool {
 }
 
 fn worker(s: &Shared, index: usize) {
+    // Touch what std sets up lazily per thread (the thread handle) before
+    // saying we have started.
+    let _ = std::thread::current();
+    s.started.fetch_add(1, Ordering::Release);
     let mut seen = 0u64;
     loop {
         // Wait for a new epoch: spin, then park.
@@ -240,6 +252,8 @@ pub fn split(n: usize, parts: usize, i: usize, align: usize) -> Range<usize> {
 /// Runs `f(rows, out_chunk)` over `out` (laid out as rows of `row_len`
 /// values each) split into contiguous row ranges (in multiples of `align`
 /// rows), which the pool's threads claim one at a time.
+/// A last row shorter than `row_len` counts as a row (its chunk is
+/// shorter).
 pub fn par_rows<T: Send>(
     pool: &ThreadPool,
     out: &mut [T],
@@ -260,7 +274,7 @@ pub fn par_rows_tid<T: Send>(
     f: impl Fn(usize, Range<usize>, &mut [T]) + Sync,
 ) {
     let nt = pool.n_threads();
-    let rows = out.len() / row_len.max(1);
+    let rows = out.len().div_ceil(row_len.max(1));
     let units = rows.div_ceil(align.max(1));
     if nt == 1 || units <= 1 {
         f(0, 0..rows, out);
@@ -274,7 +288,8 @@ pub fn par_rows_tid<T: Send>(
     let mut rest = out;
     for (i, slot) in slots.iter().enumerate().take(parts) {
         let r = split(rows, parts, i, align);
-        let (mine, tail) = std::mem::take(&mut rest).split_at_mut(r.len() * row_len);
+        let take = (r.len() * row_len).min(rest.len());
+        let (mine, tail) = std::mem::take(&mut rest).split_at_mut(take);
         rest = tail;
         *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(mine);
     }

@@ -13,4 +13,4 @@ pub mod kernels;
 
 pub use dtype::DType;
 pub use formats::{BlockQ4_0, BlockQ4_1, BlockQ8A, BlockQ8_0, QK};
-pub use kernels::{Act, Isa, Kernels};
+pub use kernels::{Act, Isa, Kernels, KvRows};

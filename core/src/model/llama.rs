@@ -112,7 +112,10 @@ impl Weights {
                 down: b.linear(&format!("{p}.mlp.down_proj"), h, f, false)?,
             });
         }
-        let output = if c.tie_word_embeddings && store.get("lm_head.weight").is_none() {
+        // A reward model's head is `score` ([n_labels, hidden], no bias).
+        let output = if let Some(n) = c.n_labels {
+            b.linear("score", n, h, false)?
+        } else if c.tie_word_embeddings && store.get("lm_head.weight").is_none() {
             Linear {
                 w: embed.clone(),
                 bias: None,
@@ -187,7 +190,7 @@ impl State {
     /// Floats and blocks [`State::new`] allocates (for memory estimates).
     pub fn bytes(c: &ModelConfig, p: &SessionParams, threads: usize) -> usize {
         let nb = p.n_batch;
-        let tmp_rows = widest(c).max(if p.logits_all { c.vocab_size } else { 0 });
+        let tmp_rows = widest(c).max(if p.logits_all { c.n_outputs() } else { 0 });
         let floats = nb
             * (2 * c.hidden_size
                 + 2 * c.q_dim()
@@ -195,7 +198,7 @@ impl State {
                 + 2 * c.intermediate_size
                 + c.head_dim)
             + tmp_rows * nb
-            + threads * (p.n_ctx + 2 * c.head_dim);
+            + threads * AttnScratch::floats(p.n_ctx, c.head_dim, c.n_heads);
         KvCache::bytes(p.kv_type, c.n_layers, p.n_ctx, c.kv_dim())
             + floats * 4
             + nb * widest(c).div_ceil(QK) * std::mem::size_of::<BlockQ8A>()
@@ -203,13 +206,13 @@ impl State {
 
     pub fn new(c: &ModelConfig, p: &SessionParams, threads: usize) -> State {
         let nb = p.n_batch;
-        let tmp_rows = widest(c).max(if p.logits_all { c.vocab_size } else { 0 });
+        let tmp_rows = widest(c).max(if p.logits_all { c.n_outputs() } else { 0 });
         let z = |n: usize| vec![0f32; n];
         State {
             kv: KvCache::new(p.kv_type, c.n_layers, p.n_ctx, c.kv_dim()),
             rope: Rope::new(c),
             scratch: (0..threads)
-                .map(|_| Mutex::new(AttnScratch::new(p.n_ctx, c.head_dim)))
+                .map(|_| Mutex::new(AttnScratch::new(p.n_ctx, c.head_dim, c.n_heads)))
                 .collect(),
             x: z(nb * c.hidden_size),
             xn: z(nb * c.hidden_size),
@@ -298,6 +301,7 @@ impl State {
             }
             attention(
                 env.pool,
+                env.kernels,
                 shape,
                 &s.q,
                 s.kv.layer(li),

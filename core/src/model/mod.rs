@@ -8,6 +8,7 @@ use crate::tokenizer::{GgufVocab, Tokenizer};
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 
+pub(crate) mod deepseek;
 pub(crate) mod llama;
 
 /// What every forward pass reads besides its own state.
@@ -21,6 +22,7 @@ pub(crate) struct Env<'a> {
 /// A session's per-architecture state (KV cache, buffers).
 pub(crate) enum State {
     Llama(llama::State),
+    Deepseek(deepseek::State),
 }
 
 impl State {
@@ -28,6 +30,7 @@ impl State {
     pub fn new(m: &Model, p: &crate::SessionParams, threads: usize) -> State {
         match &m.w {
             Weights::Llama(_) => State::Llama(llama::State::new(&m.config, p, threads)),
+            Weights::Deepseek(_) => State::Deepseek(deepseek::State::new(&m.config, p, threads)),
         }
     }
 
@@ -35,6 +38,19 @@ impl State {
     pub fn bytes(m: &Model, p: &crate::SessionParams, threads: usize) -> usize {
         match &m.w {
             Weights::Llama(_) => llama::State::bytes(&m.config, p, threads),
+            Weights::Deepseek(_) => deepseek::State::bytes(&m.config, p, threads),
+        }
+    }
+
+    /// Bytes of the KV cache a session with `p` holds (DeepSeek: the MLA
+    /// latent cache).
+    pub fn kv_bytes(m: &Model, p: &crate::SessionParams) -> usize {
+        let c = &m.config;
+        match &m.w {
+            Weights::Llama(_) => {
+                crate::kv_cache::KvCache::bytes(p.kv_type, c.n_layers, p.n_ctx, c.kv_dim())
+            }
+            Weights::Deepseek(_) => deepseek::State::kv_bytes(c, p),
         }
     }
 
@@ -51,6 +67,10 @@ impl State {
     ) -> usize {
         match (self, &m.w) {
             (State::Llama(s), Weights::Llama(w)) => s.forward(env, w, tokens, pos0, all, logits),
+            (State::Deepseek(s), Weights::Deepseek(w)) => {
+                s.forward(env, w, tokens, pos0, all, logits)
+            }
+            _ => unreachable!("a session's state matches its model's weights"),
         }
     }
 }
@@ -59,6 +79,8 @@ impl State {
 pub(crate) enum Weights {
     /// Llama and Qwen2.
     Llama(llama::Weights),
+    /// DeepSeek-V2 and V3.
+    Deepseek(deepseek::Weights),
 }
 
 /// A loaded model. `Send + Sync`: share it (e.g. in an `Arc`) between
@@ -90,6 +112,9 @@ impl Model {
         let w = match l.config.arch {
             Arch::Llama | Arch::Qwen2 => {
                 Weights::Llama(llama::Weights::bind(&file, &l.config, &l.store)?)
+            }
+            Arch::DeepseekV2 | Arch::DeepseekV3 => {
+                Weights::Deepseek(deepseek::Weights::bind(&file, &l.config, &l.store)?)
             }
         };
         let tokenizer = l
@@ -141,11 +166,20 @@ impl Model {
     }
 
     /// Bytes of weights read per generated token (every matrix the token
-    /// passes through; one row of the embedding table).
+    /// passes through; one row of the embedding table). For MoE models:
+    /// the active bytes, with `top_k` routed experts, not all of them.
     pub fn weight_bytes_per_token(&self) -> usize {
         match &self.w {
             Weights::Llama(w) => w.bytes_per_token(),
+            Weights::Deepseek(w) => w.bytes_per_token(),
         }
+    }
+
+    /// Bytes of the KV cache a session with `params` holds. For DeepSeek
+    /// models, `n_layers * n_ctx * (kv_lora_rank + qk_rope_head_dim) *
+    /// element size`: only MLA's latent and RoPE key are cached.
+    pub fn kv_cache_bytes(&self, params: &crate::SessionParams) -> usize {
+        State::kv_bytes(self, params)
     }
 
     /// Total bytes of all tensors.

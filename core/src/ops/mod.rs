@@ -3,6 +3,8 @@
 
 pub mod attention;
 pub mod matmul;
+pub mod mla;
+pub mod moe;
 pub mod rope;
 
 /// `out = x / rms(x) * w`, with `rms(x) = sqrt(mean(x²) + eps)`

@@ -14,7 +14,13 @@ pub struct Rope {
 impl Rope {
     /// Frequencies as transformers' `ROPE_INIT_FUNCTIONS` compute them.
     pub fn new(cfg: &ModelConfig) -> Rope {
-        let d = cfg.head_dim;
+        Rope::with_dim(cfg, cfg.head_dim)
+    }
+
+    /// As [`Rope::new`] for rotated parts of `d` values (DeepSeek rotates
+    /// only `qk_rope_head_dim` of each head).
+    pub fn with_dim(cfg: &ModelConfig, d: usize) -> Rope {
+        let mut mscale = 1.0;
         let base = cfg.rope_theta as f64;
         let mut inv_freq: Vec<f64> = (0..d / 2)
             .map(|i| 1.0 / base.powf((2 * i) as f64 / d as f64))
@@ -50,12 +56,59 @@ impl Rope {
                     }
                 }
             }
+            Some(RopeScaling::Yarn {
+                factor,
+                original_max_position_embeddings: old_ctx,
+                beta_fast,
+                beta_slow,
+                mscale: m,
+                mscale_all_dim: m_all,
+                attention_factor,
+                truncate,
+            }) => {
+                // transformers' `_compute_yarn_parameters`.
+                let (factor, old_ctx) = (factor as f64, old_ctx as f64);
+                let dim = d as f64;
+                let correction_dim = |rotations: f64| {
+                    dim * (old_ctx / (rotations * 2.0 * std::f64::consts::PI)).ln()
+                        / (2.0 * base.ln())
+                };
+                let (mut low, mut high) = (
+                    correction_dim(beta_fast as f64),
+                    correction_dim(beta_slow as f64),
+                );
+                if truncate {
+                    low = low.floor();
+                    high = high.ceil();
+                }
+                let (low, mut high) = (low.max(0.0), high.min(dim - 1.0));
+                if low == high {
+                    high += 0.001;
+                }
+                for (i, f) in inv_freq.iter_mut().enumerate() {
+                    // ramp 0: keep the frequency (extrapolate); 1: divide.
+                    let ramp = ((i as f64 - low) / (high - low)).clamp(0.0, 1.0);
+                    *f = *f / factor * ramp + *f * (1.0 - ramp);
+                }
+                mscale = match attention_factor {
+                    Some(a) => a,
+                    None if m != 0.0 && m_all != 0.0 => {
+                        yarn_mscale(factor as f32, m) / yarn_mscale(factor as f32, m_all)
+                    }
+                    None => yarn_mscale(factor as f32, 1.0),
+                };
+            }
         }
         Rope {
             inv_freq: inv_freq.into_iter().map(|f| f as f32).collect(),
             style: cfg.rope_style,
-            mscale: 1.0,
+            mscale,
         }
+    }
+
+    /// Rotated values per head (`2 * frequencies`).
+    pub fn dim(&self) -> usize {
+        2 * self.inv_freq.len()
     }
 
     /// Fills `cos_sin` (`head_dim` values: cosines then sines) for
@@ -95,5 +148,41 @@ impl Rope {
                 }
             }
         }
+    }
+}
+
+/// YaRN's magnitude correction `0.1 * m * ln(scale) + 1` (1 when `scale <= 1`).
+pub fn yarn_mscale(scale: f32, m: f32) -> f32 {
+    if scale <= 1.0 {
+        1.0
+    } else {
+        0.1 * m * scale.ln() + 1.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deepseek(case: &str) -> ModelConfig {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
+        let text = std::fs::read_to_string(dir.join(case).join("config.json")).unwrap();
+        ModelConfig::from_hf_json(&text).unwrap()
+    }
+
+    /// The numbers tests/fixtures/README.md gives for the DeepSeek cases.
+    #[test]
+    fn yarn_matches_transformers() {
+        let r = Rope::with_dim(&deepseek("deepseek_v2"), 8);
+        let want = [1.0, 0.0625, 0.0025, 0.00025];
+        for (a, b) in r.inv_freq.iter().zip(want) {
+            assert!((a - b).abs() <= 1e-7 * b, "{:?}", r.inv_freq);
+        }
+        assert!((r.mscale - 1.036993).abs() < 1e-6, "{}", r.mscale);
+        let r = Rope::with_dim(&deepseek("deepseek_v3"), 8);
+        assert_eq!(r.mscale, 1.0);
+        assert!((yarn_mscale(4.0, 0.707).powi(2) - 1.205628).abs() < 1e-6);
+        assert!((yarn_mscale(4.0, 1.0).powi(2) - 1.296477).abs() < 1e-6);
+        assert_eq!(yarn_mscale(1.0, 1.0), 1.0);
     }
 }

@@ -44,7 +44,10 @@ pub fn tiny_config() -> ModelConfig {
         o_bias: false,
         max_position_embeddings: 256,
         bos_token_id: Some(1),
+        n_labels: None,
+        pad_token_id: None,
         eos_token_ids: vec![2],
+        deepseek: None,
     }
 }
 

@@ -15,6 +15,7 @@ mod x86_64;
 pub use dispatch::{Isa, IsaError};
 
 use crate::{BlockQ8A, DType};
+use half::f16;
 
 /// One activation row (or `n` rows, back to back) in the form a weight
 /// format's dot product takes: f32 for float weights, [`BlockQ8A`] for
@@ -40,6 +41,43 @@ pub type VecDotQ8 = fn(w: &[u8], x: &[BlockQ8A]) -> f32;
 /// activation load (decoding, `n == 1`).
 pub type MatmulQ8 = fn(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]);
 
+/// Rows of an f16 key or value cache that attention reads: row `j < len`
+/// is `data[j * stride..j * stride + d]`.
+#[derive(Clone, Copy, Debug)]
+pub struct KvRows<'a> {
+    pub data: &'a [f16],
+    pub stride: usize,
+    pub len: usize,
+    pub d: usize,
+}
+
+impl KvRows<'_> {
+    /// Checks that every row lies inside `data` (a caller bug otherwise).
+    ///
+    /// # Panics
+    /// When a row would run past the end of `data`.
+    pub(crate) fn check(&self) {
+        if self.len > 0 {
+            let end = (self.len - 1)
+                .checked_mul(self.stride)
+                .and_then(|a| a.checked_add(self.d));
+            assert!(
+                end.is_some_and(|e| e <= self.data.len()),
+                "KV rows outside the cache slice"
+            );
+        }
+    }
+}
+
+/// Attention scores: `out[i * os + j] = scale · (q_i · k_j)` for every query
+/// row `q_i = q[i * d..(i + 1) * d]` and key row `j < k.len`. Each score is
+/// computed the same way whatever the number of query rows, so splitting
+/// queries across threads does not change results.
+pub type AttnScoresF16 = fn(q: &[f32], k: KvRows<'_>, scale: f32, out: &mut [f32], os: usize);
+/// Attention values: `out[i * d..(i + 1) * d] = Σ_{j < v.len} p[i * ps + j] · v_j`
+/// for every query row `i < out.len() / d`, summed in order of `j`.
+pub type AttnValuesF16 = fn(p: &[f32], ps: usize, v: KvRows<'_>, out: &mut [f32]);
+
 /// A kernel set: the functions one instruction set provides.
 #[derive(Debug)]
 pub struct Kernels {
@@ -60,6 +98,10 @@ pub struct Kernels {
     pub matmul_q8_0: MatmulQ8,
     pub matmul_q4_0: MatmulQ8,
     pub matmul_q4_1: MatmulQ8,
+    /// Attention over an f16 cache: query-key scores.
+    pub attn_scores_f16: AttnScoresF16,
+    /// Attention over an f16 cache: probability-weighted sum of values.
+    pub attn_values_f16: AttnValuesF16,
 }
 
 impl Kernels {

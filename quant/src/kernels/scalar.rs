@@ -4,7 +4,7 @@
 //! Integer sums are exact (i32 per block); float accumulation is in f32, one
 //! block at a time, in element order.
 
-use super::{matmul_shape, Isa, Kernels, VecDotQ8};
+use super::{matmul_shape, Isa, Kernels, KvRows, VecDotQ8};
 use crate::formats::{quantize_act_row_scalar, BlockQ8A, QK};
 use half::{bf16, f16};
 
@@ -22,6 +22,8 @@ pub static KERNELS: Kernels = Kernels {
     matmul_q8_0,
     matmul_q4_0,
     matmul_q4_1,
+    attn_scores_f16,
+    attn_values_f16,
 };
 
 fn f16_at(b: &[u8], i: usize) -> f32 {
@@ -139,4 +141,39 @@ pub fn matmul_q4_0(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
 /// Q4_1 block product (see [`super::MatmulQ8`]).
 pub fn matmul_q4_1(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
     matmul_with(vec_dot_q4_1, 20, w, x, n, out);
+}
+
+/// [`super::AttnScoresF16`]: one f32 sum per score, in element order.
+pub fn attn_scores_f16(q: &[f32], k: KvRows<'_>, scale: f32, out: &mut [f32], os: usize) {
+    k.check();
+    let d = k.d;
+    if d == 0 {
+        return;
+    }
+    for (i, qi) in q.chunks_exact(d).enumerate() {
+        for j in 0..k.len {
+            let kj = &k.data[j * k.stride..j * k.stride + d];
+            let s: f32 = qi.iter().zip(kj).map(|(a, b)| a * b.to_f32()).sum();
+            out[i * os + j] = scale * s;
+        }
+    }
+}
+
+/// [`super::AttnValuesF16`]: element-wise sums in order of `j`.
+pub fn attn_values_f16(p: &[f32], ps: usize, v: KvRows<'_>, out: &mut [f32]) {
+    v.check();
+    let d = v.d;
+    if d == 0 {
+        return;
+    }
+    for (i, oi) in out.chunks_exact_mut(d).enumerate() {
+        oi.fill(0.0);
+        for j in 0..v.len {
+            let pj = p[i * ps + j];
+            let vj = &v.data[j * v.stride..j * v.stride + d];
+            for (o, x) in oi.iter_mut().zip(vj) {
+                *o += pj * x.to_f32();
+            }
+        }
+    }
 }

@@ -37,6 +37,8 @@ pub(in crate::kernels) static KERNELS: Kernels = Kernels {
     matmul_q8_0: matmul::<Q8_0, false>,
     matmul_q4_0: matmul::<Q4_0, false>,
     matmul_q4_1: matmul::<Q4_1, false>,
+    attn_scores_f16: super::super::scalar::attn_scores_f16,
+    attn_values_f16: super::super::scalar::attn_values_f16,
 };
 
 /// The NEON table for CPUs with dotprod.
@@ -53,6 +55,8 @@ pub(in crate::kernels) static KERNELS_DOTPROD: Kernels = Kernels {
     matmul_q8_0: matmul::<Q8_0, true>,
     matmul_q4_0: matmul::<Q4_0, true>,
     matmul_q4_1: matmul::<Q4_1, true>,
+    attn_scores_f16: super::super::scalar::attn_scores_f16,
+    attn_values_f16: super::super::scalar::attn_values_f16,
 };
 
 /// Whether this CPU can run [`KERNELS`].

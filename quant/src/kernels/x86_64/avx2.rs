@@ -36,6 +36,8 @@ pub(in crate::kernels) static KERNELS: Kernels = Kernels {
     matmul_q8_0,
     matmul_q4_0,
     matmul_q4_1,
+    attn_scores_f16: super::super::scalar::attn_scores_f16,
+    attn_values_f16: super::super::scalar::attn_values_f16,
 };
 
 /// Whether this CPU has every feature the functions below are compiled for.

@@ -30,6 +30,7 @@
 //! trampoline pattern of the `gemm` crate). An odd last block goes through
 //! a 256-bit path.
 
+mod attn;
 mod tiles;
 
 use super::super::{matmul_shape, Isa, Kernels};
@@ -53,6 +54,8 @@ pub(in crate::kernels) static KERNELS_VNNI: Kernels = Kernels {
     matmul_q8_0: matmul::<Q8_0, true>,
     matmul_q4_0: matmul::<Q4_0, true>,
     matmul_q4_1: matmul::<Q4_1, true>,
+    attn_scores_f16: attn::attn_scores_f16,
+    attn_values_f16: attn::attn_values_f16,
 };
 
 /// The AVX-512 table for CPUs without VNNI.
@@ -69,6 +72,8 @@ pub(in crate::kernels) static KERNELS: Kernels = Kernels {
     matmul_q8_0: matmul::<Q8_0, false>,
     matmul_q4_0: matmul::<Q4_0, false>,
     matmul_q4_1: matmul::<Q4_1, false>,
+    attn_scores_f16: attn::attn_scores_f16,
+    attn_values_f16: attn::attn_values_f16,
 };
 
 /// Whether this CPU can run [`KERNELS`].

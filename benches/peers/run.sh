@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# minke against llama.cpp and candle, on the same GGUF files, the same
+# thread counts, alternating runs; prints a markdown table (stdout) with
+# ratios and the machine's memory-read bandwidth. Runnable on a fresh
+# machine: the peers come from package registries only.
+#
+#   llama.cpp  the llama-cpp-python package, built from source by
+#              build-llama-cpp.sh (native flags, AMX code generation off)
+#              in a venv under the cache folder; timed by llama_bench.c,
+#              linked against the libllama that build produced
+#   candle     candle-core + candle-transformers from the crate registry,
+#              timed by candle-bench/ (its quantized llama / qwen2 models)
+#   models     SmolLM2-135M-Instruct Q4_1 (scripts/fetch-model.sh), made
+#              Q4_0 and Q8_0 by core/examples/requant_gguf.rs; a random
+#              Qwen2-1.5B-shaped Q4_0 model by core/examples/make_qwen2_gguf.rs
+#
+#   MINKE_CACHE=dir   cache root (default ~/.cache/minke)
+#   REPS=n            alternating rounds (default 3); INNER=n in-process reps (2)
+#   THREADS=1,2       thread counts
+#   MODELS="q4_0 q4_1 q8_0 qwen1.5b"   which models
+#   SKIP=candle       tools to leave out (comma-separated)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cache="${MINKE_CACHE:-$HOME/.cache/minke}"
+export MINKE_CACHE="$cache"
+work="$cache/peers"
+mkdir -p "$work"
+
+log() { printf 'peers: %s\n' "$*" >&2; }
+die() {
+    log "error: $*"
+    exit 1
+}
+
+command -v cargo >/dev/null || die "cargo is needed"
+command -v cc >/dev/null || die "a C compiler is needed (build-essential)"
+command -v python3 >/dev/null || die "python3 is needed"
+
+log "building minke (release) and its model tools"
+(cd "$root" && cargo build --release -q -p minke-cli &&
+    cargo build --release -q -p minke --example requant_gguf --example make_qwen2_gguf) >&2 ||
+    die "cargo build of minke failed"
+minke="$root/target/release/minke"
+[[ -x "$minke" ]] || die "$minke not found after the build"
+
+log "llama.cpp: llama-cpp-python built from source with native flags and -mno-amx-* (build-llama-cpp.sh)"
+py="$("$here/build-llama-cpp.sh")" || die "build-llama-cpp.sh failed"
+site="$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+inc="$site/include"
+lib="$site/llama_cpp/lib"
+[[ -f "$inc/llama.h" && -d "$lib" ]] || die "no llama.h / libllama in $site"
+llama="$work/llama-bench-minke"
+cc -O2 -o "$llama" "$here/llama_bench.c" -I"$inc" -L"$lib" -lllama -Wl,-rpath,"$lib" ||
+    die "compiling llama_bench.c against $lib failed"
+log "llama.cpp: $("$py" -c 'import importlib.metadata as m; print("llama-cpp-python", m.version("llama_cpp_python"))')"
+
+log "candle: building candle-bench (candle-core, candle-transformers from the crate registry)"
+(cd "$here/candle-bench" && CARGO_TARGET_DIR="$work/candle-target" cargo build --release -q --locked) >&2 ||
+    die "building candle-bench failed"
+candle="$work/candle-target/release/candle-bench"
+
+log "bandwidth probe"
+bandwidth="$work/bandwidth"
+cc -O3 -march=native -pthread -o "$bandwidth" "$here/bandwidth.c" || die "compiling bandwidth.c failed"
+
+log "models"
+q41="$("$root/scripts/fetch-model.sh")" || die "fetch-model.sh failed"
+for t in q4_0 q8_0; do
+    f="$work/smollm2-135m-$t.gguf"
+    [[ -s "$f" ]] || "$root/target/release/examples/requant_gguf" "$q41" "$f" "$t" ||
+        die "requant to $t failed"
+done
+qwen="$work/qwen2-1.5b-random-q4_0.gguf"
+specs=()
+for m in ${MODELS:-q4_0 q4_1 q8_0 qwen1.5b}; do
+    case "$m" in
+    q4_0) specs+=("SmolLM2-135M Q4_0=$work/smollm2-135m-q4_0.gguf") ;;
+    q4_1) specs+=("SmolLM2-135M Q4_1=$q41") ;;
+    q8_0) specs+=("SmolLM2-135M Q8_0=$work/smollm2-135m-q8_0.gguf") ;;
+    qwen1.5b)
+        [[ -s "$qwen" ]] || "$root/target/release/examples/make_qwen2_gguf" "$qwen" ||
+            die "writing the Qwen2-1.5B-shaped model failed"
+        specs+=("Qwen2-1.5B-shape Q4_0 (random)=$qwen")
+        ;;
+    *) die "unknown model '$m' (q4_0 q4_1 q8_0 qwen1.5b)" ;;
+    esac
+done
+
+log "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs), $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg)"
+python3 "$here/compare.py" --minke "$minke" --llama "$llama" --candle "$candle" \
+    --bandwidth "$bandwidth" --threads "${THREADS:-1,2}" --reps "${REPS:-3}" \
+    --inner "${INNER:-2}" --skip "${SKIP:-}" "${specs[@]}"
+echo
+echo "llama.cpp: llama-cpp-python $("$py" -c 'import importlib.metadata as m; print(m.version("llama_cpp_python"))'), built from source (GGML_NATIVE=ON, -mno-amx-int8 -mno-amx-tile -mno-amx-bf16); candle: $(grep -A1 'name = "candle-core"' "$here/candle-bench/Cargo.lock" | sed -n 's/version = "\(.*\)"/\1/p')."
+echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs), $(nproc) cpus; load average at the end $(cut -d' ' -f1-3 /proc/loadavg)."

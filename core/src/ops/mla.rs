@@ -1,0 +1,358 @@
+//! Multi-head Latent Attention (DeepSeek-V2 technical report, section 2.1),
+//! in its absorbed form, and the latent cache it reads.
+//!
+//! Per token the cache holds only the compressed key/value latent `c`
+//! (`rank` = `kv_lora_rank` values, after its RMSNorm) and the shared RoPE
+//! key `k_pe` (`rope` values). Head `h`'s key and value are `W_UK_h c` and
+//! `W_UV_h c`, with `W_UK_h` (`[nope, rank]`) and `W_UV_h` (`[v, rank]`)
+//! slices of `kv_b_proj`. Instead of expanding them for every cached
+//! position, the query is folded into the latent space and the output out
+//! of it:
+//!
+//! ```text
+//! score(h, j) = scale * ((W_UK_hᵀ q_nope_h) · c_j + q_pe_h · k_pe_j)
+//! out_h       = W_UV_h (Σ_j p(h, j) c_j)
+//! ```
+//!
+//! so attention is multi-query attention over `rank + rope` wide keys and
+//! `rank` wide values, all heads sharing one cache row per position. Each
+//! thread reads every cache row once for all the heads it holds.
+
+use crate::kv_cache::{KvSlice, KvType};
+use crate::ops::matmul::Ctx;
+use crate::tensor::Tensor;
+use crate::threads::par_rows_tid;
+use half::f16;
+use half::slice::HalfFloatSliceExt;
+use minke_quant::formats::dequantize_row;
+use minke_quant::{Act, BlockQ8A, DType, QK};
+use std::sync::Mutex;
+
+enum Store {
+    F32(Vec<f32>),
+    F16(Vec<f16>),
+}
+
+/// The MLA cache: `(n_layers, n_ctx, rank + rope)`, each row `[c | k_pe]`.
+pub struct LatentCache {
+    data: Store,
+    n_ctx: usize,
+    width: usize,
+}
+
+impl LatentCache {
+    /// A zeroed cache for `n_layers` layers of `n_ctx` positions.
+    pub fn new(kv: KvType, n_layers: usize, n_ctx: usize, rank: usize, rope: usize) -> LatentCache {
+        let n = n_layers * n_ctx * (rank + rope);
+        LatentCache {
+            data: match kv {
+                KvType::F32 => Store::F32(vec![0.0; n]),
+                KvType::F16 => Store::F16(vec![f16::ZERO; n]),
+            },
+            n_ctx,
+            width: rank + rope,
+        }
+    }
+
+    /// Bytes a cache of these dimensions takes.
+    pub fn bytes(kv: KvType, n_layers: usize, n_ctx: usize, rank: usize, rope: usize) -> usize {
+        n_layers * n_ctx * (rank + rope) * kv.size()
+    }
+
+    /// Bytes this cache holds.
+    pub fn byte_len(&self) -> usize {
+        match &self.data {
+            Store::F32(x) => std::mem::size_of_val(x.as_slice()),
+            Store::F16(x) => std::mem::size_of_val(x.as_slice()),
+        }
+    }
+
+    /// Stores position `pos` of `layer`: the normalised latent `c` and the
+    /// rotated key part `k_pe`.
+    pub fn store(&mut self, layer: usize, pos: usize, c: &[f32], k_pe: &[f32]) {
+        let at = (layer * self.n_ctx + pos) * self.width;
+        let (a, b) = (at..at + c.len(), at + c.len()..at + self.width);
+        match &mut self.data {
+            Store::F32(x) => {
+                x[a].copy_from_slice(c);
+                x[b].copy_from_slice(k_pe);
+            }
+            Store::F16(x) => {
+                x[a].convert_from_f32_slice(c);
+                x[b].convert_from_f32_slice(k_pe);
+            }
+        }
+    }
+
+    /// One layer's rows, `(n_ctx, rank + rope)`.
+    pub fn layer(&self, layer: usize) -> KvSlice<'_> {
+        let r = layer * self.n_ctx * self.width..(layer + 1) * self.n_ctx * self.width;
+        match &self.data {
+            Store::F32(x) => KvSlice::F32(&x[r]),
+            Store::F16(x) => KvSlice::F16(&x[r]),
+        }
+    }
+}
+
+/// Sizes of one MLA call.
+#[derive(Clone, Copy, Debug)]
+pub struct MlaShape {
+    pub n_heads: usize,
+    /// `qk_nope_head_dim`
+    pub nope: usize,
+    /// `qk_rope_head_dim`
+    pub rope: usize,
+    /// `v_head_dim`
+    pub v: usize,
+    /// `kv_lora_rank`
+    pub rank: usize,
+    /// Applied to every score.
+    pub scale: f32,
+}
+
+/// One layer's attention for [`mla_attention`]: sizes and weights.
+#[derive(Clone, Copy)]
+pub struct Mla<'a> {
+    pub shape: MlaShape,
+    pub w: Absorb<'a>,
+}
+
+/// Where `W_UK` and `W_UV` are.
+#[derive(Clone, Copy)]
+pub enum Absorb<'a> {
+    /// Hugging Face's `kv_b_proj`, `[n_heads * (nope + v), rank]`: head
+    /// `h`'s `W_UK_h` rows, then its `W_UV_h` rows. `W_UK_hᵀ q` is summed
+    /// over dequantized rows.
+    Joint(&'a Tensor),
+    /// llama.cpp's split form: `k` is `W_UK_hᵀ` for every head,
+    /// `[n_heads * rank, nope]`; `v` is `W_UV`, `[n_heads * v, rank]`.
+    Split { k: &'a Tensor, v: &'a Tensor },
+}
+
+/// One thread's scratch.
+pub struct MlaScratch {
+    /// `(n_heads, n_ctx)` scores of the heads in hand.
+    scores: Vec<f32>,
+    /// `(n_heads, rank)` absorbed queries.
+    q_lat: Vec<f32>,
+    /// `(n_heads, rank)` attention-weighted latents.
+    o_lat: Vec<f32>,
+    /// `(rank + rope)` one cache row as f32.
+    row: Vec<f32>,
+    /// `(rank)` one dequantized weight row.
+    wrow: Vec<f32>,
+    /// `(max(rank, nope) / 32)` an activation as int8 blocks.
+    xq: Vec<BlockQ8A>,
+    n_ctx: usize,
+}
+
+impl MlaScratch {
+    /// Scratch for contexts of up to `n_ctx` positions.
+    pub fn new(s: &MlaShape, n_ctx: usize) -> MlaScratch {
+        MlaScratch {
+            scores: vec![0.0; s.n_heads * n_ctx],
+            q_lat: vec![0.0; s.n_heads * s.rank],
+            o_lat: vec![0.0; s.n_heads * s.rank],
+            row: vec![0.0; s.rank + s.rope],
+            wrow: vec![0.0; s.rank],
+            xq: vec![BlockQ8A::ZERO; s.rank.max(s.nope).div_ceil(QK)],
+            n_ctx,
+        }
+    }
+
+    /// Bytes [`MlaScratch::new`] allocates.
+    pub fn bytes(s: &MlaShape, n_ctx: usize) -> usize {
+        4 * (s.n_heads * n_ctx + 2 * s.n_heads * s.rank + 2 * s.rank + s.rope)
+            + s.rank.max(s.nope).div_ceil(QK) * std::mem::size_of::<BlockQ8A>()
+    }
+}
+
+/// `out (n, n_heads * v)`: attention of the `n` queries `q` (`(n, n_heads,
+/// nope + rope)`, RoPE applied) at `positions` over cache rows `0..=pos`
+/// of `kv` (`(n_ctx, rank + rope)`), which must already hold every
+/// position in `positions`. `scratch` holds one [`MlaScratch`] per thread.
+pub fn mla_attention(
+    ctx: &Ctx<'_>,
+    mla: Mla<'_>,
+    q: &[f32],
+    kv: KvSlice<'_>,
+    positions: std::ops::Range<usize>,
+    scratch: &[Mutex<MlaScratch>],
+    out: &mut [f32],
+) {
+    let Mla { shape: s, w } = mla;
+    let (pos0, n) = (positions.start, positions.len());
+    let (nh, qd, width) = (s.n_heads, s.nope + s.rope, s.rank + s.rope);
+    let out = &mut out[..n * nh * s.v];
+    // Rows are (token, head) pairs; a thread takes the heads of one token
+    // in its chunk together, so it reads each cache row once for all.
+    par_rows_tid(ctx.pool, out, s.v, 1, |tid, rows, chunk| {
+        let mut guard = scratch[tid % scratch.len()]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let sc = &mut *guard;
+        let mut r = rows.start;
+        while r < rows.end {
+            let (t, h0) = (r / nh, r % nh);
+            let hn = (nh - h0).min(rows.end - r);
+            let pos = pos0 + t;
+            let len = pos + 1;
+            // Fold W_UK into each head's query.
+            for hh in 0..hn {
+                let h = h0 + hh;
+                let qn = &q[(t * nh + h) * qd..(t * nh + h) * qd + s.nope];
+                absorb_query(ctx, &s, w, h, qn, sc, hh);
+            }
+            // Scores over the latent rows, every head at once.
+            for j in 0..len {
+                kv.read(j * width, &mut sc.row);
+                let (c, kpe) = sc.row.split_at(s.rank);
+                for hh in 0..hn {
+                    let qh = &q[(t * nh + h0 + hh) * qd..(t * nh + h0 + hh + 1) * qd];
+                    let ql = &sc.q_lat[hh * s.rank..(hh + 1) * s.rank];
+                    sc.scores[hh * sc.n_ctx + j] = (dot(ql, c) + dot(&qh[s.nope..], kpe)) * s.scale;
+                }
+            }
+            for hh in 0..hn {
+                crate::ops::softmax(&mut sc.scores[hh * sc.n_ctx..hh * sc.n_ctx + len]);
+            }
+            // Weighted latents.
+            sc.o_lat[..hn * s.rank].fill(0.0);
+            for j in 0..len {
+                kv.read(j * width, &mut sc.row);
+                let c = &sc.row[..s.rank];
+                for hh in 0..hn {
+                    let p = sc.scores[hh * sc.n_ctx + j];
+                    for (a, &b) in sc.o_lat[hh * s.rank..(hh + 1) * s.rank].iter_mut().zip(c) {
+                        *a += p * b;
+                    }
+                }
+            }
+            // Out of the latent space through W_UV.
+            for hh in 0..hn {
+                let k = r - rows.start + hh;
+                let o = &mut chunk[k * s.v..(k + 1) * s.v];
+                expand_value(ctx, &s, w, h0 + hh, sc, hh, o);
+            }
+            r += hn;
+        }
+    });
+}
+
+/// Bytes of rows `rows` of the 2-D tensor `t`.
+fn rows_of<'a>(ctx: &Ctx<'a>, t: &Tensor, rows: std::ops::Range<usize>) -> &'a [u8] {
+    let rb = t.row_bytes();
+    &ctx.store.bytes(t)[rows.start * rb..rows.end * rb]
+}
+
+/// `dst (rows.len()) = W[rows] · x` for a weight tensor in any format;
+/// quantized weights take `x` through `xq`.
+fn matvec(
+    ctx: &Ctx<'_>,
+    t: &Tensor,
+    rows: std::ops::Range<usize>,
+    x: &[f32],
+    xq: &mut [BlockQ8A],
+    dst: &mut [f32],
+) {
+    let dtype: DType = t.dtype;
+    let w = rows_of(ctx, t, rows);
+    let act = if dtype.is_quantized() {
+        let xq = &mut xq[..x.len() / QK];
+        (ctx.kernels.quantize_act)(x, xq);
+        Act::Q8(xq)
+    } else {
+        Act::F32(x)
+    };
+    ctx.kernels.matmul(dtype, w, x.len(), act, 1, dst);
+}
+
+/// `q_lat[hh] = W_UK_hᵀ q_nope`.
+fn absorb_query(
+    ctx: &Ctx<'_>,
+    s: &MlaShape,
+    w: Absorb<'_>,
+    h: usize,
+    q_nope: &[f32],
+    sc: &mut MlaScratch,
+    hh: usize,
+) {
+    let ql = &mut sc.q_lat[hh * s.rank..(hh + 1) * s.rank];
+    match w {
+        Absorb::Joint(kv_b) => {
+            // Σ_i q_nope[i] · W_UK_h[i, :], row by row, in order.
+            ql.fill(0.0);
+            let base = h * (s.nope + s.v);
+            let bytes = rows_of(ctx, kv_b, base..base + s.nope);
+            let rb = kv_b.row_bytes();
+            for (i, &qi) in q_nope.iter().enumerate() {
+                dequantize_row(kv_b.dtype, &bytes[i * rb..(i + 1) * rb], &mut sc.wrow);
+                for (a, &b) in ql.iter_mut().zip(&sc.wrow) {
+                    *a += qi * b;
+                }
+            }
+        }
+        Absorb::Split { k, .. } => {
+            matvec(ctx, k, h * s.rank..(h + 1) * s.rank, q_nope, &mut sc.xq, ql);
+        }
+    }
+}
+
+/// `out = W_UV_h o_lat[hh]`.
+fn expand_value(
+    ctx: &Ctx<'_>,
+    s: &MlaShape,
+    w: Absorb<'_>,
+    h: usize,
+    sc: &mut MlaScratch,
+    hh: usize,
+    out: &mut [f32],
+) {
+    let (t, rows) = match w {
+        Absorb::Joint(kv_b) => {
+            let base = h * (s.nope + s.v) + s.nope;
+            (kv_b, base..base + s.v)
+        }
+        Absorb::Split { v, .. } => (v, h * s.v..(h + 1) * s.v),
+    };
+    let ol = &sc.o_lat[hh * s.rank..(hh + 1) * s.rank];
+    matvec(ctx, t, rows, ol, &mut sc.xq, out);
+}
+
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // Eight partial sums let the compiler vectorise without reassociation.
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_rows_round_trip_and_size() {
+        for kv in [KvType::F32, KvType::F16] {
+            let mut c = LatentCache::new(kv, 3, 5, 4, 2);
+            assert_eq!(c.byte_len(), LatentCache::bytes(kv, 3, 5, 4, 2));
+            assert_eq!(c.byte_len(), 3 * 5 * 6 * kv.size());
+            c.store(2, 4, &[1.0, 2.0, 3.0, 4.0], &[5.0, 6.0]);
+            let mut row = [0f32; 6];
+            c.layer(2).read(4 * 6, &mut row);
+            assert_eq!(row, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+            c.layer(1).read(4 * 6, &mut row);
+            assert_eq!(row, [0.0; 6]);
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! AVX-512 attention over an f16 KV cache: query-key scores and the
+//! probability-weighted sum of values, 16 f32 lanes, keys and values
+//! widened with `vcvtph2ps` as they are read.
+//!
+//! Each score is one chain of FMAs over the head's 16-lane chunks in order,
+//! then a fixed horizontal sum; each output value is one FMA chain over the
+//! positions in order. Neither depends on how many query rows a call gets,
+//! so callers may split queries across threads freely.
+
+use super::super::super::{scalar, KvRows};
+use super::hsum;
+use std::arch::x86_64::*;
+
+/// Widest head the vector paths keep in registers (16 chunks of 16).
+const MAX_D: usize = 256;
+
+/// The lane mask of chunk `c` of a row of `d` values.
+#[inline(always)]
+fn chunk_mask(d: usize, c: usize) -> __mmask16 {
+    let left = d - c * 16;
+    if left >= 16 {
+        0xFFFF
+    } else {
+        (1u16 << left) - 1
+    }
+}
+
+/// [`super::super::super::AttnScoresF16`].
+pub(in crate::kernels) fn attn_scores_f16(
+    q: &[f32],
+    k: KvRows<'_>,
+    scale: f32,
+    out: &mut [f32],
+    os: usize,
+) {
+    k.check();
+    let d = k.d;
+    if d == 0 || k.len == 0 {
+        return;
+    }
+    if d > MAX_D {
+        return scalar::attn_scores_f16(q, k, scale, out, os);
+    }
+    let nq = q.len() / d;
+    if nq == 0 {
+        return;
+    }
+    assert!(
+        (nq - 1)
+            .checked_mul(os)
+            .and_then(|a| a.checked_add(k.len))
+            .is_some_and(|e| e <= out.len()),
+        "attention score output too small"
+    );
+    // SAFETY: AVX-512 F/BW/VL and F16C were detected before this table was
+    // handed out; `k.check()` and the asserts above bound every access.
+    unsafe { scores(q.as_ptr(), nq, k, scale, out.as_mut_ptr(), os) }
+}
+
+/// # Safety
+/// AVX-512 F and F16C available; `q` readable for `nq * k.d` floats, every
+/// key row inside `k.data`, `out` writable at `i * os + j` for `i < nq`,
+/// `j < k.len`, and `0 < k.d <= MAX_D`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+unsafe fn scores(q: *const f32, nq: usize, k: KvRows<'_>, scale: f32, out: *mut f32, os: usize) {
+    let d = k.d;
+    let chunks = d.div_ceil(16);
+    let mut kv = [_mm512_setzero_ps(); MAX_D / 16];
+    for j in 0..k.len {
+        // SAFETY: row `j` lies inside `k.data` (checked by the caller);
+        // masked loads touch only the row's `d` values.
+        unsafe {
+            let row = k.data.as_ptr().add(j * k.stride).cast::<u16>();
+            for (c, v) in kv.iter_mut().enumerate().take(chunks) {
+                let m = chunk_mask(d, c);
+                *v = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, row.add(c * 16).cast()));
+            }
+            for i in 0..nq {
+                let qi = q.add(i * d);
+                let mut acc = _mm512_setzero_ps();
+                for (c, v) in kv.iter().enumerate().take(chunks) {
+                    let m = chunk_mask(d, c);
+                    acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, qi.add(c * 16)), *v, acc);
+                }
+                *out.add(i * os + j) = scale * hsum(acc);
+            }
+        }
+    }
+}
+
+/// [`super::super::super::AttnValuesF16`].
+pub(in crate::kernels) fn attn_values_f16(p: &[f32], ps: usize, v: KvRows<'_>, out: &mut [f32]) {
+    v.check();
+    let d = v.d;
+    if d == 0 {
+        return;
+    }
+    if d > MAX_D {
+        return scalar::attn_values_f16(p, ps, v, out);
+    }
+    let nq = out.len() / d;
+    if nq == 0 {
+        return;
+    }
+    if v.len > 0 {
+        assert!(
+            (nq - 1)
+                .checked_mul(ps)
+                .and_then(|a| a.checked_add(v.len))
+                .is_some_and(|e| e <= p.len()),
+            "attention probabilities too short"
+        );
+    }
+    let (p, o) = (p.as_ptr(), out.as_mut_ptr());
+    // SAFETY: features detected before the table was handed out; sizes
+    // checked above (`out` holds `nq * d` floats).
+    unsafe {
+        if d <= 64 {
+            values::<4, 4>(p, ps, v, nq, o)
+        } else if d <= 128 {
+            values::<2, 8>(p, ps, v, nq, o)
+        } else {
+            values::<1, 16>(p, ps, v, nq, o)
+        }
+    }
+}
+
+/// `QB` queries at a time, each with `CB` 16-lane accumulators
+/// (`CB * 16 >= d`).
+///
+/// # Safety
+/// AVX-512 F and F16C available; `p` readable at `i * ps + j`, `out`
+/// writable for `nq * v.d` floats, every value row inside `v.data`,
+/// `0 < v.d <= CB * 16`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+unsafe fn values<const QB: usize, const CB: usize>(
+    p: *const f32,
+    ps: usize,
+    v: KvRows<'_>,
+    nq: usize,
+    out: *mut f32,
+) {
+    let d = v.d;
+    let chunks = d.div_ceil(16);
+    let mut i0 = 0;
+    while i0 < nq {
+        let qb = QB.min(nq - i0);
+        let mut acc = [[_mm512_setzero_ps(); CB]; QB];
+        for j in 0..v.len {
+            // SAFETY: row `j` inside `v.data`, masked loads stay in the row;
+            // `p` readable at `(i0 + b) * ps + j` for `b < qb`.
+            unsafe {
+                let row = v.data.as_ptr().add(j * v.stride).cast::<u16>();
+                let mut x = [_mm512_setzero_ps(); CB];
+                for (c, xc) in x.iter_mut().enumerate().take(chunks) {
+                    let m = chunk_mask(d, c);
+                    *xc = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, row.add(c * 16).cast()));
+                }
+                for (b, ab) in acc.iter_mut().enumerate().take(qb) {
+                    let pj = _mm512_set1_ps(*p.add((i0 + b) * ps + j));
+                    for (a, xc) in ab.iter_mut().zip(&x).take(chunks) {
+                        *a = _mm512_fmadd_ps(pj, *xc, *a);
+                    }
+                }
+            }
+        }
+        for (b, ab) in acc.iter().enumerate().take(qb) {
+            for (c, a) in ab.iter().enumerate().take(chunks) {
+                // SAFETY: output row `i0 + b < nq`, masked to the row's `d`.
+                unsafe {
+                    _mm512_mask_storeu_ps(out.add((i0 + b) * d + c * 16), chunk_mask(d, c), *a)
+                };
+            }
+        }
+        i0 += qb;
+    }
+}
