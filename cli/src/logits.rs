@@ -29,6 +29,12 @@ pub struct Args {
     /// Threads.
     #[arg(short = 't', long)]
     threads: Option<usize>,
+    /// Apply this LoRA adapter (a PEFT folder) at run time.
+    #[arg(long)]
+    lora: Option<PathBuf>,
+    /// Scale of the adapter.
+    #[arg(long, default_value_t = 1.0, requires = "lora")]
+    lora_scale: f32,
 }
 
 pub fn run(a: Args) -> Res {
@@ -54,6 +60,10 @@ pub fn run(a: Args) -> Res {
         ..SessionParams::default()
     };
     let mut s = Session::new(&model, params)?;
+    if let Some(dir) = &a.lora {
+        let adapter = std::sync::Arc::new(minke::lora::LoraAdapter::open(dir)?);
+        s.set_adapter(Some(adapter), a.lora_scale)?;
+    }
     let mut rows: Vec<f32> = Vec::new();
     let first = if a.all { 0 } else { tokens.len() - 1 };
     if a.all {

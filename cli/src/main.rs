@@ -50,6 +50,12 @@ enum Cmd {
         /// Weight format: q4_0, q4_1, q8_0, f16, bf16 or f32.
         #[arg(long = "type", default_value = "q4_0")]
         dtype: String,
+        /// Merge this LoRA adapter (a PEFT folder) into the weights.
+        #[arg(long)]
+        lora: Option<PathBuf>,
+        /// Scale of the merged adapter.
+        #[arg(long, default_value_t = 1.0, requires = "lora")]
+        lora_scale: f32,
     },
     /// Measure prompt processing and generation speed.
     Bench(bench::Args),
@@ -76,7 +82,9 @@ fn main() -> ExitCode {
             input,
             output,
             dtype,
-        } => quantize(input, output, &dtype),
+            lora,
+            lora_scale,
+        } => quantize(input, output, &dtype, lora, lora_scale),
         Cmd::Bench(a) => bench::run(a),
         Cmd::Info { model, ctx } => info(model, ctx),
     };
@@ -103,7 +111,13 @@ pub(crate) fn parse_tokens(s: &str) -> Result<Vec<u32>, String> {
         .collect()
 }
 
-fn quantize(input: PathBuf, output: PathBuf, dtype: &str) -> Res {
+fn quantize(
+    input: PathBuf,
+    output: PathBuf,
+    dtype: &str,
+    lora: Option<PathBuf>,
+    lora_scale: f32,
+) -> Res {
     let dtype = DType::parse(dtype)
         .ok_or_else(|| format!("unknown --type `{dtype}` (q4_0, q4_1, q8_0, f16, bf16, f32)"))?;
     let bar = indicatif::ProgressBar::new(0);
@@ -115,7 +129,9 @@ fn quantize(input: PathBuf, output: PathBuf, dtype: &str) -> Res {
         .progress_chars("=> "),
     );
     let t0 = std::time::Instant::now();
-    minke::quantize::quantize(&input, &output, dtype, |done, total| {
+    let adapter = lora.map(minke::lora::LoraAdapter::open).transpose()?;
+    let merge = adapter.as_ref().map(|a| (a, lora_scale));
+    minke::quantize::quantize_with_lora(&input, &output, dtype, merge, |done, total| {
         bar.set_length(total);
         bar.set_position(done);
     })?;

@@ -62,6 +62,19 @@ pub struct Args {
     /// Stop when this text appears (repeatable).
     #[arg(long)]
     stop: Vec<String>,
+    /// Apply this LoRA adapter (a PEFT folder) at run time.
+    #[arg(long)]
+    lora: Option<PathBuf>,
+    /// Scale of the adapter.
+    #[arg(long, default_value_t = 1.0, requires = "lora")]
+    lora_scale: f32,
+    /// Generate N answers (seeds S, S+1, ...) and print them best first.
+    #[arg(long, value_name = "N", conflicts_with = "chat")]
+    best_of: Option<usize>,
+    /// Rank --best-of answers with this reward model (default: the
+    /// model's own mean log-probability per token).
+    #[arg(long, requires = "best_of")]
+    reward_model: Option<PathBuf>,
 }
 
 pub fn run(a: Args) -> Res {
@@ -73,6 +86,10 @@ pub fn run(a: Args) -> Res {
         ..SessionParams::default()
     };
     let mut session = Session::new(&model, params)?;
+    if let Some(dir) = &a.lora {
+        let adapter = std::sync::Arc::new(minke::lora::LoraAdapter::open(dir)?);
+        session.set_adapter(Some(adapter), a.lora_scale)?;
+    }
     let sp = SamplerParams {
         temperature: a.temperature,
         top_k: a.top_k,
@@ -92,6 +109,55 @@ pub fn run(a: Args) -> Res {
     };
     let stdout = std::io::stdout();
 
+    if let Some(n) = a.best_of {
+        let prompt = a.prompt.as_deref().ok_or("--best-of needs -p TEXT")?;
+        let ids = tok.encode(prompt, true)?;
+        let rm = a.reward_model.as_ref().map(Model::open).transpose()?;
+        let mut rm_session = match &rm {
+            Some(m) => Some(Session::new(
+                m,
+                SessionParams {
+                    n_ctx: a.ctx + 64,
+                    n_threads: session.params().n_threads,
+                    ..SessionParams::default()
+                },
+            )?),
+            None => None,
+        };
+        let ranked = minke::best_of_n(
+            &mut session,
+            tok,
+            &ids,
+            n,
+            sampler.params(),
+            &gp,
+            |g| match (&rm, &mut rm_session) {
+                (Some(m), Some(s)) => {
+                    let input = minke::score::reward_input(m.tokenizer()?, prompt, &g.text)?;
+                    Ok(minke::score::reward(s, &input)?[0] as f64)
+                }
+                _ => Ok(g.mean_logprob()),
+            },
+        )?;
+        let what = if rm.is_some() {
+            "reward"
+        } else {
+            "mean log-prob"
+        };
+        let mut out = stdout.lock();
+        for (i, c) in ranked.iter().enumerate() {
+            writeln!(
+                out,
+                "#{} {what} {:.4} (seed {}, {} tokens)",
+                i + 1,
+                c.score,
+                c.seed,
+                c.tokens.len()
+            )?;
+            writeln!(out, "{}{}\n", prompt, c.text)?;
+        }
+        return Ok(());
+    }
     if !a.chat {
         let prompt = a.prompt.as_deref().ok_or("give -p TEXT or --chat")?;
         let ids = tok.encode(prompt, true)?;

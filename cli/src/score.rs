@@ -146,31 +146,11 @@ pub fn perplexity(a: PplArgs) -> Res {
     Ok(())
 }
 
-/// The tokens a reward model reads for a prompt and a response: the
-/// model's chat template with a user and an assistant turn when it has one,
-/// else the two texts one after the other.
-pub fn reward_tokens(
-    tok: &minke::Tokenizer,
-    prompt: &str,
-    response: &str,
-) -> minke::Result<Vec<u32>> {
-    if tok.chat_template().is_some() {
-        let msgs = [
-            minke::ChatMessage::new("user", prompt),
-            minke::ChatMessage::new("assistant", response),
-        ];
-        let text = tok.apply_chat_template(&msgs, false)?;
-        tok.encode(&text, false)
-    } else {
-        tok.encode(&format!("{prompt}{response}"), true)
-    }
-}
-
 pub fn reward(a: RewardArgs) -> Res {
     let model = Model::open(&a.model)?;
     let tokens = match (&a.tokens, &a.prompt, &a.response) {
         (Some(t), _, _) => crate::parse_tokens(t)?,
-        (None, Some(p), Some(r)) => reward_tokens(model.tokenizer()?, p, r)?,
+        (None, Some(p), Some(r)) => minke::score::reward_input(model.tokenizer()?, p, r)?,
         _ => return Err("give --prompt P --response R, or --tokens 1,2,3".into()),
     };
     if tokens.is_empty() {

@@ -45,6 +45,9 @@ pub enum StopReason {
 pub struct Generated {
     /// Generated token ids (an end-of-sequence token included if one ended it).
     pub tokens: Vec<u32>,
+    /// The model's log-probability of each generated token (before any
+    /// sampler penalty or temperature), for ranking answers.
+    pub token_logprobs: Vec<f64>,
     /// Generated text, as emitted.
     pub text: String,
     pub reason: StopReason,
@@ -54,6 +57,14 @@ pub struct Generated {
 }
 
 impl Generated {
+    /// Mean log-probability per generated token (0 for none).
+    pub fn mean_logprob(&self) -> f64 {
+        if self.token_logprobs.is_empty() {
+            return 0.0;
+        }
+        self.token_logprobs.iter().sum::<f64>() / self.token_logprobs.len() as f64
+    }
+
     /// Generation speed in tokens per second (decode steps only).
     pub fn decode_tok_s(&self) -> f64 {
         let steps = self.tokens.len().saturating_sub(1);
@@ -95,6 +106,7 @@ pub fn generate(
 
     let mut out = Generated {
         tokens: Vec::with_capacity(params.max_tokens),
+        token_logprobs: Vec::with_capacity(params.max_tokens),
         text: String::new(),
         reason: StopReason::MaxTokens,
         prompt_tokens: prompt.len(),
@@ -110,6 +122,8 @@ pub fn generate(
         let next = sampler.sample(session.logits());
         sampler.accept(next);
         out.tokens.push(next);
+        out.token_logprobs
+            .push(crate::score::log_prob(session.logits(), next));
         if params.stop_at_eos && eos.contains(&next) {
             out.reason = StopReason::Eos;
             break;
@@ -195,4 +209,67 @@ mod tests {
         assert_eq!(stop_prefix_len("hello", &stops), 0);
         assert_eq!(stop_prefix_len("héllo <", &stops), 1);
     }
+}
+
+/// One answer of [`best_of_n`], with its rank score.
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    pub text: String,
+    pub tokens: Vec<u32>,
+    /// The ranker's score (higher is better).
+    pub score: f64,
+    /// The sampler seed that produced it.
+    pub seed: u64,
+    pub reason: StopReason,
+}
+
+/// Best-of-N: generates `n` answers to `prompt` (seeds `sp.seed`,
+/// `sp.seed + 1`, ...), scores each with `rank` (a reward model, or
+/// [`Generated::mean_logprob`] for the policy's own judgement) and returns
+/// them best first. The prompt is run once; each answer starts from it.
+pub fn best_of_n(
+    session: &mut Session<'_>,
+    tok: &Tokenizer,
+    prompt: &[u32],
+    n: usize,
+    sp: &crate::SamplerParams,
+    gp: &GenerateParams,
+    mut rank: impl FnMut(&Generated) -> Result<f64>,
+) -> Result<Vec<Candidate>> {
+    if n == 0 {
+        return Err(Error::InvalidArgument("best-of-N needs N >= 1".into()));
+    }
+    if prompt.is_empty() {
+        return Err(Error::InvalidArgument("empty prompt".into()));
+    }
+    let start = session.pos();
+    // Run all but the last prompt token once; each answer re-runs that last
+    // token from the cache, which gives it fresh logits.
+    if prompt.len() > 1 {
+        session.prefill(&prompt[..prompt.len() - 1])?;
+    }
+    let base = start + prompt.len() - 1;
+    let last = &prompt[prompt.len() - 1..];
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n as u64 {
+        session.rewind(base)?;
+        let seed = sp.seed.wrapping_add(i);
+        let mut sampler = Sampler::new(
+            crate::SamplerParams { seed, ..sp.clone() },
+            session.model().config.vocab_size,
+        )?;
+        for &t in &prompt[..prompt.len() - 1] {
+            sampler.accept(t);
+        }
+        let g = generate(session, tok, &mut sampler, last, gp, |_| true)?;
+        out.push(Candidate {
+            score: rank(&g)?,
+            text: g.text,
+            tokens: g.tokens,
+            seed,
+            reason: g.reason,
+        });
+    }
+    out.sort_by(|a, b| b.score.total_cmp(&a.score));
+    Ok(out)
 }

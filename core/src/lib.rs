@@ -17,6 +17,7 @@ pub mod error;
 pub mod file;
 pub mod generate;
 pub mod kv_cache;
+pub mod lora;
 mod mmap;
 pub mod model;
 pub mod ops;
@@ -30,7 +31,7 @@ pub mod tokenizer;
 
 pub use config::ModelConfig;
 pub use error::{Error, Result};
-pub use generate::{generate, GenerateParams, Generated, StopReason};
+pub use generate::{best_of_n, generate, Candidate, GenerateParams, Generated, StopReason};
 pub use kv_cache::KvType;
 pub use minke_quant as quant;
 pub use model::Model;

@@ -19,6 +19,7 @@
 //! re-quantizes (tensors already in the target format are copied as-is).
 
 use crate::file::{self, minke::Planned};
+use crate::lora::LoraAdapter;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 use minke_quant::formats::{dequantize_row, quantize_row};
@@ -51,10 +52,26 @@ pub fn quantize(
     target: DType,
     progress: impl FnMut(u64, u64),
 ) -> Result<()> {
+    quantize_with_lora(input, output, target, None, progress)
+}
+
+/// [`quantize`], merging a LoRA adapter (times `scale`) into the weights
+/// first: each adapted row becomes `W[r] + s · (B A)[r]` in f32, then is
+/// written in the target format.
+pub fn quantize_with_lora(
+    input: &Path,
+    output: &Path,
+    target: DType,
+    lora: Option<(&LoraAdapter, f32)>,
+    progress: impl FnMut(u64, u64),
+) -> Result<()> {
     let loaded = file::open(input)?;
     // Check the model binds (all tensors present, shapes right) before
     // spending time on it.
     let model = crate::Model::from_loaded(input, loaded)?;
+    if let Some((a, _)) = lora {
+        a.check(&model)?;
+    }
     if output.exists() && output.canonicalize().ok() == input.canonicalize().ok() {
         return Err(Error::InvalidArgument(
             "output would overwrite the input".into(),
@@ -87,7 +104,8 @@ pub fn quantize(
         |i, buf| {
             let (p, t) = &plan[i];
             let src = store.bytes(t);
-            if p.dtype == t.dtype {
+            let delta = lora.and_then(|(a, s)| a.pair(&p.name).map(|pair| (pair, a.scale * s)));
+            if p.dtype == t.dtype && delta.is_none() {
                 buf.extend_from_slice(src);
                 return Ok(());
             }
@@ -97,8 +115,11 @@ pub fn quantize(
                 p.dtype.row_bytes(cols).unwrap_or(0),
             );
             row.resize(cols, 0f32);
-            for s in src.chunks_exact(sb.max(1)) {
+            for (r, s) in src.chunks_exact(sb.max(1)).enumerate() {
                 dequantize_row(t.dtype, s, &mut row);
+                if let Some((pair, scale)) = delta {
+                    pair.add_row(r, scale, &mut row);
+                }
                 let at = buf.len();
                 buf.resize(at + db, 0);
                 quantize_row(p.dtype, &row, &mut buf[at..]);

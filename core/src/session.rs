@@ -46,6 +46,8 @@ pub struct Session<'m> {
     state: State,
     /// `(n_batch or 1, vocab)`
     logits: Vec<f32>,
+    /// A LoRA adapter applied on top of the model's weights.
+    lora: Option<crate::lora::SessionLora>,
     /// Rows of `logits` valid after the last call.
     n_logits: usize,
     pos: usize,
@@ -83,6 +85,7 @@ impl<'m> Session<'m> {
             state: State::new(model, &params, pool.n_threads()),
             logits: vec![0.0; rows * model.config.n_outputs()],
             n_logits: 0,
+            lora: None,
             pool,
             kernels,
             params,
@@ -103,6 +106,32 @@ impl<'m> Session<'m> {
     /// The kernel set in use.
     pub fn kernels(&self) -> &'static Kernels {
         self.kernels
+    }
+
+    /// Applies a LoRA adapter (times `scale`) on top of the shared model's
+    /// weights from the next token on, or removes it with `None`. Other
+    /// sessions over the same model are not affected. The KV cache is kept:
+    /// rewind if earlier positions must see the adapter too.
+    pub fn set_adapter(
+        &mut self,
+        adapter: Option<std::sync::Arc<crate::lora::LoraAdapter>>,
+        scale: f32,
+    ) -> Result<()> {
+        self.lora = match adapter {
+            Some(a) => Some(crate::lora::SessionLora::new(
+                a,
+                scale,
+                self.model,
+                self.params.n_batch,
+            )?),
+            None => None,
+        };
+        Ok(())
+    }
+
+    /// The adapter in use, if any.
+    pub fn adapter(&self) -> Option<&std::sync::Arc<crate::lora::LoraAdapter>> {
+        self.lora.as_ref().map(|l| l.adapter())
     }
 
     /// Bytes of its KV cache (for MLA models: the latent and RoPE-key
@@ -210,6 +239,7 @@ impl<'m> Session<'m> {
             store: &m.store,
             pool: &self.pool,
             kernels: self.kernels,
+            lora: self.lora.as_ref(),
         };
         self.n_logits = self
             .state

@@ -51,6 +51,11 @@ impl Tensor {
         self.dtype.row_bytes(self.rows_cols().1).unwrap_or(0)
     }
 
+    /// Where the tensor lives (file, offset): identifies it within a store.
+    pub(crate) fn key(&self) -> (usize, usize) {
+        (self.blob, self.offset)
+    }
+
     /// Bytes in total.
     pub fn byte_len(&self) -> usize {
         self.len

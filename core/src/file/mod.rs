@@ -6,7 +6,7 @@ pub mod gguf;
 mod gguf_model;
 pub mod hf;
 pub mod minke;
-mod st;
+pub(crate) mod st;
 
 use crate::config::ModelConfig;
 use crate::tensor::TensorStore;

@@ -247,6 +247,7 @@ impl State {
             pool: env.pool,
             kernels: env.kernels,
             store: env.store,
+            lora: env.lora,
         };
         let s = self;
 

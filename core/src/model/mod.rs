@@ -17,6 +17,7 @@ pub(crate) struct Env<'a> {
     pub store: &'a TensorStore,
     pub pool: &'a crate::threads::ThreadPool,
     pub kernels: &'static minke_quant::Kernels,
+    pub lora: Option<&'a crate::lora::SessionLora>,
 }
 
 /// A session's per-architecture state (KV cache, buffers).

@@ -14,6 +14,8 @@ pub struct Ctx<'a> {
     pub pool: &'a ThreadPool,
     pub kernels: &'static Kernels,
     pub store: &'a TensorStore,
+    /// A LoRA adapter the session applies on top of the weights.
+    pub lora: Option<&'a crate::lora::SessionLora>,
 }
 
 /// A linear layer: weight `[out, in]` in any format, optional f32 bias.
@@ -88,5 +90,8 @@ pub fn linear(ctx: &Ctx<'_>, lin: &Linear, x: Act<'_>, n: usize, out: &mut [f32]
     }
     if let Some(b) = &lin.bias {
         crate::ops::add_bias_rows(out, b);
+    }
+    if let Some(l) = ctx.lora {
+        l.apply(&lin.w, x, n, out);
     }
 }

@@ -60,6 +60,7 @@ fn layers_and_routing_match_transformers() {
         let (n, h) = (tokens.len(), c.hidden_size);
         let pool = ThreadPool::new(2);
         let env = Env {
+            lora: None,
             config: c,
             store: &model.store,
             pool: &pool,
