@@ -202,11 +202,20 @@ fn info(path: PathBuf, ctx: usize) -> Res {
         ..SessionParams::default()
     };
     println!(
-        "session:       {:.1} MiB at context {ctx} ({:?} KV cache, batch {}, {} threads)",
+        "session:       {:.1} MiB at context {ctx}, of which KV cache {:.1} MiB ({:?}; batch {}, {} threads)",
         minke::session_bytes(&model, &p) as f64 / (1 << 20) as f64,
+        model.kv_cache_bytes(&p) as f64 / (1 << 20) as f64,
         p.kv_type,
         p.n_batch,
         p.n_threads
     );
+    if let Some(d) = &c.deepseek {
+        println!(
+            "mla cache:     {} values per token per layer (kv_lora_rank {} + qk_rope_head_dim {})",
+            d.kv_lora_rank + d.qk_rope_head_dim,
+            d.kv_lora_rank,
+            d.qk_rope_head_dim
+        );
+    }
     Ok(())
 }

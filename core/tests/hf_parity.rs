@@ -162,3 +162,35 @@ fn quantized_paths_stay_close_to_f32() {
         }
     }
 }
+
+/// Sequence log-probabilities are transformers' log-softmax of the
+/// fixture's logits at the teacher-forced tokens.
+#[test]
+fn continuation_scores_are_transformers_log_softmax() {
+    for case in CASES {
+        let e = expected(case);
+        let v = e.logits.len() / e.tokens.len();
+        let model = Model::open(fixture(case)).unwrap();
+        let mut s = Session::new(&model, params(2)).unwrap();
+        let (prompt, cont) = e.tokens.split_at(5);
+        let got = minke::score::score_continuation(&mut s, prompt, cont).unwrap();
+        let mut total = 0f64;
+        for (j, &t) in cont.iter().enumerate() {
+            // Logits after token 4 + j predict cont[j].
+            let row = &e.logits[(4 + j) * v..(5 + j) * v];
+            let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+            let lse = m + row.iter().map(|&x| (x as f64 - m).exp()).sum::<f64>().ln();
+            let want = row[t as usize] as f64 - lse;
+            assert!(
+                (got.token_logprobs[j] - want).abs() < 1e-4,
+                "{case} token {j}"
+            );
+            total += want;
+        }
+        assert!(
+            (got.total - total).abs() < 1e-3,
+            "{case}: {} vs {total}",
+            got.total
+        );
+    }
+}
