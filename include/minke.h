@@ -188,6 +188,20 @@ typedef uint32_t minke_stop_reason;
 #endif // __cplusplus
 
 /**
+ * The answers of `minke_best_of_n()` (opaque), best first, with their
+ * scores. Freed by `minke_candidates_free()`. Read-only: any number of
+ * threads may read it at once.
+ */
+typedef struct minke_candidates minke_candidates;
+
+/**
+ * A LoRA adapter (opaque). Created by `minke_lora_open()`, freed by
+ * `minke_lora_free()`. Read-only once open: any number of threads and
+ * sessions may use it at once.
+ */
+typedef struct minke_lora minke_lora;
+
+/**
  * An open model (opaque). Created by `minke_model_open()`, freed by
  * `minke_model_free()`. Read-only once open: any number of threads may
  * use it at once.
@@ -218,6 +232,60 @@ typedef struct minke_session minke_session;
 typedef struct minke_tokenizer minke_tokenizer;
 
 /**
+ * Sampling settings. Fill it with `minke_sampler_default_params()` (greedy
+ * decoding, no penalties), then change fields.
+ */
+typedef struct minke_sampler_params {
+  /**
+   * `sizeof(minke_sampler_params)` as the caller compiled it; set by
+   * `minke_sampler_default_params()`.
+   */
+  uint32_t size;
+  /**
+   * 0 (default): greedy. Otherwise logits are divided by it before the
+   * draw.
+   */
+  float temperature;
+  /**
+   * Keep the `top_k` most likely tokens; 0 (default): all.
+   */
+  uint32_t top_k;
+  /**
+   * Keep the fewest tokens whose probability reaches `top_p`, in (0, 1];
+   * 1 (default): all.
+   */
+  float top_p;
+  /**
+   * Drop tokens less likely than `min_p` times the likeliest, in [0, 1];
+   * 0 (default): none.
+   */
+  float min_p;
+  /**
+   * Divide positive (multiply negative) logits of recent tokens by this;
+   * 1 (default): off.
+   */
+  float repeat_penalty;
+  /**
+   * Subtract `frequency_penalty * count` from recent tokens' logits;
+   * default 0.
+   */
+  float frequency_penalty;
+  /**
+   * Subtract `presence_penalty` from recent tokens' logits; default 0.
+   */
+  float presence_penalty;
+  /**
+   * How many recent tokens the penalties look at (default 64).
+   */
+  uint32_t penalty_last_n;
+  /**
+   * Seed of the random generator: the same seed gives the same tokens on
+   * every platform (default 0).
+   */
+  uint64_t seed;
+} minke_sampler_params;
+
+/**
  * When `minke_generate()` stops. Fill it with
  * `minke_generate_default_params()`, then change fields.
  */
@@ -246,6 +314,25 @@ typedef struct minke_generate_params {
    */
   bool stop_at_eos;
 } minke_generate_params;
+
+/**
+ * Scores one candidate of `minke_best_of_n()`; higher is better. `text`
+ * is the candidate's text, `text_len` bytes of UTF-8 followed by a NUL;
+ * `tokens` its `n_tokens` generated ids (an end-of-generation token that
+ * ended it included). Both are borrowed for the call only.
+ *
+ * Return NaN to abort `minke_best_of_n()` (it then fails with
+ * `MINKE_ERR_INVALID_ARG`). It runs on the thread that called
+ * `minke_best_of_n()`, and may use other minke handles, e.g. tokenize the
+ * text and call `minke_session_reward()` on a reward model's session; it
+ * must not call functions on the session being used, nor unwind (throw)
+ * into minke.
+ */
+typedef double (*minke_rank_fn)(const char *text,
+                                size_t text_len,
+                                const uint32_t *tokens,
+                                size_t n_tokens,
+                                void *user_data);
 
 /**
  * Receives each piece of generated text as soon as it is whole UTF-8:
@@ -319,60 +406,6 @@ typedef struct minke_model_params {
 } minke_model_params;
 
 /**
- * Sampling settings. Fill it with `minke_sampler_default_params()` (greedy
- * decoding, no penalties), then change fields.
- */
-typedef struct minke_sampler_params {
-  /**
-   * `sizeof(minke_sampler_params)` as the caller compiled it; set by
-   * `minke_sampler_default_params()`.
-   */
-  uint32_t size;
-  /**
-   * 0 (default): greedy. Otherwise logits are divided by it before the
-   * draw.
-   */
-  float temperature;
-  /**
-   * Keep the `top_k` most likely tokens; 0 (default): all.
-   */
-  uint32_t top_k;
-  /**
-   * Keep the fewest tokens whose probability reaches `top_p`, in (0, 1];
-   * 1 (default): all.
-   */
-  float top_p;
-  /**
-   * Drop tokens less likely than `min_p` times the likeliest, in [0, 1];
-   * 0 (default): none.
-   */
-  float min_p;
-  /**
-   * Divide positive (multiply negative) logits of recent tokens by this;
-   * 1 (default): off.
-   */
-  float repeat_penalty;
-  /**
-   * Subtract `frequency_penalty * count` from recent tokens' logits;
-   * default 0.
-   */
-  float frequency_penalty;
-  /**
-   * Subtract `presence_penalty` from recent tokens' logits; default 0.
-   */
-  float presence_penalty;
-  /**
-   * How many recent tokens the penalties look at (default 64).
-   */
-  uint32_t penalty_last_n;
-  /**
-   * Seed of the random generator: the same seed gives the same tokens on
-   * every platform (default 0).
-   */
-  uint64_t seed;
-} minke_sampler_params;
-
-/**
  * How a session is sized. Fill it with `minke_session_default_params()`,
  * then change fields.
  */
@@ -424,6 +457,130 @@ typedef struct minke_chat_message {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Best-of-N: runs `prompt` (`n_prompt` ids, appended at the session's
+ * current position) once, then generates `n` answers from it, each with
+ * a fresh sampler of `sampler_params` (NULL: defaults; seeds
+ * `seed`, `seed + 1`, ... `seed + n - 1`; use a temperature above 0 for
+ * answers that differ) that has seen the prompt, stopping as
+ * `generate_params` (NULL: defaults) says. Each answer is scored by
+ * `rank` (called with `user_data`; NULL: the answer's mean log-probability
+ * per token under the session's model) and the answers come back sorted
+ * best first in `*out_candidates`, a new handle the caller owns and frees
+ * with `minke_candidates_free()` (NULL on failure). Afterwards the
+ * session holds the prompt and the last answer generated (not
+ * necessarily the best): rewind to reuse the prompt.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (`n` is 0, empty
+ * prompt, bad params, or `rank` returned NaN), `MINKE_ERR_UTF8` (a stop
+ * string), `MINKE_ERR_TOKEN_OUT_OF_RANGE`, `MINKE_ERR_CONTEXT_FULL` (the
+ * prompt does not fit) or `MINKE_ERR_TOKENIZER` (the model has no
+ * tokenizer). One thread at a time per session.
+ *
+ * # Safety
+ * `session` NULL or live; `sampler_params` and `generate_params` NULL or
+ * filled params structs (the latter's `stop` holding `n_stop`
+ * NUL-terminated strings); `prompt` NULL or `n_prompt` readable ids;
+ * `rank` NULL or a function safe to call with `user_data`;
+ * `out_candidates` NULL or writable.
+ */
+minke_status minke_best_of_n(struct minke_session *session,
+                             const struct minke_sampler_params *sampler_params,
+                             const struct minke_generate_params *generate_params,
+                             const uint32_t *prompt,
+                             size_t n_prompt,
+                             uint32_t n,
+                             minke_rank_fn rank,
+                             void *user_data,
+                             struct minke_candidates **out_candidates);
+
+/**
+ * Frees candidates. NULL does nothing. Free them once, when no other
+ * thread reads them.
+ *
+ * # Safety
+ * `candidates` is NULL or a pointer from `minke_best_of_n()` not yet
+ * freed.
+ */
+void minke_candidates_free(struct minke_candidates *candidates);
+
+/**
+ * Number of candidates (the `n` of `minke_best_of_n()`). 0 if
+ * `candidates` is NULL. Thread-safe.
+ *
+ * # Safety
+ * `candidates` is NULL or live.
+ */
+size_t minke_candidates_count(const struct minke_candidates *candidates);
+
+/**
+ * Score of candidate `i` (0 is the best; scores never increase with
+ * `i`). NaN if `candidates` is NULL or `i` out of range. Thread-safe.
+ *
+ * # Safety
+ * `candidates` is NULL or live.
+ */
+double minke_candidates_score(const struct minke_candidates *candidates, size_t i);
+
+/**
+ * Sampler seed that produced candidate `i`: a fresh sampler with this
+ * seed and the same params generates it again. 0 if `candidates` is NULL
+ * or `i` out of range. Thread-safe.
+ *
+ * # Safety
+ * `candidates` is NULL or live.
+ */
+uint64_t minke_candidates_seed(const struct minke_candidates *candidates, size_t i);
+
+/**
+ * Why candidate `i`'s generation stopped: a `minke_stop_reason` value.
+ * `MINKE_STOP_MAX_TOKENS` if `candidates` is NULL or `i` out of range.
+ * Thread-safe.
+ *
+ * # Safety
+ * `candidates` is NULL or live.
+ */
+uint32_t minke_candidates_stop_reason(const struct minke_candidates *candidates, size_t i);
+
+/**
+ * Text of candidate `i`, UTF-8, into `buf` (`size` bytes) with a NUL,
+ * snprintf-style: its length without the NUL goes to `*n_bytes` in every
+ * case but bad arguments; a buffer too small gets an empty string and
+ * `MINKE_ERR_BUFFER_TOO_SMALL` (`buf` may be NULL when `size` is 0).
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (`i` out of
+ * range) or `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+ *
+ * # Safety
+ * `candidates` NULL or live; `buf` NULL or writable for `size` bytes;
+ * `n_bytes` NULL or writable.
+ */
+minke_status minke_candidates_text(const struct minke_candidates *candidates,
+                                   size_t i,
+                                   char *buf,
+                                   size_t size,
+                                   size_t *n_bytes);
+
+/**
+ * Generated token ids of candidate `i` (an end-of-generation token that
+ * ended it included) into `tokens` (room for `capacity`), snprintf-style:
+ * the count goes to `*n_tokens` in every case but bad arguments; too
+ * little room writes nothing and gives `MINKE_ERR_BUFFER_TOO_SMALL`
+ * (`tokens` may be NULL when `capacity` is 0).
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (`i` out of
+ * range) or `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+ *
+ * # Safety
+ * `candidates` NULL or live; `tokens` NULL or writable for `capacity`
+ * ids; `n_tokens` NULL or writable.
+ */
+minke_status minke_candidates_tokens(const struct minke_candidates *candidates,
+                                     size_t i,
+                                     uint32_t *tokens,
+                                     size_t capacity,
+                                     size_t *n_tokens);
 
 /**
  * The message of the last call on the calling thread that failed, e.g.
@@ -480,6 +637,57 @@ minke_status minke_generate(struct minke_session *session,
                             minke_piece_fn on_piece,
                             void *user_data,
                             struct minke_generate_result *result);
+
+/**
+ * Loads a LoRA adapter from a PEFT folder (`adapter_config.json` and
+ * `adapter_model.safetensors`, f32/f16/bf16). `path` is a NUL-terminated
+ * UTF-8 path. On success `*out_lora` is a new adapter that the caller
+ * owns and frees with `minke_lora_free()`; on failure it is set to NULL.
+ * The adapter is checked against a model when attached to a session
+ * (`minke_session_set_adapter()`), not here.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_UTF8`, `MINKE_ERR_IO` (a file
+ * is missing or unreadable), `MINKE_ERR_FORMAT` (malformed config or
+ * tensors) or `MINKE_ERR_UNSUPPORTED`. Thread-safe.
+ *
+ * # Safety
+ * `path` is NULL or a NUL-terminated string; `out_lora` is NULL or valid
+ * for writing a pointer.
+ */
+minke_status minke_lora_open(const char *path, struct minke_lora **out_lora);
+
+/**
+ * Frees an adapter handle. NULL does nothing. Sessions it is attached to
+ * keep the adapter alive and go on using it until they are freed or
+ * given another adapter. Free it once, when no other thread uses the
+ * handle.
+ *
+ * # Safety
+ * `lora` is NULL or a pointer from `minke_lora_open()` not yet freed.
+ */
+void minke_lora_free(struct minke_lora *lora);
+
+/**
+ * Applies `lora` times `scale` (1: the adapter as trained, 0: no effect)
+ * to the session's model from the next token on; NULL removes the
+ * adapter. Other sessions of the model are not affected, and one adapter
+ * may be attached to any number of sessions, of any thread. The KV cache
+ * is kept: rewind (`minke_session_rewind()`) if earlier positions must be
+ * computed with the new weights too. On failure the session keeps the
+ * adapter it had.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` (`session`), `MINKE_ERR_INVALID_ARG` (the
+ * adapter adapts a weight the model lacks or of another shape, or
+ * `scale` is not finite) or `MINKE_ERR_UNSUPPORTED` (a run-time adapter
+ * on DeepSeek's `kv_b_proj`: merge it into the file instead). One thread
+ * at a time per session; `lora` may be used by other threads meanwhile.
+ *
+ * # Safety
+ * `session` is NULL or a live session; `lora` is NULL or a live adapter.
+ */
+minke_status minke_session_set_adapter(struct minke_session *session,
+                                       const struct minke_lora *lora,
+                                       float scale);
 
 /**
  * Fills `params` (a struct of `size` bytes, normally
@@ -555,6 +763,16 @@ uint32_t minke_model_n_ctx_train(const struct minke_model *model);
  * `model` is NULL or a live model.
  */
 uint32_t minke_model_n_layers(const struct minke_model *model);
+
+/**
+ * Number of labels of a sequence-classification (reward) model: the
+ * scores `minke_session_reward()` gives (1 for a reward model); 0 for a
+ * language model or if `model` is NULL. Thread-safe.
+ *
+ * # Safety
+ * `model` is NULL or a live model.
+ */
+uint32_t minke_model_n_labels(const struct minke_model *model);
 
 /**
  * Width of the hidden state (embedding size). 0 if `model` is NULL.
@@ -676,6 +894,67 @@ minke_status minke_sampler_accept(struct minke_sampler *sampler, uint32_t token)
  * `sampler` is NULL or a live sampler.
  */
 minke_status minke_sampler_reset(struct minke_sampler *sampler);
+
+/**
+ * Scores a continuation: the natural-log probability of each of the
+ * `n_cont` tokens `cont` after `prompt` (`n_prompt` ids, at least one),
+ * teacher-forced in one run from the start of the session, which is
+ * rewound to 0 first and afterwards holds `prompt` and all of `cont` but
+ * its last token. The session must have been created with
+ * `logits_all = true` (see `minke_session_params`).
+ *
+ * `out_logprobs` (NULL if not wanted) receives `n_cont` doubles; `*out_total`
+ * their sum, the log-probability of the whole continuation (0 when
+ * `n_cont` is 0). Both are written only on success.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` (`session`, `out_total`, or a NULL array
+ * with a non-zero count), `MINKE_ERR_INVALID_ARG` (empty prompt, or a
+ * session without `logits_all`), `MINKE_ERR_TOKEN_OUT_OF_RANGE` or
+ * `MINKE_ERR_CONTEXT_FULL` (prompt and continuation do not fit). One
+ * thread at a time per session.
+ *
+ * # Safety
+ * `session` is NULL or a live session; `prompt` NULL or `n_prompt`
+ * readable ids; `cont` NULL or `n_cont` readable ids; `out_logprobs`
+ * NULL or writable for `n_cont` doubles; `out_total` NULL or writable.
+ */
+minke_status minke_session_score(struct minke_session *session,
+                                 const uint32_t *prompt,
+                                 size_t n_prompt,
+                                 const uint32_t *cont,
+                                 size_t n_cont,
+                                 double *out_logprobs,
+                                 double *out_total);
+
+/**
+ * A reward model's scores for `tokens` (`n_tokens` ids, e.g. a chat with
+ * a user and an assistant turn): one per label (`minke_model_n_labels()`;
+ * a reward model has one), read at the last token that is not padding.
+ * Runs from the start of the session, which is rewound to 0 first.
+ *
+ * The scores go to `out_scores`, which holds `capacity` floats; their
+ * count goes to `*n_labels` in every case but NULL arguments. If
+ * `capacity` is too small, nothing is run and the result is
+ * `MINKE_ERR_BUFFER_TOO_SMALL` (`out_scores` may be NULL when `capacity`
+ * is 0, to ask for the count).
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (the model is a
+ * language model, not a `*ForSequenceClassification` one; no tokens, or
+ * only padding), `MINKE_ERR_TOKEN_OUT_OF_RANGE`,
+ * `MINKE_ERR_CONTEXT_FULL` or `MINKE_ERR_BUFFER_TOO_SMALL`. One thread at
+ * a time per session.
+ *
+ * # Safety
+ * `session` is NULL or a live session; `tokens` NULL or `n_tokens`
+ * readable ids; `out_scores` NULL or writable for `capacity` floats;
+ * `n_labels` NULL or writable.
+ */
+minke_status minke_session_reward(struct minke_session *session,
+                                  const uint32_t *tokens,
+                                  size_t n_tokens,
+                                  float *out_scores,
+                                  size_t capacity,
+                                  size_t *n_labels);
 
 /**
  * Fills `params` (a struct of `size` bytes, normally

@@ -124,14 +124,14 @@ printf '  %s functions exported\n' "$(wc -l <"$B/exported.txt")" >&2
 # ---------------------------------------------------------------------------
 step "build examples and tests (-Werror)"
 MODEL="$(scripts/fetch-model.sh)"
-TESTS=(test_api test_misuse test_threads)
+TESTS=(test_api test_misuse test_threads test_after)
 cc_ok=1
 for src in examples/c/generate.c examples/c/chat.c; do
     n="$(basename "$src" .c)"
     gcc "${STRICT_C[@]}" "$src" -o "$B/bin/$n" "${LINK[@]}" || cc_ok=0
 done
 for n in "${TESTS[@]}" test_memory; do
-    gcc "${STRICT_C[@]}" -I ffi/tests/c "ffi/tests/c/$n.c" -o "$B/bin/$n" "${LINK[@]}" -lpthread || cc_ok=0
+    gcc "${STRICT_C[@]}" -I ffi/tests/c "ffi/tests/c/$n.c" -o "$B/bin/$n" "${LINK[@]}" -lpthread -lm || cc_ok=0
 done
 g++ "${STRICT_CXX[@]}" examples/cpp/ask.cpp -o "$B/bin/ask" "${LINK[@]}" || cc_ok=0
 # The header alone, in other language modes.
@@ -170,7 +170,7 @@ if gcc "${SAN[@]}" "$B/probe.c" -o "$B/asan/probe" 2>/dev/null && "$B/asan/probe
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
     for n in "${TESTS[@]}"; do
         gcc "${STRICT_C[@]}" "${SAN[@]}" -I ffi/tests/c "ffi/tests/c/$n.c" -o "$B/asan/$n" \
-            "${LINK[@]}" -lpthread
+            "${LINK[@]}" -lpthread -lm
         check "asan-ubsan-$n" "$B/asan/$n" "$MODEL"
     done
     check asan-ubsan-generate bash -c "gcc ${STRICT_C[*]} ${SAN[*]} examples/c/generate.c -o '$B/asan/generate' ${LINK[*]} && '$B/asan/generate' '$MODEL' Hello 8"

@@ -6,7 +6,7 @@ use crate::boundary::{
 };
 use crate::sampler::minke_sampler;
 use crate::session::minke_session;
-use crate::status::{minke_status, FfiError};
+use crate::status::{minke_status, FfiError, FfiResult};
 use minke::{GenerateParams, StopReason};
 use std::ffi::{c_char, c_void};
 
@@ -25,6 +25,18 @@ pub enum minke_stop_reason {
     MINKE_STOP_CONTEXT_FULL = 3,
     /// The callback returned `false`.
     MINKE_STOP_CANCELLED = 4,
+}
+
+impl From<StopReason> for minke_stop_reason {
+    fn from(r: StopReason) -> minke_stop_reason {
+        match r {
+            StopReason::Eos => minke_stop_reason::MINKE_STOP_EOS,
+            StopReason::StopString => minke_stop_reason::MINKE_STOP_STRING,
+            StopReason::MaxTokens => minke_stop_reason::MINKE_STOP_MAX_TOKENS,
+            StopReason::ContextFull => minke_stop_reason::MINKE_STOP_CONTEXT_FULL,
+            StopReason::Cancelled => minke_stop_reason::MINKE_STOP_CANCELLED,
+        }
+    }
 }
 
 /// Receives each piece of generated text as soon as it is whole UTF-8:
@@ -73,6 +85,28 @@ impl Default for minke_generate_params {
 unsafe impl Params for minke_generate_params {
     const SIZES: &'static [usize] = &[std::mem::size_of::<minke_generate_params>()];
     const NAME: &'static str = "minke_generate_params";
+}
+
+impl minke_generate_params {
+    /// The Rust settings, the stop strings copied.
+    ///
+    /// # Safety
+    /// `stop` is NULL or holds `n_stop` pointers, each NULL or a
+    /// NUL-terminated string.
+    pub(crate) unsafe fn to_core(self) -> FfiResult<GenerateParams> {
+        // SAFETY: `stop` holds `n_stop` pointers (caller).
+        let stops = unsafe { arg_slice(self.stop, self.n_stop, "params.stop") }?;
+        let mut stop = Vec::with_capacity(stops.len());
+        for (i, &c) in stops.iter().enumerate() {
+            // SAFETY: each is NULL or NUL-terminated (caller).
+            stop.push(unsafe { arg_str(c, &format!("params.stop[{i}]")) }?.to_string());
+        }
+        Ok(GenerateParams {
+            max_tokens: self.max_tokens as usize,
+            stop,
+            stop_at_eos: self.stop_at_eos,
+        })
+    }
 }
 
 /// What `minke_generate()` did. The caller sets `size` to
@@ -195,20 +229,10 @@ pub unsafe extern "C" fn minke_generate(
                 sm.vocab, s.vocab
             )));
         }
-        // SAFETY: `stop` holds `n_stop` pointers (caller).
-        let stops = unsafe { arg_slice(p.stop, p.n_stop, "params.stop") }?;
-        let mut stop = Vec::with_capacity(stops.len());
-        for (i, &c) in stops.iter().enumerate() {
-            // SAFETY: each is NULL or NUL-terminated (caller).
-            stop.push(unsafe { arg_str(c, &format!("params.stop[{i}]")) }?.to_string());
-        }
+        // SAFETY: `stop` holds `n_stop` strings (caller).
+        let gp = unsafe { p.to_core() }?;
         s.check_tokens(prompt)?;
         s.check_room(prompt.len())?;
-        let gp = GenerateParams {
-            max_tokens: p.max_tokens as usize,
-            stop,
-            stop_at_eos: p.stop_at_eos,
-        };
         let tok = s.model.tokenizer()?;
         // The piece and a NUL, for C; grows to the longest piece once.
         let mut cbuf: Vec<u8> = Vec::with_capacity(64);
@@ -225,13 +249,7 @@ pub unsafe extern "C" fn minke_generate(
         if let Some(size) = result_size {
             let r = minke_generate_result {
                 size,
-                stop_reason: match g.reason {
-                    StopReason::Eos => minke_stop_reason::MINKE_STOP_EOS,
-                    StopReason::StopString => minke_stop_reason::MINKE_STOP_STRING,
-                    StopReason::MaxTokens => minke_stop_reason::MINKE_STOP_MAX_TOKENS,
-                    StopReason::ContextFull => minke_stop_reason::MINKE_STOP_CONTEXT_FULL,
-                    StopReason::Cancelled => minke_stop_reason::MINKE_STOP_CANCELLED,
-                } as u32,
+                stop_reason: minke_stop_reason::from(g.reason) as u32,
                 n_prompt_tokens: g.prompt_tokens as u32,
                 n_tokens: g.tokens.len() as u32,
                 prefill_ms: g.prefill_time.as_secs_f64() * 1e3,

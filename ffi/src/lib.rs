@@ -14,18 +14,23 @@
 //! committed copy differs.
 #![allow(non_camel_case_types)]
 
+pub mod best_of_n;
 pub mod boundary;
 pub mod generate;
+pub mod lora;
 pub mod model;
 pub mod sampler;
+pub mod score;
 pub mod session;
 pub mod status;
 pub mod tokenizer;
 pub mod version;
 
+pub use best_of_n::{minke_candidates, minke_rank_fn};
 pub use generate::{
     minke_generate_params, minke_generate_result, minke_piece_fn, minke_stop_reason,
 };
+pub use lora::minke_lora;
 pub use model::{minke_model, minke_model_params};
 pub use sampler::{minke_sampler, minke_sampler_params};
 pub use session::{minke_kv_type, minke_session, minke_session_params};

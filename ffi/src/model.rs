@@ -231,6 +231,22 @@ pub unsafe extern "C" fn minke_model_n_layers(model: *const minke_model) -> u32 
     }
 }
 
+/// Number of labels of a sequence-classification (reward) model: the
+/// scores `minke_session_reward()` gives (1 for a reward model); 0 for a
+/// language model or if `model` is NULL. Thread-safe.
+///
+/// # Safety
+/// `model` is NULL or a live model.
+#[no_mangle]
+pub unsafe extern "C" fn minke_model_n_labels(model: *const minke_model) -> u32 {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        get("minke_model_n_labels", model, 0, |m| {
+            m.model.config.n_labels.unwrap_or(0) as u32
+        })
+    }
+}
+
 /// Width of the hidden state (embedding size). 0 if `model` is NULL.
 /// Thread-safe.
 ///

@@ -69,6 +69,23 @@ unsafe impl Params for minke_sampler_params {
 
 const _: () = assert!(std::mem::size_of::<minke_sampler_params>() == 48);
 
+impl minke_sampler_params {
+    /// The Rust settings (checked when a `Sampler` is made from them).
+    pub(crate) fn to_core(self) -> SamplerParams {
+        SamplerParams {
+            temperature: self.temperature,
+            top_k: self.top_k as usize,
+            top_p: self.top_p,
+            min_p: self.min_p,
+            repeat_penalty: self.repeat_penalty,
+            frequency_penalty: self.frequency_penalty,
+            presence_penalty: self.presence_penalty,
+            penalty_last_n: self.penalty_last_n as usize,
+            seed: self.seed,
+        }
+    }
+}
+
 /// A sampler (opaque): its settings, random generator and penalty history.
 /// Created by `minke_sampler_new()`, freed by `minke_sampler_free()`. One
 /// thread at a time.
@@ -120,19 +137,8 @@ pub unsafe extern "C" fn minke_sampler_new(
         o.set(std::ptr::null_mut());
         // SAFETY: the caller's contract, for each pointer.
         let (m, p) = unsafe { (arg_ref(model, "model")?, read_params(params)?) };
-        let sp = SamplerParams {
-            temperature: p.temperature,
-            top_k: p.top_k as usize,
-            top_p: p.top_p,
-            min_p: p.min_p,
-            repeat_penalty: p.repeat_penalty,
-            frequency_penalty: p.frequency_penalty,
-            presence_penalty: p.presence_penalty,
-            penalty_last_n: p.penalty_last_n as usize,
-            seed: p.seed,
-        };
         let vocab = m.model.config.vocab_size;
-        let sampler = Sampler::new(sp, vocab)?;
+        let sampler = Sampler::new(p.to_core(), vocab)?;
         o.set(Box::into_raw(Box::new(minke_sampler { sampler, vocab })));
         Ok(())
     })

@@ -258,4 +258,75 @@ fn handles_meet_the_thread_rules() {
     send::<minke_sampler>();
     share::<minke_model>();
     share::<minke_tokenizer>();
+    share::<minke_lora>();
+    share::<minke_candidates>();
+}
+
+/// Scores, reward and best-of-N on the tiny model: what works on ids,
+/// what a language model without a tokenizer refuses.
+#[test]
+fn scores_on_ids_and_refusals() {
+    let tiny = TinyModel::new("score");
+    let (st, m) = tiny.open(null());
+    assert_eq!(st, MINKE_OK, "{}", last_error());
+    let sp = minke_session_params {
+        logits_all: true,
+        n_batch: 2,
+        ..Default::default()
+    };
+    // SAFETY: every pointer below is live or NULL as each function allows.
+    unsafe {
+        assert_eq!(model::minke_model_n_labels(m), 0);
+        let mut s = null_mut();
+        assert_eq!(session::minke_session_new(m, &sp, &mut s), MINKE_OK);
+        let (prompt, cont) = ([1u32, 5, 7], [9u32, 11, 13, 2]);
+        let mut lp = [0f64; 4];
+        let mut total = 0f64;
+        let st = score::minke_session_score(
+            s,
+            prompt.as_ptr(),
+            3,
+            cont.as_ptr(),
+            4,
+            lp.as_mut_ptr(),
+            &mut total,
+        );
+        assert_eq!(st, MINKE_OK, "{}", last_error());
+        assert!(total < 0.0 && (total - lp.iter().sum::<f64>()).abs() < 1e-12);
+        assert_eq!(session::minke_session_pos(s), 6);
+
+        let mut n = 7usize;
+        let mut r = [0f32; 2];
+        let st = score::minke_session_reward(s, prompt.as_ptr(), 3, r.as_mut_ptr(), 2, &mut n);
+        assert_eq!((st, n), (MINKE_ERR_INVALID_ARG, 0));
+        assert!(
+            last_error().contains("not a reward model"),
+            "{}",
+            last_error()
+        );
+
+        let mut c = null_mut();
+        let st = best_of_n::minke_best_of_n(
+            s,
+            null(),
+            null(),
+            prompt.as_ptr(),
+            3,
+            2,
+            None,
+            null_mut(),
+            &mut c,
+        );
+        assert_eq!(st, MINKE_ERR_TOKENIZER);
+        assert!(c.is_null());
+        assert_eq!(best_of_n::minke_candidates_count(c), 0);
+
+        let mut l = null_mut();
+        let bad = CString::new("/nonexistent/adapter").unwrap();
+        assert_eq!(lora::minke_lora_open(bad.as_ptr(), &mut l), MINKE_ERR_IO);
+        assert!(l.is_null());
+        assert_eq!(lora::minke_session_set_adapter(s, null(), 1.0), MINKE_OK);
+        session::minke_session_free(s);
+        model::minke_model_free(m);
+    }
 }
