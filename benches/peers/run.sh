@@ -9,7 +9,8 @@
 #              in a venv under the cache folder; timed by llama_bench.c,
 #              linked against the libllama that build produced
 #   candle     candle-core + candle-transformers from the crate registry,
-#              timed by candle-bench/ (its quantized llama / qwen2 models)
+#              built with -C target-cpu=native (its SIMD is chosen at compile
+#              time), timed by candle-bench/ (its quantized llama / qwen2)
 #   models     SmolLM2-135M-Instruct Q4_1 (scripts/fetch-model.sh), made
 #              Q4_0 and Q8_0 by core/examples/requant_gguf.rs; a random
 #              Qwen2-1.5B-shaped Q4_0 model by core/examples/make_qwen2_gguf.rs
@@ -56,10 +57,13 @@ cc -O2 -o "$llama" "$here/llama_bench.c" -I"$inc" -L"$lib" -lllama -Wl,-rpath,"$
     die "compiling llama_bench.c against $lib failed"
 log "llama.cpp: $("$py" -c 'import importlib.metadata as m; print("llama-cpp-python", m.version("llama_cpp_python"))')"
 
-log "candle: building candle-bench (candle-core, candle-transformers from the crate registry)"
-(cd "$here/candle-bench" && CARGO_TARGET_DIR="$work/candle-target" cargo build --release -q --locked) >&2 ||
+# candle picks its SIMD kernels at compile time (a stock build runs its
+# scalar code), so it is built for this CPU, as its documentation advises.
+log "candle: building candle-bench (candle-core, candle-transformers from the crate registry) with -C target-cpu=native"
+(cd "$here/candle-bench" && CARGO_TARGET_DIR="$work/candle-target-native" RUSTFLAGS="-C target-cpu=native" \
+    cargo build --release -q --locked) >&2 ||
     die "building candle-bench failed"
-candle="$work/candle-target/release/candle-bench"
+candle="$work/candle-target-native/release/candle-bench"
 
 log "bandwidth probe"
 bandwidth="$work/bandwidth"
@@ -93,5 +97,5 @@ python3 "$here/compare.py" --minke "$minke" --llama "$llama" --candle "$candle" 
     --bandwidth "$bandwidth" --threads "${THREADS:-1,2}" --reps "${REPS:-3}" \
     --inner "${INNER:-2}" --skip "${SKIP:-}" "${specs[@]}"
 echo
-echo "llama.cpp: llama-cpp-python $("$py" -c 'import importlib.metadata as m; print(m.version("llama_cpp_python"))'), built from source (GGML_NATIVE=ON, -mno-amx-int8 -mno-amx-tile -mno-amx-bf16); candle: $(grep -A1 'name = "candle-core"' "$here/candle-bench/Cargo.lock" | sed -n 's/version = "\(.*\)"/\1/p')."
+echo "llama.cpp: llama-cpp-python $("$py" -c 'import importlib.metadata as m; print(m.version("llama_cpp_python"))'), built from source (GGML_NATIVE=ON, -mno-amx-int8 -mno-amx-tile -mno-amx-bf16); candle (target-cpu=native): $(grep -A1 'name = "candle-core"' "$here/candle-bench/Cargo.lock" | sed -n 's/version = "\(.*\)"/\1/p')."
 echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs), $(nproc) cpus; load average at the end $(cut -d' ' -f1-3 /proc/loadavg)."

@@ -309,6 +309,52 @@ pub fn par_rows_tid<T: Send>(
     });
 }
 
+/// [`par_rows_tid`] over two buffers split alike: `a` and `b` both hold
+/// rows of `row_len` values, and `f` gets the same row range of each.
+pub fn par_rows_tid2<T: Send>(
+    pool: &ThreadPool,
+    a: &mut [T],
+    b: &mut [T],
+    row_len: usize,
+    align: usize,
+    f: impl Fn(usize, Range<usize>, &mut [T], &mut [T]) + Sync,
+) {
+    let nt = pool.n_threads();
+    let row_len = row_len.max(1);
+    let rows = a.len().min(b.len()) / row_len;
+    let (a, b) = (&mut a[..rows * row_len], &mut b[..rows * row_len]);
+    let units = rows.div_ceil(align.max(1));
+    if nt == 1 || units <= 1 {
+        f(0, 0..rows, a, b);
+        return;
+    }
+    let parts = units.min(nt * CHUNKS_PER_THREAD).min(MAX_CHUNKS);
+    type Slot<'a, T> = Mutex<Option<(&'a mut [T], &'a mut [T])>>;
+    let slots: [Slot<'_, T>; MAX_CHUNKS] = std::array::from_fn(|_| Mutex::new(None));
+    let (mut ra, mut rb) = (a, b);
+    for (i, slot) in slots.iter().enumerate().take(parts) {
+        let r = split(rows, parts, i, align);
+        let (ma, ta) = std::mem::take(&mut ra).split_at_mut(r.len() * row_len);
+        let (mb, tb) = std::mem::take(&mut rb).split_at_mut(r.len() * row_len);
+        (ra, rb) = (ta, tb);
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some((ma, mb));
+    }
+    let next = AtomicUsize::new(0);
+    pool.run(&|tid| loop {
+        let c = next.fetch_add(1, Ordering::Relaxed);
+        if c >= parts {
+            break;
+        }
+        let r = split(rows, parts, c, align);
+        let taken = slots[c].lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some((ca, cb)) = taken {
+            if !r.is_empty() {
+                f(tid, r, ca, cb);
+            }
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,6 +387,24 @@ mod tests {
             }
         });
         assert_eq!(out, (1..=64).collect::<Vec<u32>>());
+    }
+
+    #[test]
+    fn par_rows_tid2_splits_both_buffers_alike() {
+        for nt in [1, 2, 3] {
+            let pool = ThreadPool::new(nt);
+            let (mut a, mut b) = (vec![0u32; 300], vec![0u32; 300]);
+            par_rows_tid2(&pool, &mut a, &mut b, 3, 4, |_, r, ca, cb| {
+                assert_eq!((ca.len(), cb.len()), (r.len() * 3, r.len() * 3));
+                for (k, row) in r.enumerate() {
+                    ca[k * 3] = row as u32;
+                    cb[k * 3] = row as u32 + 1;
+                }
+            });
+            for row in 0..100 {
+                assert_eq!((a[row * 3], b[row * 3]), (row as u32, row as u32 + 1));
+            }
+        }
     }
 
     #[test]

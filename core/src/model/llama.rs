@@ -6,7 +6,7 @@ use super::Env;
 use crate::config::ModelConfig;
 use crate::kv_cache::KvCache;
 use crate::ops::attention::{attention, AttnScratch, AttnShape};
-use crate::ops::matmul::{linear, quantize_input, Ctx, Linear};
+use crate::ops::matmul::{can_fuse, linear, linear_fused, quantize_input, swiglu, Ctx, Linear};
 use crate::ops::rope::Rope;
 use crate::ops::{self, rmsnorm_rows};
 use crate::session::SessionParams;
@@ -183,7 +183,9 @@ pub(crate) struct State {
 
 /// Widest activation row, for the shared int8 buffer and transpose scratch.
 fn widest(c: &ModelConfig) -> usize {
-    c.hidden_size.max(c.q_dim()).max(c.intermediate_size)
+    c.hidden_size
+        .max(c.q_dim() + 2 * c.kv_dim())
+        .max(c.intermediate_size)
 }
 
 impl State {
@@ -198,7 +200,7 @@ impl State {
                 + 2 * c.intermediate_size
                 + c.head_dim)
             + tmp_rows * nb
-            + threads * AttnScratch::floats(p.n_ctx, c.head_dim, c.n_heads);
+            + threads * AttnScratch::floats(p.n_ctx, c.head_dim, c.n_heads / c.n_kv_heads);
         KvCache::bytes(p.kv_type, c.n_layers, p.n_ctx, c.kv_dim())
             + floats * 4
             + nb * widest(c).div_ceil(QK) * std::mem::size_of::<BlockQ8A>()
@@ -212,7 +214,13 @@ impl State {
             kv: KvCache::new(p.kv_type, c.n_layers, p.n_ctx, c.kv_dim()),
             rope: Rope::new(c),
             scratch: (0..threads)
-                .map(|_| Mutex::new(AttnScratch::new(p.n_ctx, c.head_dim, c.n_heads)))
+                .map(|_| {
+                    Mutex::new(AttnScratch::new(
+                        p.n_ctx,
+                        c.head_dim,
+                        c.n_heads / c.n_kv_heads,
+                    ))
+                })
                 .collect(),
             x: z(nb * c.hidden_size),
             xn: z(nb * c.hidden_size),
@@ -279,15 +287,23 @@ impl State {
             rmsnorm_rows(&mut s.xn[..n * h], &s.x[..n * h], attn_norm, c.rms_norm_eps);
             {
                 let x = quantize_input(&ctx, &q.w, &s.xn[..n * h], &mut s.xq);
-                linear(&ctx, q, x, n, &mut s.q, &mut s.tmp);
-                // k and v may be in another format than q (mixed files).
-                let x = if k.w.dtype.is_quantized() == q.w.dtype.is_quantized() {
-                    x
+                // A LoRA adapter adds to each projection's output inside
+                // `linear`, so the fused paths are for adapter-free sessions.
+                if ctx.lora.is_none() && can_fuse(&[q, k, v]) {
+                    // One pool job for all three projections.
+                    let outs: &mut [&mut [f32]] = &mut [&mut s.q, &mut s.k, &mut s.v];
+                    linear_fused(&ctx, &[q, k, v], x, n, outs, &mut s.tmp);
                 } else {
-                    quantize_input(&ctx, &k.w, &s.xn[..n * h], &mut s.xq)
-                };
-                linear(&ctx, k, x, n, &mut s.k, &mut s.tmp);
-                linear(&ctx, v, x, n, &mut s.v, &mut s.tmp);
+                    linear(&ctx, q, x, n, &mut s.q, &mut s.tmp);
+                    // k and v may be in another format than q (mixed files).
+                    let x = if k.w.dtype.is_quantized() == q.w.dtype.is_quantized() {
+                        x
+                    } else {
+                        quantize_input(&ctx, &k.w, &s.xn[..n * h], &mut s.xq)
+                    };
+                    linear(&ctx, k, x, n, &mut s.k, &mut s.tmp);
+                    linear(&ctx, v, x, n, &mut s.v, &mut s.tmp);
+                }
             }
             for t in 0..n {
                 let cs = &s.cos_sin[t * hd..(t + 1) * hd];
@@ -319,15 +335,24 @@ impl State {
             let f = c.intermediate_size;
             {
                 let x = quantize_input(&ctx, &gate.w, &s.xn[..n * h], &mut s.xq);
-                linear(&ctx, gate, x, n, &mut s.gate, &mut s.tmp);
-                let x = if up.w.dtype.is_quantized() == gate.w.dtype.is_quantized() {
-                    x
+                if ctx.lora.is_none()
+                    && can_fuse(&[gate, up])
+                    && gate.bias.is_none()
+                    && up.bias.is_none()
+                {
+                    // Gate, up and SiLU in one pool job.
+                    swiglu(&ctx, gate, up, x, n, &mut s.gate, &mut s.up, &mut s.tmp);
                 } else {
-                    quantize_input(&ctx, &up.w, &s.xn[..n * h], &mut s.xq)
-                };
-                linear(&ctx, up, x, n, &mut s.up, &mut s.tmp);
+                    linear(&ctx, gate, x, n, &mut s.gate, &mut s.tmp);
+                    let x = if up.w.dtype.is_quantized() == gate.w.dtype.is_quantized() {
+                        x
+                    } else {
+                        quantize_input(&ctx, &up.w, &s.xn[..n * h], &mut s.xq)
+                    };
+                    linear(&ctx, up, x, n, &mut s.up, &mut s.tmp);
+                    ops::silu_mul(&mut s.gate[..n * f], &s.up[..n * f]);
+                }
             }
-            ops::silu_mul(&mut s.gate[..n * f], &s.up[..n * f]);
             let x = quantize_input(&ctx, &down.w, &s.gate[..n * f], &mut s.xq);
             linear(&ctx, down, x, n, &mut s.xn, &mut s.tmp);
             ops::add(&mut s.x[..n * h], &s.xn[..n * h]);

@@ -27,34 +27,35 @@ pub struct AttnShape {
 /// Query tokens that prefill scores together against each key row.
 const TB: usize = 4;
 
-/// Per-thread scratch: the scores of up to [`TB`] tokens' query heads over
-/// the context, a contiguous copy of those queries, one widened K/V row.
+/// Per-thread scratch: the scores of up to [`TB`] tokens' query heads of
+/// one group over the context, a contiguous copy of those queries, one
+/// widened K/V row.
 pub struct AttnScratch {
-    /// `(TB * n_heads, n_ctx)` scores.
+    /// `(TB * group, n_ctx)` scores.
     scores: Vec<f32>,
-    /// `(TB * n_heads, head_dim)` gathered queries, then `(head_dim)`.
+    /// `(TB * group, head_dim)` gathered queries, then `(head_dim)`.
     rows: Vec<f32>,
     n_ctx: usize,
-    n_heads: usize,
+    group: usize,
 }
 
 impl AttnScratch {
     /// Scratch for contexts up to `n_ctx`, heads of `head_dim`, and
-    /// `n_heads` query heads.
-    pub fn new(n_ctx: usize, head_dim: usize, n_heads: usize) -> AttnScratch {
-        let h = n_heads.max(1);
+    /// `group` query heads per key/value head.
+    pub fn new(n_ctx: usize, head_dim: usize, group: usize) -> AttnScratch {
+        let g = group.max(1);
         AttnScratch {
-            scores: vec![0.0; TB * h * n_ctx],
-            rows: vec![0.0; (TB * h + 1) * head_dim],
+            scores: vec![0.0; TB * g * n_ctx],
+            rows: vec![0.0; (TB * g + 1) * head_dim],
             n_ctx,
-            n_heads: h,
+            group: g,
         }
     }
 
     /// Floats one scratch holds, for memory estimates.
-    pub fn floats(n_ctx: usize, head_dim: usize, n_heads: usize) -> usize {
-        let h = n_heads.max(1);
-        TB * h * n_ctx + (TB * h + 1) * head_dim
+    pub fn floats(n_ctx: usize, head_dim: usize, group: usize) -> usize {
+        let g = group.max(1);
+        TB * g * n_ctx + (TB * g + 1) * head_dim
     }
 }
 
@@ -97,7 +98,10 @@ pub fn attention(
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let sc = &mut *guard;
-        assert!(sc.n_heads >= nh, "attention scratch made for fewer heads");
+        assert!(
+            sc.group >= group,
+            "attention scratch made for a smaller group"
+        );
         let stride = sc.n_ctx;
         for (k, unit) in units.enumerate() {
             let end = ((k + 1) * row_len).min(chunk.len());

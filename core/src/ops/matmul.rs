@@ -6,7 +6,7 @@
 //! reads it (q, k and v; gate and up).
 
 use crate::tensor::{Tensor, TensorStore};
-use crate::threads::{par_rows, ThreadPool};
+use crate::threads::{par_rows, par_rows_tid2, ThreadPool};
 use minke_quant::{Act, BlockQ8A, Kernels, QK};
 
 /// What a forward step needs to run matrix products.
@@ -82,16 +82,126 @@ pub fn linear(ctx: &Ctx<'_>, lin: &Linear, x: Act<'_>, n: usize, out: &mut [f32]
             .matmul(dtype, &w[r.start * rb..r.end * rb], k, x, n, chunk);
     });
     if n > 1 {
-        for r in 0..rows {
-            for t in 0..n {
-                out[t * rows + r] = tmp[r * n + t];
-            }
-        }
+        transpose(&tmp[..n * rows], rows, n, out);
     }
     if let Some(b) = &lin.bias {
         crate::ops::add_bias_rows(out, b);
     }
     if let Some(l) = ctx.lora {
         l.apply(&lin.w, x, n, out);
+    }
+}
+
+/// Whether `lins` can share one quantized input and one pool job: all
+/// quantized or all float, and at most [`MAX_FUSED`] of them.
+pub fn can_fuse(lins: &[&Linear]) -> bool {
+    lins.len() <= MAX_FUSED
+        && lins
+            .windows(2)
+            .all(|p| p[0].w.dtype.is_quantized() == p[1].w.dtype.is_quantized())
+}
+
+/// Most linear layers [`linear_fused`] takes at once.
+pub const MAX_FUSED: usize = 4;
+
+/// [`linear`] for several layers that read the same input `x` (q, k and v):
+/// one pool job over their stacked output rows instead of one job each.
+/// `outs[i]` gets `(n, rows_i)`; `tmp` holds at least `n * Σ rows_i`
+/// values. Each output value is computed exactly as [`linear`] computes it.
+pub fn linear_fused(
+    ctx: &Ctx<'_>,
+    lins: &[&Linear],
+    x: Act<'_>,
+    n: usize,
+    outs: &mut [&mut [f32]],
+    tmp: &mut [f32],
+) {
+    debug_assert!(can_fuse(lins) && lins.len() == outs.len());
+    // Stacked row offsets: layer `i` owns rows `starts[i]..starts[i + 1]`.
+    let mut starts = [0usize; MAX_FUSED + 1];
+    for (i, l) in lins.iter().enumerate() {
+        starts[i + 1] = starts[i] + l.rows();
+    }
+    let total = starts[lins.len()];
+    let dst = &mut tmp[..n * total];
+    par_rows(ctx.pool, dst, n, 16, |r, chunk| {
+        for (i, l) in lins.iter().enumerate() {
+            let (a, b) = (r.start.max(starts[i]), r.end.min(starts[i + 1]));
+            if a >= b {
+                continue;
+            }
+            let (k, rb) = (l.cols(), l.w.row_bytes());
+            let w = ctx.store.bytes(&l.w);
+            let (la, lb) = (a - starts[i], b - starts[i]);
+            let out = &mut chunk[(a - r.start) * n..(b - r.start) * n];
+            ctx.kernels
+                .matmul(l.w.dtype, &w[la * rb..lb * rb], k, x, n, out);
+        }
+    });
+    for (i, (l, out)) in lins.iter().zip(outs.iter_mut()).enumerate() {
+        let rows = l.rows();
+        let src = &dst[starts[i] * n..starts[i + 1] * n];
+        let out = &mut out[..n * rows];
+        if n == 1 {
+            out.copy_from_slice(src);
+        } else {
+            transpose(src, rows, n, out);
+        }
+        if let Some(b) = &l.bias {
+            crate::ops::add_bias_rows(out, b);
+        }
+    }
+}
+
+/// `out (n, rows) = silu(x · Gᵀ) ⊙ (x · Uᵀ)`, SwiGLU's first half, in one
+/// pool job: each thread computes the gate and up rows of its range and
+/// combines them while they are in cache. `up` and `tmp` are scratch of at
+/// least `n * rows` values each (`tmp` unused when `n == 1`).
+#[allow(clippy::too_many_arguments)]
+pub fn swiglu(
+    ctx: &Ctx<'_>,
+    gate: &Linear,
+    up: &Linear,
+    x: Act<'_>,
+    n: usize,
+    out: &mut [f32],
+    up_buf: &mut [f32],
+    tmp: &mut [f32],
+) {
+    debug_assert!(gate.bias.is_none() && up.bias.is_none() && can_fuse(&[gate, up]));
+    let (rows, k) = gate.w.rows_cols();
+    let (wg, wu) = (ctx.store.bytes(&gate.w), ctx.store.bytes(&up.w));
+    let (rbg, rbu) = (gate.w.row_bytes(), up.w.row_bytes());
+    let (dg, du) = (gate.w.dtype, up.w.dtype);
+    let dst: &mut [f32] = if n == 1 {
+        &mut out[..rows]
+    } else {
+        &mut tmp[..n * rows]
+    };
+    par_rows_tid2(
+        ctx.pool,
+        dst,
+        &mut up_buf[..n * rows],
+        n,
+        16,
+        |_, r, g, u| {
+            ctx.kernels
+                .matmul(dg, &wg[r.start * rbg..r.end * rbg], k, x, n, g);
+            ctx.kernels
+                .matmul(du, &wu[r.start * rbu..r.end * rbu], k, x, n, u);
+            crate::ops::silu_mul(g, u);
+        },
+    );
+    if n > 1 {
+        transpose(&tmp[..n * rows], rows, n, &mut out[..n * rows]);
+    }
+}
+
+/// `out (n, rows)` = `src (rows, n)` transposed.
+fn transpose(src: &[f32], rows: usize, n: usize, out: &mut [f32]) {
+    for r in 0..rows {
+        for t in 0..n {
+            out[t * rows + r] = src[r * n + t];
+        }
     }
 }
