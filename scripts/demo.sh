@@ -16,4 +16,4 @@ echo "==> model: $model" >&2
 printf '%s\n' \
     "What is the capital of France?" \
     "Write a haiku about a small whale." |
-    target/release/minke run -m "$model" --chat -n 96 --temp 0 "$@"
+    "${CARGO_TARGET_DIR:-target}/release/minke" run -m "$model" --chat -n 96 --temp 0 "$@"
