@@ -8,8 +8,6 @@ mod common;
 use common::*;
 use minke::quant::DType;
 use minke::{KvType, Model, Session, SessionParams};
-use safetensors::SafeTensors;
-use std::path::PathBuf;
 
 const CASES: &[&str] = &[
     "llama_mha_tied",
@@ -18,46 +16,6 @@ const CASES: &[&str] = &[
     "llama_linear_rope",
     "qwen2",
 ];
-
-fn fixture(case: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
-        .join(case)
-}
-
-struct Expected {
-    tokens: Vec<u32>,
-    logits: Vec<f32>,
-    greedy_prompt_len: usize,
-    greedy: Vec<u32>,
-}
-
-fn expected(case: &str) -> Expected {
-    let bytes = std::fs::read(fixture(case).join("expected.safetensors")).unwrap();
-    let st = SafeTensors::deserialize(&bytes).unwrap();
-    let i64s = |name: &str| -> Vec<i64> {
-        st.tensor(name)
-            .unwrap()
-            .data()
-            .chunks_exact(8)
-            .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
-            .collect()
-    };
-    let f32s = |name: &str| -> Vec<f32> {
-        st.tensor(name)
-            .unwrap()
-            .data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-            .collect()
-    };
-    Expected {
-        tokens: i64s("tokens").into_iter().map(|t| t as u32).collect(),
-        logits: f32s("logits"),
-        greedy_prompt_len: i64s("greedy_prompt_len")[0] as usize,
-        greedy: i64s("greedy").into_iter().map(|t| t as u32).collect(),
-    }
-}
 
 fn params(threads: usize) -> SessionParams {
     SessionParams {

@@ -192,3 +192,47 @@ pub fn argmax(v: &[f32]) -> usize {
     }
     best
 }
+
+/// A fixture folder under `tests/fixtures/`.
+pub fn fixture(case: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(case)
+}
+
+/// What `scripts/gen_fixtures.py` recorded for a causal LM fixture.
+pub struct Expected {
+    pub tokens: Vec<u32>,
+    /// `(tokens, vocab)` logits of transformers' forward pass.
+    pub logits: Vec<f32>,
+    pub greedy_prompt_len: usize,
+    pub greedy: Vec<u32>,
+}
+
+/// Reads `tests/fixtures/<case>/expected.safetensors`.
+pub fn expected(case: &str) -> Expected {
+    let bytes = std::fs::read(fixture(case).join("expected.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let i64s = |name: &str| -> Vec<i64> {
+        st.tensor(name)
+            .unwrap()
+            .data()
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    };
+    let f32s = |name: &str| -> Vec<f32> {
+        st.tensor(name)
+            .unwrap()
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    };
+    Expected {
+        tokens: i64s("tokens").into_iter().map(|t| t as u32).collect(),
+        logits: f32s("logits"),
+        greedy_prompt_len: i64s("greedy_prompt_len")[0] as usize,
+        greedy: i64s("greedy").into_iter().map(|t| t as u32).collect(),
+    }
+}
