@@ -328,6 +328,14 @@ fn f32_expansion_reproduces_transformers() {
     let out = dir.join("smollm2-f32.minke");
     minke::quantize::quantize(&path, &out, minke::quant::DType::F32, |_, _| {}).unwrap();
     let model = Model::open(&out).unwrap();
+    // The GGUF's tokenizer travels inside the .minke file.
+    let text = "Hello, world 123 — 你好";
+    let gguf = Model::open(&path).unwrap();
+    assert_eq!(
+        model.tokenizer().unwrap().encode(text, true).unwrap(),
+        gguf.tokenizer().unwrap().encode(text, true).unwrap()
+    );
+    drop(gguf);
     let bytes = std::fs::read(fixture("ref_english.safetensors")).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let tokens: Vec<u32> = tensor::<i32>(&st, "tokens")

@@ -13,11 +13,12 @@
 //! [`RopeStyle::Interleaved`] and the rotation follows the file.
 
 use super::gguf::GgufFile;
-use super::{FileKind, GgufTokenizer, Loaded, TokenizerData};
+use super::{FileKind, Loaded, TokenizerData};
 use crate::config::{
     Arch, DeepseekConfig, ModelConfig, RopeScaling, RopeStyle, ScoringFunc, TopkMethod,
 };
 use crate::tensor::{Blob, TensorStore};
+use crate::tokenizer::GgufVocab;
 use crate::{Error, Result};
 use std::path::Path;
 
@@ -329,7 +330,7 @@ fn tokenizer(g: &GgufFile<'_>) -> Result<Option<TokenizerData>> {
     let Some(tokens) = g.get_str_array("tokenizer.ggml.tokens")? else {
         return Ok(None);
     };
-    Ok(Some(TokenizerData::Gguf(Box::new(GgufTokenizer {
+    Ok(Some(TokenizerData::Gguf(Box::new(GgufVocab {
         model: g.get_str("tokenizer.ggml.model")?.unwrap_or("").to_string(),
         pre: g.get_str("tokenizer.ggml.pre")?.map(str::to_string),
         tokens: tokens.to_vec(),

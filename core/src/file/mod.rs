@@ -58,25 +58,7 @@ pub enum TokenizerData {
         config: Option<String>,
     },
     /// The `tokenizer.ggml.*` metadata of a GGUF file.
-    Gguf(Box<GgufTokenizer>),
-}
-
-/// A tokenizer as GGUF metadata describes it (`tokenizer.ggml.*`).
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct GgufTokenizer {
-    /// `tokenizer.ggml.model`, e.g. `gpt2` (byte-level BPE).
-    pub model: String,
-    /// `tokenizer.ggml.pre`: the pre-tokenizer, e.g. `smollm`, `llama-bpe`.
-    pub pre: Option<String>,
-    pub tokens: Vec<String>,
-    /// Space-separated pairs, highest priority first.
-    pub merges: Vec<String>,
-    pub token_types: Vec<i32>,
-    pub bos: Option<u32>,
-    pub eos: Option<u32>,
-    pub pad: Option<u32>,
-    pub add_bos: bool,
-    pub chat_template: Option<String>,
+    Gguf(Box<crate::tokenizer::GgufVocab>),
 }
 
 /// A model file, opened.

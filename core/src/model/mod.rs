@@ -4,7 +4,7 @@
 use crate::config::{Arch, ModelConfig};
 use crate::file::{self, FileKind, TokenizerData};
 use crate::tensor::TensorStore;
-use crate::tokenizer::{GgufVocab, Tokenizer};
+use crate::tokenizer::Tokenizer;
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -204,17 +204,6 @@ fn build_tokenizer(t: &TokenizerData) -> Result<Tokenizer> {
             tokenizer,
             config: None,
         } => Tokenizer::from_json(tokenizer.as_bytes()),
-        TokenizerData::Gguf(g) => Tokenizer::from_gguf_vocab(GgufVocab {
-            model: g.model.clone(),
-            pre: g.pre.clone(),
-            tokens: g.tokens.clone(),
-            merges: g.merges.clone(),
-            token_types: g.token_types.clone(),
-            bos: g.bos,
-            eos: g.eos,
-            pad: g.pad,
-            add_bos: g.add_bos,
-            chat_template: g.chat_template.clone(),
-        }),
+        TokenizerData::Gguf(g) => Tokenizer::from_gguf_vocab((**g).clone()),
     }
 }

@@ -14,8 +14,9 @@ use super::pretok::Splitter;
 use super::{Normalizer, Parts, Tokenizer};
 use crate::{Error, Result};
 
-/// The tokenizer part of a GGUF file's metadata.
-#[derive(Debug, Clone, Default)]
+/// The tokenizer part of a GGUF file's metadata (also stored, as JSON, in
+/// `.minke` files converted from GGUF).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GgufVocab {
     /// `tokenizer.ggml.model`; only `"gpt2"` (byte-level BPE) is supported.
     pub model: String,
