@@ -1,6 +1,7 @@
 //! `minke bench`: prompt-processing and generation speed, end to end.
 
 use crate::Res;
+use minke::sampler::argmax;
 use minke::{Model, Session, SessionParams};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -106,14 +107,4 @@ pub fn run(a: Args) -> Res {
         println!("peak RSS    {rss:.1} MiB");
     }
     Ok(())
-}
-
-fn argmax(v: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &x) in v.iter().enumerate() {
-        if x > v[best] {
-            best = i;
-        }
-    }
-    best as u32
 }

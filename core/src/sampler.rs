@@ -215,7 +215,7 @@ impl Sampler {
             }
         }
         if p.temperature == 0.0 {
-            return argmax(&self.cand);
+            return argmax_candidates(&self.cand);
         }
         // top-k: partial selection, then sort the survivors.
         let by_logit = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0);
@@ -272,7 +272,18 @@ impl Sampler {
     }
 }
 
-fn argmax(c: &[(f32, u32)]) -> u32 {
+/// The token with the highest logit (the first on ties): greedy decoding.
+pub fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &x) in logits.iter().enumerate() {
+        if x > logits[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+fn argmax_candidates(c: &[(f32, u32)]) -> u32 {
     let mut best = 0;
     for (i, x) in c.iter().enumerate() {
         if x.0 > c[best].0 {

@@ -9,6 +9,7 @@
 //! thread in a fixed order, so results do not depend on the thread count.
 
 use crate::kv_cache::{KvSlice, LayerKv};
+use crate::ops::dot;
 use crate::threads::{par_rows_tid, ThreadPool};
 use half::f16;
 use minke_quant::{Kernels, KvRows};
@@ -246,24 +247,6 @@ fn widen_f16(src: &[f16], dst: &mut [f32]) {
         };
         *d = f32::from_bits(sign | mag);
     }
-}
-
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight partial sums let the compiler vectorise without reassociation.
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    let mut s: f32 = acc.iter().sum();
-    for (x, y) in ra.iter().zip(rb) {
-        s += x * y;
-    }
-    s
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@
 //! thread reads every cache row once for all the heads it holds.
 
 use crate::kv_cache::{KvSlice, KvType};
+use crate::ops::dot;
 use crate::ops::matmul::Ctx;
 use crate::tensor::Tensor;
 use crate::threads::par_rows_tid;
@@ -317,24 +318,6 @@ fn expand_value(
     };
     let ol = &sc.o_lat[hh * s.rank..(hh + 1) * s.rank];
     matvec(ctx, t, rows, ol, &mut sc.xq, out);
-}
-
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight partial sums let the compiler vectorise without reassociation.
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    let mut s: f32 = acc.iter().sum();
-    for (x, y) in ra.iter().zip(rb) {
-        s += x * y;
-    }
-    s
 }
 
 #[cfg(test)]

@@ -11,11 +11,43 @@ pub mod rope;
 /// (Zhang & Sennrich 2019). Sums in f64 so long rows do not lose bits.
 pub fn rmsnorm(out: &mut [f32], x: &[f32], w: &[f32], eps: f32) {
     debug_assert_eq!(x.len(), w.len());
-    let ss: f64 = x.iter().map(|&v| (v as f64) * (v as f64)).sum();
-    let scale = (1.0 / ((ss / x.len() as f64) + eps as f64).sqrt()) as f32;
+    let scale = rms_scale(x, eps);
     for ((o, &v), &g) in out.iter_mut().zip(x).zip(w) {
         *o = v * scale * g;
     }
+}
+
+/// [`rmsnorm`] of `x` into itself (same arithmetic).
+pub fn rmsnorm_in_place(x: &mut [f32], w: &[f32], eps: f32) {
+    let scale = rms_scale(x, eps);
+    for (v, &g) in x.iter_mut().zip(w) {
+        *v = *v * scale * g;
+    }
+}
+
+/// `1 / sqrt(mean(x²) + eps)`, summed in f64.
+fn rms_scale(x: &[f32], eps: f32) -> f32 {
+    let ss: f64 = x.iter().map(|&v| (v as f64) * (v as f64)).sum();
+    (1.0 / ((ss / x.len() as f64) + eps as f64).sqrt()) as f32
+}
+
+/// Dot product with eight partial sums, so the compiler vectorises it
+/// without reassociating (the same order on every thread count).
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
 }
 
 /// In-place RMSNorm of each row of `x` (rows of `w.len()` values).

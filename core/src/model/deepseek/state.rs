@@ -265,7 +265,7 @@ impl State {
                     let x = quantize_input(&ctx, &a.w, &s.xn[..n * h], &mut s.xq);
                     linear(&ctx, a, x, n, &mut s.qa, &mut s.tmp);
                     for row in s.qa[..n * ql].chunks_exact_mut(ql) {
-                        rmsnorm_in_place(row, norm, eps);
+                        crate::ops::rmsnorm_in_place(row, norm, eps);
                     }
                     let x = quantize_input(&ctx, &b.w, &s.qa[..n * ql], &mut s.xq);
                     linear(&ctx, b, x, n, &mut s.q, &mut s.tmp);
@@ -326,14 +326,5 @@ impl State {
         let x = quantize_input(&ctx, &w.output.w, &s.xn[..rows * h], &mut s.xq);
         linear(&ctx, &w.output, x, rows, logits, &mut s.tmp);
         rows
-    }
-}
-
-/// [`rmsnorm`] of `x` into itself (same arithmetic).
-fn rmsnorm_in_place(x: &mut [f32], w: &[f32], eps: f32) {
-    let ss: f64 = x.iter().map(|&v| (v as f64) * (v as f64)).sum();
-    let scale = (1.0 / ((ss / x.len() as f64) + eps as f64).sqrt()) as f32;
-    for (v, &g) in x.iter_mut().zip(w) {
-        *v = *v * scale * g;
     }
 }
