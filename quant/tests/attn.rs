@@ -16,7 +16,7 @@ fn scores_and_values_match_scalar_and_ignore_the_query_count() {
     let scalar = Kernels::for_isa(minke_quant::Isa::Scalar).unwrap();
     for kern in Kernels::available() {
         for d in [1, 16, 24, 64, 80, 128, 192, 300] {
-            for len in [1, 7, 33] {
+            for len in [1, 7, 33, 50] {
                 let stride = d * 3 + 5;
                 let kv: Vec<f16> = data(len * stride, d)
                     .into_iter()
@@ -46,6 +46,22 @@ fn scores_and_values_match_scalar_and_ignore_the_query_count() {
                     let mut one = vec![0f32; len];
                     (kern.attn_scores_f16)(&q[i * d..(i + 1) * d], rows, 0.125, &mut one, os);
                     assert_eq!(one, got[i * os..i * os + len], "{} d={d}", kern.name);
+                }
+                // Nor on how many keys: a shorter context gives the same
+                // bits for the keys it has (keys go 16 at a time, the rest
+                // one by one).
+                for short in [len / 2, len.saturating_sub(16), len - 1] {
+                    let part = KvRows { len: short, ..rows };
+                    let mut p = vec![0f32; nq * os];
+                    (kern.attn_scores_f16)(&q, part, 0.125, &mut p, os);
+                    for i in 0..nq {
+                        assert_eq!(
+                            p[i * os..i * os + short],
+                            got[i * os..i * os + short],
+                            "{} d={d} {short} of {len} keys",
+                            kern.name
+                        );
+                    }
                 }
                 let p = data(nq * os, 3);
                 let (mut want, mut got) = (vec![0f32; nq * d], vec![1f32; nq * d]);

@@ -156,58 +156,60 @@ fn matmul_matches_vec_dot_and_scalar() {
     let mut rng = Rng::new(4);
     let mut sets = simd_sets();
     sets.push(scalar());
-    let ns = [1, 2, 3, 4, 5, 6, 7, 8, 9];
+    // n >= 8 reaches the AVX512-VNNI GEMM tiles (8 tokens, 4 for rows
+    // past 8192 elements, the small-batch tiles past 16384); the odd
+    // counts leave tokens for the small-batch tiles to finish.
+    let ns = [1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 19];
     let rows_list = [1, 2, 3, 4, 5, 7, 8, 9, 13];
+    let mut cases = vec![(258, 3, 9), (259, 2, 12), (513, 3, 9)];
+    for nb in [1, 3, 4, 33] {
+        for &rows in &rows_list {
+            cases.extend(ns.iter().map(|&n| (nb, rows, n)));
+        }
+    }
     for dtype in QUANT.into_iter().chain(FLOAT) {
-        for nb in [1, 3, 4, 33] {
+        for &(nb, rows, n) in &cases {
             let k = nb * QK;
-            for &rows in &rows_list {
-                for &n in &ns {
-                    let wk = rng.below(KINDS);
-                    let wf = data(&mut rng, wk, rows * k);
-                    let w = quantize(dtype, &wf);
-                    let xf: Vec<f32> = (0..n * k).map(|_| rng.normal()).collect();
-                    let xq = act_q8(&xf);
-                    let act = if dtype.is_quantized() {
-                        Act::Q8(&xq)
-                    } else {
-                        Act::F32(&xf)
-                    };
-                    let xv = if dtype.is_quantized() {
-                        act_values(&xq)
-                    } else {
-                        xf.clone()
-                    };
-                    let wv = dequantize(dtype, &w, rows * k);
-                    let mut want = vec![0f32; rows * n];
-                    scalar().matmul(dtype, &w, k, act, n, &mut want);
-                    let rb = dtype.row_bytes(k).unwrap();
-                    for s in &sets {
-                        let mut got = vec![f32::NAN; rows * n];
-                        s.matmul(dtype, &w, k, act, n, &mut got);
-                        for r in 0..rows {
-                            let wr = &w[r * rb..(r + 1) * rb];
-                            for t in 0..n {
-                                let what = format!(
-                                    "{} {dtype} k={k} rows={rows} n={n} at ({r},{t})",
-                                    s.name
-                                );
-                                let one = match act {
-                                    Act::Q8(x) => (s.vec_dot(dtype))(wr, &x[t * nb..(t + 1) * nb]),
-                                    Act::F32(x) => (s.float_dot(dtype))(wr, &x[t * k..(t + 1) * k]),
-                                };
-                                let g = got[r * n + t];
-                                assert_eq!(
-                                    g.to_bits(),
-                                    one.to_bits(),
-                                    "{what}: matmul {g} vs vec_dot {one}"
-                                );
-                                let adds = if dtype.is_quantized() { nb } else { k };
-                                let tol =
-                                    bound(&wv[r * k..(r + 1) * k], &xv[t * k..(t + 1) * k], adds);
-                                check_close(g, want[r * n + t], tol, &what);
-                            }
-                        }
+            let wk = rng.below(KINDS);
+            let wf = data(&mut rng, wk, rows * k);
+            let w = quantize(dtype, &wf);
+            let xf: Vec<f32> = (0..n * k).map(|_| rng.normal()).collect();
+            let xq = act_q8(&xf);
+            let act = if dtype.is_quantized() {
+                Act::Q8(&xq)
+            } else {
+                Act::F32(&xf)
+            };
+            let xv = if dtype.is_quantized() {
+                act_values(&xq)
+            } else {
+                xf.clone()
+            };
+            let wv = dequantize(dtype, &w, rows * k);
+            let mut want = vec![0f32; rows * n];
+            scalar().matmul(dtype, &w, k, act, n, &mut want);
+            let rb = dtype.row_bytes(k).unwrap();
+            for s in &sets {
+                let mut got = vec![f32::NAN; rows * n];
+                s.matmul(dtype, &w, k, act, n, &mut got);
+                for r in 0..rows {
+                    let wr = &w[r * rb..(r + 1) * rb];
+                    for t in 0..n {
+                        let what =
+                            format!("{} {dtype} k={k} rows={rows} n={n} at ({r},{t})", s.name);
+                        let one = match act {
+                            Act::Q8(x) => (s.vec_dot(dtype))(wr, &x[t * nb..(t + 1) * nb]),
+                            Act::F32(x) => (s.float_dot(dtype))(wr, &x[t * k..(t + 1) * k]),
+                        };
+                        let g = got[r * n + t];
+                        assert_eq!(
+                            g.to_bits(),
+                            one.to_bits(),
+                            "{what}: matmul {g} vs vec_dot {one}"
+                        );
+                        let adds = if dtype.is_quantized() { nb } else { k };
+                        let tol = bound(&wv[r * k..(r + 1) * k], &xv[t * k..(t + 1) * k], adds);
+                        check_close(g, want[r * n + t], tol, &what);
                     }
                 }
             }

@@ -31,6 +31,7 @@
 //! a 256-bit path.
 
 mod attn;
+mod gemm;
 mod tiles;
 
 use super::super::{matmul_shape, Isa, Kernels};
@@ -51,8 +52,8 @@ pub(in crate::kernels) static KERNELS_VNNI: Kernels = Kernels {
     vec_dot_q8_0: vec_dot_q8_0::<true>,
     vec_dot_q4_0: vec_dot_q4_0::<true>,
     vec_dot_q4_1: vec_dot_q4_1::<true>,
-    matmul_q8_0: matmul::<Q8_0, true>,
-    matmul_q4_0: matmul::<Q4_0, true>,
+    matmul_q8_0: matmul_gemm::<Q8_0>,
+    matmul_q4_0: matmul_gemm::<Q4_0>,
     matmul_q4_1: matmul::<Q4_1, true>,
     attn_scores_f16: attn::attn_scores_f16,
     attn_values_f16: attn::attn_values_f16,
@@ -155,8 +156,49 @@ fn matmul<F: Format, const V: bool>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mu
     }
 }
 
+/// [`matmul`] with VNNI for a format that also has a GEMM tile, which
+/// batches of 8 tokens and more go through.
+fn matmul_gemm<F: gemm::Gemm>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
+    let (rows, nb) = matmul_shape(F::BB, w, x, n, out);
+    // SAFETY: as in `matmul` (this function is only in the VNNI table).
+    unsafe { gemm_vnni::<F>(w.as_ptr(), x.as_ptr(), rows, nb, n, out.as_mut_ptr()) }
+}
+
 // ---------------------------------------------------------------------------
 // Trampolines: where the features are switched on.
+
+/// # Safety
+/// As [`matmul_vnni`].
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn gemm_vnni<F: gemm::Gemm>(
+    w: *const u8,
+    x: *const BlockQ8A,
+    rows: usize,
+    nb: usize,
+    n: usize,
+    out: *mut f32,
+) {
+    // SAFETY: forwarded from the caller; `finish(t)` hands the tokens
+    // `t..n` to the small-batch tiles, with the outputs' stride kept at `n`.
+    unsafe {
+        let finish = |t: usize| {
+            let rb = nb * F::BB;
+            let xt = x.add(t * nb);
+            let mut r = 0;
+            while r + 2 <= rows {
+                let wr = [w.add(r * rb), w.add((r + 1) * rb)];
+                row_tiles::<F, 2, true>(wr, xt, nb, n - t, n, out.add(r * n + t));
+                r += 2;
+            }
+            if r < rows {
+                row_tiles::<F, 1, true>([w.add(r * rb)], xt, nb, n - t, n, out.add(r * n + t));
+            }
+        };
+        if n < 8 || !gemm::gemm::<F>(w, x, rows, nb, n, out, finish) {
+            drive::<F, true>(w, x, rows, nb, n, out)
+        }
+    }
+}
 
 /// # Safety
 /// AVX-512 F/BW/VL, AVX2, FMA, F16C and AVX512-VNNI must be available, and
@@ -261,17 +303,17 @@ unsafe fn drive<F: Format, const V: bool>(
         let mut r = 0;
         while r + 2 <= rows {
             let wr = [w.add(r * rb), w.add((r + 1) * rb)];
-            row_tiles::<F, 2, V>(wr, x, nb, n, out.add(r * n));
+            row_tiles::<F, 2, V>(wr, x, nb, n, n, out.add(r * n));
             r += 2;
         }
         if r < rows {
-            row_tiles::<F, 1, V>([w.add(r * rb)], x, nb, n, out.add(r * n));
+            row_tiles::<F, 1, V>([w.add(r * rb)], x, nb, n, n, out.add(r * n));
         }
     }
 }
 
 /// All `n` activation rows against the `R` weight rows `w`, four at a time;
-/// writes the `(R, n)` results at `out`.
+/// writes result `(i, t)` at `out[i * stride + t]`.
 ///
 /// # Safety
 /// As [`drive`] for these rows.
@@ -281,6 +323,7 @@ unsafe fn row_tiles<F: Format, const R: usize, const V: bool>(
     x: *const BlockQ8A,
     nb: usize,
     n: usize,
+    stride: usize,
     out: *mut f32,
 ) {
     // SAFETY: activation rows `t < n` and outputs `(i, t)` with `i < R`,
@@ -298,7 +341,7 @@ unsafe fn row_tiles<F: Format, const R: usize, const V: bool>(
         let put = |t: usize, s: &[[f32; 4]; R], m: usize| {
             for (i, row) in s.iter().enumerate() {
                 for (j, v) in row.iter().take(m).enumerate() {
-                    *out.add(i * n + t + j) = *v;
+                    *out.add(i * stride + t + j) = *v;
                 }
             }
         };

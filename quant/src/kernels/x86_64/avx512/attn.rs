@@ -10,6 +10,7 @@
 use super::super::super::{scalar, KvRows};
 use super::hsum;
 use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
 
 /// Widest head the vector paths keep in registers (16 chunks of 16).
 const MAX_D: usize = 256;
@@ -61,21 +62,63 @@ pub(in crate::kernels) fn attn_scores_f16(
 /// AVX-512 F and F16C available; `q` readable for `nq * k.d` floats, every
 /// key row inside `k.data`, `out` writable at `i * os + j` for `i < nq`,
 /// `j < k.len`, and `0 < k.d <= MAX_D`.
+///
+/// Keys go 16 at a time: widened once into a buffer, then each query's 16
+/// FMA chains are summed together by [`hsum16`], which adds the same lane
+/// pairs in the same order as [`hsum`] does for one; the last `len mod 16`
+/// keys go one at a time through [`hsum`]. So a score's bits depend on
+/// neither the query count nor the key count.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
 unsafe fn scores(q: *const f32, nq: usize, k: KvRows<'_>, scale: f32, out: *mut f32, os: usize) {
     let d = k.d;
     let chunks = d.div_ceil(16);
-    let mut kv = [_mm512_setzero_ps(); MAX_D / 16];
-    for j in 0..k.len {
-        // SAFETY: row `j` lies inside `k.data` (checked by the caller);
-        // masked loads touch only the row's `d` values.
+    let mut kb = [MaybeUninit::<__m512>::uninit(); MAX_D];
+    let kb = kb.as_mut_ptr().cast::<__m512>();
+    let widen = |j: usize, c: usize| {
+        // SAFETY: row `j < k.len` lies inside `k.data` (checked by the
+        // caller); the masked load touches only the row's `d` values.
         unsafe {
             let row = k.data.as_ptr().add(j * k.stride).cast::<u16>();
-            for (c, v) in kv.iter_mut().enumerate().take(chunks) {
-                let m = chunk_mask(d, c);
-                *v = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, row.add(c * 16).cast()));
+            _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(
+                chunk_mask(d, c),
+                row.add(c * 16).cast(),
+            ))
+        }
+    };
+    let vscale = _mm512_set1_ps(scale);
+    let mut j0 = 0;
+    while j0 + 16 <= k.len {
+        // SAFETY: `kb` holds 16 keys × `chunks ≤ MAX_D / 16` vectors, each
+        // written before it is read; query `i < nq` and outputs
+        // `i * os + j0 + 15 < i * os + k.len` are in bounds.
+        unsafe {
+            for jj in 0..16 {
+                for c in 0..chunks {
+                    kb.add(jj * chunks + c).write(widen(j0 + jj, c));
+                }
             }
             for i in 0..nq {
+                let qi = q.add(i * d);
+                let mut acc = [_mm512_setzero_ps(); 16];
+                for c in 0..chunks {
+                    let qc = _mm512_maskz_loadu_ps(chunk_mask(d, c), qi.add(c * 16));
+                    for (jj, a) in acc.iter_mut().enumerate() {
+                        *a = _mm512_fmadd_ps(qc, *kb.add(jj * chunks + c), *a);
+                    }
+                }
+                _mm512_storeu_ps(out.add(i * os + j0), _mm512_mul_ps(vscale, hsum16(acc)));
+            }
+        }
+        j0 += 16;
+    }
+    let mut kv = [_mm512_setzero_ps(); MAX_D / 16];
+    for j in j0..k.len {
+        for (c, v) in kv.iter_mut().enumerate().take(chunks) {
+            *v = widen(j, c);
+        }
+        for i in 0..nq {
+            // SAFETY: query `i < nq` readable, output `i * os + j` writable.
+            unsafe {
                 let qi = q.add(i * d);
                 let mut acc = _mm512_setzero_ps();
                 for (c, v) in kv.iter().enumerate().take(chunks) {
@@ -85,6 +128,52 @@ unsafe fn scores(q: *const f32, nq: usize, k: KvRows<'_>, scale: f32, out: *mut 
                 *out.add(i * os + j) = scale * hsum(acc);
             }
         }
+    }
+}
+
+/// `[hsum(v[0]), …, hsum(v[15])]`, bit for bit: the four halvings of
+/// [`hsum`] (lanes `i + 8`, `i + 4`, `i + 2`, `i + 1` onto `i`) done for
+/// all sixteen vectors at once, two, four, eight and sixteen of them per
+/// register, then one permutation into key order.
+///
+/// # Safety
+/// Inlined into a trampoline with AVX-512 F.
+#[inline(always)]
+unsafe fn hsum16(v: [__m512; 16]) -> __m512 {
+    // SAFETY: features provided by the trampoline this is inlined into.
+    unsafe {
+        // [a0..7 + a8..15 | b0..7 + b8..15]
+        let h: [__m512; 8] = std::array::from_fn(|m| {
+            let (a, b) = (v[2 * m], v[2 * m + 1]);
+            _mm512_add_ps(
+                _mm512_shuffle_f32x4::<0x44>(a, b),
+                _mm512_shuffle_f32x4::<0xEE>(a, b),
+            )
+        });
+        // Four keys per register, four lanes each: lanes i + i+4.
+        let s: [__m512; 4] = std::array::from_fn(|m| {
+            let (a, b) = (h[2 * m], h[2 * m + 1]);
+            _mm512_add_ps(
+                _mm512_shuffle_f32x4::<0x88>(a, b),
+                _mm512_shuffle_f32x4::<0xDD>(a, b),
+            )
+        });
+        // Per 128-bit lane L: keys 8m+L and 8m+4+L, two lanes each:
+        // lanes i + i+2 (moved as f64 pairs, added as f32).
+        let t: [__m512; 2] = std::array::from_fn(|m| {
+            let (a, b) = (_mm512_castps_pd(s[2 * m]), _mm512_castps_pd(s[2 * m + 1]));
+            _mm512_add_ps(
+                _mm512_castpd_ps(_mm512_unpacklo_pd(a, b)),
+                _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)),
+            )
+        });
+        // Lanes i + i+1: lane 4L + k now holds key L + 4k.
+        let u = _mm512_add_ps(
+            _mm512_shuffle_ps::<0x88>(t[0], t[1]),
+            _mm512_shuffle_ps::<0xDD>(t[0], t[1]),
+        );
+        let idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        _mm512_permutexvar_ps(idx, u)
     }
 }
 

@@ -78,22 +78,9 @@ impl Format for Q8_0 {
                 b += 2;
             }
             if b < nb {
-                let zero = _mm256_setzero_si256();
                 for r in 0..R {
-                    let p = w[r].add(b * 34);
-                    let q = _mm256_loadu_si256(p.add(2).cast());
-                    let dw = f16_at(p);
                     for c in 0..C {
-                        let xb = x[c].add(b);
-                        let xq = _mm256_loadu_si256(addr_of!((*xb).qs).cast());
-                        let t = tail_block(
-                            _mm256_setzero_ps(),
-                            _mm256_sign_epi8(q, q),
-                            _mm256_sign_epi8(xq, q),
-                            zero,
-                            dw * (*xb).d,
-                        );
-                        acc[r][c] = widen(acc[r][c], t);
+                        acc[r][c] = widen(acc[r][c], Self::tail_block(w[r], x[c], b));
                     }
                 }
             }
@@ -159,19 +146,9 @@ impl Format for Q4_0 {
                 b += 2;
             }
             if b < nb {
-                let eight = _mm256_set1_epi8(8);
                 for r in 0..R {
-                    let p = w[r].add(b * 18);
-                    let v = _mm_loadu_si128(p.add(2).cast());
-                    let both = _mm256_set_m128i(_mm_srli_epi16::<4>(v), v);
-                    let q = _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
-                    let dw = f16_at(p);
                     for c in 0..C {
-                        let xb = x[c].add(b);
-                        let xq = _mm256_loadu_si256(addr_of!((*xb).qs).cast());
-                        let off = _mm256_maddubs_epi16(eight, xq);
-                        let t = tail_block(_mm256_setzero_ps(), q, xq, off, dw * (*xb).d);
-                        acc[r][c] = widen(acc[r][c], t);
+                        acc[r][c] = widen(acc[r][c], Self::tail_block(w[r], x[c], b));
                     }
                 }
             }
@@ -258,6 +235,53 @@ impl Format for Q4_1 {
                 }
             }
             res
+        }
+    }
+}
+
+impl Q4_0 {
+    /// The odd last block `b` of a Q4_0 row against `x`, as 8 lanes to add
+    /// with [`widen`]; shared by the small-batch and GEMM tiles.
+    ///
+    /// # Safety
+    /// Block `b` readable in both; inlined into a trampoline with AVX2.
+    #[inline(always)]
+    pub(super) unsafe fn tail_block(w: *const u8, x: *const BlockQ8A, b: usize) -> __m256 {
+        // SAFETY: block `b` is 18 readable bytes at `w + 18 b`, 36 at `x + b`.
+        unsafe {
+            let p = w.add(b * 18);
+            let v = _mm_loadu_si128(p.add(2).cast());
+            let both = _mm256_set_m128i(_mm_srli_epi16::<4>(v), v);
+            let q = _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+            let xb = x.add(b);
+            let xq = _mm256_loadu_si256(addr_of!((*xb).qs).cast());
+            let off = _mm256_maddubs_epi16(_mm256_set1_epi8(8), xq);
+            tail_block(_mm256_setzero_ps(), q, xq, off, f16_at(p) * (*xb).d)
+        }
+    }
+}
+
+impl Q8_0 {
+    /// The odd last block `b` of a Q8_0 row against `x`, as 8 lanes to add
+    /// with [`widen`]; shared by the small-batch and GEMM tiles.
+    ///
+    /// # Safety
+    /// Block `b` readable in both; inlined into a trampoline with AVX2.
+    #[inline(always)]
+    pub(super) unsafe fn tail_block(w: *const u8, x: *const BlockQ8A, b: usize) -> __m256 {
+        // SAFETY: block `b` is 34 readable bytes at `w + 34 b`, 36 at `x + b`.
+        unsafe {
+            let p = w.add(b * 34);
+            let q = _mm256_loadu_si256(p.add(2).cast());
+            let xb = x.add(b);
+            let xq = _mm256_loadu_si256(addr_of!((*xb).qs).cast());
+            tail_block(
+                _mm256_setzero_ps(),
+                _mm256_sign_epi8(q, q),
+                _mm256_sign_epi8(xq, q),
+                _mm256_setzero_si256(),
+                f16_at(p) * (*xb).d,
+            )
         }
     }
 }
