@@ -187,9 +187,22 @@ fn quantized_paths_stay_close_to_f32() {
                 kl < max_kl && top1 >= min_top1,
                 "{case} {dtype}: KL {kl}, top-1 {top1}"
             );
-            // The quantized file decodes as it prefills.
-            let worst = max_diff(&got, &run_decode(&model, &e.tokens));
-            assert!(worst <= 1e-4, "{case} {dtype}: prefill vs decode {worst}");
+            // The quantized file decodes as it prefills: to rounding for
+            // float weights; for quantized ones prefill batches take the
+            // GEMM's summation order (kernels' `gemm_min_tokens`), and a
+            // last-bit difference can flip an int8 activation, so decoding
+            // is held to the same accuracy bounds instead.
+            let decoded = run_decode(&model, &e.tokens);
+            if dtype.is_quantized() {
+                let (kl, top1) = kl_and_top1(&e.logits, &decoded, vocab);
+                assert!(
+                    kl < max_kl && top1 >= min_top1,
+                    "{case} {dtype} decoded: KL {kl}, top-1 {top1}"
+                );
+            } else {
+                let worst = max_diff(&got, &decoded);
+                assert!(worst <= 1e-4, "{case} {dtype}: prefill vs decode {worst}");
+            }
         }
     }
 }

@@ -392,10 +392,14 @@ fn best_of_n_ranks_by_the_policys_own_log_probs() {
         ranked[0].tokens != ranked[3].tokens,
         "different seeds give different answers"
     );
+    // Teacher-forced scoring runs the answer as one batch, generation one
+    // token at a time: the two sum in different orders (kernels'
+    // `gemm_min_tokens`), which with int8 activations moves a mean log-prob
+    // by ~0.01 nat, a sixth of int8's own distance from f32 (0.06).
     for c in &ranked {
         let r = minke::score::score_continuation(&mut s, &prompt, &c.tokens).unwrap();
         assert!(
-            (r.mean() - c.score).abs() < 1e-3,
+            (r.mean() - c.score).abs() < 0.03,
             "seed {}: {} vs {}",
             c.seed,
             r.mean(),

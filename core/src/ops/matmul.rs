@@ -71,18 +71,20 @@ pub fn linear(ctx: &Ctx<'_>, lin: &Linear, x: Act<'_>, n: usize, out: &mut [f32]
     let rb = lin.w.row_bytes();
     let dtype = lin.w.dtype;
     let out = &mut out[..n * rows];
-    let dst: &mut [f32] = if n == 1 {
-        &mut *out
+    if n == 1 {
+        // 16-row units keep each thread's output a few cache lines apart.
+        par_rows(ctx.pool, out, 1, 16, |r, chunk| {
+            ctx.kernels
+                .matmul(dtype, &w[r.start * rb..r.end * rb], k, x, 1, chunk);
+        });
     } else {
-        &mut tmp[..n * rows]
-    };
-    // 16-row units keep each thread's output a few cache lines apart.
-    par_rows(ctx.pool, dst, n, 16, |r, chunk| {
-        ctx.kernels
-            .matmul(dtype, &w[r.start * rb..r.end * rb], k, x, n, chunk);
-    });
-    if n > 1 {
-        transpose(&tmp[..n * rows], rows, n, out);
+        let cols = Columns::new(out, n, rows);
+        par_rows(ctx.pool, &mut tmp[..n * rows], n, 16, |r, chunk| {
+            ctx.kernels
+                .matmul(dtype, &w[r.start * rb..r.end * rb], k, x, n, chunk);
+            // SAFETY: the pool hands each thread disjoint row ranges `r`.
+            unsafe { cols.put_transposed(chunk, r.start) };
+        });
     }
     if let Some(b) = &lin.bias {
         crate::ops::add_bias_rows(out, b);
@@ -124,6 +126,10 @@ pub fn linear_fused(
     }
     let total = starts[lins.len()];
     let dst = &mut tmp[..n * total];
+    let cols: [Option<Columns>; MAX_FUSED] = std::array::from_fn(|i| {
+        let rows = lins.get(i)?.rows();
+        Some(Columns::new(outs[i], n, rows))
+    });
     par_rows(ctx.pool, dst, n, 16, |r, chunk| {
         for (i, l) in lins.iter().enumerate() {
             let (a, b) = (r.start.max(starts[i]), r.end.min(starts[i + 1]));
@@ -136,19 +142,16 @@ pub fn linear_fused(
             let out = &mut chunk[(a - r.start) * n..(b - r.start) * n];
             ctx.kernels
                 .matmul(l.w.dtype, &w[la * rb..lb * rb], k, x, n, out);
+            if let Some(c) = &cols[i] {
+                // SAFETY: the pool hands each thread disjoint row ranges
+                // `r`, so rows `la..lb` of layer `i` are this thread's.
+                unsafe { c.put_transposed(out, la) };
+            }
         }
     });
-    for (i, (l, out)) in lins.iter().zip(outs.iter_mut()).enumerate() {
-        let rows = l.rows();
-        let src = &dst[starts[i] * n..starts[i + 1] * n];
-        let out = &mut out[..n * rows];
-        if n == 1 {
-            out.copy_from_slice(src);
-        } else {
-            transpose(src, rows, n, out);
-        }
+    for (l, out) in lins.iter().zip(outs.iter_mut()) {
         if let Some(b) = &l.bias {
-            crate::ops::add_bias_rows(out, b);
+            crate::ops::add_bias_rows(&mut out[..n * l.rows()], b);
         }
     }
 }
@@ -173,10 +176,12 @@ pub fn swiglu(
     let (wg, wu) = (ctx.store.bytes(&gate.w), ctx.store.bytes(&up.w));
     let (rbg, rbu) = (gate.w.row_bytes(), up.w.row_bytes());
     let (dg, du) = (gate.w.dtype, up.w.dtype);
-    let dst: &mut [f32] = if n == 1 {
-        &mut out[..rows]
+    let out = &mut out[..n * rows];
+    let (cols, dst) = if n == 1 {
+        // One token: the kernels' layout is the output's.
+        (None, out)
     } else {
-        &mut tmp[..n * rows]
+        (Some(Columns::new(out, n, rows)), &mut tmp[..n * rows])
     };
     par_rows_tid2(
         ctx.pool,
@@ -190,18 +195,62 @@ pub fn swiglu(
             ctx.kernels
                 .matmul(du, &wu[r.start * rbu..r.end * rbu], k, x, n, u);
             crate::ops::silu_mul(g, u);
+            if let Some(c) = &cols {
+                // SAFETY: the pool hands each thread disjoint row ranges.
+                unsafe { c.put_transposed(g, r.start) };
+            }
         },
     );
-    if n > 1 {
-        transpose(&tmp[..n * rows], rows, n, &mut out[..n * rows]);
-    }
 }
 
-/// `out (n, rows)` = `src (rows, n)` transposed.
-fn transpose(src: &[f32], rows: usize, n: usize, out: &mut [f32]) {
-    for r in 0..rows {
-        for t in 0..n {
-            out[t * rows + r] = src[r * n + t];
+/// The `(n, ld)` output of a batched product, which the pool's threads fill
+/// column range by column range from the kernels' `(rows, n)` results.
+struct Columns {
+    ptr: *mut f32,
+    n: usize,
+    ld: usize,
+}
+
+// SAFETY: `Columns` is a pointer into an output slice borrowed mutably for
+// as long as it lives; threads write through it only at the disjoint
+// column ranges `put_transposed`'s contract gives each of them.
+unsafe impl Sync for Columns {}
+
+impl Columns {
+    fn new(out: &mut [f32], n: usize, ld: usize) -> Columns {
+        assert!(out.len() >= n * ld, "output too small");
+        Columns {
+            ptr: out.as_mut_ptr(),
+            n,
+            ld,
+        }
+    }
+
+    /// Writes `src`, laid out `(cols, n)`, transposed into columns
+    /// `col0..col0 + cols` of the output.
+    ///
+    /// # Safety
+    /// No other thread reads or writes those columns during the call.
+    unsafe fn put_transposed(&self, src: &[f32], col0: usize) {
+        let (n, ld) = (self.n, self.ld);
+        let cols = src.len() / n;
+        assert!(col0 + cols <= ld, "columns outside the output");
+        // In 8 × 8 tiles: `n` and `ld` are often multiples of 512 floats,
+        // whose lines share a few L1 sets, so a whole column of either side
+        // would not stay in cache.
+        for t0 in (0..n).step_by(8) {
+            let t1 = (t0 + 8).min(n);
+            for c0 in (0..cols).step_by(8) {
+                for c in c0..(c0 + 8).min(cols) {
+                    let from = &src[c * n + t0..c * n + t1];
+                    for (t, &v) in (t0..t1).zip(from) {
+                        // SAFETY: `t < n` and `col0 + c < ld`: inside the
+                        // `n * ld` floats checked in `new`, in columns only
+                        // this caller writes.
+                        unsafe { *self.ptr.add(t * ld + col0 + c) = v };
+                    }
+                }
+            }
         }
     }
 }

@@ -4,12 +4,14 @@
 //! Unlike ggml (which pairs Q4_0/Q8_0 with `block_q8_0` and Q4_1 with
 //! `block_q8_1`, f16 scales), one format serves all weight formats: an f32
 //! scale (activations vary more than weights, and it costs nothing in the
-//! kernel) and the block's scaled sum, which Q4_1's minimum needs.
+//! kernel), the block's scaled sum, which Q4_1's minimum needs, and the
+//! same sum as an exact integer, which the AVX512-VNNI products use to take
+//! off the offsets of their unsigned weights.
 
 use super::QK;
 
-/// `x[i] ≈ d * qs[i]`; `s = d * Σ qs[i]`.
-#[repr(C, align(8))]
+/// `x[i] ≈ d * qs[i]`; `sum = Σ qs[i]`, `s = d * sum`.
+#[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct BlockQ8A {
     /// Scale.
@@ -18,8 +20,10 @@ pub struct BlockQ8A {
     pub s: f32,
     /// Quantized values, in [-127, 127].
     pub qs: [i8; QK],
+    /// The sum of `qs`.
+    pub sum: i32,
 }
-const _: () = assert!(std::mem::size_of::<BlockQ8A>() == 40);
+const _: () = assert!(std::mem::size_of::<BlockQ8A>() == 44);
 
 impl BlockQ8A {
     /// A zeroed block, for preallocated buffers.
@@ -27,6 +31,7 @@ impl BlockQ8A {
         d: 0.0,
         s: 0.0,
         qs: [0; QK],
+        sum: 0,
     };
 }
 
@@ -53,5 +58,6 @@ pub fn quantize_act_row_scalar(src: &[f32], dst: &mut [BlockQ8A]) {
         }
         b.d = d;
         b.s = d * sum as f32;
+        b.sum = sum;
     }
 }

@@ -102,6 +102,13 @@ pub struct Kernels {
     pub attn_scores_f16: AttnScoresF16,
     /// Attention over an f16 cache: probability-weighted sum of values.
     pub attn_values_f16: AttnValuesF16,
+    /// Batches of at least this many activation rows go through a GEMM
+    /// path (`usize::MAX`: none) that sums each product in its own fixed
+    /// order: still independent of the other rows and tokens in the call,
+    /// and of how callers split them, but not `vec_dot`'s order, so there
+    /// `matmul` may differ from `vec_dot` in the last bits. Below it,
+    /// `matmul` equals `vec_dot` bit for bit.
+    pub gemm_min_tokens: usize,
 }
 
 impl Kernels {

@@ -24,6 +24,7 @@ pub static KERNELS: Kernels = Kernels {
     matmul_q4_1,
     attn_scores_f16,
     attn_values_f16,
+    gemm_min_tokens: usize::MAX,
 };
 
 fn f16_at(b: &[u8], i: usize) -> f32 {

@@ -39,6 +39,7 @@ pub(in crate::kernels) static KERNELS: Kernels = Kernels {
     matmul_q4_1: matmul::<Q4_1, false>,
     attn_scores_f16: super::super::scalar::attn_scores_f16,
     attn_values_f16: super::super::scalar::attn_values_f16,
+    gemm_min_tokens: usize::MAX,
 };
 
 /// The NEON table for CPUs with dotprod.
@@ -57,6 +58,7 @@ pub(in crate::kernels) static KERNELS_DOTPROD: Kernels = Kernels {
     matmul_q4_1: matmul::<Q4_1, true>,
     attn_scores_f16: super::super::scalar::attn_scores_f16,
     attn_values_f16: super::super::scalar::attn_values_f16,
+    gemm_min_tokens: usize::MAX,
 };
 
 /// Whether this CPU can run [`KERNELS`].
@@ -593,4 +595,5 @@ unsafe fn quantize_block(x: &[f32; QK], out: &mut BlockQ8A) {
     }
     out.d = d;
     out.s = d * sum as f32;
+    out.sum = sum;
 }

@@ -38,6 +38,7 @@ pub(in crate::kernels) static KERNELS: Kernels = Kernels {
     matmul_q4_1,
     attn_scores_f16: super::super::scalar::attn_scores_f16,
     attn_values_f16: super::super::scalar::attn_values_f16,
+    gemm_min_tokens: usize::MAX,
 };
 
 /// Whether this CPU has every feature the functions below are compiled for.
@@ -547,4 +548,5 @@ unsafe fn quantize_block(x: &[f32; QK], out: &mut BlockQ8A) {
     unsafe { _mm256_storeu_si256(out.qs.as_mut_ptr().cast(), p) };
     out.d = d;
     out.s = d * sum as f32;
+    out.sum = sum;
 }

@@ -54,9 +54,10 @@ pub(in crate::kernels) static KERNELS_VNNI: Kernels = Kernels {
     vec_dot_q4_1: vec_dot_q4_1::<true>,
     matmul_q8_0: matmul_gemm::<Q8_0>,
     matmul_q4_0: matmul_gemm::<Q4_0>,
-    matmul_q4_1: matmul::<Q4_1, true>,
+    matmul_q4_1: matmul_gemm::<Q4_1>,
     attn_scores_f16: attn::attn_scores_f16,
     attn_values_f16: attn::attn_values_f16,
+    gemm_min_tokens: gemm::MIN_TOKENS,
 };
 
 /// The AVX-512 table for CPUs without VNNI.
@@ -75,6 +76,7 @@ pub(in crate::kernels) static KERNELS: Kernels = Kernels {
     matmul_q4_1: matmul::<Q4_1, false>,
     attn_scores_f16: attn::attn_scores_f16,
     attn_values_f16: attn::attn_values_f16,
+    gemm_min_tokens: usize::MAX,
 };
 
 /// Whether this CPU can run [`KERNELS`].
@@ -156,8 +158,8 @@ fn matmul<F: Format, const V: bool>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mu
     }
 }
 
-/// [`matmul`] with VNNI for a format that also has a GEMM tile, which
-/// batches of 8 tokens and more go through.
+/// The VNNI product: the small-batch tiles below [`gemm::MIN_TOKENS`]
+/// tokens, [`gemm::gemm`] from there.
 fn matmul_gemm<F: gemm::Gemm>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
     let (rows, nb) = matmul_shape(F::BB, w, x, n, out);
     // SAFETY: as in `matmul` (this function is only in the VNNI table).
@@ -178,24 +180,12 @@ unsafe fn gemm_vnni<F: gemm::Gemm>(
     n: usize,
     out: *mut f32,
 ) {
-    // SAFETY: forwarded from the caller; `finish(t)` hands the tokens
-    // `t..n` to the small-batch tiles, with the outputs' stride kept at `n`.
+    // SAFETY: forwarded from the caller.
     unsafe {
-        let finish = |t: usize| {
-            let rb = nb * F::BB;
-            let xt = x.add(t * nb);
-            let mut r = 0;
-            while r + 2 <= rows {
-                let wr = [w.add(r * rb), w.add((r + 1) * rb)];
-                row_tiles::<F, 2, true>(wr, xt, nb, n - t, n, out.add(r * n + t));
-                r += 2;
-            }
-            if r < rows {
-                row_tiles::<F, 1, true>([w.add(r * rb)], xt, nb, n - t, n, out.add(r * n + t));
-            }
-        };
-        if n < 8 || !gemm::gemm::<F>(w, x, rows, nb, n, out, finish) {
+        if n < gemm::MIN_TOKENS {
             drive::<F, true>(w, x, rows, nb, n, out)
+        } else {
+            gemm::gemm::<F>(w, x, rows, nb, n, out)
         }
     }
 }
@@ -303,17 +293,17 @@ unsafe fn drive<F: Format, const V: bool>(
         let mut r = 0;
         while r + 2 <= rows {
             let wr = [w.add(r * rb), w.add((r + 1) * rb)];
-            row_tiles::<F, 2, V>(wr, x, nb, n, n, out.add(r * n));
+            row_tiles::<F, 2, V>(wr, x, nb, n, out.add(r * n));
             r += 2;
         }
         if r < rows {
-            row_tiles::<F, 1, V>([w.add(r * rb)], x, nb, n, n, out.add(r * n));
+            row_tiles::<F, 1, V>([w.add(r * rb)], x, nb, n, out.add(r * n));
         }
     }
 }
 
 /// All `n` activation rows against the `R` weight rows `w`, four at a time;
-/// writes result `(i, t)` at `out[i * stride + t]`.
+/// writes the `(R, n)` results at `out`.
 ///
 /// # Safety
 /// As [`drive`] for these rows.
@@ -323,7 +313,6 @@ unsafe fn row_tiles<F: Format, const R: usize, const V: bool>(
     x: *const BlockQ8A,
     nb: usize,
     n: usize,
-    stride: usize,
     out: *mut f32,
 ) {
     // SAFETY: activation rows `t < n` and outputs `(i, t)` with `i < R`,
@@ -341,7 +330,7 @@ unsafe fn row_tiles<F: Format, const R: usize, const V: bool>(
         let put = |t: usize, s: &[[f32; 4]; R], m: usize| {
             for (i, row) in s.iter().enumerate() {
                 for (j, v) in row.iter().take(m).enumerate() {
-                    *out.add(i * stride + t + j) = *v;
+                    *out.add(i * n + t + j) = *v;
                 }
             }
         };
@@ -675,5 +664,6 @@ unsafe fn quantize_act_avx512(src: &[f32], dst: &mut [BlockQ8A]) {
         }
         out.d = d;
         out.s = d * sum as f32;
+        out.sum = sum;
     }
 }

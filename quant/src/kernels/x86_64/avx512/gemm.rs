@@ -1,149 +1,335 @@
-//! Prompt-sized products on AVX512-VNNI: tiles of 2 weight rows × 8 tokens
-//! for Q4_0 and Q8_0, with the tokens' int8 blocks rearranged once per
-//! call so that the inner loop is one `vpdpbusd`, one convert, one multiply
-//! and one FMA per row, token and pair of blocks.
+//! Prompt-sized products on AVX512-VNNI: sixteen weight rows side by side,
+//! one row per lane, for batches of [`MIN_TOKENS`] tokens and more.
 //!
-//! The small-batch tiles of `tiles.rs` give the activations the signed side
-//! of `vpdpbusd` and pay a per-token offset (`-8 Σx`, `-128 Σx`) every time
-//! a token meets a block; with 8 tokens per weight row that bookkeeping
-//! costs more than the dot products. Here the roles swap: the activations
-//! become unsigned once per call (`x + 128`, stored as `x ^ 0x80` in the
-//! weight format's lane order) and the weights signed (`q - 8` for Q4_0,
-//! as stored for Q8_0), so the offset `-128 Σw` belongs to the weight block
-//! and is computed once per row for all 8 tokens:
+//! The small-batch tiles (`tiles.rs`) keep a row's blocks in one register
+//! and pay a convert, a scale product and an FMA for every four elements
+//! of each row. Here a block of 16 rows is rearranged ("packed") once per
+//! call into 8 registers whose lane `i` holds four bytes of row `i`, so
+//! one `vpdpbusd` against a broadcast of four activation bytes advances 16
+//! rows at once, and after 8 of them every lane holds a whole block's
+//! integer dot: one convert, one scale product and one FMA (two for Q4_1)
+//! then serve 16 rows × 32 elements. Packing costs about a hundred
+//! operations per block of 16 rows and is shared by up to [`TB`] tokens.
 //!
-//! `Σ (x + 128)(w) - 128 Σ w = Σ x w`, exactly, in i32.
+//! The weights take the unsigned side of `vpdpbusd` (Q4 nibbles as stored,
+//! Q8_0 as `w + 128`) and the activations the signed side, so the offset
+//! is the activation block's: each block's dot starts at `-8 Σx` (Q4_0) or
+//! `-128 Σx` (Q8_0), from the exact sum the block carries
+//! ([`BlockQ8A::sum`]), and ends as the exact integer `Σ w x`. Q4_1 adds
+//! its minimum's `m_w s_x` in float.
 //!
-//! Every output goes through the same float operations, in the same lane
-//! layout and order, as the `tiles.rs` kernels (same block products, same
-//! scale products `d_w · d_x`, same FMA chain, same horizontal sum), so a
-//! product is bit for bit the same whichever path computed it, and results
-//! do not depend on how rows and tokens were split.
+//! Each output is one chain over the blocks in order, in one lane, so it
+//! does not depend on how rows or tokens are split between calls or
+//! threads. It is not the small-batch tiles' order (those keep partial
+//! sums in lanes across blocks), so a product differs in its last bits
+//! between a batch of [`MIN_TOKENS`] or more and a smaller one. (A matrix-
+//! vector kernel in this order was tried for decoding: turning the
+//! per-row dots into row lanes and gathering the scales made it compute
+//! bound at half the memory speed of the small-batch tiles.)
 
-use super::{
-    act_pair, act_pair_nibble_order, act_scales, f16_pairs, hsum, nibble_pair, prefetch_next,
-    spread_natural, spread_nibble, widen, Format,
-};
+use super::Format;
 use crate::formats::BlockQ8A;
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
-use std::ptr::null;
+use std::ptr::addr_of;
 
-use super::tiles::{Q4_0, Q8_0};
+use super::tiles::{Q4_0, Q4_1, Q8_0};
 
-/// Tokens per tile.
-const C: usize = 8;
-/// Rearranged activation pairs that fit the stack buffer (64 KiB): 8 tokens
-/// of up to 128 pairs (k ≤ 8192), else 4 tokens of up to 256.
-const BUF_PAIRS: usize = 1024;
+/// Batches at least this large go through [`gemm`]; smaller ones through
+/// the small-batch tiles, whose decode speed packing would cost.
+pub(super) const MIN_TOKENS: usize = 4;
+/// Tokens per register tile.
+const T: usize = 8;
+/// Blocks packed at a time (48 × 640 bytes = 30 KiB, in L1 with room).
+const SEG: usize = 48;
+/// Tokens whose running sums are kept while rows longer than [`SEG`]
+/// blocks are packed piece by piece (128 × 64 bytes).
+const TB: usize = 128;
 
-/// A weight format with a GEMM tile.
+/// One block of 16 rows, packed: `q[j]` lane `i` holds elements
+/// `4j..4j + 4` of row `i` (unsigned), `d` and `c` the rows' scale and
+/// offset factor.
+#[repr(C)]
+struct Packed {
+    q: [__m512i; 8],
+    d: __m512,
+    c: __m512,
+}
+
+/// A weight format [`gemm`] can pack.
 pub(super) trait Gemm: Format {
-    /// Activation blocks `b`, `b + 1` of `x` in this format's lane order,
-    /// as unsigned bytes `x + 128`.
+    /// Block `b` of the row at `w` as 32 unsigned bytes in element order.
     ///
     /// # Safety
-    /// Blocks `b`, `b + 1` readable; inlined into an AVX-512 trampoline.
-    unsafe fn act_u8(x: *const BlockQ8A, b: usize) -> __m512i;
+    /// Block `b` readable; inlined into an AVX-512 trampoline.
+    unsafe fn row_u8(w: *const u8, b: usize) -> __m256i;
 
-    /// Weight blocks `b`, `b + 1` of the row at `w` as signed bytes in the
-    /// lane order of [`Gemm::act_u8`], and the f32 xmm `[d_b, _, d_b1, _]`
-    /// of their scales.
-    ///
-    /// # Safety
-    /// Blocks `b`, `b + 1` readable; inlined into an AVX-512 trampoline.
-    unsafe fn weights_s8(w: *const u8, b: usize) -> (__m512i, __m128);
+    /// Q4_1: the block's minimum adds `m_w s_x` (as `c` from
+    /// [`Gemm::scales`]).
+    const MIN: bool;
+    /// For the other formats, the unsigned weights are `w + 2^SHIFT`, so
+    /// `2^SHIFT Σx` comes off each block's integer dot.
+    const SHIFT: u32;
 
-    /// Spreads lanes 0 and 2 of an xmm over the i32 lanes of the format's
-    /// layout ([`spread_nibble`] or [`spread_natural`]).
+    /// `(d, c)` of block `b` for the rows of `valid` (zero elsewhere), row
+    /// `i` at `w + off[i]`: the scale, and for Q4_1 the minimum.
     ///
     /// # Safety
-    /// Inlined into an AVX-512 trampoline.
-    unsafe fn spread(s: __m128) -> __m512;
+    /// Block `b` of every valid row readable; inlined into an AVX-512
+    /// trampoline.
+    unsafe fn scales(w: *const u8, off: __m512i, valid: __mmask16, b: usize) -> (__m512, __m512);
+}
 
-    /// The odd last block `b` of the row at `w` against `x`, as the 8 lanes
-    /// the small-batch tile adds with [`widen`].
-    ///
-    /// # Safety
-    /// Block `b` readable in both; inlined into an AVX-512 trampoline.
-    unsafe fn tail(w: *const u8, x: *const BlockQ8A, b: usize) -> __m256;
+/// The first two f16s of block `b` (at `w + off[i] + b · bb`) of each
+/// valid row, as `(first, second)` in f32 (the second is garbage for
+/// formats with one f16 per block, and unused).
+///
+/// # Safety
+/// Four bytes readable at each valid row's block; inlined into an AVX-512
+/// trampoline.
+#[inline(always)]
+unsafe fn f16_pair_columns(
+    w: *const u8,
+    off: __m512i,
+    valid: __mmask16,
+    at: usize,
+) -> (__m512, __m512) {
+    // SAFETY: the gather reads only the lanes in `valid`, four bytes each.
+    unsafe {
+        let g =
+            _mm512_mask_i32gather_epi32::<1>(_mm512_setzero_si512(), valid, off, w.add(at).cast());
+        let lo = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g));
+        let hi = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32::<16>(g)));
+        (lo, hi)
+    }
+}
+
+/// The 16 packed bytes at `p` as 32 nibbles `[lo | hi]` (element order of
+/// Q4_0 and Q4_1).
+///
+/// # Safety
+/// 16 bytes readable at `p`; inlined into an AVX-512 trampoline.
+#[inline(always)]
+unsafe fn nibbles(p: *const u8) -> __m256i {
+    // SAFETY: 16 readable bytes; unaligned load.
+    unsafe {
+        let v = _mm_loadu_si128(p.cast());
+        let m = _mm_set1_epi8(0x0F);
+        _mm256_set_m128i(
+            _mm_and_si128(_mm_srli_epi16::<4>(v), m),
+            _mm_and_si128(v, m),
+        )
+    }
 }
 
 impl Gemm for Q4_0 {
+    const MIN: bool = false;
+    const SHIFT: u32 = 3;
+
     #[inline(always)]
-    unsafe fn act_u8(x: *const BlockQ8A, b: usize) -> __m512i {
-        // SAFETY: forwarded.
-        unsafe { _mm512_xor_si512(act_pair_nibble_order(x, b), _mm512_set1_epi8(-128)) }
+    unsafe fn row_u8(w: *const u8, b: usize) -> __m256i {
+        // SAFETY: block `b` is 18 readable bytes, nibbles from byte 2.
+        unsafe { nibbles(w.add(b * 18 + 2)) }
     }
 
     #[inline(always)]
-    unsafe fn weights_s8(w: *const u8, b: usize) -> (__m512i, __m128) {
-        // SAFETY: blocks `b`, `b + 1` are 18 readable bytes each.
-        unsafe {
-            let (p0, p1) = (w.add(b * 18), w.add(b * 18 + 18));
-            let q = nibble_pair(p0.add(2), p1.add(2));
-            let d = f16_pairs(p0, p1);
-            (_mm512_sub_epi8(q, _mm512_set1_epi8(8)), d)
-        }
+    unsafe fn scales(w: *const u8, off: __m512i, valid: __mmask16, b: usize) -> (__m512, __m512) {
+        // SAFETY: forwarded; a block is longer than four bytes.
+        unsafe { f16_pair_columns(w, off, valid, b * 18) }
+    }
+}
+
+impl Gemm for Q4_1 {
+    const MIN: bool = true;
+    const SHIFT: u32 = 0;
+
+    #[inline(always)]
+    unsafe fn row_u8(w: *const u8, b: usize) -> __m256i {
+        // SAFETY: block `b` is 20 readable bytes, nibbles from byte 4.
+        unsafe { nibbles(w.add(b * 20 + 4)) }
     }
 
     #[inline(always)]
-    unsafe fn spread(s: __m128) -> __m512 {
-        // SAFETY: forwarded.
-        unsafe { spread_nibble(s) }
-    }
-
-    #[inline(always)]
-    unsafe fn tail(w: *const u8, x: *const BlockQ8A, b: usize) -> __m256 {
-        // SAFETY: forwarded.
-        unsafe { Self::tail_block(w, x, b) }
+    unsafe fn scales(w: *const u8, off: __m512i, valid: __mmask16, b: usize) -> (__m512, __m512) {
+        // SAFETY: forwarded; `d` and `m` are the block's first four bytes.
+        unsafe { f16_pair_columns(w, off, valid, b * 20) }
     }
 }
 
 impl Gemm for Q8_0 {
-    #[inline(always)]
-    unsafe fn act_u8(x: *const BlockQ8A, b: usize) -> __m512i {
-        // SAFETY: forwarded.
-        unsafe { _mm512_xor_si512(act_pair(x, b), _mm512_set1_epi8(-128)) }
-    }
+    const MIN: bool = false;
+    const SHIFT: u32 = 7;
 
     #[inline(always)]
-    unsafe fn weights_s8(w: *const u8, b: usize) -> (__m512i, __m128) {
-        // SAFETY: blocks `b`, `b + 1` are 34 readable bytes each.
+    unsafe fn row_u8(w: *const u8, b: usize) -> __m256i {
+        // SAFETY: block `b` is 34 readable bytes, values from byte 2.
         unsafe {
-            let (p0, p1) = (w.add(b * 34), w.add(b * 34 + 34));
-            let q = _mm512_inserti64x4::<1>(
-                _mm512_castsi256_si512(_mm256_loadu_si256(p0.add(2).cast())),
-                _mm256_loadu_si256(p1.add(2).cast()),
-            );
-            (q, f16_pairs(p0, p1))
+            let v = _mm256_loadu_si256(w.add(b * 34 + 2).cast());
+            _mm256_xor_si256(v, _mm256_set1_epi8(-128))
         }
     }
 
     #[inline(always)]
-    unsafe fn spread(s: __m128) -> __m512 {
-        // SAFETY: forwarded.
-        unsafe { spread_natural(s) }
-    }
-
-    #[inline(always)]
-    unsafe fn tail(w: *const u8, x: *const BlockQ8A, b: usize) -> __m256 {
-        // SAFETY: forwarded.
-        unsafe { Self::tail_block(w, x, b) }
+    unsafe fn scales(w: *const u8, off: __m512i, valid: __mmask16, b: usize) -> (__m512, __m512) {
+        // SAFETY: forwarded; a block is longer than four bytes.
+        unsafe { f16_pair_columns(w, off, valid, b * 34) }
     }
 }
 
-/// `out[r * n + t] = W[r] · x[t]` for `rows` rows and `n ≥ 8` tokens, if
-/// the tokens' rearranged blocks fit the stack buffer; returns `false`
-/// (having written nothing) when they do not.
-///
-/// Tokens go in tiles of 8 (4 for long rows); the last `n mod 8` through
-/// `finish`, which the caller points at the small-batch tiles.
+/// Transposes the 8 × 8 matrix of i32 in each 256-bit half of `v` (row `r`
+/// of half `h` is half `h` of `v[r]`): afterwards half `h` of `v[k]` holds
+/// column `k` of half `h`.
 ///
 /// # Safety
-/// AVX-512 F/BW/VL, VNNI, AVX2, FMA, F16C available (inlined into the VNNI
-/// trampoline); `w` readable for `rows * nb` blocks of `F`, `x` for
-/// `n * nb` blocks, `out` writable for `rows * n` floats.
+/// Inlined into an AVX-512 trampoline.
+#[inline(always)]
+unsafe fn transpose8(v: [__m512i; 8]) -> [__m512i; 8] {
+    // SAFETY: features provided by the trampoline this is inlined into.
+    unsafe {
+        // (Loops, not closures: see `block_dots`.)
+        let mut t = v;
+        for i in (0..8).step_by(2) {
+            t[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]);
+            t[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
+        }
+        // u[4g + c]: rows 4g..4g+4 of columns c and c + 4 of each half.
+        let mut u = t;
+        for g in 0..2 {
+            for m in 0..2 {
+                let (a, b) = (t[4 * g + m], t[4 * g + 2 + m]);
+                u[4 * g + 2 * m] = _mm512_unpacklo_epi64(a, b);
+                u[4 * g + 2 * m + 1] = _mm512_unpackhi_epi64(a, b);
+            }
+        }
+        let lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
+        let hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+        let mut out = u;
+        for k in 0..4 {
+            out[k] = _mm512_permutex2var_epi64(u[k], lo, u[4 + k]);
+            out[k + 4] = _mm512_permutex2var_epi64(u[k], hi, u[4 + k]);
+        }
+        out
+    }
+}
+
+/// Packs blocks `s0..s0 + pk.len()` of the `rv ≤ 16` rows at `w` (`rb`
+/// bytes apart) into `pk`; rows past `rv` become zeros.
+///
+/// # Safety
+/// The blocks readable in every valid row; inlined into the VNNI
+/// trampoline.
+#[inline(always)]
+unsafe fn pack<F: Gemm>(
+    w: *const u8,
+    rb: usize,
+    rv: usize,
+    s0: usize,
+    pk: &mut [MaybeUninit<Packed>],
+) {
+    // SAFETY: rows `< rv` and blocks `< s0 + pk.len()` are readable.
+    unsafe {
+        let off = _mm512_mullo_epi32(
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+            _mm512_set1_epi32(rb as i32),
+        );
+        let valid = (((1u32 << rv) - 1) & 0xFFFF) as __mmask16;
+        for (i, slot) in pk.iter_mut().enumerate() {
+            let b = s0 + i;
+            let mut rows = [_mm256_setzero_si256(); 16];
+            for (r, v) in rows.iter_mut().enumerate().take(rv) {
+                *v = F::row_u8(w.add(r * rb), b);
+            }
+            let mut z = [_mm512_setzero_si512(); 8];
+            for (r, zr) in z.iter_mut().enumerate() {
+                *zr = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(rows[r]), rows[r + 8]);
+            }
+            let (d, c) = F::scales(w, off, valid, b);
+            slot.write(Packed {
+                q: transpose8(z),
+                d,
+                c,
+            });
+        }
+    }
+}
+
+/// Runs the packed blocks `pk` against `TT` tokens (`x[t]` at the tokens'
+/// first packed block), continuing the sums in `acc`.
+///
+/// # Safety
+/// `x[t]` readable for `pk.len()` blocks; inlined into the VNNI trampoline.
+#[inline(always)]
+unsafe fn run<F: Gemm, const TT: usize>(
+    pk: &[Packed],
+    x: [*const BlockQ8A; TT],
+    acc: &mut [__m512; TT],
+) {
+    // SAFETY: block `b < pk.len()` of each token is readable.
+    unsafe {
+        for (b, p) in pk.iter().enumerate() {
+            let mut dot = [_mm512_setzero_si512(); TT];
+            for t in 0..TT {
+                dot[t] = dot_start::<F>(x[t].add(b));
+            }
+            for (j, &q) in p.q.iter().enumerate() {
+                for t in 0..TT {
+                    let four = addr_of!((*x[t].add(b)).qs).cast::<i32>().add(j);
+                    dot[t] =
+                        _mm512_dpbusd_epi32(dot[t], q, _mm512_set1_epi32(four.read_unaligned()));
+                }
+            }
+            for t in 0..TT {
+                acc[t] = step::<F>(acc[t], dot[t], p.d, p.c, x[t].add(b));
+            }
+        }
+    }
+}
+
+/// Writes the sums of `TT` tokens × the first `rv` of 16 rows:
+/// `out[i * stride + t] = lane i of acc[t]`.
+///
+/// # Safety
+/// `out` writable at those places; inlined into the VNNI trampoline.
+#[inline(always)]
+unsafe fn put<const TT: usize>(acc: &[__m512; TT], rv: usize, out: *mut f32, stride: usize) {
+    // SAFETY: rows `i < rv` and tokens `t < TT` are inside the caller's
+    // output.
+    unsafe {
+        if TT == 8 {
+            let mut v = [_mm512_setzero_si512(); 8];
+            for t in 0..8 {
+                v[t] = _mm512_castps_si512(acc[t]);
+            }
+            let v = transpose8(v);
+            for (k, vk) in v.iter().enumerate() {
+                if k < rv {
+                    _mm256_storeu_si256(out.add(k * stride).cast(), _mm512_castsi512_si256(*vk));
+                }
+                if k + 8 < rv {
+                    let h = _mm512_extracti64x4_epi64::<1>(*vk);
+                    _mm256_storeu_si256(out.add((k + 8) * stride).cast(), h);
+                }
+            }
+        } else {
+            for (t, a) in acc.iter().enumerate() {
+                let mut lanes = [0f32; 16];
+                _mm512_storeu_ps(lanes.as_mut_ptr(), *a);
+                for (i, v) in lanes.iter().take(rv).enumerate() {
+                    *out.add(i * stride + t) = *v;
+                }
+            }
+        }
+    }
+}
+
+/// `out[r * n + t] = W[r] · x[t]` for `rows` rows of `nb` blocks and `n`
+/// tokens.
+///
+/// # Safety
+/// AVX-512 F/BW/VL, VNNI, AVX2, FMA and F16C available (inlined into the
+/// VNNI trampoline); `w` readable for `rows * nb` blocks of `F`, `x` for
+/// `n * nb` blocks, `out` writable for `rows * n` floats; `nb * F::BB`
+/// fits an i32 sixteen times over.
 #[inline(always)]
 pub(super) unsafe fn gemm<F: Gemm>(
     w: *const u8,
@@ -152,152 +338,102 @@ pub(super) unsafe fn gemm<F: Gemm>(
     nb: usize,
     n: usize,
     out: *mut f32,
-    finish: impl Fn(usize),
-) -> bool {
-    let pairs = nb / 2;
-    let wide = pairs * C <= BUF_PAIRS;
-    if !wide && pairs * 4 > BUF_PAIRS {
-        return false;
-    }
-    let mut buf = [MaybeUninit::<__m512i>::uninit(); BUF_PAIRS];
-    let buf = buf.as_mut_ptr().cast::<__m512i>();
-    let tile = if wide { C } else { 4 };
-    // SAFETY: tokens `t < n`, rows `r < rows`, blocks `< nb`: all inside
-    // the caller's sizes; `buf` holds `tile * pairs ≤ BUF_PAIRS` vectors,
-    // each written before it is read.
-    unsafe {
-        let mut t = 0;
-        while t + tile <= n {
-            for c in 0..tile {
-                let xc = x.add((t + c) * nb);
-                for p in 0..pairs {
-                    buf.add(c * pairs + p).write(F::act_u8(xc, 2 * p));
-                }
-            }
-            if wide {
-                token_tile::<F, C>(w, x.add(t * nb), buf, rows, nb, n, t == 0, out.add(t));
-            } else {
-                token_tile::<F, 4>(w, x.add(t * nb), buf, rows, nb, n, t == 0, out.add(t));
-            }
-            t += tile;
-        }
-        if t < n {
-            finish(t);
-        }
-    }
-    true
-}
-
-/// All `rows` against tokens `0..T` of `x` (rearranged in `xu`), writing
-/// `out[r * stride + c]`; `first` says whether this is the first pass over
-/// these rows (which then prefetches them in address order).
-///
-/// # Safety
-/// As [`gemm`], for `T` tokens at `x` and `xu`.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-unsafe fn token_tile<F: Gemm, const T: usize>(
-    w: *const u8,
-    x: *const BlockQ8A,
-    xu: *const __m512i,
-    rows: usize,
-    nb: usize,
-    stride: usize,
-    first: bool,
-    out: *mut f32,
 ) {
     let rb = nb * F::BB;
-    // SAFETY: rows `r < rows` and tokens `c < T`, as the caller guarantees.
+    let mut pk = [const { MaybeUninit::<Packed>::uninit() }; SEG];
+    // SAFETY: every row `r0 + i < rows`, token `< n` and block `< nb` used
+    // below is inside the caller's sizes; `pk[..sn]` is written by `pack`
+    // before it is read.
     unsafe {
-        let xs: [*const BlockQ8A; T] = std::array::from_fn(|c| x.add(c * nb));
-        let next = |r: usize| {
-            if first {
-                w.wrapping_add(r * rb)
-            } else {
-                null()
-            }
-        };
-        let put = |r: usize, s: &[[f32; T]]| {
-            for (i, row) in s.iter().enumerate() {
-                for (c, v) in row.iter().enumerate() {
-                    *out.add((r + i) * stride + c) = *v;
+        let mut keep = [_mm512_setzero_ps(); TB];
+        for r0 in (0..rows).step_by(16) {
+            let rv = (rows - r0).min(16);
+            let wr = w.add(r0 * rb);
+            let o = out.add(r0 * n);
+            for t0 in (0..n).step_by(TB) {
+                let tn = (n - t0).min(TB);
+                for s0 in (0..nb).step_by(SEG) {
+                    let sn = (nb - s0).min(SEG);
+                    if t0 == 0 || nb > SEG {
+                        pack::<F>(wr, rb, rv, s0, &mut pk[..sn]);
+                    }
+                    let packed = std::slice::from_raw_parts(pk.as_ptr().cast::<Packed>(), sn);
+                    let (first, last) = (s0 == 0, s0 + sn == nb);
+                    let xt = |t: usize| x.add((t0 + t) * nb + s0);
+                    let mut t = 0;
+                    while t < tn {
+                        if t + T <= tn {
+                            let mut acc = [_mm512_setzero_ps(); T];
+                            let mut xs = [x; T];
+                            for i in 0..T {
+                                if !first {
+                                    acc[i] = keep[t + i];
+                                }
+                                xs[i] = xt(t + i);
+                            }
+                            run::<F, T>(packed, xs, &mut acc);
+                            if last {
+                                put::<T>(&acc, rv, o.add(t0 + t), n);
+                            } else {
+                                keep[t..t + T].copy_from_slice(&acc);
+                            }
+                            t += T;
+                        } else {
+                            let mut acc = [if first { _mm512_setzero_ps() } else { keep[t] }];
+                            run::<F, 1>(packed, [xt(t)], &mut acc);
+                            if last {
+                                put::<1>(&acc, rv, o.add(t0 + t), n);
+                            } else {
+                                keep[t] = acc[0];
+                            }
+                            t += 1;
+                        }
+                    }
                 }
             }
-        };
-        let mut r = 0;
-        while r + 2 <= rows {
-            let s = tile::<F, 2, T>(
-                [w.add(r * rb), w.add((r + 1) * rb)],
-                xs,
-                xu,
-                nb,
-                next(r + 2),
-            );
-            put(r, &s);
-            r += 2;
-        }
-        if r < rows {
-            put(r, &tile::<F, 1, T>([w.add(r * rb)], xs, xu, nb, null()));
         }
     }
 }
 
-/// `R` weight rows × `T` tokens; `xu[c * (nb / 2) + p]` is token `c`'s
-/// pair `p` from [`Gemm::act_u8`].
+/// The integer that starts block `xb`'s dot: `-2^SHIFT Σx`, the offset of
+/// the unsigned weights (none for Q4_1), in every lane.
 ///
 /// # Safety
-/// As [`gemm`] for these rows and tokens.
+/// `xb` readable; inlined into an AVX-512 trampoline.
 #[inline(always)]
-unsafe fn tile<F: Gemm, const R: usize, const T: usize>(
-    w: [*const u8; R],
-    x: [*const BlockQ8A; T],
-    xu: *const __m512i,
-    nb: usize,
-    next: *const u8,
-) -> [[f32; T]; R] {
-    let pairs = nb / 2;
-    // SAFETY: block pairs `p < nb / 2` and the odd block `nb - 1` are
-    // readable behind every pointer; features come from the trampoline.
+unsafe fn dot_start<F: Gemm>(xb: *const BlockQ8A) -> __m512i {
+    // SAFETY: `xb` readable; features from the trampoline.
     unsafe {
-        let zero = _mm512_setzero_si512();
-        let u128 = _mm512_set1_epi8(-128);
-        let mut acc = [[_mm512_setzero_ps(); T]; R];
-        for p in 0..pairs {
-            let b = 2 * p;
-            prefetch_next::<R>(next, b, F::BB);
-            let mut q = [zero; R];
-            let mut corr = [zero; R];
-            let mut dw = [_mm512_setzero_ps(); R];
-            for r in 0..R {
-                let (qs, d) = F::weights_s8(w[r], b);
-                q[r] = qs;
-                // -128 Σw per group of four: the offset of x + 128.
-                corr[r] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, u128, qs));
-                dw[r] = F::spread(d);
-            }
-            for c in 0..T {
-                let xv = _mm512_loadu_si512(xu.add(c * pairs + p).cast());
-                let dx = F::spread(act_scales(x[c], b));
-                for r in 0..R {
-                    let dot = _mm512_dpbusd_epi32(corr[r], xv, q[r]);
-                    let s = _mm512_mul_ps(dw[r], dx);
-                    acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc[r][c]);
-                }
-            }
+        if F::MIN {
+            _mm512_setzero_si512()
+        } else {
+            _mm512_set1_epi32(-((*xb).sum << F::SHIFT))
         }
-        if nb % 2 == 1 {
-            for r in 0..R {
-                for c in 0..T {
-                    acc[r][c] = widen(acc[r][c], F::tail(w[r], x[c], nb - 1));
-                }
-            }
+    }
+}
+
+/// One block's step of every product's sum, for 16 rows (one per lane)
+/// and the activation block `xb`: `acc + dot · (d_w d_x)`, then `+ m_w s_x`
+/// for Q4_1. `dot` is the block's exact integer dot.
+///
+/// # Safety
+/// `xb` readable; inlined into an AVX-512 trampoline.
+#[inline(always)]
+unsafe fn step<F: Gemm>(
+    acc: __m512,
+    dot: __m512i,
+    d: __m512,
+    c: __m512,
+    xb: *const BlockQ8A,
+) -> __m512 {
+    // SAFETY: `xb` readable; features from the trampoline.
+    unsafe {
+        let s = _mm512_mul_ps(d, _mm512_set1_ps((*xb).d));
+        let acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc);
+        if F::MIN {
+            _mm512_fmadd_ps(c, _mm512_set1_ps((*xb).s), acc)
+        } else {
+            acc
         }
-        let mut res = [[0f32; T]; R];
-        for r in 0..R {
-            for c in 0..T {
-                res[r][c] = hsum(acc[r][c]);
-            }
-        }
-        res
     }
 }
