@@ -281,32 +281,78 @@ pub fn par_rows_tid<T: Send>(
         return;
     }
     let parts = units.min(nt * CHUNKS_PER_THREAD).min(MAX_CHUNKS);
-    // One slot per chunk, each holding that chunk's disjoint rows: the safe
-    // way to hand out `&mut` pieces to a `Fn` shared by all threads.
-    type Slot<'a, T> = Mutex<Option<&'a mut [T]>>;
-    let slots: [Slot<'_, T>; MAX_CHUNKS] = std::array::from_fn(|_| Mutex::new(None));
-    let mut rest = out;
-    for (i, slot) in slots.iter().enumerate().take(parts) {
-        let r = split(rows, parts, i, align);
-        let take = (r.len() * row_len).min(rest.len());
-        let (mine, tail) = std::mem::take(&mut rest).split_at_mut(take);
-        rest = tail;
-        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(mine);
-    }
-    let next = AtomicUsize::new(0);
-    pool.run(&|tid| loop {
-        let c = next.fetch_add(1, Ordering::Relaxed);
-        if c >= parts {
-            break;
-        }
+    let len = out.len();
+    let out = Parts::new(out);
+    for_each_chunk(pool, parts, |tid, c| {
         let r = split(rows, parts, c, align);
-        let taken = slots[c].lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(chunk) = taken {
-            if !r.is_empty() {
-                f(tid, r, chunk);
+        let span = (r.start * row_len).min(len)..(r.end * row_len).min(len);
+        if !r.is_empty() {
+            // SAFETY: `for_each_chunk` hands out each chunk index once, and
+            // chunks' row ranges (hence spans) are disjoint.
+            f(tid, r, unsafe { out.part(span) });
+        }
+    });
+}
+
+/// Runs `f(tid, c)` once for every chunk `c < parts`, on the pool. Thread
+/// `t` first takes its own run of chunks, `t · parts / n` onwards, in
+/// order, so that consecutive rows (which the kernels prefetch one tile
+/// ahead) stay on one core; a thread that runs out takes the chunks other
+/// threads have not reached yet, so a late thread never holds up the job.
+fn for_each_chunk(pool: &ThreadPool, parts: usize, f: impl Fn(usize, usize) + Sync) {
+    let nt = pool.n_threads();
+    let own = |t: usize| t * parts / nt..(t + 1) * parts / nt;
+    let cursors: [AtomicUsize; MAX_THREADS] =
+        std::array::from_fn(|t| AtomicUsize::new(if t < nt { own(t).start } else { 0 }));
+    pool.run(&|tid| {
+        for v in (tid..nt).chain(0..tid) {
+            let end = own(v).end;
+            loop {
+                let c = cursors[v].fetch_add(1, Ordering::Relaxed);
+                if c >= end {
+                    break;
+                }
+                f(tid, c);
             }
         }
     });
+}
+
+/// A `&mut [T]` that the pool's threads carve into disjoint parts.
+struct Parts<'a, T> {
+    ptr: *mut T,
+    len: usize,
+    _out: std::marker::PhantomData<&'a mut [T]>,
+}
+
+// SAFETY: `Parts` only hands out disjoint `&mut` parts (the contract of
+// `part`), so sharing it across threads is sharing `&mut [T]` pieces, which
+// needs `T: Send`.
+unsafe impl<T: Send> Sync for Parts<'_, T> {}
+
+impl<'a, T> Parts<'a, T> {
+    fn new(s: &'a mut [T]) -> Self {
+        Parts {
+            ptr: s.as_mut_ptr(),
+            len: s.len(),
+            _out: std::marker::PhantomData,
+        }
+    }
+
+    /// The elements `span` of the slice.
+    ///
+    /// # Safety
+    /// No two calls during the slice's borrow may ask for overlapping spans.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn part(&self, span: Range<usize>) -> &'a mut [T] {
+        assert!(
+            span.start <= span.end && span.end <= self.len,
+            "part outside the slice"
+        );
+        // SAFETY: in bounds (checked), and disjoint from every other part
+        // handed out (the caller's contract).
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(span.start), span.len()) }
+    }
 }
 
 /// [`par_rows_tid`] over two buffers split alike: `a` and `b` both hold
@@ -329,28 +375,15 @@ pub fn par_rows_tid2<T: Send>(
         return;
     }
     let parts = units.min(nt * CHUNKS_PER_THREAD).min(MAX_CHUNKS);
-    type Slot<'a, T> = Mutex<Option<(&'a mut [T], &'a mut [T])>>;
-    let slots: [Slot<'_, T>; MAX_CHUNKS] = std::array::from_fn(|_| Mutex::new(None));
-    let (mut ra, mut rb) = (a, b);
-    for (i, slot) in slots.iter().enumerate().take(parts) {
-        let r = split(rows, parts, i, align);
-        let (ma, ta) = std::mem::take(&mut ra).split_at_mut(r.len() * row_len);
-        let (mb, tb) = std::mem::take(&mut rb).split_at_mut(r.len() * row_len);
-        (ra, rb) = (ta, tb);
-        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some((ma, mb));
-    }
-    let next = AtomicUsize::new(0);
-    pool.run(&|tid| loop {
-        let c = next.fetch_add(1, Ordering::Relaxed);
-        if c >= parts {
-            break;
-        }
+    let (a, b) = (Parts::new(a), Parts::new(b));
+    for_each_chunk(pool, parts, |tid, c| {
         let r = split(rows, parts, c, align);
-        let taken = slots[c].lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some((ca, cb)) = taken {
-            if !r.is_empty() {
-                f(tid, r, ca, cb);
-            }
+        let span = r.start * row_len..r.end * row_len;
+        if !r.is_empty() {
+            // SAFETY: `for_each_chunk` hands out each chunk index once, and
+            // chunks' row ranges (hence spans) are disjoint.
+            let (ca, cb) = unsafe { (a.part(span.clone()), b.part(span)) };
+            f(tid, r, ca, cb);
         }
     });
 }
