@@ -24,6 +24,10 @@
 //! giving Q4_1's `m_w · s_x`), then spread over the i32 lanes with one
 //! `vpermps`.
 //!
+//! Batches of [`gemm::MIN_TOKENS`] tokens and more take another route on
+//! VNNI CPUs: `gemm.rs` packs 16 weight rows into row-per-lane registers
+//! (see there). The tiles below serve decoding and small batches.
+//!
 //! The tile functions are `#[inline(always)]` without target features: they
 //! are only ever inlined into the `#[target_feature]` trampolines at the
 //! bottom, which is where the intrinsics get their features (the

@@ -142,31 +142,36 @@ unsafe fn scores(q: *const f32, nq: usize, k: KvRows<'_>, scale: f32, out: *mut 
 unsafe fn hsum16(v: [__m512; 16]) -> __m512 {
     // SAFETY: features provided by the trampoline this is inlined into.
     unsafe {
+        // (Loops, not closures: a closure would not get the trampoline's
+        // target features, and its intrinsics would become calls.)
         // [a0..7 + a8..15 | b0..7 + b8..15]
-        let h: [__m512; 8] = std::array::from_fn(|m| {
+        let mut h = [_mm512_setzero_ps(); 8];
+        for (m, hm) in h.iter_mut().enumerate() {
             let (a, b) = (v[2 * m], v[2 * m + 1]);
-            _mm512_add_ps(
+            *hm = _mm512_add_ps(
                 _mm512_shuffle_f32x4::<0x44>(a, b),
                 _mm512_shuffle_f32x4::<0xEE>(a, b),
-            )
-        });
+            );
+        }
         // Four keys per register, four lanes each: lanes i + i+4.
-        let s: [__m512; 4] = std::array::from_fn(|m| {
+        let mut s = [_mm512_setzero_ps(); 4];
+        for (m, sm) in s.iter_mut().enumerate() {
             let (a, b) = (h[2 * m], h[2 * m + 1]);
-            _mm512_add_ps(
+            *sm = _mm512_add_ps(
                 _mm512_shuffle_f32x4::<0x88>(a, b),
                 _mm512_shuffle_f32x4::<0xDD>(a, b),
-            )
-        });
+            );
+        }
         // Per 128-bit lane L: keys 8m+L and 8m+4+L, two lanes each:
         // lanes i + i+2 (moved as f64 pairs, added as f32).
-        let t: [__m512; 2] = std::array::from_fn(|m| {
+        let mut t = [_mm512_setzero_ps(); 2];
+        for (m, tm) in t.iter_mut().enumerate() {
             let (a, b) = (_mm512_castps_pd(s[2 * m]), _mm512_castps_pd(s[2 * m + 1]));
-            _mm512_add_ps(
+            *tm = _mm512_add_ps(
                 _mm512_castpd_ps(_mm512_unpacklo_pd(a, b)),
                 _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)),
-            )
-        });
+            );
+        }
         // Lanes i + i+1: lane 4L + k now holds key L + 4k.
         let u = _mm512_add_ps(
             _mm512_shuffle_ps::<0x88>(t[0], t[1]),
