@@ -184,9 +184,15 @@ unsafe fn gemm_vnni<F: gemm::Gemm>(
     n: usize,
     out: *mut f32,
 ) {
-    // SAFETY: forwarded from the caller.
+    // The GEMM addresses 16 rows by i32 offsets: rows over 128 MiB (never
+    // seen in a model) take the small-batch tiles.
+    let narrow = (nb * F::BB)
+        .checked_mul(16)
+        .is_none_or(|b| b > i32::MAX as usize);
+    // SAFETY: forwarded from the caller; `gemm` only gets rows whose 16
+    // offsets fit an i32.
     unsafe {
-        if n < gemm::MIN_TOKENS {
+        if n < gemm::MIN_TOKENS || narrow {
             drive::<F, true>(w, x, rows, nb, n, out)
         } else {
             gemm::gemm::<F>(w, x, rows, nb, n, out)

@@ -323,7 +323,8 @@ unsafe fn put<const TT: usize>(acc: &[__m512; TT], rv: usize, out: *mut f32, str
 }
 
 /// `out[r * n + t] = W[r] · x[t]` for `rows` rows of `nb` blocks and `n`
-/// tokens.
+/// tokens. Uses about 40 KiB of stack (the packed blocks and the kept
+/// sums).
 ///
 /// # Safety
 /// AVX-512 F/BW/VL, VNNI, AVX2, FMA and F16C available (inlined into the
