@@ -49,7 +49,8 @@ pub struct Generated {
     /// sampler penalty or temperature), for ranking answers. Taken while
     /// decoding one token at a time; scoring the same tokens in one batch
     /// ([`crate::score::score_continuation`]) sums the quantized products
-    /// in another order and agrees to about 0.01 nat per token.
+    /// in another order, which can flip int8 roundings: the two agree to
+    /// about int8's own error (a few hundredths of a nat per token).
     pub token_logprobs: Vec<f64>,
     /// Generated text, as emitted.
     pub text: String,

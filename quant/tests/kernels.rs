@@ -157,10 +157,10 @@ fn matmul_matches_vec_dot_and_scalar() {
     let mut rng = Rng::new(4);
     let mut sets = simd_sets();
     sets.push(scalar());
-    // The AVX512-VNNI GEMM (n >= 4) works on 16 rows and 8 tokens at a
-    // time, packing 48 blocks at a time and keeping sums for 128 tokens:
-    // counts off those multiples, long rows and long batches.
-    let ns = [1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 19];
+    // The AVX512-VNNI GEMM (n >= 8) works on 16 rows and 8, 4 or 1 tokens
+    // at a time, packing 48 blocks at a time and keeping sums for 128
+    // tokens: counts off those multiples, long rows and long batches.
+    let ns = [1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 16, 19];
     let rows_list = [1, 2, 3, 4, 5, 7, 8, 9, 13];
     let mut cases = vec![
         (258, 3, 9),

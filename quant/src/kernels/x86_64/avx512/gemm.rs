@@ -36,8 +36,9 @@ use std::ptr::addr_of;
 use super::tiles::{Q4_0, Q4_1, Q8_0};
 
 /// Batches at least this large go through [`gemm`]; smaller ones through
-/// the small-batch tiles, whose decode speed packing would cost.
-pub(super) const MIN_TOKENS: usize = 4;
+/// the small-batch tiles (measured on SmolLM2, 1 thread: 4 and 6 tokens
+/// run faster there, 8 and more here).
+pub(super) const MIN_TOKENS: usize = 8;
 /// Tokens per register tile.
 const T: usize = 8;
 /// Blocks packed at a time (48 × 640 bytes = 30 KiB, in L1 with room).
@@ -360,40 +361,65 @@ pub(super) unsafe fn gemm<F: Gemm>(
                     }
                     let packed = std::slice::from_raw_parts(pk.as_ptr().cast::<Packed>(), sn);
                     let (first, last) = (s0 == 0, s0 + sn == nb);
-                    let xt = |t: usize| x.add((t0 + t) * nb + s0);
+                    let xt = x.add(t0 * nb + s0);
+                    let ot = o.add(t0);
+                    let keep = &mut keep[..tn];
                     let mut t = 0;
                     while t < tn {
-                        if t + T <= tn {
-                            let mut acc = [_mm512_setzero_ps(); T];
-                            let mut xs = [x; T];
-                            for i in 0..T {
-                                if !first {
-                                    acc[i] = keep[t + i];
-                                }
-                                xs[i] = xt(t + i);
-                            }
-                            run::<F, T>(packed, xs, &mut acc);
-                            if last {
-                                put::<T>(&acc, rv, o.add(t0 + t), n);
-                            } else {
-                                keep[t..t + T].copy_from_slice(&acc);
-                            }
-                            t += T;
+                        t += if t + T <= tn {
+                            tokens::<F, T>(packed, xt, nb, t, keep, first, last, rv, ot, n)
+                        } else if t + 4 <= tn {
+                            tokens::<F, 4>(packed, xt, nb, t, keep, first, last, rv, ot, n)
                         } else {
-                            let mut acc = [if first { _mm512_setzero_ps() } else { keep[t] }];
-                            run::<F, 1>(packed, [xt(t)], &mut acc);
-                            if last {
-                                put::<1>(&acc, rv, o.add(t0 + t), n);
-                            } else {
-                                keep[t] = acc[0];
-                            }
-                            t += 1;
-                        }
+                            tokens::<F, 1>(packed, xt, nb, t, keep, first, last, rv, ot, n)
+                        };
                     }
                 }
             }
         }
     }
+}
+
+/// Tokens `t..t + TT` of a token block (`x` at the block's first token
+/// and packed block, `nb` blocks per token) against the packed blocks,
+/// continuing from `keep` unless this is the `first` piece of the rows and
+/// writing the sums to `out[i * stride + t + c]` if it is the `last`, else
+/// back to `keep`. Returns `TT`.
+///
+/// # Safety
+/// As [`gemm`] for these tokens and the first `rv` of 16 rows.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn tokens<F: Gemm, const TT: usize>(
+    packed: &[Packed],
+    x: *const BlockQ8A,
+    nb: usize,
+    t: usize,
+    keep: &mut [__m512],
+    first: bool,
+    last: bool,
+    rv: usize,
+    out: *mut f32,
+    stride: usize,
+) -> usize {
+    // SAFETY: tokens `t + c < keep.len()` are inside the caller's block.
+    unsafe {
+        let mut acc = [_mm512_setzero_ps(); TT];
+        let mut xs = [x; TT];
+        for c in 0..TT {
+            if !first {
+                acc[c] = keep[t + c];
+            }
+            xs[c] = x.add((t + c) * nb);
+        }
+        run::<F, TT>(packed, xs, &mut acc);
+        if last {
+            put::<TT>(&acc, rv, out.add(t), stride);
+        } else {
+            keep[t..t + TT].copy_from_slice(&acc);
+        }
+    }
+    TT
 }
 
 /// The integer that starts block `xb`'s dot: `-2^SHIFT Σx`, the offset of
