@@ -171,9 +171,12 @@ static void check_score(const minke_model *m, const minke_tokenizer *tok)
     CHECK(fabs(total - sum) < 1e-9);
     CHECK(minke_session_pos(s) == np + nc - 1);
     /* The first continuation token's log-probability is that of the
-     * logits after the prompt. */
+     * logits after the prompt: up to int8 rounding, as scoring runs the
+     * tokens in batches of 8 and this prefill runs the prompt alone (the
+     * two sum quantized products in different orders; int8's own error is
+     * about 0.06 nat per token, an off-by-one position several nats). */
     CHECK_ST(minke_session_prefill(plain, prompt, np, &l), MINKE_OK);
-    if (l != NULL) CHECK(fabs(log_softmax_at(l, nv, cont[0]) - lp[0]) < 1e-3);
+    if (l != NULL) CHECK(fabs(log_softmax_at(l, nv, cont[0]) - lp[0]) < 0.25);
     /* " Paris" is likely after the prompt. */
     CHECK(lp[0] > -2.0);
     /* Without the per-token array; and again from a dirty session. */
