@@ -126,10 +126,10 @@ pub fn linear_fused(
     }
     let total = starts[lins.len()];
     let dst = &mut tmp[..n * total];
-    let cols: [Option<Columns>; MAX_FUSED] = std::array::from_fn(|i| {
-        let rows = lins.get(i)?.rows();
-        Some(Columns::new(outs[i], n, rows))
-    });
+    let mut cols: [Option<Columns>; MAX_FUSED] = std::array::from_fn(|_| None);
+    for ((c, l), out) in cols.iter_mut().zip(lins).zip(outs.iter_mut()) {
+        *c = Some(Columns::new(out, n, l.rows()));
+    }
     par_rows(ctx.pool, dst, n, 16, |r, chunk| {
         for (i, l) in lins.iter().enumerate() {
             let (a, b) = (r.start.max(starts[i]), r.end.min(starts[i + 1]));
@@ -205,24 +205,26 @@ pub fn swiglu(
 
 /// The `(n, ld)` output of a batched product, which the pool's threads fill
 /// column range by column range from the kernels' `(rows, n)` results.
-struct Columns {
+struct Columns<'a> {
     ptr: *mut f32,
     n: usize,
     ld: usize,
+    _out: std::marker::PhantomData<&'a mut [f32]>,
 }
 
 // SAFETY: `Columns` is a pointer into an output slice borrowed mutably for
 // as long as it lives; threads write through it only at the disjoint
 // column ranges `put_transposed`'s contract gives each of them.
-unsafe impl Sync for Columns {}
+unsafe impl Sync for Columns<'_> {}
 
-impl Columns {
-    fn new(out: &mut [f32], n: usize, ld: usize) -> Columns {
+impl<'a> Columns<'a> {
+    fn new(out: &'a mut [f32], n: usize, ld: usize) -> Columns<'a> {
         assert!(out.len() >= n * ld, "output too small");
         Columns {
             ptr: out.as_mut_ptr(),
             n,
             ld,
+            _out: std::marker::PhantomData,
         }
     }
 

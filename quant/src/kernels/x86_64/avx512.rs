@@ -53,9 +53,9 @@ pub(in crate::kernels) static KERNELS_VNNI: Kernels = Kernels {
     vec_dot_f32,
     vec_dot_f16,
     vec_dot_bf16,
-    vec_dot_q8_0: vec_dot_q8_0::<true>,
-    vec_dot_q4_0: vec_dot_q4_0::<true>,
-    vec_dot_q4_1: vec_dot_q4_1::<true>,
+    vec_dot_q8_0: vec_dot::<Q8_0, true>,
+    vec_dot_q4_0: vec_dot::<Q4_0, true>,
+    vec_dot_q4_1: vec_dot::<Q4_1, true>,
     matmul_q8_0: matmul_gemm::<Q8_0>,
     matmul_q4_0: matmul_gemm::<Q4_0>,
     matmul_q4_1: matmul_gemm::<Q4_1>,
@@ -72,12 +72,12 @@ pub(in crate::kernels) static KERNELS: Kernels = Kernels {
     vec_dot_f32,
     vec_dot_f16,
     vec_dot_bf16,
-    vec_dot_q8_0: vec_dot_q8_0::<false>,
-    vec_dot_q4_0: vec_dot_q4_0::<false>,
-    vec_dot_q4_1: vec_dot_q4_1::<false>,
-    matmul_q8_0: matmul::<Q8_0, false>,
-    matmul_q4_0: matmul::<Q4_0, false>,
-    matmul_q4_1: matmul::<Q4_1, false>,
+    vec_dot_q8_0: vec_dot::<Q8_0, false>,
+    vec_dot_q4_0: vec_dot::<Q4_0, false>,
+    vec_dot_q4_1: vec_dot::<Q4_1, false>,
+    matmul_q8_0: matmul::<Q8_0>,
+    matmul_q4_0: matmul::<Q4_0>,
+    matmul_q4_1: matmul::<Q4_1>,
     attn_scores_f16: attn::attn_scores_f16,
     attn_values_f16: attn::attn_values_f16,
     gemm_min_tokens: usize::MAX,
@@ -127,46 +127,34 @@ fn vec_dot_bf16(w: &[u8], x: &[f32]) -> f32 {
     unsafe { dot_float::<3>(w.as_ptr(), x) }
 }
 
-fn vec_dot_q8_0<const V: bool>(w: &[u8], x: &[BlockQ8A]) -> f32 {
+/// One row against one activation row: the table's own product for
+/// `n = 1`, so `vec_dot` and `matmul` agree bit for bit.
+fn vec_dot<F: gemm::Gemm, const V: bool>(w: &[u8], x: &[BlockQ8A]) -> f32 {
     let mut out = [0f32];
-    matmul::<Q8_0, V>(w, x, 1, &mut out);
-    out[0]
-}
-
-fn vec_dot_q4_0<const V: bool>(w: &[u8], x: &[BlockQ8A]) -> f32 {
-    let mut out = [0f32];
-    matmul::<Q4_0, V>(w, x, 1, &mut out);
-    out[0]
-}
-
-fn vec_dot_q4_1<const V: bool>(w: &[u8], x: &[BlockQ8A]) -> f32 {
-    let mut out = [0f32];
-    matmul::<Q4_1, V>(w, x, 1, &mut out);
-    out[0]
-}
-
-/// The [`super::super::MatmulQ8`] of format `F`, with (`V`) or without VNNI.
-fn matmul<F: Format, const V: bool>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
-    let (rows, nb) = matmul_shape(F::BB, w, x, n, out);
-    let (w, x, o) = (w.as_ptr(), x.as_ptr(), out.as_mut_ptr());
-    // SAFETY: the table holding this function is only handed out when the
-    // features of the trampoline it calls were detected (VNNI for `V`);
-    // `matmul_shape` checked that `w` holds `rows` rows of `nb` blocks,
-    // `x` holds `n` rows of `nb` blocks and `out` holds `rows * n` floats.
-    unsafe {
-        if V {
-            matmul_vnni::<F>(w, x, rows, nb, n, o)
-        } else {
-            matmul_bw::<F>(w, x, rows, nb, n, o)
-        }
+    if V {
+        matmul_gemm::<F>(w, x, 1, &mut out);
+    } else {
+        matmul::<F>(w, x, 1, &mut out);
     }
+    out[0]
+}
+
+/// The [`super::super::MatmulQ8`] of format `F` without VNNI.
+fn matmul<F: Format>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
+    let (rows, nb) = matmul_shape(F::BB, w, x, n, out);
+    // SAFETY: the table holding this function is only handed out when the
+    // trampoline's features were detected; `matmul_shape` checked that `w`
+    // holds `rows` rows of `nb` blocks, `x` holds `n` rows of `nb` blocks
+    // and `out` holds `rows * n` floats.
+    unsafe { matmul_bw::<F>(w.as_ptr(), x.as_ptr(), rows, nb, n, out.as_mut_ptr()) }
 }
 
 /// The VNNI product: the small-batch tiles below [`gemm::MIN_TOKENS`]
 /// tokens, [`gemm::gemm`] from there.
 fn matmul_gemm<F: gemm::Gemm>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
     let (rows, nb) = matmul_shape(F::BB, w, x, n, out);
-    // SAFETY: as in `matmul` (this function is only in the VNNI table).
+    // SAFETY: as in `matmul`, with VNNI (this function is only in the
+    // VNNI table).
     unsafe { gemm_vnni::<F>(w.as_ptr(), x.as_ptr(), rows, nb, n, out.as_mut_ptr()) }
 }
 
@@ -174,7 +162,8 @@ fn matmul_gemm<F: gemm::Gemm>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32
 // Trampolines: where the features are switched on.
 
 /// # Safety
-/// As [`matmul_vnni`].
+/// AVX-512 F/BW/VL, AVX2, FMA, F16C and AVX512-VNNI must be available, and
+/// the pointers valid as [`drive`] requires.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
 unsafe fn gemm_vnni<F: gemm::Gemm>(
     w: *const u8,
@@ -198,22 +187,6 @@ unsafe fn gemm_vnni<F: gemm::Gemm>(
             gemm::gemm::<F>(w, x, rows, nb, n, out)
         }
     }
-}
-
-/// # Safety
-/// AVX-512 F/BW/VL, AVX2, FMA, F16C and AVX512-VNNI must be available, and
-/// the pointers valid as [`drive`] requires.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-unsafe fn matmul_vnni<F: Format>(
-    w: *const u8,
-    x: *const BlockQ8A,
-    rows: usize,
-    nb: usize,
-    n: usize,
-    out: *mut f32,
-) {
-    // SAFETY: forwarded from the caller.
-    unsafe { drive::<F, true>(w, x, rows, nb, n, out) }
 }
 
 /// # Safety

@@ -73,7 +73,8 @@ pub(super) trait Gemm: Format {
     const SHIFT: u32;
 
     /// `(d, c)` of block `b` for the rows of `valid` (zero elsewhere), row
-    /// `i` at `w + off[i]`: the scale, and for Q4_1 the minimum.
+    /// `i` at `w + off[i]`: the scale, and for Q4_1 the minimum (zero for
+    /// the other formats).
     ///
     /// # Safety
     /// Block `b` of every valid row readable; inlined into an AVX-512
@@ -136,7 +137,13 @@ impl Gemm for Q4_0 {
     #[inline(always)]
     unsafe fn scales(w: *const u8, off: __m512i, valid: __mmask16, b: usize) -> (__m512, __m512) {
         // SAFETY: forwarded; a block is longer than four bytes.
-        unsafe { f16_pair_columns(w, off, valid, b * 18) }
+        // No minimum: `c` is never read (and its conversion is dropped).
+        unsafe {
+            (
+                f16_pair_columns(w, off, valid, b * 18).0,
+                _mm512_setzero_ps(),
+            )
+        }
     }
 }
 
@@ -173,7 +180,13 @@ impl Gemm for Q8_0 {
     #[inline(always)]
     unsafe fn scales(w: *const u8, off: __m512i, valid: __mmask16, b: usize) -> (__m512, __m512) {
         // SAFETY: forwarded; a block is longer than four bytes.
-        unsafe { f16_pair_columns(w, off, valid, b * 34) }
+        // No minimum: `c` is never read (and its conversion is dropped).
+        unsafe {
+            (
+                f16_pair_columns(w, off, valid, b * 34).0,
+                _mm512_setzero_ps(),
+            )
+        }
     }
 }
 
