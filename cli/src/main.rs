@@ -50,6 +50,10 @@ enum Cmd {
         /// Weight format: q4_0, q4_1, q8_0, f16, bf16 or f32.
         #[arg(long = "type", default_value = "q4_0")]
         dtype: String,
+        /// Keep q4_0 projections in plain rows instead of 16-row
+        /// interleaved groups (q4_0x16, faster; same numbers).
+        #[arg(long)]
+        no_interleave: bool,
         /// Merge this LoRA adapter (a PEFT folder) into the weights.
         #[arg(long)]
         lora: Option<PathBuf>,
@@ -82,9 +86,10 @@ fn main() -> ExitCode {
             input,
             output,
             dtype,
+            no_interleave,
             lora,
             lora_scale,
-        } => quantize(input, output, &dtype, lora, lora_scale),
+        } => quantize(input, output, &dtype, !no_interleave, lora, lora_scale),
         Cmd::Bench(a) => bench::run(a),
         Cmd::Info { model, ctx } => info(model, ctx),
     };
@@ -115,11 +120,18 @@ fn quantize(
     input: PathBuf,
     output: PathBuf,
     dtype: &str,
+    interleave: bool,
     lora: Option<PathBuf>,
     lora_scale: f32,
 ) -> Res {
-    let dtype = DType::parse(dtype)
-        .ok_or_else(|| format!("unknown --type `{dtype}` (q4_0, q4_1, q8_0, f16, bf16, f32)"))?;
+    let dtype = DType::parse(dtype).ok_or_else(|| {
+        format!("unknown --type `{dtype}` (q4_0, q4_0x16, q4_1, q8_0, f16, bf16, f32)")
+    })?;
+    if !interleave && dtype.row_group() > 1 {
+        return Err(
+            format!("--type {dtype} is interleaved; --no-interleave contradicts it").into(),
+        );
+    }
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -131,10 +143,17 @@ fn quantize(
     let t0 = std::time::Instant::now();
     let adapter = lora.map(minke::lora::LoraAdapter::open).transpose()?;
     let merge = adapter.as_ref().map(|a| (a, lora_scale));
-    minke::quantize::quantize_with_lora(&input, &output, dtype, merge, |done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
-    })?;
+    minke::quantize::quantize_with_lora(
+        &input,
+        &output,
+        dtype,
+        interleave,
+        merge,
+        |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        },
+    )?;
     bar.finish_and_clear();
     let size = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
     eprintln!(

@@ -108,6 +108,12 @@ impl TensorStore {
                 dtype.block_len()
             ));
         };
+        let group = dtype.row_group();
+        if rows.is_some_and(|r| r % group != 0) {
+            return bad(format!(
+                "shape {shape:?} in {dtype} needs a multiple of {group} rows"
+            ));
+        }
         if need != len {
             return bad(format!(
                 "shape {shape:?} in {dtype} needs {need} bytes, file has {len}"
@@ -163,9 +169,7 @@ impl TensorStore {
 
     /// Row `i` of a 2-D tensor, as f32 (any format).
     pub fn row_f32(&self, t: &Tensor, i: usize, out: &mut [f32]) {
-        let rb = t.row_bytes();
-        let b = &self.bytes(t)[i * rb..(i + 1) * rb];
-        minke_quant::formats::dequantize_row(t.dtype, b, out);
+        minke_quant::formats::dequantize_row_of(t.dtype, self.bytes(t), i, out);
     }
 
     /// The whole tensor as f32 (allocates; for loading small tensors).
@@ -173,12 +177,12 @@ impl TensorStore {
         let mut out = vec![0f32; t.numel()];
         let cols = t.shape.last().copied().unwrap_or(1).max(1);
         let rows = t.numel() / cols;
-        let rb = t.dtype.row_bytes(cols).unwrap_or(0);
         let bytes = self.bytes(t);
         for r in 0..rows {
-            minke_quant::formats::dequantize_row(
+            minke_quant::formats::dequantize_row_of(
                 t.dtype,
-                &bytes[r * rb..(r + 1) * rb],
+                bytes,
+                r,
                 &mut out[r * cols..(r + 1) * cols],
             );
         }

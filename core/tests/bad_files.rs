@@ -129,6 +129,104 @@ fn a_minke_file_from_the_future_is_refused() {
     assert!(e.contains("version 9"), "{e}");
 }
 
+/// `src` rewritten to `dst` with the tensors `pick` selects planned as
+/// `q4_0x16` (their q4_0 bytes regrouped, or the rows given as they are
+/// when they do not fill whole groups).
+fn rewrite_interleaved(src: &Path, dst: &Path, pick: impl Fn(&str) -> bool) {
+    use minke::file::minke::{write, Planned};
+    use minke::quant::formats::x16::interleave;
+    use minke::quant::DType;
+    let m = Model::open(src).unwrap();
+    let store = m.tensors();
+    let names = store.names().to_vec();
+    let planned: Vec<Planned> = names
+        .iter()
+        .map(|n| {
+            let t = store.get(n).unwrap();
+            let dtype = if pick(n) {
+                assert_eq!(t.dtype, DType::Q4_0, "{n}");
+                DType::Q4_0x16
+            } else {
+                t.dtype
+            };
+            Planned {
+                name: n.clone(),
+                dtype,
+                shape: t.shape.clone(),
+            }
+        })
+        .collect();
+    write(
+        dst,
+        &m.config,
+        m.tokenizer_data(),
+        &planned,
+        |i, buf| {
+            let t = store.get(&names[i]).unwrap();
+            let bytes = store.bytes(t);
+            let at = buf.len();
+            buf.extend_from_slice(bytes);
+            if planned[i].dtype == DType::Q4_0x16 && t.shape[0] % 16 == 0 {
+                interleave(DType::Q4_0x16, bytes, t.shape[1], &mut buf[at..]);
+            }
+            Ok(())
+        },
+        |_, _| {},
+    )
+    .unwrap();
+}
+
+#[test]
+fn interleaved_tensors_need_whole_groups_and_a_row_free_use() {
+    use minke::quant::DType;
+    let dir = TempDir::new("x16");
+    // DeepSeek-V2: the q4_0 conversion keeps kv_b_proj in rows.
+    let q = dir.path("q.minke");
+    minke::quantize::quantize_with_lora(
+        &fixture("deepseek_v2"),
+        &q,
+        DType::Q4_0,
+        false,
+        None,
+        |_, _| {},
+    )
+    .unwrap();
+    let m = Model::open(&q).unwrap();
+    let kv_b = m
+        .tensors()
+        .names()
+        .iter()
+        .find(|n| n.ends_with("kv_b_proj.weight"))
+        .expect("a kv_b_proj")
+        .clone();
+    let rows = m.tensors().get(&kv_b).unwrap().shape[0];
+    drop(m);
+    let bad = dir.path("kvb.minke");
+    assert_eq!(rows % 16, 0, "the fixture's kv_b_proj fills whole groups");
+    rewrite_interleaved(&q, &bad, |n| n == kv_b);
+    let e = err(&bad);
+    assert!(e.contains(&kv_b) && e.contains("read by rows"), "{e}");
+    // A projection whose rows do not fill whole groups of 16.
+    let odd = m_odd_rows(&q);
+    rewrite_interleaved(&q, &bad, |n| n == odd);
+    let e = err(&bad);
+    assert!(e.contains(&odd) && e.contains("multiple of 16 rows"), "{e}");
+}
+
+/// A q4_0 tensor of `q` whose row count is not a multiple of 16.
+fn m_odd_rows(q: &Path) -> String {
+    let m = Model::open(q).unwrap();
+    m.tensors()
+        .names()
+        .iter()
+        .find(|n| {
+            let t = m.tensors().get(n).unwrap();
+            t.dtype == minke::quant::DType::Q4_0 && t.shape.len() == 2 && t.shape[0] % 16 != 0
+        })
+        .expect("a q4_0 matrix with rows not a multiple of 16")
+        .clone()
+}
+
 fn unsafe_free_replace(hay: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     let at = hay
         .windows(from.len())

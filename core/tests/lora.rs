@@ -114,6 +114,7 @@ fn merged_adapters_match_peft() {
             &dir("base"),
             &out,
             DType::F32,
+            true,
             Some((&a, 1.0)),
             |_, _| {},
         )

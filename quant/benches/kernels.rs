@@ -53,7 +53,11 @@ impl Case {
         };
         let src: Vec<f32> = (0..rows * k).map(|_| next()).collect();
         let mut one = vec![0u8; bytes];
-        quantize_row(dtype, &src, &mut one);
+        quantize_row(dtype.plain(), &src, &mut one);
+        if dtype.row_group() > 1 {
+            let plain = one.clone();
+            minke_quant::formats::x16::interleave(dtype, &plain, k, &mut one);
+        }
         let mut w = Vec::with_capacity(bytes * copies);
         for _ in 0..copies {
             w.extend_from_slice(&one);
@@ -127,7 +131,7 @@ fn benches(c: &mut Criterion) {
 /// the batch costs no more than one row.
 fn batch_benches(c: &mut Criterion) {
     let (rows, k, n) = (4096, 4096, 8);
-    for dtype in [DType::Q8_0, DType::Q4_0, DType::Q4_1] {
+    for dtype in [DType::Q8_0, DType::Q4_0, DType::Q4_0x16, DType::Q4_1] {
         let case = Case::new(dtype, rows, k);
         let bytes = rows * case.row_bytes;
         let xq: Vec<BlockQ8A> = (0..n).flat_map(|_| case.xq.iter().copied()).collect();

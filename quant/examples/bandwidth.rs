@@ -9,6 +9,7 @@
 //!
 //! `cargo run --release -p minke-quant --example bandwidth [REPS]`
 
+use minke_quant::formats::x16::interleave;
 use minke_quant::formats::{quantize_act_row_scalar, quantize_row};
 use minke_quant::{Act, BlockQ8A, DType, Kernels, QK};
 use std::hint::black_box;
@@ -60,13 +61,17 @@ fn main() {
     println!(
         "format  table          kernel best/median GB/s   read best/median GB/s   kernel/read"
     );
-    for dtype in [DType::Q4_0, DType::Q8_0, DType::Q4_1] {
+    for dtype in [DType::Q4_0, DType::Q4_0x16, DType::Q8_0, DType::Q4_1] {
         let bytes = dtype.row_bytes(K).unwrap() * ROWS;
         let src: Vec<f32> = (0..ROWS * K)
             .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
             .collect();
         let mut one = vec![0u8; bytes];
-        quantize_row(dtype, &src, &mut one);
+        quantize_row(dtype.plain(), &src, &mut one);
+        if dtype != dtype.plain() {
+            let plain = one.clone();
+            interleave(dtype, &plain, K, &mut one);
+        }
         let copies = COLD_BYTES.div_ceil(bytes);
         let w: Vec<u8> = (0..copies).flat_map(|_| one.iter().copied()).collect();
         for kernels in Kernels::available() {

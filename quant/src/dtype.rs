@@ -13,24 +13,30 @@ pub enum DType {
     Q8_0,
     Q4_0,
     Q4_1,
+    /// Q4_0 blocks of 16 rows interleaved so that a kernel reads the 16
+    /// rows as one stream, one register lane per row (see
+    /// [`crate::formats::x16`]). Written by `minke quantize`; the bytes
+    /// are Q4_0's, rearranged, so conversion either way is exact.
+    Q4_0x16,
 }
 
 impl DType {
     /// Every format, in a stable order.
-    pub const ALL: [DType; 6] = [
+    pub const ALL: [DType; 7] = [
         DType::F32,
         DType::F16,
         DType::BF16,
         DType::Q8_0,
         DType::Q4_0,
         DType::Q4_1,
+        DType::Q4_0x16,
     ];
 
     /// Elements per block.
     pub const fn block_len(self) -> usize {
         match self {
             DType::F32 | DType::F16 | DType::BF16 => 1,
-            DType::Q8_0 | DType::Q4_0 | DType::Q4_1 => crate::QK,
+            DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q4_0x16 => crate::QK,
         }
     }
 
@@ -40,7 +46,7 @@ impl DType {
             DType::F32 => 4,
             DType::F16 | DType::BF16 => 2,
             DType::Q8_0 => 34,
-            DType::Q4_0 => 18,
+            DType::Q4_0 | DType::Q4_0x16 => 18,
             DType::Q4_1 => 20,
         }
     }
@@ -48,11 +54,42 @@ impl DType {
     /// True for the block-quantized formats, whose dot products take int8
     /// activation blocks ([`crate::BlockQ8A`]) rather than f32.
     pub const fn is_quantized(self) -> bool {
-        matches!(self, DType::Q8_0 | DType::Q4_0 | DType::Q4_1)
+        matches!(
+            self,
+            DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q4_0x16
+        )
+    }
+
+    /// Rows stored together: 16 for the interleaved formats, whose
+    /// matrices must have a multiple of 16 rows and are only addressable
+    /// by groups of 16 rows; 1 for the others.
+    pub const fn row_group(self) -> usize {
+        match self {
+            DType::Q4_0x16 => 16,
+            _ => 1,
+        }
+    }
+
+    /// The row format an interleaved format rearranges (itself for the
+    /// others).
+    pub const fn plain(self) -> DType {
+        match self {
+            DType::Q4_0x16 => DType::Q4_0,
+            d => d,
+        }
+    }
+
+    /// The interleaved form of a row format, if it has one.
+    pub const fn interleaved(self) -> Option<DType> {
+        match self {
+            DType::Q4_0 => Some(DType::Q4_0x16),
+            _ => None,
+        }
     }
 
     /// Bytes taken by a row of `n` elements, or `None` when `n` is not a
-    /// whole number of blocks or the size overflows.
+    /// whole number of blocks or the size overflows. For interleaved
+    /// formats, a sixteenth of a group of 16 rows.
     pub const fn row_bytes(self, n: usize) -> Option<usize> {
         if n % self.block_len() != 0 {
             return None;
@@ -60,16 +97,18 @@ impl DType {
         (n / self.block_len()).checked_mul(self.block_bytes())
     }
 
-    /// The `ggml_type` id GGUF files use for this format.
-    pub const fn ggml_type(self) -> u32 {
-        match self {
+    /// The `ggml_type` id GGUF files use for this format (`None`: a
+    /// minke-only format, which GGUF cannot hold).
+    pub const fn ggml_type(self) -> Option<u32> {
+        Some(match self {
             DType::F32 => 0,
             DType::F16 => 1,
             DType::Q4_0 => 2,
             DType::Q4_1 => 3,
             DType::Q8_0 => 8,
             DType::BF16 => 30,
-        }
+            DType::Q4_0x16 => return None,
+        })
     }
 
     /// The format for a GGUF `ggml_type` id, if minke supports it.
@@ -94,6 +133,7 @@ impl DType {
             DType::Q8_0 => "q8_0",
             DType::Q4_0 => "q4_0",
             DType::Q4_1 => "q4_1",
+            DType::Q4_0x16 => "q4_0x16",
         }
     }
 

@@ -71,7 +71,8 @@ fn dot_error_within_bounds() {
     for k in Kernels::available() {
         let mut xq = vec![BlockQ8A::ZERO; N / QK];
         (k.quantize_act)(&x, &mut xq);
-        for dtype in DType::ALL {
+        // Interleaved formats have no rows: see tests/x16.rs.
+        for dtype in DType::ALL.into_iter().filter(|d| d.row_group() == 1) {
             let mut wq = vec![0u8; dtype.row_bytes(N).unwrap()];
             quantize_row(dtype, &w, &mut wq);
             let act = if dtype.is_quantized() {

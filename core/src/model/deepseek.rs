@@ -139,11 +139,11 @@ impl Weights {
             };
             let joint = format!("{a}.kv_b_proj.weight");
             let kv_b = if store.get(&joint).is_some() {
-                KvB::Joint(b.get(&joint, &[nh * (nope + v), rank])?)
+                KvB::Joint(b.get_rows(&joint, &[nh * (nope + v), rank])?)
             } else {
                 KvB::Split {
-                    k: b.get(&format!("{a}.k_b_proj.weight"), &[nh * rank, nope])?,
-                    v: b.get(&format!("{a}.v_b_proj.weight"), &[nh * v, rank])?,
+                    k: b.get_rows(&format!("{a}.k_b_proj.weight"), &[nh * rank, nope])?,
+                    v: b.get_rows(&format!("{a}.v_b_proj.weight"), &[nh * v, rank])?,
                 }
             };
             let f = format!("{p}.mlp");

@@ -73,6 +73,24 @@ impl Binder<'_> {
         Ok(t.clone())
     }
 
+    /// [`Binder::get`] for a matrix read by single rows or row ranges that
+    /// need not be whole groups (MLA's per-head slices): not in an
+    /// interleaved format.
+    pub fn get_rows(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let t = self.get(name, shape)?;
+        if t.dtype.row_group() > 1 {
+            return Err(Error::format(
+                self.file,
+                format!(
+                    "tensor `{name}` is {}, an interleaved format; it is read by rows, so it must be stored in a row format ({})",
+                    t.dtype,
+                    t.dtype.plain()
+                ),
+            ));
+        }
+        Ok(t)
+    }
+
     /// A 1-D tensor of `n` values, as f32 (norm weights, biases: small).
     pub fn vec(&self, name: &str, n: usize) -> Result<Vec<f32>> {
         Ok(self.store.to_f32(&self.get(name, &[n])?))

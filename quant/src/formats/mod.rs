@@ -7,6 +7,7 @@ mod q4_0;
 mod q4_1;
 mod q8_0;
 mod q8a;
+pub mod x16;
 
 pub use q4_0::BlockQ4_0;
 pub use q4_1::BlockQ4_1;
@@ -24,7 +25,9 @@ pub const QK: usize = 32;
 ///
 /// # Panics
 /// When `src.len()` is not a multiple of the block length or `dst` has the
-/// wrong size: both are caller bugs, never data errors.
+/// wrong size: both are caller bugs, never data errors. Interleaved
+/// formats have no rows of their own: quantize to [`DType::plain`], then
+/// [`x16::interleave`] whole groups of rows.
 pub fn quantize_row(dtype: DType, src: &[f32], dst: &mut [u8]) {
     let need = dtype
         .row_bytes(src.len())
@@ -63,6 +66,7 @@ pub fn quantize_row(dtype: DType, src: &[f32], dst: &mut [u8]) {
                 )));
             }
         }
+        DType::Q4_0x16 => panic!("{dtype} is quantized by groups of rows, not by row"),
     }
 }
 
@@ -70,7 +74,8 @@ pub fn quantize_row(dtype: DType, src: &[f32], dst: &mut [u8]) {
 /// `dst`, which must have exactly the row's element count.
 ///
 /// # Panics
-/// When the sizes disagree (a caller bug).
+/// When the sizes disagree (a caller bug), and for interleaved formats,
+/// whose rows are spread over their group: see [`dequantize_row_of`].
 pub fn dequantize_row(dtype: DType, src: &[u8], dst: &mut [f32]) {
     let need = dtype
         .row_bytes(dst.len())
@@ -110,5 +115,39 @@ pub fn dequantize_row(dtype: DType, src: &[u8], dst: &mut [f32]) {
                 b.dequantize(d.try_into().unwrap());
             }
         }
+        DType::Q4_0x16 => panic!("{dtype} rows are read with dequantize_row_of"),
+    }
+}
+
+/// Expands row `r` of a matrix in any format (`matrix` holds all its rows,
+/// `dst.len()` elements each) into `dst`.
+///
+/// # Panics
+/// When `r` is out of range or the sizes disagree (caller bugs).
+pub fn dequantize_row_of(dtype: DType, matrix: &[u8], r: usize, dst: &mut [f32]) {
+    let rb = dtype
+        .row_bytes(dst.len())
+        .expect("row length is not a whole number of blocks");
+    assert!(
+        rb.checked_mul(r + 1).is_some_and(|end| end <= matrix.len()),
+        "row {r} outside the matrix"
+    );
+    if dtype.row_group() == 1 {
+        return dequantize_row(dtype, &matrix[r * rb..(r + 1) * rb], dst);
+    }
+    let group = x16::GROUP * rb;
+    assert!(matrix.len() % group == 0, "{dtype} matrix of whole groups");
+    let mut block = [0u8; 18];
+    for (b, d) in dst.chunks_exact_mut(QK).enumerate() {
+        // One block at a time: no allocation, a row's blocks are far apart.
+        let g = r / x16::GROUP;
+        x16::deinterleave_row(
+            &matrix[g * group + b * x16::Q4_0X16_BLOCK..][..x16::Q4_0X16_BLOCK],
+            1,
+            r % x16::GROUP,
+            &mut block,
+        );
+        let q: BlockQ4_0 = bytemuck::pod_read_unaligned(&block);
+        q.dequantize(d.try_into().unwrap());
     }
 }

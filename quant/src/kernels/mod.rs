@@ -98,6 +98,10 @@ pub struct Kernels {
     pub matmul_q8_0: MatmulQ8,
     pub matmul_q4_0: MatmulQ8,
     pub matmul_q4_1: MatmulQ8,
+    /// Interleaved Q4_0 ([`DType::Q4_0x16`]): `rows` a multiple of 16.
+    /// Unlike the row formats, every table and every batch size gives the
+    /// same bits as the scalar kernel.
+    pub matmul_q4_0x16: MatmulQ8,
     /// Attention over an f16 cache: query-key scores.
     pub attn_scores_f16: AttnScoresF16,
     /// Attention over an f16 cache: probability-weighted sum of values.
@@ -136,7 +140,8 @@ impl Kernels {
     /// `out.len()` rows of `k` elements in `dtype`.
     ///
     /// `x` must be [`Act::Q8`] for quantized formats and [`Act::F32`]
-    /// otherwise, with `k` elements (`k / 32` blocks).
+    /// otherwise, with `k` elements (`k / 32` blocks). Interleaved formats
+    /// take whole groups of [`DType::row_group`] rows.
     ///
     /// # Panics
     /// On size or activation-kind mismatches (caller bugs).
@@ -163,6 +168,12 @@ impl Kernels {
             w.len(),
             rows * rb,
             "weight bytes for {rows} rows of {k} {dtype}"
+        );
+        assert_eq!(
+            rows % dtype.row_group(),
+            0,
+            "{dtype} takes whole groups of {} rows",
+            dtype.row_group()
         );
         if rb == 0 {
             // k == 0: every dot product is the empty sum.
@@ -191,7 +202,9 @@ impl Kernels {
                 let f = match dtype {
                     DType::Q8_0 => self.matmul_q8_0,
                     DType::Q4_0 => self.matmul_q4_0,
-                    _ => self.matmul_q4_1,
+                    DType::Q4_1 => self.matmul_q4_1,
+                    DType::Q4_0x16 => self.matmul_q4_0x16,
+                    DType::F32 | DType::F16 | DType::BF16 => unreachable!("quantized"),
                 };
                 f(w, x, n, out);
             }
@@ -218,4 +231,62 @@ pub(crate) fn matmul_shape(
     let nb = x.len() / n;
     assert_eq!(w.len(), rows * nb * block_bytes, "weight bytes");
     (rows, nb)
+}
+
+/// Checks the sizes a Q4_0x16 [`MatmulQ8`] is given and returns
+/// `(rows, nb)`.
+///
+/// # Panics
+/// As [`matmul_shape`], and when `rows` is not a multiple of 16.
+pub(crate) fn matmul_shape_x16(w: &[u8], x: &[BlockQ8A], n: usize, out: &[f32]) -> (usize, usize) {
+    let (rows, nb) = matmul_shape(18, w, x, n, out);
+    assert_eq!(
+        rows % crate::formats::x16::GROUP,
+        0,
+        "Q4_0x16 takes whole groups of 16 rows"
+    );
+    (rows, nb)
+}
+
+/// Walks a Q4_0x16 product (sizes checked by [`matmul_shape_x16`]) group
+/// by group, `T` tokens at a time and then one at a time: `many(w, xs)` and
+/// `one(w, xs)` get the group's first byte and the tile's activation rows
+/// (each `nb` blocks readable) and return `result[t][i]` = row `i` ·
+/// token `t`, which lands at `out[(16 g + i) * n + t]`.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub(crate) fn x16_tiles<const T: usize>(
+    w: &[u8],
+    x: &[BlockQ8A],
+    n: usize,
+    out: &mut [f32],
+    many: impl Fn(*const u8, [*const BlockQ8A; T]) -> [[f32; 16]; T],
+    one: impl Fn(*const u8, [*const BlockQ8A; 1]) -> [[f32; 16]; 1],
+) {
+    use crate::formats::x16::{GROUP, Q4_0X16_BLOCK};
+    let (rows, nb) = matmul_shape_x16(w, x, n, out);
+    let gb = nb * Q4_0X16_BLOCK;
+    let put = |og: &mut [f32], t: usize, s: &[[f32; GROUP]]| {
+        for (j, v) in s.iter().enumerate() {
+            for (i, l) in v.iter().enumerate() {
+                og[i * n + t + j] = *l;
+            }
+        }
+    };
+    for g in 0..rows / GROUP {
+        let wg = w[g * gb..].as_ptr();
+        let og = &mut out[g * GROUP * n..(g + 1) * GROUP * n];
+        let mut t = 0;
+        while t + T <= n {
+            put(
+                og,
+                t,
+                &many(wg, std::array::from_fn(|j| x[(t + j) * nb..].as_ptr())),
+            );
+            t += T;
+        }
+        while t < n {
+            put(og, t, &one(wg, [x[t * nb..].as_ptr()]));
+            t += 1;
+        }
+    }
 }

@@ -4,7 +4,8 @@
 //! Integer sums are exact (i32 per block); float accumulation is in f32, one
 //! block at a time, in element order.
 
-use super::{matmul_shape, Isa, Kernels, KvRows, VecDotQ8};
+use super::{matmul_shape, matmul_shape_x16, Isa, Kernels, KvRows, VecDotQ8};
+use crate::formats::x16::{GROUP, Q4_0X16_BLOCK};
 use crate::formats::{quantize_act_row_scalar, BlockQ8A, QK};
 use half::{bf16, f16};
 
@@ -22,6 +23,7 @@ pub static KERNELS: Kernels = Kernels {
     matmul_q8_0,
     matmul_q4_0,
     matmul_q4_1,
+    matmul_q4_0x16,
     attn_scores_f16,
     attn_values_f16,
     gemm_min_tokens: usize::MAX,
@@ -142,6 +144,39 @@ pub fn matmul_q4_0(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
 /// Q4_1 block product (see [`super::MatmulQ8`]).
 pub fn matmul_q4_1(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
     matmul_with(vec_dot_q4_1, 20, w, x, n, out);
+}
+
+/// Q4_0x16 block product (see [`super::MatmulQ8`] and
+/// [`crate::formats::x16`]): per row and token, the exact integer dot of
+/// each block, then `acc = fma(dot, d_w · d_x, acc)` in block order. Every
+/// SIMD table follows this order, so they all give these bits, whatever
+/// the number of tokens.
+pub fn matmul_q4_0x16(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
+    let (rows, nb) = matmul_shape_x16(w, x, n, out);
+    let gb = nb * Q4_0X16_BLOCK;
+    for g in 0..rows / GROUP {
+        for t in 0..n {
+            let mut acc = [0f32; GROUP];
+            for b in 0..nb {
+                let blk = &w[g * gb + b * Q4_0X16_BLOCK..][..Q4_0X16_BLOCK];
+                let xb = &x[t * nb + b];
+                for (i, a) in acc.iter_mut().enumerate() {
+                    let mut s = -8 * xb.sum;
+                    for c in 0..4 {
+                        for j in 0..4 {
+                            let q = blk[32 + 64 * c + 4 * i + j];
+                            s += (q & 0xF) as i32 * xb.qs[4 * c + j] as i32;
+                            s += (q >> 4) as i32 * xb.qs[16 + 4 * c + j] as i32;
+                        }
+                    }
+                    *a = (s as f32).mul_add(f16_at(blk, 2 * i) * xb.d, *a);
+                }
+            }
+            for (i, a) in acc.iter().enumerate() {
+                out[(g * GROUP + i) * n + t] = *a;
+            }
+        }
+    }
 }
 
 /// [`super::AttnScoresF16`]: one f32 sum per score, in element order.

@@ -81,7 +81,12 @@ impl<'d> GgufWriter<'d> {
         dtype: DType,
         data: &'d [u8],
     ) -> Result<&mut Self> {
-        self.add_tensor_ggml(name, shape, GgmlType::from_dtype(dtype), data)
+        let Some(ty) = GgmlType::from_dtype(dtype) else {
+            return Err(Error::InvalidArgument(format!(
+                "GGUF tensor {name:?}: {dtype} is a minke-only format; GGUF cannot hold it"
+            )));
+        };
+        self.add_tensor_ggml(name, shape, ty, data)
     }
 
     /// Adds a tensor of any ggml type (e.g. a K-quant, for tests), with the

@@ -17,7 +17,8 @@
 //! `#[inline(always)]` and get the `dotprod` feature from the trampoline
 //! they are inlined into.
 
-use super::super::{matmul_shape, Isa, Kernels};
+use super::super::{matmul_shape, x16_tiles, Isa, Kernels};
+use crate::formats::x16::{GROUP, Q4_0X16_BLOCK};
 use crate::formats::{BlockQ8A, QK};
 use std::arch::aarch64::*;
 use std::arch::asm;
@@ -37,6 +38,7 @@ pub(in crate::kernels) static KERNELS: Kernels = Kernels {
     matmul_q8_0: matmul::<Q8_0, false>,
     matmul_q4_0: matmul::<Q4_0, false>,
     matmul_q4_1: matmul::<Q4_1, false>,
+    matmul_q4_0x16: matmul_x16::<false>,
     attn_scores_f16: super::super::scalar::attn_scores_f16,
     attn_values_f16: super::super::scalar::attn_values_f16,
     gemm_min_tokens: usize::MAX,
@@ -56,6 +58,7 @@ pub(in crate::kernels) static KERNELS_DOTPROD: Kernels = Kernels {
     matmul_q8_0: matmul::<Q8_0, true>,
     matmul_q4_0: matmul::<Q4_0, true>,
     matmul_q4_1: matmul::<Q4_1, true>,
+    matmul_q4_0x16: matmul_x16::<true>,
     attn_scores_f16: super::super::scalar::attn_scores_f16,
     attn_values_f16: super::super::scalar::attn_values_f16,
     gemm_min_tokens: usize::MAX,
@@ -153,6 +156,172 @@ unsafe fn matmul_neon<F: Format>(
 ) {
     // SAFETY: forwarded from the caller.
     unsafe { drive::<F, false>(w, x, rows, nb, n, out) }
+}
+
+/// The Q4_0x16 product ([`crate::formats::x16`]), with (`D`) or without
+/// dotprod: each 64-byte line of a group block is four registers of four
+/// rows, one i32 lane per row; tiles of 2 tokens (batches) or 1. Per row
+/// and token the float work is the scalar kernel's, in its order, so the
+/// bits are the scalar's.
+fn matmul_x16<const D: bool>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
+    let nb = x.len() / n.max(1);
+    x16_tiles::<2>(
+        w,
+        x,
+        n,
+        out,
+        // SAFETY: the table holding `matmul_x16::<D>` is only handed out
+        // when its features were detected; `x16_tiles` passes a group of
+        // `nb` group blocks and activation rows of `nb` blocks.
+        |wg, xs| unsafe {
+            if D {
+                x16_dotprod::<2>(wg, xs, nb)
+            } else {
+                x16_neon::<2>(wg, xs, nb)
+            }
+        },
+        // SAFETY: as above.
+        |wg, xs| unsafe {
+            if D {
+                x16_dotprod::<1>(wg, xs, nb)
+            } else {
+                x16_neon::<1>(wg, xs, nb)
+            }
+        },
+    );
+}
+
+/// # Safety
+/// NEON and dotprod available; pointers as [`x16_group`] requires.
+#[target_feature(enable = "neon,dotprod")]
+unsafe fn x16_dotprod<const T: usize>(
+    w: *const u8,
+    x: [*const BlockQ8A; T],
+    nb: usize,
+) -> [[f32; GROUP]; T] {
+    // SAFETY: forwarded from the caller.
+    unsafe { x16_group::<T, true>(w, x, nb) }
+}
+
+/// # Safety
+/// NEON available; pointers as [`x16_group`] requires.
+#[target_feature(enable = "neon")]
+unsafe fn x16_neon<const T: usize>(
+    w: *const u8,
+    x: [*const BlockQ8A; T],
+    nb: usize,
+) -> [[f32; GROUP]; T] {
+    // SAFETY: forwarded from the caller.
+    unsafe { x16_group::<T, false>(w, x, nb) }
+}
+
+/// `T` tokens against one Q4_0x16 group: `result[t][i]` = row `i` ·
+/// token `t`.
+///
+/// # Safety
+/// Inlined into a trampoline with NEON (and dotprod when `D`); `w`
+/// readable for `nb` group blocks, every `x[t]` for `nb` blocks.
+#[inline(always)]
+unsafe fn x16_group<const T: usize, const D: bool>(
+    w: *const u8,
+    x: [*const BlockQ8A; T],
+    nb: usize,
+) -> [[f32; GROUP]; T] {
+    // SAFETY: group block `b < nb` is 288 readable bytes at `w + 288 b`,
+    // activation block `b` of each token readable at `x[t] + b`.
+    unsafe {
+        let mask = vdupq_n_u8(0x0F);
+        let mut acc = [[vdupq_n_f32(0.0); 4]; T];
+        for b in 0..nb {
+            let p = w.add(b * Q4_0X16_BLOCK);
+            let d: [float32x4_t; 4] = std::array::from_fn(|j| f16x4(p.add(8 * j)));
+            let mut s = [[vdupq_n_s32(0); 4]; T];
+            for (st, &xt) in s.iter_mut().zip(&x) {
+                *st = [vdupq_n_s32(-8 * (*xt.add(b)).sum); 4];
+            }
+            for c in 0..4 {
+                let mut lo = [vdupq_n_s8(0); 4];
+                let mut hi = [vdupq_n_s8(0); 4];
+                for j in 0..4 {
+                    let v = vld1q_u8(p.add(32 + 64 * c + 16 * j));
+                    lo[j] = vreinterpretq_s8_u8(vandq_u8(v, mask));
+                    hi[j] = vreinterpretq_s8_u8(vshrq_n_u8::<4>(v));
+                }
+                for (st, &xt) in s.iter_mut().zip(&x) {
+                    let q = addr_of!((*xt.add(b)).qs).cast::<i32>();
+                    let xl = vreinterpretq_s8_s32(vdupq_n_s32(q.add(c).read_unaligned()));
+                    let xh = vreinterpretq_s8_s32(vdupq_n_s32(q.add(4 + c).read_unaligned()));
+                    for j in 0..4 {
+                        st[j] = dot4x4::<D>(st[j], lo[j], xl, hi[j], xh);
+                    }
+                }
+            }
+            for ((a, st), &xt) in acc.iter_mut().zip(&s).zip(&x) {
+                let dx = vdupq_n_f32((*xt.add(b)).d);
+                for j in 0..4 {
+                    a[j] = vfmaq_f32(a[j], vcvtq_f32_s32(st[j]), vmulq_f32(d[j], dx));
+                }
+            }
+        }
+        let mut res = [[0f32; GROUP]; T];
+        for (r, a) in res.iter_mut().zip(&acc) {
+            for (j, v) in a.iter().enumerate() {
+                vst1q_f32(r.as_mut_ptr().add(4 * j), *v);
+            }
+        }
+        res
+    }
+}
+
+/// `acc + a0 · b0 + a1 · b1`, each lane the sum of its own four byte
+/// products: `sdot` with dotprod, else widening multiplies and pairwise
+/// adds.
+///
+/// # Safety
+/// Inlined into a trampoline with NEON (and dotprod when `D`).
+#[inline(always)]
+unsafe fn dot4x4<const D: bool>(
+    acc: int32x4_t,
+    a0: int8x16_t,
+    b0: int8x16_t,
+    a1: int8x16_t,
+    b1: int8x16_t,
+) -> int32x4_t {
+    if D {
+        // Same instructions as `dot32`: four products per lane.
+        // SAFETY: registers only; features from the trampoline.
+        unsafe { dot32::<true>(acc, a0, b0, a1, b1) }
+    } else {
+        // SAFETY: plain NEON, always present on aarch64.
+        unsafe {
+            let lanes = |a: int8x16_t, b: int8x16_t| {
+                let l = vpaddlq_s16(vmull_s8(vget_low_s8(a), vget_low_s8(b)));
+                let h = vpaddlq_s16(vmull_high_s8(a, b));
+                vpaddq_s32(l, h)
+            };
+            vaddq_s32(acc, vaddq_s32(lanes(a0, b0), lanes(a1, b1)))
+        }
+    }
+}
+
+/// Four f16 at `p` as f32 lanes (`fcvtl`).
+///
+/// # Safety
+/// 8 bytes readable at `p`.
+#[inline(always)]
+unsafe fn f16x4(p: *const u8) -> float32x4_t {
+    let out: float32x4_t;
+    // SAFETY: 8 readable bytes (caller); one register conversion.
+    unsafe {
+        let h = vld1_u16(p.cast());
+        asm!(
+            "fcvtl {o:v}.4s, {i:v}.4h",
+            i = in(vreg) h,
+            o = lateout(vreg) out,
+            options(pure, nomem, nostack),
+        );
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------

@@ -16,7 +16,8 @@
 //! updated once per block with `fma(sum_i32 as f32, d_w · d_x)`; the lanes
 //! are added once at the end.
 
-use super::super::{matmul_shape, Isa, Kernels};
+use super::super::{matmul_shape, x16_tiles, Isa, Kernels};
+use crate::formats::x16::{GROUP, Q4_0X16_BLOCK};
 use crate::formats::{BlockQ8A, QK};
 use std::arch::x86_64::*;
 use std::ptr::{addr_of, null};
@@ -36,6 +37,7 @@ pub(in crate::kernels) static KERNELS: Kernels = Kernels {
     matmul_q8_0,
     matmul_q4_0,
     matmul_q4_1,
+    matmul_q4_0x16,
     attn_scores_f16: super::super::scalar::attn_scores_f16,
     attn_values_f16: super::super::scalar::attn_values_f16,
     gemm_min_tokens: usize::MAX,
@@ -194,6 +196,84 @@ macro_rules! matmul_entry {
 matmul_entry!(matmul_q8_0, matmul_q8_0_inner, tile_q8_0, 34);
 matmul_entry!(matmul_q4_0, matmul_q4_0_inner, tile_q4_0, 18);
 matmul_entry!(matmul_q4_1, matmul_q4_1_inner, tile_q4_1, 20);
+
+/// The Q4_0x16 product ([`crate::formats::x16`]): each 64-byte line of a
+/// group block is two registers, rows 0-7 and rows 8-15, one i32 lane per
+/// row; tiles of 4 tokens (batches) or 1. Per row and token the float work
+/// is the scalar kernel's, in its order, so the bits are the scalar's.
+fn matmul_q4_0x16(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
+    let nb = x.len() / n.max(1);
+    x16_tiles::<4>(
+        w,
+        x,
+        n,
+        out,
+        // SAFETY: AVX2/FMA/F16C were detected before this table was handed
+        // out; `x16_tiles` passes a group of `nb` group blocks and
+        // activation rows of `nb` blocks.
+        |wg, xs| unsafe { x16_group::<4>(wg, xs, nb) },
+        // SAFETY: as above.
+        |wg, xs| unsafe { x16_group::<1>(wg, xs, nb) },
+    );
+}
+
+/// `T` tokens against one Q4_0x16 group: `result[t][i]` = row `i` ·
+/// token `t`.
+///
+/// # Safety
+/// `w` readable for `nb` group blocks, every `x[t]` for `nb` blocks.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn x16_group<const T: usize>(
+    w: *const u8,
+    x: [*const BlockQ8A; T],
+    nb: usize,
+) -> [[f32; GROUP]; T] {
+    let mask = _mm256_set1_epi8(0x0F);
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = [[_mm256_setzero_ps(); 2]; T];
+    for b in 0..nb {
+        // SAFETY: group block `b < nb` is 288 readable bytes at
+        // `w + 288 b`, activation block `b` of each token 44 at `x[t] + b`.
+        unsafe {
+            let p = w.add(b * Q4_0X16_BLOCK);
+            for h in 0..2 {
+                let d = _mm256_cvtph_ps(_mm_loadu_si128(p.add(16 * h).cast()));
+                let mut s = [[_mm256_setzero_si256(); 2]; T];
+                for (st, &xt) in s.iter_mut().zip(&x) {
+                    st[0] = _mm256_set1_epi32(-8 * (*xt.add(b)).sum);
+                }
+                for c in 0..4 {
+                    let v = _mm256_loadu_si256(p.add(32 + 64 * c + 32 * h).cast());
+                    let lo = _mm256_and_si256(v, mask);
+                    let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(v), mask);
+                    for (st, &xt) in s.iter_mut().zip(&x) {
+                        let q = addr_of!((*xt.add(b)).qs).cast::<i32>();
+                        let xl = _mm256_set1_epi32(q.add(c).read_unaligned());
+                        let xh = _mm256_set1_epi32(q.add(4 + c).read_unaligned());
+                        let pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xl), ones);
+                        let ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xh), ones);
+                        st[0] = _mm256_add_epi32(st[0], pl);
+                        st[1] = _mm256_add_epi32(st[1], ph);
+                    }
+                }
+                for ((a, st), &xt) in acc.iter_mut().zip(&s).zip(&x) {
+                    let dot = _mm256_add_epi32(st[0], st[1]);
+                    let scale = _mm256_mul_ps(d, _mm256_set1_ps((*xt.add(b)).d));
+                    a[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, a[h]);
+                }
+            }
+        }
+    }
+    let mut res = [[0f32; GROUP]; T];
+    for (r, a) in res.iter_mut().zip(&acc) {
+        // SAFETY: 16 writable floats in `r`, 8 per half.
+        unsafe {
+            _mm256_storeu_ps(r.as_mut_ptr(), a[0]);
+            _mm256_storeu_ps(r.as_mut_ptr().add(8), a[1]);
+        }
+    }
+    res
+}
 
 // ---------------------------------------------------------------------------
 // Helpers.

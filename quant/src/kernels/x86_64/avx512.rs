@@ -37,8 +37,9 @@
 mod attn;
 mod gemm;
 mod tiles;
+mod x16;
 
-use super::super::{matmul_shape, Isa, Kernels};
+use super::super::{matmul_shape, matmul_shape_x16, Isa, Kernels};
 use crate::formats::{BlockQ8A, QK};
 use std::arch::x86_64::*;
 use std::ptr::{addr_of, null};
@@ -59,6 +60,7 @@ pub(in crate::kernels) static KERNELS_VNNI: Kernels = Kernels {
     matmul_q8_0: matmul_gemm::<Q8_0>,
     matmul_q4_0: matmul_gemm::<Q4_0>,
     matmul_q4_1: matmul_gemm::<Q4_1>,
+    matmul_q4_0x16: matmul_x16::<true>,
     attn_scores_f16: attn::attn_scores_f16,
     attn_values_f16: attn::attn_values_f16,
     gemm_min_tokens: gemm::MIN_TOKENS,
@@ -78,6 +80,7 @@ pub(in crate::kernels) static KERNELS: Kernels = Kernels {
     matmul_q8_0: matmul::<Q8_0>,
     matmul_q4_0: matmul::<Q4_0>,
     matmul_q4_1: matmul::<Q4_1>,
+    matmul_q4_0x16: matmul_x16::<false>,
     attn_scores_f16: attn::attn_scores_f16,
     attn_values_f16: attn::attn_values_f16,
     gemm_min_tokens: usize::MAX,
@@ -158,8 +161,56 @@ fn matmul_gemm<F: gemm::Gemm>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32
     unsafe { gemm_vnni::<F>(w.as_ptr(), x.as_ptr(), rows, nb, n, out.as_mut_ptr()) }
 }
 
+/// The Q4_0x16 product ([`x16`]), with VNNI when `V`.
+fn matmul_x16<const V: bool>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
+    let (rows, nb) = matmul_shape_x16(w, x, n, out);
+    let (w, x, out) = (w.as_ptr(), x.as_ptr(), out.as_mut_ptr());
+    // SAFETY: the table holding `matmul_x16::<V>` is only handed out when
+    // its trampoline's features were detected (VNNI for `V`); the sizes
+    // were checked above, `rows` a multiple of 16.
+    unsafe {
+        if V {
+            x16_vnni(w, x, rows, nb, n, out)
+        } else {
+            x16_bw(w, x, rows, nb, n, out)
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Trampolines: where the features are switched on.
+
+/// # Safety
+/// AVX-512 F/BW/VL, VNNI, FMA and F16C available; pointers as
+/// [`x16::matmul`] requires.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn x16_vnni(
+    w: *const u8,
+    x: *const BlockQ8A,
+    rows: usize,
+    nb: usize,
+    n: usize,
+    out: *mut f32,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe { x16::matmul::<true>(w, x, rows, nb, n, out) }
+}
+
+/// # Safety
+/// AVX-512 F/BW/VL, FMA and F16C available; pointers as [`x16::matmul`]
+/// requires.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+unsafe fn x16_bw(
+    w: *const u8,
+    x: *const BlockQ8A,
+    rows: usize,
+    nb: usize,
+    n: usize,
+    out: *mut f32,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe { x16::matmul::<false>(w, x, rows, nb, n, out) }
+}
 
 /// # Safety
 /// AVX-512 F/BW/VL, AVX2, FMA, F16C and AVX512-VNNI must be available, and
