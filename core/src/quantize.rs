@@ -14,13 +14,17 @@
 //!   wholesale rather than slightly.
 //! - A matrix whose rows are not a whole number of 32-element blocks cannot
 //!   be block-quantized; it is stored f16 instead.
-//! - With a q4_0 target, the projection matrices (`*_proj.weight`, and an
-//!   untied `lm_head.weight` when it is q4_0 too) with a
-//!   multiple of 16 rows are written interleaved ([`DType::Q4_0x16`]): the
-//!   same bytes in 16-row groups, which the kernels stream at memory speed
-//!   (Q4_0 rows side by side reach about 80% of it). Matrices read by
-//!   single rows stay in rows: the embedding, and MLA's `kv_b_proj` (or
-//!   `k_b_proj`/`v_b_proj`), which attention slices by head.
+//! - Matrices that matrix products read whole are written interleaved
+//!   ([`DType::Q4_0x16`], [`DType::Q4_1x16`], [`DType::Q8_0x16`]) when
+//!   their rows are a multiple of 16: the projections (`*_proj.weight`,
+//!   `kv_a_proj_with_mqa`), the output head, and the embedding (a tied
+//!   embedding is the head; a lookup reads its row out of the groups,
+//!   which costs nothing next to a token's matrix work). The bytes are the
+//!   row format's, regrouped so that the kernels read 16 rows as one
+//!   stream at memory speed (rows side by side reach about 80% of it).
+//!   MLA's `kv_b_proj` (or `k_b_proj`/`v_b_proj`), which attention slices
+//!   by head, stays in rows. `interleave = false` keeps every tensor in
+//!   rows.
 //!
 //! Converting from an already-quantized source dequantizes to f32 first and
 //! re-quantizes (tensors already in the target format are copied as-is, or
@@ -64,6 +68,8 @@ pub fn choose_dtype(name: &str, t: &Tensor, target: DType, interleave: bool) -> 
     }
     let by_rows = ["kv_b_proj.weight", "k_b_proj.weight", "v_b_proj.weight"];
     let projection = name == "lm_head.weight"
+        || name.ends_with("embed_tokens.weight")
+        || name.ends_with("kv_a_proj_with_mqa.weight")
         || name.ends_with("_proj.weight") && !by_rows.iter().any(|s| name.ends_with(s));
     match want.interleaved() {
         Some(x)

@@ -153,24 +153,27 @@ fn continuation_scores_are_transformers_log_softmax() {
     }
 }
 
-/// A q4_0 conversion interleaves the projections (`q4_0x16`) and leaves
-/// the rest in rows; its logits are those of the plain-row conversion up
-/// to float summation order (prefill: the same bits, as the VNNI GEMM sums
-/// in the interleaved kernel's order), decoding stays as close, and
-/// converting it back to rows restores the plain conversion's bytes
-/// exactly.
+/// A quantized conversion interleaves the matrices that products read
+/// whole (`q4_0x16`, `q4_1x16`, `q8_0x16`) and leaves the rest in rows;
+/// its logits are those of the plain-row conversion up to float summation
+/// order (with VNNI, prefill gives the same bits: the GEMM sums in the
+/// interleaved kernels' order), decoding stays as close, and converting it
+/// back to rows restores the plain conversion's bytes exactly.
 #[test]
-fn interleaved_q4_0_is_the_same_model() {
+fn interleaved_conversion_is_the_same_model() {
     let tmp = TempDir::new("x16-parity");
-    for case in CASES {
+    for (case, target) in CASES
+        .iter()
+        .flat_map(|c| [DType::Q4_0, DType::Q4_1, DType::Q8_0].map(|d| (c, d)))
+    {
         let e = expected(case);
         let (x16, rows, back) = (
-            tmp.path(&format!("{case}-x16.minke")),
-            tmp.path(&format!("{case}-rows.minke")),
-            tmp.path(&format!("{case}-back.minke")),
+            tmp.path(&format!("{case}-{target}-x16.minke")),
+            tmp.path(&format!("{case}-{target}-rows.minke")),
+            tmp.path(&format!("{case}-{target}-back.minke")),
         );
         let q = |from: &std::path::Path, to: &std::path::Path, interleave: bool| {
-            minke::quantize::quantize_with_lora(from, to, DType::Q4_0, interleave, None, |_, _| {})
+            minke::quantize::quantize_with_lora(from, to, target, interleave, None, |_, _| {})
                 .unwrap()
         };
         q(&fixture(case), &x16, true);
@@ -194,12 +197,14 @@ fn interleaved_q4_0_is_the_same_model() {
                 mb.tensors().bytes(tb),
                 "{case} {name}: back to rows"
             );
-            if tx.dtype == DType::Q4_0x16 {
+            if tx.dtype.row_group() > 1 {
                 assert!(
-                    name.ends_with("_proj.weight") || name == "lm_head.weight",
+                    name.ends_with("_proj.weight")
+                        || name == "lm_head.weight"
+                        || name.ends_with("embed_tokens.weight"),
                     "{name}"
                 );
-                assert_eq!(tr.dtype, DType::Q4_0, "{case} {name}");
+                assert_eq!(tr.dtype, tx.dtype.plain(), "{case} {name}");
                 grouped += 1;
             } else {
                 assert_eq!(tx.dtype, tr.dtype, "{case} {name}");
@@ -213,8 +218,10 @@ fn interleaved_q4_0_is_the_same_model() {
             .map(|(a, b)| (a - b).abs())
             .fold(0f32, f32::max);
         let scale = gr.iter().map(|v| v.abs()).fold(0f32, f32::max);
-        eprintln!("{case}: {grouped} tensors interleaved, max |Δlogit| {worst:.2e} of {scale:.2}");
-        assert!(worst <= 1e-4 * scale.max(1.0), "{case}: {worst}");
+        eprintln!(
+            "{case} {target}: {grouped} tensors interleaved, max |Δlogit| {worst:.2e} of {scale:.2}"
+        );
+        assert!(worst <= 1e-4 * scale.max(1.0), "{case} {target}: {worst}");
         // Token by token (matrix-vector kernels for the row formats, the
         // same kernel for the interleaved ones) stays as close.
         let mut s = Session::new(&mx, params(2)).unwrap();
@@ -233,7 +240,7 @@ fn interleaved_q4_0_is_the_same_model() {
                 .fold(0f32, f32::max);
             assert!(
                 d <= 1e-4 * scale.max(1.0),
-                "{case}: token {i} decoded {d} from prefill"
+                "{case} {target}: token {i} decoded {d} from prefill"
             );
         }
     }

@@ -18,11 +18,15 @@ pub enum DType {
     /// [`crate::formats::x16`]). Written by `minke quantize`; the bytes
     /// are Q4_0's, rearranged, so conversion either way is exact.
     Q4_0x16,
+    /// Q4_1 interleaved the same way.
+    Q4_1x16,
+    /// Q8_0 interleaved the same way.
+    Q8_0x16,
 }
 
 impl DType {
     /// Every format, in a stable order.
-    pub const ALL: [DType; 7] = [
+    pub const ALL: [DType; 9] = [
         DType::F32,
         DType::F16,
         DType::BF16,
@@ -30,13 +34,15 @@ impl DType {
         DType::Q4_0,
         DType::Q4_1,
         DType::Q4_0x16,
+        DType::Q4_1x16,
+        DType::Q8_0x16,
     ];
 
     /// Elements per block.
     pub const fn block_len(self) -> usize {
         match self {
             DType::F32 | DType::F16 | DType::BF16 => 1,
-            DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q4_0x16 => crate::QK,
+            _ => crate::QK,
         }
     }
 
@@ -45,19 +51,16 @@ impl DType {
         match self {
             DType::F32 => 4,
             DType::F16 | DType::BF16 => 2,
-            DType::Q8_0 => 34,
+            DType::Q8_0 | DType::Q8_0x16 => 34,
             DType::Q4_0 | DType::Q4_0x16 => 18,
-            DType::Q4_1 => 20,
+            DType::Q4_1 | DType::Q4_1x16 => 20,
         }
     }
 
     /// True for the block-quantized formats, whose dot products take int8
     /// activation blocks ([`crate::BlockQ8A`]) rather than f32.
     pub const fn is_quantized(self) -> bool {
-        matches!(
-            self,
-            DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q4_0x16
-        )
+        !matches!(self, DType::F32 | DType::F16 | DType::BF16)
     }
 
     /// Rows stored together: 16 for the interleaved formats, whose
@@ -65,7 +68,7 @@ impl DType {
     /// by groups of 16 rows; 1 for the others.
     pub const fn row_group(self) -> usize {
         match self {
-            DType::Q4_0x16 => 16,
+            DType::Q4_0x16 | DType::Q4_1x16 | DType::Q8_0x16 => 16,
             _ => 1,
         }
     }
@@ -75,6 +78,8 @@ impl DType {
     pub const fn plain(self) -> DType {
         match self {
             DType::Q4_0x16 => DType::Q4_0,
+            DType::Q4_1x16 => DType::Q4_1,
+            DType::Q8_0x16 => DType::Q8_0,
             d => d,
         }
     }
@@ -83,6 +88,8 @@ impl DType {
     pub const fn interleaved(self) -> Option<DType> {
         match self {
             DType::Q4_0 => Some(DType::Q4_0x16),
+            DType::Q4_1 => Some(DType::Q4_1x16),
+            DType::Q8_0 => Some(DType::Q8_0x16),
             _ => None,
         }
     }
@@ -107,7 +114,7 @@ impl DType {
             DType::Q4_1 => 3,
             DType::Q8_0 => 8,
             DType::BF16 => 30,
-            DType::Q4_0x16 => return None,
+            DType::Q4_0x16 | DType::Q4_1x16 | DType::Q8_0x16 => return None,
         })
     }
 
@@ -134,6 +141,8 @@ impl DType {
             DType::Q4_0 => "q4_0",
             DType::Q4_1 => "q4_1",
             DType::Q4_0x16 => "q4_0x16",
+            DType::Q4_1x16 => "q4_1x16",
+            DType::Q8_0x16 => "q8_0x16",
         }
     }
 

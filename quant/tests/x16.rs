@@ -1,6 +1,7 @@
-//! The interleaved format (`Q4_0x16`): an exact rearrangement of Q4_0, and
-//! a product that every kernel table computes with the scalar kernel's
-//! bits, whatever the number of tokens.
+//! The interleaved formats (`q4_0x16`, `q4_1x16`, `q8_0x16`): exact
+//! rearrangements of their row formats, and products that every kernel
+//! table computes with the scalar kernel's bits, whatever the number of
+//! tokens.
 
 mod common;
 
@@ -9,14 +10,16 @@ use minke_quant::formats::x16::{deinterleave, interleave};
 use minke_quant::formats::{dequantize_row, dequantize_row_of, quantize_row};
 use minke_quant::{Act, BlockQ8A, DType, Kernels, QK};
 
-/// `rows` Q4_0 rows of `k` elements from pattern `kind`, and their
-/// interleaved form.
-fn matrix(rng: &mut Rng, kind: usize, rows: usize, k: usize) -> (Vec<u8>, Vec<u8>) {
+const X16: [DType; 3] = [DType::Q4_0x16, DType::Q4_1x16, DType::Q8_0x16];
+
+/// `rows` rows of `k` elements from pattern `kind` in `dtype`'s row
+/// format, and their interleaved form.
+fn matrix(rng: &mut Rng, dtype: DType, kind: usize, rows: usize, k: usize) -> (Vec<u8>, Vec<u8>) {
     let f = data(rng, kind, rows * k);
-    let mut plain = vec![0u8; DType::Q4_0.row_bytes(k).unwrap() * rows];
-    quantize_row(DType::Q4_0, &f, &mut plain);
+    let mut plain = vec![0u8; dtype.row_bytes(k).unwrap() * rows];
+    quantize_row(dtype.plain(), &f, &mut plain);
     let mut x16 = vec![0u8; plain.len()];
-    interleave(DType::Q4_0x16, &plain, k, &mut x16);
+    interleave(dtype, &plain, k, &mut x16);
     (plain, x16)
 }
 
@@ -29,23 +32,26 @@ fn act_q8(x: &[f32]) -> Vec<BlockQ8A> {
 #[test]
 fn interleaving_is_exact_and_rows_read_back() {
     let mut rng = Rng::new(11);
-    for (rows, nb) in [(16, 1), (16, 3), (48, 5), (32, 64)] {
-        let k = nb * QK;
-        let (plain, x16) = matrix(&mut rng, 0, rows, k);
-        assert_ne!(plain, x16, "rows={rows} nb={nb}: nothing moved");
-        let mut back = vec![0u8; plain.len()];
-        deinterleave(DType::Q4_0x16, &x16, k, &mut back);
-        assert_eq!(back, plain, "rows={rows} nb={nb}");
-        let rb = DType::Q4_0.row_bytes(k).unwrap();
-        for r in 0..rows {
-            let mut want = vec![0f32; k];
-            dequantize_row(DType::Q4_0, &plain[r * rb..(r + 1) * rb], &mut want);
-            let mut got = vec![f32::NAN; k];
-            dequantize_row_of(DType::Q4_0x16, &x16, r, &mut got);
-            assert_eq!(got, want, "row {r} of {rows}, nb={nb}");
-            // The plain formats read rows the same way.
-            dequantize_row_of(DType::Q4_0, &plain, r, &mut got);
-            assert_eq!(got, want, "plain row {r}");
+    for dtype in X16 {
+        let row = dtype.plain();
+        for (rows, nb) in [(16, 1), (16, 3), (48, 5), (32, 64)] {
+            let k = nb * QK;
+            let (plain, x16) = matrix(&mut rng, dtype, 0, rows, k);
+            assert_ne!(plain, x16, "{dtype} rows={rows} nb={nb}: nothing moved");
+            let mut back = vec![0u8; plain.len()];
+            deinterleave(dtype, &x16, k, &mut back);
+            assert_eq!(back, plain, "{dtype} rows={rows} nb={nb}");
+            let rb = row.row_bytes(k).unwrap();
+            for r in 0..rows {
+                let mut want = vec![0f32; k];
+                dequantize_row(row, &plain[r * rb..(r + 1) * rb], &mut want);
+                let mut got = vec![f32::NAN; k];
+                dequantize_row_of(dtype, &x16, r, &mut got);
+                assert_eq!(got, want, "{dtype} row {r} of {rows}, nb={nb}");
+                // The row formats read rows the same way.
+                dequantize_row_of(row, &plain, r, &mut got);
+                assert_eq!(got, want, "{row} row {r}");
+            }
         }
     }
 }
@@ -53,18 +59,18 @@ fn interleaving_is_exact_and_rows_read_back() {
 #[test]
 #[should_panic(expected = "multiple of 16 rows")]
 fn interleaving_needs_whole_groups() {
-    let plain = vec![0u8; 18 * 8];
+    let plain = vec![0u8; 20 * 8];
     let mut out = vec![0u8; plain.len()];
-    interleave(DType::Q4_0x16, &plain, 32, &mut out);
+    interleave(DType::Q4_1x16, &plain, 32, &mut out);
 }
 
 #[test]
 #[should_panic(expected = "whole groups of 16 rows")]
 fn product_needs_whole_groups() {
-    let w = vec![0u8; 18 * 8];
+    let w = vec![0u8; 34 * 8];
     let x = vec![BlockQ8A::ZERO; 1];
     let mut out = vec![0f32; 8];
-    scalar().matvec(DType::Q4_0x16, &w, 32, Act::Q8(&x), &mut out);
+    scalar().matvec(DType::Q8_0x16, &w, 32, Act::Q8(&x), &mut out);
 }
 
 /// Every table, every token count: the scalar kernel's bits; the product
@@ -75,55 +81,59 @@ fn every_table_gives_the_scalar_bits() {
     let mut rng = Rng::new(12);
     let mut sets = simd_sets();
     sets.push(scalar());
-    for (rows, nb) in [(16, 1), (32, 2), (16, 3), (48, 7), (16, 48), (32, 33)] {
-        let k = nb * QK;
-        for n in [1, 2, 3, 4, 5, 7, 8, 9, 12, 17, 33, 40] {
-            let kind = rng.below(KINDS);
-            let (plain, w) = matrix(&mut rng, kind, rows, k);
-            let xf: Vec<f32> = (0..n * k).map(|_| rng.normal()).collect();
-            let xq = act_q8(&xf);
-            let mut want = vec![0f32; rows * n];
-            scalar().matmul(DType::Q4_0x16, &w, k, Act::Q8(&xq), n, &mut want);
-            let mut q4 = vec![0f32; rows * n];
-            scalar().matmul(DType::Q4_0, &plain, k, Act::Q8(&xq), n, &mut q4);
-            for s in &sets {
-                let what = format!("{} rows={rows} k={k} n={n}", s.name);
-                let mut got = vec![f32::NAN; rows * n];
-                s.matmul(DType::Q4_0x16, &w, k, Act::Q8(&xq), n, &mut got);
-                for (i, (g, e)) in got.iter().zip(&want).enumerate() {
-                    assert_eq!(g.to_bits(), e.to_bits(), "{what} at {i}: {g} vs {e}");
+    for dtype in X16 {
+        let row = dtype.plain();
+        for (rows, nb) in [(16, 1), (32, 2), (16, 3), (48, 7), (16, 48), (32, 33)] {
+            let k = nb * QK;
+            for n in [1, 2, 3, 4, 5, 7, 8, 9, 12, 17, 33, 40] {
+                let kind = rng.below(KINDS);
+                let (plain, w) = matrix(&mut rng, dtype, kind, rows, k);
+                let xf: Vec<f32> = (0..n * k).map(|_| rng.normal()).collect();
+                let xq = act_q8(&xf);
+                let mut want = vec![0f32; rows * n];
+                scalar().matmul(dtype, &w, k, Act::Q8(&xq), n, &mut want);
+                let mut by_rows = vec![0f32; rows * n];
+                scalar().matmul(row, &plain, k, Act::Q8(&xq), n, &mut by_rows);
+                for s in &sets {
+                    let what = format!("{} {dtype} rows={rows} k={k} n={n}", s.name);
+                    let mut got = vec![f32::NAN; rows * n];
+                    s.matmul(dtype, &w, k, Act::Q8(&xq), n, &mut got);
+                    for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+                        assert_eq!(g.to_bits(), e.to_bits(), "{what} at {i}: {g} vs {e}");
+                    }
+                    let t = n - 1;
+                    let mut one = vec![f32::NAN; rows];
+                    s.matvec(dtype, &w, k, Act::Q8(&xq[t * nb..]), &mut one);
+                    for r in 0..rows {
+                        assert_eq!(
+                            one[r].to_bits(),
+                            got[r * n + t].to_bits(),
+                            "{what}: token {t} alone, row {r}"
+                        );
+                    }
                 }
-                let t = n - 1;
-                let mut one = vec![f32::NAN; rows];
-                s.matvec(DType::Q4_0x16, &w, k, Act::Q8(&xq[t * nb..]), &mut one);
+                // Against the row format's own kernel: both round only
+                // their float sums, so they agree within twice the
+                // recursive-summation bound 2 (nb + 8) ε Σ |w_i x_i|
+                // (Q4_1's minimum counted as one more term per block).
+                let rb = row.row_bytes(k).unwrap();
+                let mut wr = vec![0f32; k];
                 for r in 0..rows {
-                    assert_eq!(
-                        one[r].to_bits(),
-                        got[r * n + t].to_bits(),
-                        "{what}: token {t} alone, row {r}"
-                    );
-                }
-            }
-            // Against Q4_0's own kernel: both round only their float sums,
-            // so they agree within twice the recursive-summation bound
-            // 2 (nb + 8) ε Σ |w_i x_i|.
-            let rb = DType::Q4_0.row_bytes(k).unwrap();
-            let mut wr = vec![0f32; k];
-            for r in 0..rows {
-                dequantize_row(DType::Q4_0, &plain[r * rb..(r + 1) * rb], &mut wr);
-                for t in 0..n {
-                    let m: f64 = xq[t * nb..(t + 1) * nb]
-                        .iter()
-                        .flat_map(|b| b.qs.iter().map(move |&q| q as f64 * b.d as f64))
-                        .zip(&wr)
-                        .map(|(x, w)| (x * *w as f64).abs())
-                        .sum();
-                    let tol = 4.0 * (nb as f64 + 8.0) * f32::EPSILON as f64 * m;
-                    let (a, b) = (want[r * n + t], q4[r * n + t]);
-                    assert!(
-                        ((a - b) as f64).abs() <= tol,
-                        "rows={rows} k={k} n={n} at ({r},{t}): x16 {a} vs q4_0 {b}, bound {tol:e}"
-                    );
+                    dequantize_row(row, &plain[r * rb..(r + 1) * rb], &mut wr);
+                    for t in 0..n {
+                        let m: f64 = xq[t * nb..(t + 1) * nb]
+                            .iter()
+                            .flat_map(|b| b.qs.iter().map(move |&q| q as f64 * b.d as f64))
+                            .zip(&wr)
+                            .map(|(x, w)| (x * *w as f64).abs())
+                            .sum();
+                        let tol = 4.0 * (2.0 * nb as f64 + 8.0) * f32::EPSILON as f64 * m;
+                        let (a, b) = (want[r * n + t], by_rows[r * n + t]);
+                        assert!(
+                            ((a - b) as f64).abs() <= tol,
+                            "{dtype} rows={rows} k={k} n={n} at ({r},{t}): {a} vs {row} {b}, bound {tol:e}"
+                        );
+                    }
                 }
             }
         }
@@ -133,8 +143,10 @@ fn every_table_gives_the_scalar_bits() {
 #[test]
 fn every_table_handles_empty_rows() {
     for s in simd_sets().into_iter().chain([scalar() as &Kernels]) {
-        let mut out = [1.0f32; 32];
-        s.matmul(DType::Q4_0x16, &[], 0, Act::Q8(&[]), 2, &mut out);
-        assert_eq!(out, [0.0; 32], "{}", s.name);
+        for dtype in X16 {
+            let mut out = [1.0f32; 32];
+            s.matmul(dtype, &[], 0, Act::Q8(&[]), 2, &mut out);
+            assert_eq!(out, [0.0; 32], "{} {dtype}", s.name);
+        }
     }
 }

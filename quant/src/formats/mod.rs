@@ -66,7 +66,9 @@ pub fn quantize_row(dtype: DType, src: &[f32], dst: &mut [u8]) {
                 )));
             }
         }
-        DType::Q4_0x16 => panic!("{dtype} is quantized by groups of rows, not by row"),
+        DType::Q4_0x16 | DType::Q4_1x16 | DType::Q8_0x16 => {
+            panic!("{dtype} is quantized by groups of rows, not by row")
+        }
     }
 }
 
@@ -115,7 +117,9 @@ pub fn dequantize_row(dtype: DType, src: &[u8], dst: &mut [f32]) {
                 b.dequantize(d.try_into().unwrap());
             }
         }
-        DType::Q4_0x16 => panic!("{dtype} rows are read with dequantize_row_of"),
+        DType::Q4_0x16 | DType::Q4_1x16 | DType::Q8_0x16 => {
+            panic!("{dtype} rows are read with dequantize_row_of")
+        }
     }
 }
 
@@ -137,17 +141,21 @@ pub fn dequantize_row_of(dtype: DType, matrix: &[u8], r: usize, dst: &mut [f32])
     }
     let group = x16::GROUP * rb;
     assert!(matrix.len() % group == 0, "{dtype} matrix of whole groups");
-    let mut block = [0u8; 18];
+    let plain = dtype.plain();
+    let bb = plain.block_bytes();
+    let gbb = x16::GROUP * bb;
+    let g = r / x16::GROUP;
+    let mut block = [0u8; 34];
     for (b, d) in dst.chunks_exact_mut(QK).enumerate() {
         // One block at a time: no allocation, a row's blocks are far apart.
-        let g = r / x16::GROUP;
+        let blk = &mut block[..bb];
         x16::deinterleave_row(
-            &matrix[g * group + b * x16::Q4_0X16_BLOCK..][..x16::Q4_0X16_BLOCK],
+            dtype,
+            &matrix[g * group + b * gbb..][..gbb],
             1,
             r % x16::GROUP,
-            &mut block,
+            blk,
         );
-        let q: BlockQ4_0 = bytemuck::pod_read_unaligned(&block);
-        q.dequantize(d.try_into().unwrap());
+        dequantize_row(plain, blk, d);
     }
 }

@@ -100,8 +100,12 @@ pub struct Kernels {
     pub matmul_q4_1: MatmulQ8,
     /// Interleaved Q4_0 ([`DType::Q4_0x16`]): `rows` a multiple of 16.
     /// Unlike the row formats, every table and every batch size gives the
-    /// same bits as the scalar kernel.
+    /// same bits as the scalar kernel (for all three interleaved formats).
     pub matmul_q4_0x16: MatmulQ8,
+    /// Interleaved Q4_1 ([`DType::Q4_1x16`]).
+    pub matmul_q4_1x16: MatmulQ8,
+    /// Interleaved Q8_0 ([`DType::Q8_0x16`]).
+    pub matmul_q8_0x16: MatmulQ8,
     /// Attention over an f16 cache: query-key scores.
     pub attn_scores_f16: AttnScoresF16,
     /// Attention over an f16 cache: probability-weighted sum of values.
@@ -204,6 +208,8 @@ impl Kernels {
                     DType::Q4_0 => self.matmul_q4_0,
                     DType::Q4_1 => self.matmul_q4_1,
                     DType::Q4_0x16 => self.matmul_q4_0x16,
+                    DType::Q4_1x16 => self.matmul_q4_1x16,
+                    DType::Q8_0x16 => self.matmul_q8_0x16,
                     DType::F32 | DType::F16 | DType::BF16 => unreachable!("quantized"),
                 };
                 f(w, x, n, out);
@@ -233,28 +239,35 @@ pub(crate) fn matmul_shape(
     (rows, nb)
 }
 
-/// Checks the sizes a Q4_0x16 [`MatmulQ8`] is given and returns
-/// `(rows, nb)`.
+/// Checks the sizes an interleaved [`MatmulQ8`] is given (`block_bytes`
+/// of its row format) and returns `(rows, nb)`.
 ///
 /// # Panics
 /// As [`matmul_shape`], and when `rows` is not a multiple of 16.
-pub(crate) fn matmul_shape_x16(w: &[u8], x: &[BlockQ8A], n: usize, out: &[f32]) -> (usize, usize) {
-    let (rows, nb) = matmul_shape(18, w, x, n, out);
+pub(crate) fn matmul_shape_x16(
+    block_bytes: usize,
+    w: &[u8],
+    x: &[BlockQ8A],
+    n: usize,
+    out: &[f32],
+) -> (usize, usize) {
+    let (rows, nb) = matmul_shape(block_bytes, w, x, n, out);
     assert_eq!(
         rows % crate::formats::x16::GROUP,
         0,
-        "Q4_0x16 takes whole groups of 16 rows"
+        "interleaved weights take whole groups of 16 rows"
     );
     (rows, nb)
 }
 
-/// Walks a Q4_0x16 product (sizes checked by [`matmul_shape_x16`]) group
-/// by group, `T` tokens at a time and then one at a time: `many(w, xs)` and
+/// Walks an interleaved product of row blocks of `bb` bytes group by
+/// group, `T` tokens at a time and then one at a time: `many(w, xs)` and
 /// `one(w, xs)` get the group's first byte and the tile's activation rows
 /// (each `nb` blocks readable) and return `result[t][i]` = row `i` ·
 /// token `t`, which lands at `out[(16 g + i) * n + t]`.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub(crate) fn x16_tiles<const T: usize>(
+    bb: usize,
     w: &[u8],
     x: &[BlockQ8A],
     n: usize,
@@ -262,9 +275,9 @@ pub(crate) fn x16_tiles<const T: usize>(
     many: impl Fn(*const u8, [*const BlockQ8A; T]) -> [[f32; 16]; T],
     one: impl Fn(*const u8, [*const BlockQ8A; 1]) -> [[f32; 16]; 1],
 ) {
-    use crate::formats::x16::{GROUP, Q4_0X16_BLOCK};
-    let (rows, nb) = matmul_shape_x16(w, x, n, out);
-    let gb = nb * Q4_0X16_BLOCK;
+    use crate::formats::x16::GROUP;
+    let (rows, nb) = matmul_shape_x16(bb, w, x, n, out);
+    let gb = nb * GROUP * bb;
     let put = |og: &mut [f32], t: usize, s: &[[f32; GROUP]]| {
         for (j, v) in s.iter().enumerate() {
             for (i, l) in v.iter().enumerate() {

@@ -5,8 +5,9 @@
 //! block at a time, in element order.
 
 use super::{matmul_shape, matmul_shape_x16, Isa, Kernels, KvRows, VecDotQ8};
-use crate::formats::x16::{GROUP, Q4_0X16_BLOCK};
+use crate::formats::x16::{layout, GROUP};
 use crate::formats::{quantize_act_row_scalar, BlockQ8A, QK};
+use crate::DType;
 use half::{bf16, f16};
 
 /// The scalar kernel table.
@@ -24,6 +25,8 @@ pub static KERNELS: Kernels = Kernels {
     matmul_q4_0,
     matmul_q4_1,
     matmul_q4_0x16,
+    matmul_q4_1x16,
+    matmul_q8_0x16,
     attn_scores_f16,
     attn_values_f16,
     gemm_min_tokens: usize::MAX,
@@ -146,30 +149,55 @@ pub fn matmul_q4_1(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
     matmul_with(vec_dot_q4_1, 20, w, x, n, out);
 }
 
-/// Q4_0x16 block product (see [`super::MatmulQ8`] and
-/// [`crate::formats::x16`]): per row and token, the exact integer dot of
-/// each block, then `acc = fma(dot, d_w · d_x, acc)` in block order. Every
-/// SIMD table follows this order, so they all give these bits, whatever
-/// the number of tokens.
+/// Q4_0x16 block product (see [`super::MatmulQ8`]).
 pub fn matmul_q4_0x16(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
-    let (rows, nb) = matmul_shape_x16(w, x, n, out);
-    let gb = nb * Q4_0X16_BLOCK;
+    matmul_x16(DType::Q4_0x16, w, x, n, out);
+}
+
+/// Q4_1x16 block product (see [`super::MatmulQ8`]).
+pub fn matmul_q4_1x16(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
+    matmul_x16(DType::Q4_1x16, w, x, n, out);
+}
+
+/// Q8_0x16 block product (see [`super::MatmulQ8`]).
+pub fn matmul_q8_0x16(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
+    matmul_x16(DType::Q8_0x16, w, x, n, out);
+}
+
+/// The interleaved products ([`crate::formats::x16`]): per row and token,
+/// the exact integer dot of each block (Q4_0 taking off its offset of 8
+/// as `8 Σx`), then `acc = fma(dot, d_w · d_x, acc)` and, for Q4_1,
+/// `acc = fma(m_w, s_x, acc)`, block after block. Every SIMD table
+/// follows this order, so they all give these bits, whatever the number
+/// of tokens.
+fn matmul_x16(dtype: DType, w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
+    let gbb = GROUP * dtype.block_bytes();
+    let (rows, nb) = matmul_shape_x16(gbb / GROUP, w, x, n, out);
+    let (f, q) = layout(dtype);
+    let offset = if dtype == DType::Q4_0x16 { 8 } else { 0 };
     for g in 0..rows / GROUP {
         for t in 0..n {
             let mut acc = [0f32; GROUP];
             for b in 0..nb {
-                let blk = &w[g * gb + b * Q4_0X16_BLOCK..][..Q4_0X16_BLOCK];
+                let blk = &w[(g * nb + b) * gbb..][..gbb];
                 let xb = &x[t * nb + b];
                 for (i, a) in acc.iter_mut().enumerate() {
-                    let mut s = -8 * xb.sum;
-                    for c in 0..4 {
+                    let mut s = -offset * xb.sum;
+                    for c in 0..q / 4 {
                         for j in 0..4 {
-                            let q = blk[32 + 64 * c + 4 * i + j];
-                            s += (q & 0xF) as i32 * xb.qs[4 * c + j] as i32;
-                            s += (q >> 4) as i32 * xb.qs[16 + 4 * c + j] as i32;
+                            let v = blk[32 * f + 64 * c + 4 * i + j];
+                            if q == 32 {
+                                s += (v as i8 as i32) * xb.qs[4 * c + j] as i32;
+                            } else {
+                                s += (v & 0xF) as i32 * xb.qs[4 * c + j] as i32;
+                                s += (v >> 4) as i32 * xb.qs[16 + 4 * c + j] as i32;
+                            }
                         }
                     }
                     *a = (s as f32).mul_add(f16_at(blk, 2 * i) * xb.d, *a);
+                    if f == 2 {
+                        *a = f16_at(blk, 32 + 2 * i).mul_add(xb.s, *a);
+                    }
                 }
             }
             for (i, a) in acc.iter().enumerate() {

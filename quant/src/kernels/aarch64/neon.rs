@@ -18,7 +18,7 @@
 //! they are inlined into.
 
 use super::super::{matmul_shape, x16_tiles, Isa, Kernels};
-use crate::formats::x16::{GROUP, Q4_0X16_BLOCK};
+use crate::formats::x16::GROUP;
 use crate::formats::{BlockQ8A, QK};
 use std::arch::aarch64::*;
 use std::arch::asm;
@@ -38,7 +38,9 @@ pub(in crate::kernels) static KERNELS: Kernels = Kernels {
     matmul_q8_0: matmul::<Q8_0, false>,
     matmul_q4_0: matmul::<Q4_0, false>,
     matmul_q4_1: matmul::<Q4_1, false>,
-    matmul_q4_0x16: matmul_x16::<false>,
+    matmul_q4_0x16: matmul_x16::<1, 16, false>,
+    matmul_q4_1x16: matmul_x16::<2, 16, false>,
+    matmul_q8_0x16: matmul_x16::<1, 32, false>,
     attn_scores_f16: super::super::scalar::attn_scores_f16,
     attn_values_f16: super::super::scalar::attn_values_f16,
     gemm_min_tokens: usize::MAX,
@@ -58,7 +60,9 @@ pub(in crate::kernels) static KERNELS_DOTPROD: Kernels = Kernels {
     matmul_q8_0: matmul::<Q8_0, true>,
     matmul_q4_0: matmul::<Q4_0, true>,
     matmul_q4_1: matmul::<Q4_1, true>,
-    matmul_q4_0x16: matmul_x16::<true>,
+    matmul_q4_0x16: matmul_x16::<1, 16, true>,
+    matmul_q4_1x16: matmul_x16::<2, 16, true>,
+    matmul_q8_0x16: matmul_x16::<1, 32, true>,
     attn_scores_f16: super::super::scalar::attn_scores_f16,
     attn_values_f16: super::super::scalar::attn_values_f16,
     gemm_min_tokens: usize::MAX,
@@ -158,34 +162,40 @@ unsafe fn matmul_neon<F: Format>(
     unsafe { drive::<F, false>(w, x, rows, nb, n, out) }
 }
 
-/// The Q4_0x16 product ([`crate::formats::x16`]), with (`D`) or without
-/// dotprod: each 64-byte line of a group block is four registers of four
-/// rows, one i32 lane per row; tiles of 2 tokens (batches) or 1. Per row
-/// and token the float work is the scalar kernel's, in its order, so the
-/// bits are the scalar's.
-fn matmul_x16<const D: bool>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
+/// The interleaved products ([`crate::formats::x16`]), with (`D`) or
+/// without dotprod: each 64-byte line of a group block is four registers
+/// of four rows, one i32 lane per row; tiles of 2 tokens (batches) or 1.
+/// Per row and token the float work is the scalar kernel's, in its order,
+/// so the bits are the scalar's.
+fn matmul_x16<const F: usize, const Q: usize, const D: bool>(
+    w: &[u8],
+    x: &[BlockQ8A],
+    n: usize,
+    out: &mut [f32],
+) {
     let nb = x.len() / n.max(1);
     x16_tiles::<2>(
+        2 * F + Q,
         w,
         x,
         n,
         out,
-        // SAFETY: the table holding `matmul_x16::<D>` is only handed out
-        // when its features were detected; `x16_tiles` passes a group of
-        // `nb` group blocks and activation rows of `nb` blocks.
+        // SAFETY: the table holding `matmul_x16::<F, Q, D>` is only handed
+        // out when its features were detected; `x16_tiles` passes a group
+        // of `nb` group blocks and activation rows of `nb` blocks.
         |wg, xs| unsafe {
             if D {
-                x16_dotprod::<2>(wg, xs, nb)
+                x16_dotprod::<F, Q, 2>(wg, xs, nb)
             } else {
-                x16_neon::<2>(wg, xs, nb)
+                x16_neon::<F, Q, 2>(wg, xs, nb)
             }
         },
         // SAFETY: as above.
         |wg, xs| unsafe {
             if D {
-                x16_dotprod::<1>(wg, xs, nb)
+                x16_dotprod::<F, Q, 1>(wg, xs, nb)
             } else {
-                x16_neon::<1>(wg, xs, nb)
+                x16_neon::<F, Q, 1>(wg, xs, nb)
             }
         },
     );
@@ -194,72 +204,91 @@ fn matmul_x16<const D: bool>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]
 /// # Safety
 /// NEON and dotprod available; pointers as [`x16_group`] requires.
 #[target_feature(enable = "neon,dotprod")]
-unsafe fn x16_dotprod<const T: usize>(
+unsafe fn x16_dotprod<const F: usize, const Q: usize, const T: usize>(
     w: *const u8,
     x: [*const BlockQ8A; T],
     nb: usize,
 ) -> [[f32; GROUP]; T] {
     // SAFETY: forwarded from the caller.
-    unsafe { x16_group::<T, true>(w, x, nb) }
+    unsafe { x16_group::<F, Q, T, true>(w, x, nb) }
 }
 
 /// # Safety
 /// NEON available; pointers as [`x16_group`] requires.
 #[target_feature(enable = "neon")]
-unsafe fn x16_neon<const T: usize>(
+unsafe fn x16_neon<const F: usize, const Q: usize, const T: usize>(
     w: *const u8,
     x: [*const BlockQ8A; T],
     nb: usize,
 ) -> [[f32; GROUP]; T] {
     // SAFETY: forwarded from the caller.
-    unsafe { x16_group::<T, false>(w, x, nb) }
+    unsafe { x16_group::<F, Q, T, false>(w, x, nb) }
 }
 
-/// `T` tokens against one Q4_0x16 group: `result[t][i]` = row `i` ·
-/// token `t`.
+/// `T` tokens against one interleaved group (`F` f16 fields and `Q`
+/// quant bytes per row block): `result[t][i]` = row `i` · token `t`.
+/// `sdot` is signed × signed, so nibbles (0..=15) and Q8_0 bytes go in as
+/// they are; Q4_0's offset comes off through the exact block sum.
 ///
 /// # Safety
 /// Inlined into a trampoline with NEON (and dotprod when `D`); `w`
 /// readable for `nb` group blocks, every `x[t]` for `nb` blocks.
 #[inline(always)]
-unsafe fn x16_group<const T: usize, const D: bool>(
+unsafe fn x16_group<const F: usize, const Q: usize, const T: usize, const D: bool>(
     w: *const u8,
     x: [*const BlockQ8A; T],
     nb: usize,
 ) -> [[f32; GROUP]; T] {
-    // SAFETY: group block `b < nb` is 288 readable bytes at `w + 288 b`,
-    // activation block `b` of each token readable at `x[t] + b`.
+    // SAFETY: group block `b < nb` is `16 (2F + Q)` readable bytes at
+    // `w + 16 (2F + Q) b`, activation block `b` of each token readable at
+    // `x[t] + b`.
     unsafe {
         let mask = vdupq_n_u8(0x0F);
+        let offset = if F == 1 && Q == 16 { 8 } else { 0 };
         let mut acc = [[vdupq_n_f32(0.0); 4]; T];
         for b in 0..nb {
-            let p = w.add(b * Q4_0X16_BLOCK);
+            let p = w.add(b * GROUP * (2 * F + Q));
+            let q = p.add(32 * F);
             let d: [float32x4_t; 4] = std::array::from_fn(|j| f16x4(p.add(8 * j)));
             let mut s = [[vdupq_n_s32(0); 4]; T];
             for (st, &xt) in s.iter_mut().zip(&x) {
-                *st = [vdupq_n_s32(-8 * (*xt.add(b)).sum); 4];
+                *st = [vdupq_n_s32(-offset * (*xt.add(b)).sum); 4];
             }
-            for c in 0..4 {
-                let mut lo = [vdupq_n_s8(0); 4];
-                let mut hi = [vdupq_n_s8(0); 4];
+            // Pairs of (weights, element line): nibble line c gives
+            // elements 4c.. and 16+4c..; Q8_0 lines c and c + 1 give 4c..
+            // and 4c+4...
+            for c in (0..Q / 4).step_by(if Q == 16 { 1 } else { 2 }) {
+                let mut w0 = [vdupq_n_s8(0); 4];
+                let mut w1 = [vdupq_n_s8(0); 4];
                 for j in 0..4 {
-                    let v = vld1q_u8(p.add(32 + 64 * c + 16 * j));
-                    lo[j] = vreinterpretq_s8_u8(vandq_u8(v, mask));
-                    hi[j] = vreinterpretq_s8_u8(vshrq_n_u8::<4>(v));
+                    let v = vld1q_u8(q.add(64 * c + 16 * j));
+                    if Q == 16 {
+                        w0[j] = vreinterpretq_s8_u8(vandq_u8(v, mask));
+                        w1[j] = vreinterpretq_s8_u8(vshrq_n_u8::<4>(v));
+                    } else {
+                        w0[j] = vreinterpretq_s8_u8(v);
+                        w1[j] = vld1q_s8(q.add(64 * (c + 1) + 16 * j).cast());
+                    }
                 }
+                let second = if Q == 16 { 4 + c } else { c + 1 };
                 for (st, &xt) in s.iter_mut().zip(&x) {
-                    let q = addr_of!((*xt.add(b)).qs).cast::<i32>();
-                    let xl = vreinterpretq_s8_s32(vdupq_n_s32(q.add(c).read_unaligned()));
-                    let xh = vreinterpretq_s8_s32(vdupq_n_s32(q.add(4 + c).read_unaligned()));
+                    let xq = addr_of!((*xt.add(b)).qs).cast::<i32>();
+                    let x0 = vreinterpretq_s8_s32(vdupq_n_s32(xq.add(c).read_unaligned()));
+                    let x1 = vreinterpretq_s8_s32(vdupq_n_s32(xq.add(second).read_unaligned()));
                     for j in 0..4 {
-                        st[j] = dot4x4::<D>(st[j], lo[j], xl, hi[j], xh);
+                        st[j] = dot4x4::<D>(st[j], w0[j], x0, w1[j], x1);
                     }
                 }
             }
             for ((a, st), &xt) in acc.iter_mut().zip(&s).zip(&x) {
-                let dx = vdupq_n_f32((*xt.add(b)).d);
+                let xb = xt.add(b);
+                let dx = vdupq_n_f32((*xb).d);
                 for j in 0..4 {
                     a[j] = vfmaq_f32(a[j], vcvtq_f32_s32(st[j]), vmulq_f32(d[j], dx));
+                    if F == 2 {
+                        let m = f16x4(p.add(32 + 8 * j));
+                        a[j] = vfmaq_f32(a[j], m, vdupq_n_f32((*xb).s));
+                    }
                 }
             }
         }

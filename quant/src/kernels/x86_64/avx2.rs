@@ -17,7 +17,7 @@
 //! are added once at the end.
 
 use super::super::{matmul_shape, x16_tiles, Isa, Kernels};
-use crate::formats::x16::{GROUP, Q4_0X16_BLOCK};
+use crate::formats::x16::GROUP;
 use crate::formats::{BlockQ8A, QK};
 use std::arch::x86_64::*;
 use std::ptr::{addr_of, null};
@@ -37,7 +37,9 @@ pub(in crate::kernels) static KERNELS: Kernels = Kernels {
     matmul_q8_0,
     matmul_q4_0,
     matmul_q4_1,
-    matmul_q4_0x16,
+    matmul_q4_0x16: matmul_x16::<1, 16>,
+    matmul_q4_1x16: matmul_x16::<2, 16>,
+    matmul_q8_0x16: matmul_x16::<1, 32>,
     attn_scores_f16: super::super::scalar::attn_scores_f16,
     attn_values_f16: super::super::scalar::attn_values_f16,
     gemm_min_tokens: usize::MAX,
@@ -197,13 +199,17 @@ matmul_entry!(matmul_q8_0, matmul_q8_0_inner, tile_q8_0, 34);
 matmul_entry!(matmul_q4_0, matmul_q4_0_inner, tile_q4_0, 18);
 matmul_entry!(matmul_q4_1, matmul_q4_1_inner, tile_q4_1, 20);
 
-/// The Q4_0x16 product ([`crate::formats::x16`]): each 64-byte line of a
+/// The interleaved products ([`crate::formats::x16`]), for a row format
+/// of `F` f16 fields and `Q` quant bytes per block: each 64-byte line of a
 /// group block is two registers, rows 0-7 and rows 8-15, one i32 lane per
-/// row; tiles of 4 tokens (batches) or 1. Per row and token the float work
-/// is the scalar kernel's, in its order, so the bits are the scalar's.
-fn matmul_q4_0x16(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
+/// row; tiles of 4 tokens (batches) or 1. Q8_0 takes `|w|` against the
+/// activations with `w`'s signs, as the row kernels do. Per row and token
+/// the float work is the scalar kernel's, in its order, so the bits are
+/// the scalar's.
+fn matmul_x16<const F: usize, const Q: usize>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
     let nb = x.len() / n.max(1);
     x16_tiles::<4>(
+        2 * F + Q,
         w,
         x,
         n,
@@ -211,55 +217,75 @@ fn matmul_q4_0x16(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
         // SAFETY: AVX2/FMA/F16C were detected before this table was handed
         // out; `x16_tiles` passes a group of `nb` group blocks and
         // activation rows of `nb` blocks.
-        |wg, xs| unsafe { x16_group::<4>(wg, xs, nb) },
+        |wg, xs| unsafe { x16_group::<F, Q, 4>(wg, xs, nb) },
         // SAFETY: as above.
-        |wg, xs| unsafe { x16_group::<1>(wg, xs, nb) },
+        |wg, xs| unsafe { x16_group::<F, Q, 1>(wg, xs, nb) },
     );
 }
 
-/// `T` tokens against one Q4_0x16 group: `result[t][i]` = row `i` ·
+/// `T` tokens against one interleaved group: `result[t][i]` = row `i` ·
 /// token `t`.
 ///
 /// # Safety
 /// `w` readable for `nb` group blocks, every `x[t]` for `nb` blocks.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn x16_group<const T: usize>(
+unsafe fn x16_group<const F: usize, const Q: usize, const T: usize>(
     w: *const u8,
     x: [*const BlockQ8A; T],
     nb: usize,
 ) -> [[f32; GROUP]; T] {
     let mask = _mm256_set1_epi8(0x0F);
     let ones = _mm256_set1_epi16(1);
+    let offset = if F == 1 && Q == 16 { 8 } else { 0 };
     let mut acc = [[_mm256_setzero_ps(); 2]; T];
     for b in 0..nb {
-        // SAFETY: group block `b < nb` is 288 readable bytes at
-        // `w + 288 b`, activation block `b` of each token 44 at `x[t] + b`.
+        // SAFETY: group block `b < nb` is `16 (2F + Q)` readable bytes at
+        // `w + 16 (2F + Q) b`, activation block `b` of each token at
+        // `x[t] + b`.
         unsafe {
-            let p = w.add(b * Q4_0X16_BLOCK);
+            let p = w.add(b * GROUP * (2 * F + Q));
+            let q = p.add(32 * F);
             for h in 0..2 {
                 let d = _mm256_cvtph_ps(_mm_loadu_si128(p.add(16 * h).cast()));
                 let mut s = [[_mm256_setzero_si256(); 2]; T];
                 for (st, &xt) in s.iter_mut().zip(&x) {
-                    st[0] = _mm256_set1_epi32(-8 * (*xt.add(b)).sum);
+                    st[0] = _mm256_set1_epi32(-offset * (*xt.add(b)).sum);
                 }
-                for c in 0..4 {
-                    let v = _mm256_loadu_si256(p.add(32 + 64 * c + 32 * h).cast());
-                    let lo = _mm256_and_si256(v, mask);
-                    let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(v), mask);
+                for c in 0..Q / 4 {
+                    let v = _mm256_loadu_si256(q.add(64 * c + 32 * h).cast());
+                    // (weights, line of elements) pairs: nibbles give two,
+                    // elements 4c.. and 16+4c..; Q8_0 one, elements 4c...
+                    let (lo, hi, a) = if Q == 16 {
+                        let lo = _mm256_and_si256(v, mask);
+                        (lo, _mm256_and_si256(_mm256_srli_epi16::<4>(v), mask), lo)
+                    } else {
+                        (v, v, _mm256_sign_epi8(v, v))
+                    };
                     for (st, &xt) in s.iter_mut().zip(&x) {
-                        let q = addr_of!((*xt.add(b)).qs).cast::<i32>();
-                        let xl = _mm256_set1_epi32(q.add(c).read_unaligned());
-                        let xh = _mm256_set1_epi32(q.add(4 + c).read_unaligned());
-                        let pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xl), ones);
-                        let ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xh), ones);
-                        st[0] = _mm256_add_epi32(st[0], pl);
-                        st[1] = _mm256_add_epi32(st[1], ph);
+                        let xq = addr_of!((*xt.add(b)).qs).cast::<i32>();
+                        let xl = _mm256_set1_epi32(xq.add(c).read_unaligned());
+                        if Q == 16 {
+                            let xh = _mm256_set1_epi32(xq.add(4 + c).read_unaligned());
+                            let pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xl), ones);
+                            let ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xh), ones);
+                            st[0] = _mm256_add_epi32(st[0], pl);
+                            st[1] = _mm256_add_epi32(st[1], ph);
+                        } else {
+                            let sx = _mm256_sign_epi8(xl, lo);
+                            let pl = _mm256_madd_epi16(_mm256_maddubs_epi16(a, sx), ones);
+                            st[c % 2] = _mm256_add_epi32(st[c % 2], pl);
+                        }
                     }
                 }
                 for ((a, st), &xt) in acc.iter_mut().zip(&s).zip(&x) {
+                    let xb = xt.add(b);
                     let dot = _mm256_add_epi32(st[0], st[1]);
-                    let scale = _mm256_mul_ps(d, _mm256_set1_ps((*xt.add(b)).d));
+                    let scale = _mm256_mul_ps(d, _mm256_set1_ps((*xb).d));
                     a[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, a[h]);
+                    if F == 2 {
+                        let m = _mm256_cvtph_ps(_mm_loadu_si128(p.add(32 + 16 * h).cast()));
+                        a[h] = _mm256_fmadd_ps(m, _mm256_set1_ps((*xb).s), a[h]);
+                    }
                 }
             }
         }

@@ -60,7 +60,9 @@ pub(in crate::kernels) static KERNELS_VNNI: Kernels = Kernels {
     matmul_q8_0: matmul_gemm::<Q8_0>,
     matmul_q4_0: matmul_gemm::<Q4_0>,
     matmul_q4_1: matmul_gemm::<Q4_1>,
-    matmul_q4_0x16: matmul_x16::<true>,
+    matmul_q4_0x16: matmul_x16::<x16::X4_0, true>,
+    matmul_q4_1x16: matmul_x16::<x16::X4_1, true>,
+    matmul_q8_0x16: matmul_x16::<x16::X8_0, true>,
     attn_scores_f16: attn::attn_scores_f16,
     attn_values_f16: attn::attn_values_f16,
     gemm_min_tokens: gemm::MIN_TOKENS,
@@ -80,7 +82,9 @@ pub(in crate::kernels) static KERNELS: Kernels = Kernels {
     matmul_q8_0: matmul::<Q8_0>,
     matmul_q4_0: matmul::<Q4_0>,
     matmul_q4_1: matmul::<Q4_1>,
-    matmul_q4_0x16: matmul_x16::<false>,
+    matmul_q4_0x16: matmul_x16::<x16::X4_0, false>,
+    matmul_q4_1x16: matmul_x16::<x16::X4_1, false>,
+    matmul_q8_0x16: matmul_x16::<x16::X8_0, false>,
     attn_scores_f16: attn::attn_scores_f16,
     attn_values_f16: attn::attn_values_f16,
     gemm_min_tokens: usize::MAX,
@@ -161,18 +165,18 @@ fn matmul_gemm<F: gemm::Gemm>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32
     unsafe { gemm_vnni::<F>(w.as_ptr(), x.as_ptr(), rows, nb, n, out.as_mut_ptr()) }
 }
 
-/// The Q4_0x16 product ([`x16`]), with VNNI when `V`.
-fn matmul_x16<const V: bool>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
-    let (rows, nb) = matmul_shape_x16(w, x, n, out);
+/// An interleaved product ([`x16`]), with VNNI when `V`.
+fn matmul_x16<L: x16::Layout, const V: bool>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
+    let (rows, nb) = matmul_shape_x16(L::BB, w, x, n, out);
     let (w, x, out) = (w.as_ptr(), x.as_ptr(), out.as_mut_ptr());
-    // SAFETY: the table holding `matmul_x16::<V>` is only handed out when
-    // its trampoline's features were detected (VNNI for `V`); the sizes
-    // were checked above, `rows` a multiple of 16.
+    // SAFETY: the table holding `matmul_x16::<L, V>` is only handed out
+    // when its trampoline's features were detected (VNNI for `V`); the
+    // sizes were checked above, `rows` a multiple of 16.
     unsafe {
         if V {
-            x16_vnni(w, x, rows, nb, n, out)
+            x16_vnni::<L>(w, x, rows, nb, n, out)
         } else {
-            x16_bw(w, x, rows, nb, n, out)
+            x16_bw::<L>(w, x, rows, nb, n, out)
         }
     }
 }
@@ -184,7 +188,7 @@ fn matmul_x16<const V: bool>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]
 /// AVX-512 F/BW/VL, VNNI, FMA and F16C available; pointers as
 /// [`x16::matmul`] requires.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-unsafe fn x16_vnni(
+unsafe fn x16_vnni<L: x16::Layout>(
     w: *const u8,
     x: *const BlockQ8A,
     rows: usize,
@@ -193,14 +197,14 @@ unsafe fn x16_vnni(
     out: *mut f32,
 ) {
     // SAFETY: forwarded from the caller.
-    unsafe { x16::matmul::<true>(w, x, rows, nb, n, out) }
+    unsafe { x16::matmul::<L, true>(w, x, rows, nb, n, out) }
 }
 
 /// # Safety
 /// AVX-512 F/BW/VL, FMA and F16C available; pointers as [`x16::matmul`]
 /// requires.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
-unsafe fn x16_bw(
+unsafe fn x16_bw<L: x16::Layout>(
     w: *const u8,
     x: *const BlockQ8A,
     rows: usize,
@@ -209,7 +213,7 @@ unsafe fn x16_bw(
     out: *mut f32,
 ) {
     // SAFETY: forwarded from the caller.
-    unsafe { x16::matmul::<false>(w, x, rows, nb, n, out) }
+    unsafe { x16::matmul::<L, false>(w, x, rows, nb, n, out) }
 }
 
 /// # Safety

@@ -1,24 +1,67 @@
-//! The AVX-512 product of interleaved Q4_0 ([`crate::formats::x16`]): one
-//! i32 lane per weight row, so 16 rows advance with each `vpdpbusd` (or
-//! `vpmaddubsw` + `vpmaddwd` without VNNI) against four activation bytes
-//! broadcast to every lane, and the scales of 16 rows convert in one
-//! `vcvtph2ps`. There is no horizontal sum and no shuffle: a group block is
-//! one 32-byte and four 64-byte loads, read in address order.
+//! The AVX-512 products of the interleaved formats
+//! ([`crate::formats::x16`]): one i32 lane per weight row, so 16 rows
+//! advance with each `vpdpbusd` (or `vpmaddubsw` + `vpmaddwd` without
+//! VNNI) against four activation bytes broadcast to every lane, and the
+//! scales of 16 rows convert in one `vcvtph2ps`. There is no horizontal
+//! sum and no shuffle: a group block is read in address order.
+//!
+//! `vpdpbusd` wants unsigned weights: nibbles are (Q4_0's offset of 8
+//! comes off through the exact block sum, `-8 Σx`); Q8_0 bytes become
+//! `w + 128` (`w ^ 0x80`, offset `-128 Σx`). Without VNNI, `vpmaddubsw`
+//! would saturate on `w + 128`, so Q8_0 takes `|w|` and negates the
+//! activation bytes where `w < 0`, as the row kernels do.
 //!
 //! Per row and token the float work is the scalar kernel's, in its order
-//! (exact integer block dot, then `acc = fma(dot, d_w · d_x, acc)` block
-//! after block), so results are the scalar kernel's bits for any number of
-//! tokens: prefill and decode agree exactly on this format.
+//! (exact integer block dot, then `acc = fma(dot, d_w · d_x, acc)`, and
+//! `acc = fma(m_w, s_x, acc)` for Q4_1, block after block), so results are
+//! the scalar kernel's bits for any number of tokens.
 
 use super::dot4;
-use crate::formats::x16::{GROUP, Q4_0X16_BLOCK};
+use crate::formats::x16::GROUP;
 use crate::formats::BlockQ8A;
 use std::arch::x86_64::*;
 use std::ptr::addr_of;
 
-/// Tokens per register tile in batches: 8 accumulators, the 8 unpacked
-/// nibble registers of a group block, its scales and temporaries fit the
-/// 32 zmm registers.
+/// An interleaved format, as the kernel needs it.
+pub(super) trait Layout {
+    /// f16 fields per row block (2 for Q4_1's scale and minimum).
+    const F: usize;
+    /// Quant bytes per row block: 16 packed nibble bytes or 32 int8.
+    const Q: usize;
+    /// The unsigned offset of the nibbles (Q4_0: 8).
+    const OFFSET: i32;
+    /// Bytes per row block.
+    const BB: usize = 2 * Self::F + Self::Q;
+}
+
+/// Q4_0x16.
+pub(super) struct X4_0;
+/// Q4_1x16.
+pub(super) struct X4_1;
+/// Q8_0x16.
+pub(super) struct X8_0;
+
+impl Layout for X4_0 {
+    const F: usize = 1;
+    const Q: usize = 16;
+    const OFFSET: i32 = 8;
+}
+
+impl Layout for X4_1 {
+    const F: usize = 2;
+    const Q: usize = 16;
+    const OFFSET: i32 = 0;
+}
+
+impl Layout for X8_0 {
+    const F: usize = 1;
+    const Q: usize = 32;
+    const OFFSET: i32 = 0;
+}
+
+/// Tokens per register tile in batches: 8 accumulators, the unpacked quant
+/// registers of a group block (8), its scales and temporaries fit the 32
+/// zmm registers.
 const TILE: usize = 8;
 
 /// Tokens whose activations stay in cache while every group of the call
@@ -33,7 +76,7 @@ const TOKEN_BLOCK: usize = 32;
 /// when `V`); `w` readable for `nb` group blocks, every `x[t]` for `nb`
 /// activation blocks.
 #[inline(always)]
-unsafe fn group<const T: usize, const V: bool>(
+unsafe fn group<L: Layout, const T: usize, const V: bool>(
     w: *const u8,
     x: [*const BlockQ8A; T],
     nb: usize,
@@ -45,33 +88,65 @@ unsafe fn group<const T: usize, const V: bool>(
         let zero = _mm512_setzero_si512();
         let mut acc = [_mm512_setzero_ps(); T];
         for b in 0..nb {
-            let p = w.add(b * Q4_0X16_BLOCK);
+            let p = w.add(b * GROUP * L::BB);
             let d = _mm512_cvtph_ps(_mm256_loadu_si256(p.cast()));
-            let mut lo = [zero; 4];
-            let mut hi = [zero; 4];
-            for c in 0..4 {
-                let v = _mm512_loadu_si512(p.add(32 + 64 * c).cast());
-                lo[c] = _mm512_and_si512(v, mask);
-                hi[c] = _mm512_and_si512(_mm512_srli_epi16::<4>(v), mask);
+            let m = if L::F == 2 {
+                _mm512_cvtph_ps(_mm256_loadu_si256(p.add(32).cast()))
+            } else {
+                _mm512_setzero_ps()
+            };
+            let q = p.add(32 * L::F);
+            // Nibble formats: [lo0..lo3, hi0..hi3] (elements 4c.. and
+            // 16+4c..); Q8_0: the 8 lines as unsigned bytes, with the
+            // signs for the non-VNNI path.
+            let mut u = [zero; 8];
+            let mut neg = [0u64; 8];
+            if L::Q == 16 {
+                for c in 0..4 {
+                    let v = _mm512_loadu_si512(q.add(64 * c).cast());
+                    u[c] = _mm512_and_si512(v, mask);
+                    u[4 + c] = _mm512_and_si512(_mm512_srli_epi16::<4>(v), mask);
+                }
+            } else {
+                for c in 0..8 {
+                    let v = _mm512_loadu_si512(q.add(64 * c).cast());
+                    if V {
+                        u[c] = _mm512_xor_si512(v, _mm512_set1_epi8(-128));
+                    } else {
+                        u[c] = _mm512_abs_epi8(v);
+                        neg[c] = _mm512_movepi8_mask(v);
+                    }
+                }
             }
             for t in 0..T {
                 let xb = x[t].add(b);
-                let q = addr_of!((*xb).qs).cast::<i32>();
-                // Two independent chains: the nibble offset 8 comes off
-                // through the exact block sum.
-                let mut s0 = _mm512_set1_epi32(-8 * (*xb).sum);
+                let xq = addr_of!((*xb).qs).cast::<i32>();
+                // Two independent chains; the offsets come off through the
+                // exact block sum.
+                let off = if L::Q == 32 && V { 128 } else { L::OFFSET };
+                let mut s0 = _mm512_set1_epi32(-off * (*xb).sum);
                 let mut s1 = zero;
-                for c in 0..4 {
-                    // Elements 4c..4c+4 and 16+4c..16+4c+4, to every lane
-                    // (no closure: it would not get the target features).
-                    let xl = _mm512_set1_epi32(q.add(c).read_unaligned());
-                    let xh = _mm512_set1_epi32(q.add(4 + c).read_unaligned());
-                    s0 = dot4::<V>(s0, lo[c], xl);
-                    s1 = dot4::<V>(s1, hi[c], xh);
+                // `u[c]` holds elements 4c..4c+4 of the 16 rows, for both
+                // kinds. No closure: it would not get the target features.
+                for (c, &uc) in u.iter().enumerate() {
+                    let xv = _mm512_set1_epi32(xq.add(c).read_unaligned());
+                    let xv = if L::Q == 32 && !V {
+                        _mm512_mask_sub_epi8(xv, neg[c], zero, xv)
+                    } else {
+                        xv
+                    };
+                    if c % 2 == 0 {
+                        s0 = dot4::<V>(s0, uc, xv);
+                    } else {
+                        s1 = dot4::<V>(s1, uc, xv);
+                    }
                 }
                 let s = _mm512_add_epi32(s0, s1);
                 let scale = _mm512_mul_ps(d, _mm512_set1_ps((*xb).d));
                 acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scale, acc[t]);
+                if L::F == 2 {
+                    acc[t] = _mm512_fmadd_ps(m, _mm512_set1_ps((*xb).s), acc[t]);
+                }
             }
         }
         acc
@@ -106,7 +181,7 @@ unsafe fn put<const T: usize>(s: &[__m512; T], out: *mut f32, n: usize) {
 /// As [`group`] for every group and token; `out` writable for `rows * n`
 /// floats, `rows` a multiple of 16.
 #[inline(always)]
-pub(super) unsafe fn matmul<const V: bool>(
+pub(super) unsafe fn matmul<L: Layout, const V: bool>(
     w: *const u8,
     x: *const BlockQ8A,
     rows: usize,
@@ -114,7 +189,7 @@ pub(super) unsafe fn matmul<const V: bool>(
     n: usize,
     out: *mut f32,
 ) {
-    let gb = nb * Q4_0X16_BLOCK;
+    let gb = nb * GROUP * L::BB;
     // SAFETY: group `g < rows / 16` at `g * gb`, token `t < n` at block
     // `t * nb`, output `(16 g + i, t)` at `(16 g + i) * n + t`.
     unsafe {
@@ -127,17 +202,17 @@ pub(super) unsafe fn matmul<const V: bool>(
                 let og = out.add(g * GROUP * n);
                 let mut t = t0;
                 while t + TILE <= t1 {
-                    let s = group::<TILE, V>(wg, std::array::from_fn(|j| xt(t + j)), nb);
+                    let s = group::<L, TILE, V>(wg, std::array::from_fn(|j| xt(t + j)), nb);
                     put(&s, og.add(t), n);
                     t += TILE;
                 }
                 while t + 4 <= t1 {
-                    let s = group::<4, V>(wg, [xt(t), xt(t + 1), xt(t + 2), xt(t + 3)], nb);
+                    let s = group::<L, 4, V>(wg, [xt(t), xt(t + 1), xt(t + 2), xt(t + 3)], nb);
                     put(&s, og.add(t), n);
                     t += 4;
                 }
                 while t < t1 {
-                    let s = group::<1, V>(wg, [xt(t)], nb);
+                    let s = group::<L, 1, V>(wg, [xt(t)], nb);
                     put(&s, og.add(t), n);
                     t += 1;
                 }
