@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The main job, on a fresh machine: build minke in release mode, fetch the
-# default model (SmolLM2-135M-Instruct, GGUF Q4_1) if needed, and hold a
+# default model (SmolLM2-135M-Instruct, GGUF Q4_1) if needed, convert it
+# once to a .minke file beside it (the same numbers, its matrices in 16-row
+# interleaved groups, which decode faster; under a second), and hold a
 # short chat with it. Extra arguments go to `minke run` (e.g. -t 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,9 +13,16 @@ if ! command -v cargo >/dev/null; then
 fi
 echo "==> building (release)" >&2
 cargo build --release --locked -p minke-cli >&2
-model="$(scripts/fetch-model.sh)"
+minke="${CARGO_TARGET_DIR:-target}/release/minke"
+gguf="$(scripts/fetch-model.sh)"
+model="${gguf%.gguf}.minke"
+if [ ! -s "$model" ] || [ "$gguf" -nt "$model" ]; then
+    echo "==> converting to $model" >&2
+    "$minke" quantize "$gguf" -o "$model.tmp" >&2
+    mv "$model.tmp" "$model"
+fi
 echo "==> model: $model" >&2
 printf '%s\n' \
     "What is the capital of France?" \
     "Write a haiku about a small whale." |
-    "${CARGO_TARGET_DIR:-target}/release/minke" run -m "$model" --chat -n 96 --temp 0 "$@"
+    "$minke" run -m "$model" --chat -n 96 --temp 0 "$@"

@@ -47,11 +47,13 @@ enum Cmd {
         /// Where to write the .minke file.
         #[arg(short, long)]
         output: PathBuf,
-        /// Weight format: q4_0, q4_1, q8_0, f16, bf16 or f32.
-        #[arg(long = "type", default_value = "q4_0")]
+        /// Weight format: q4_0, q4_1, q8_0, f16, bf16, f32, or auto: a
+        /// quantized model (GGUF) keeps each tensor's format, a float one
+        /// becomes q4_0.
+        #[arg(long = "type", default_value = "auto")]
         dtype: String,
-        /// Keep q4_0 projections in plain rows instead of 16-row
-        /// interleaved groups (q4_0x16, faster; same numbers).
+        /// Keep every matrix in rows instead of 16-row interleaved groups
+        /// (q4_0x16, q4_1x16, q8_0x16: faster, same numbers).
         #[arg(long)]
         no_interleave: bool,
         /// Merge this LoRA adapter (a PEFT folder) into the weights.
@@ -124,10 +126,14 @@ fn quantize(
     lora: Option<PathBuf>,
     lora_scale: f32,
 ) -> Res {
-    let dtype = DType::parse(dtype).ok_or_else(|| {
-        format!("unknown --type `{dtype}` (q4_0, q4_0x16, q4_1, q8_0, f16, bf16, f32)")
-    })?;
-    if !interleave && dtype.row_group() > 1 {
+    let target = if dtype.eq_ignore_ascii_case("auto") {
+        None
+    } else {
+        Some(DType::parse(dtype).ok_or_else(|| {
+            format!("unknown --type `{dtype}` (auto, q4_0, q4_1, q8_0, f16, bf16, f32)")
+        })?)
+    };
+    if !interleave && target.is_some_and(|d| d.row_group() > 1) {
         return Err(
             format!("--type {dtype} is interleaved; --no-interleave contradicts it").into(),
         );
@@ -146,7 +152,7 @@ fn quantize(
     minke::quantize::quantize_with_lora(
         &input,
         &output,
-        dtype,
+        target,
         interleave,
         merge,
         |done, total| {
@@ -156,13 +162,32 @@ fn quantize(
     )?;
     bar.finish_and_clear();
     let size = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
+    let written = Model::open(&output)?;
     eprintln!(
-        "wrote {} ({:.1} MiB, {dtype}) in {:.1} s",
+        "wrote {} ({:.1} MiB) in {:.1} s: {}",
         output.display(),
         size as f64 / (1 << 20) as f64,
-        t0.elapsed().as_secs_f64()
+        t0.elapsed().as_secs_f64(),
+        format_summary(written.tensors())
     );
     Ok(())
+}
+
+/// `q4_0x16: 196 tensors, 702.8 MiB; f32: ...`: tensors and bytes per
+/// format.
+fn format_summary(store: &minke::tensor::TensorStore) -> String {
+    let mut formats = std::collections::BTreeMap::<&str, (usize, usize)>::new();
+    for name in store.names() {
+        let t = store.get(name).expect("listed");
+        let e = formats.entry(t.dtype.name()).or_default();
+        e.0 += 1;
+        e.1 += t.byte_len();
+    }
+    let list: Vec<String> = formats
+        .iter()
+        .map(|(k, (n, b))| format!("{k}: {n} tensors, {:.1} MiB", *b as f64 / (1 << 20) as f64))
+        .collect();
+    list.join("; ")
 }
 
 fn info(path: PathBuf, ctx: usize) -> Res {
@@ -184,19 +209,8 @@ fn info(path: PathBuf, ctx: usize) -> Res {
         "rope:          theta {}, scaling {:?}, style {:?}",
         c.rope_theta, c.rope_scaling, c.rope_style
     );
-    let mut formats = std::collections::BTreeMap::<String, (usize, usize)>::new();
     let store = model.tensors();
-    for name in store.names() {
-        let t = store.get(name).expect("listed");
-        let e = formats.entry(t.dtype.name().to_string()).or_default();
-        e.0 += 1;
-        e.1 += t.byte_len();
-    }
-    let list: Vec<String> = formats
-        .iter()
-        .map(|(k, (n, b))| format!("{k}: {n} tensors, {:.1} MiB", *b as f64 / (1 << 20) as f64))
-        .collect();
-    println!("tensors:       {} ({})", store.len(), list.join("; "));
+    println!("tensors:       {} ({})", store.len(), format_summary(store));
     println!(
         "weights:       {:.1} MiB, {:.1} MiB read per token",
         model.weight_bytes() as f64 / (1 << 20) as f64,

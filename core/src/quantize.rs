@@ -40,12 +40,18 @@ use minke_quant::DType;
 use std::path::Path;
 
 /// The format one tensor is written in, for a target format (an
-/// interleaved target means its row format, interleaving on); `interleave`
-/// lets eligible projections take the target's interleaved form.
-pub fn choose_dtype(name: &str, t: &Tensor, target: DType, interleave: bool) -> DType {
+/// interleaved target means its row format, interleaving on; `None`: a
+/// quantized tensor keeps its format, a float one is treated as for q4_0);
+/// `interleave` lets eligible matrices take the interleaved form.
+pub fn choose_dtype(name: &str, t: &Tensor, target: Option<DType>, interleave: bool) -> DType {
     if t.shape.len() < 2 || name.ends_with(".mlp.gate.weight") {
         return DType::F32;
     }
+    let target = match target {
+        Some(d) => d,
+        None if t.dtype.is_quantized() => t.dtype.plain(),
+        None => DType::Q4_0,
+    };
     let interleave = interleave || target.row_group() > 1;
     let target = target.plain();
     let head = name == "lm_head.weight" || name.ends_with("embed_tokens.weight");
@@ -94,16 +100,18 @@ pub fn quantize(
     target: DType,
     progress: impl FnMut(u64, u64),
 ) -> Result<()> {
-    quantize_with_lora(input, output, target, true, None, progress)
+    quantize_with_lora(input, output, Some(target), true, None, progress)
 }
 
-/// [`quantize`], with interleaving on or off, merging a LoRA adapter
-/// (times `scale`) into the weights first: each adapted row becomes
-/// `W[r] + s · (B A)[r]` in f32, then is written in the target format.
+/// [`quantize`], with interleaving on or off, `target` `None` to keep
+/// each quantized tensor's format (float ones become q4_0), merging a
+/// LoRA adapter (times `scale`) into the weights first: each adapted row
+/// becomes `W[r] + s · (B A)[r]` in f32, then is written in the target
+/// format.
 pub fn quantize_with_lora(
     input: &Path,
     output: &Path,
-    target: DType,
+    target: Option<DType>,
     interleave: bool,
     lora: Option<(&LoraAdapter, f32)>,
     progress: impl FnMut(u64, u64),

@@ -185,7 +185,7 @@ fn interleaved_tensors_need_whole_groups_and_a_row_free_use() {
     minke::quantize::quantize_with_lora(
         &fixture("deepseek_v2"),
         &q,
-        DType::Q4_0,
+        Some(DType::Q4_0),
         false,
         None,
         |_, _| {},

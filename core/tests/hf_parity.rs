@@ -173,7 +173,7 @@ fn interleaved_conversion_is_the_same_model() {
             tmp.path(&format!("{case}-{target}-back.minke")),
         );
         let q = |from: &std::path::Path, to: &std::path::Path, interleave: bool| {
-            minke::quantize::quantize_with_lora(from, to, target, interleave, None, |_, _| {})
+            minke::quantize::quantize_with_lora(from, to, Some(target), interleave, None, |_, _| {})
                 .unwrap()
         };
         q(&fixture(case), &x16, true);

@@ -113,7 +113,7 @@ fn merged_adapters_match_peft() {
         minke::quantize::quantize_with_lora(
             &dir("base"),
             &out,
-            DType::F32,
+            Some(DType::F32),
             true,
             Some((&a, 1.0)),
             |_, _| {},

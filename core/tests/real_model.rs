@@ -82,7 +82,12 @@ fn session(model: &Model, n_ctx: usize, threads: usize) -> Session<'_> {
 #[test]
 fn teacher_forced_texts_agree_with_transformers() {
     let Some(path) = model_path() else { return };
-    let model = Model::open(&path).unwrap();
+    teacher_forced(&Model::open(&path).unwrap());
+}
+
+/// The checks of [`teacher_forced_texts_agree_with_transformers`] on
+/// `model`.
+fn teacher_forced(model: &Model) {
     let tok = model.tokenizer().unwrap();
     for text in ["english", "code", "chinese"] {
         let bytes = std::fs::read(fixture(&format!("ref_{text}.safetensors"))).unwrap();
@@ -104,7 +109,7 @@ fn teacher_forced_texts_agree_with_transformers() {
             "{text}: tokenization"
         );
 
-        let mut s = session(&model, n, 2);
+        let mut s = session(model, n, 2);
         let (mut kl, mut agree) = (0f64, 0usize);
         s.prefill_each(&tokens, |i, logits| {
             let ids = &top_ids[i * k..(i + 1) * k];
@@ -185,7 +190,11 @@ fn first_logits_are_close_to_transformers() {
 #[test]
 fn greedy_generation_follows_the_references() {
     let Some(path) = model_path() else { return };
-    let model = Model::open(&path).unwrap();
+    greedy_follows(&Model::open(&path).unwrap());
+}
+
+/// The checks of [`greedy_generation_follows_the_references`] on `model`.
+fn greedy_follows(model: &Model) {
     let g: Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("greedy.json")).unwrap()).unwrap();
     let ids = |v: &Value| -> Vec<u32> {
@@ -210,7 +219,7 @@ fn greedy_generation_follows_the_references() {
             let lc = ids(lc);
             upto = tf.iter().zip(&lc).take_while(|(a, b)| a == b).count();
         }
-        let mut s = session(&model, prompt.len() + tf.len() + 1, 2);
+        let mut s = session(model, prompt.len() + tf.len() + 1, 2);
         let mut logits = s.prefill(&prompt).unwrap().to_vec();
         let mut same = 0;
         for i in 0..upto {
@@ -313,6 +322,36 @@ fn perplexity_matches_the_reference() {
         "PPL {} vs {reference}",
         ours.ppl
     );
+}
+
+/// `minke quantize` of the GGUF with its formats kept (`--type auto`)
+/// writes every matrix interleaved (q4_1x16, the tied q8_0 head as
+/// q8_0x16), the same numbers regrouped: it meets the same accuracy bounds
+/// as the GGUF, teacher-forced and greedy.
+#[test]
+fn the_interleaved_conversion_is_as_accurate() {
+    let Some(path) = model_path() else { return };
+    let dir = std::env::temp_dir().join(format!("minke-real-x16-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("smollm2-x16.minke");
+    minke::quantize::quantize_with_lora(&path, &out, None, true, None, |_, _| {}).unwrap();
+    let model = Model::open(&out).unwrap();
+    let gguf = Model::open(&path).unwrap();
+    for name in model.tensors().names() {
+        let (t, g) = (
+            model.tensors().get(name).unwrap(),
+            gguf.tensors().get(name).unwrap(),
+        );
+        assert_eq!(t.dtype.plain(), g.dtype, "{name}: format kept");
+        if t.shape.len() == 2 {
+            assert!(t.dtype.row_group() > 1, "{name} {:?} in rows", t.shape);
+        }
+    }
+    drop(gguf);
+    teacher_forced(&model);
+    greedy_follows(&model);
+    drop(model);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// With the weights expanded to f32 (`minke quantize --type f32`), minke's
