@@ -2,6 +2,11 @@
 """Runs minke, llama.cpp and candle side by side on the same GGUF files and
 prints a markdown table (called by run.sh, which builds everything first).
 
+minke runs twice: on the GGUF file itself, and on the `.minke` file that
+`minke quantize` makes of it (`--type auto`: the GGUF's own numbers, its
+matrices regrouped into 16-row interleaved groups). The ratio cells give
+both, "GGUF / .minke".
+
 Every figure is the median over REPS rounds; within a round the three
 programs run one after the other in an order that rotates from round to
 round, so that a machine whose load drifts affects all three alike. Each
@@ -58,24 +63,24 @@ def last_json(text):
 
 
 class Tool:
-    """How to run one program: `cmd(model, pp, tg, reps, threads)`."""
+    """How to run one program: `cmd(model, pp, tg, reps, threads)`; `file`
+    picks which of a model's files ("gguf", "minke") it reads."""
 
-    def __init__(self, name, cmd, env):
-        self.name, self.cmd, self.env = name, cmd, env
+    def __init__(self, name, cmd, env, file="gguf"):
+        self.name, self.cmd, self.env, self.file = name, cmd, env, file
 
     def run(self, model, pp, tg, reps, threads):
+        model = model[self.file]
         out, wall, rss = run_proc(self.cmd(model, pp, tg, reps, threads), self.env(threads))
         j = last_json(out)
         return j, wall, rss
 
 
 def tools(a):
-    minke = Tool(
-        "minke",
-        lambda m, pp, tg, r, t: [a.minke, "bench", "-m", m, "-p", str(pp), "-n", str(tg),
-                                 "-r", str(r), "-t", str(t), "-b", str(max(pp, 1)), "--json"],
-        lambda t: {},
-    )
+    minke_cmd = lambda m, pp, tg, r, t: [a.minke, "bench", "-m", m, "-p", str(pp), "-n", str(tg),
+                                         "-r", str(r), "-t", str(t), "-b", str(max(pp, 1)), "--json"]
+    minke = Tool("minke", minke_cmd, lambda t: {})
+    minke_x16 = Tool("minke .minke", minke_cmd, lambda t: {}, file="minke")
     llama = Tool(
         "llama.cpp",
         lambda m, pp, tg, r, t: [a.llama, m, str(pp), str(tg), str(r), str(t)],
@@ -86,7 +91,7 @@ def tools(a):
         lambda m, pp, tg, r, t: [a.candle, m, str(pp), str(tg), str(r)],
         lambda t: {"RAYON_NUM_THREADS": str(t)},
     )
-    return [minke, llama, candle]
+    return [minke, minke_x16, llama, candle]
 
 
 def bandwidth(a, threads):
@@ -105,7 +110,8 @@ def weight_bytes_per_token(a, model):
 
 
 def measure(a, model, threads, progs):
-    """{tool: {figure: [values...]}} for one model and thread count."""
+    """{tool: {figure: [values...]}} for one model ({"gguf": path,
+    "minke": path}) and thread count."""
     res = {t.name: {k: [] for k in ("pp128", "pp512", "tg", "ttft", "rss")} for t in progs}
     bws = []
     for r in range(a.reps):
@@ -125,7 +131,7 @@ def measure(a, model, threads, progs):
                 d["ttft"].append(wall * 1e3)
             except RuntimeError as e:
                 log(f"{t.name} failed on {model}: {e}")
-        log(f"{os.path.basename(model)} t={threads} round {r + 1}/{a.reps} done")
+        log(f"{os.path.basename(model['gguf'])} t={threads} round {r + 1}/{a.reps} done")
     med = {
         name: {k: (statistics.median(v) if v else None) for k, v in d.items()}
         for name, d in res.items()
@@ -153,15 +159,17 @@ def main():
     p.add_argument("--reps", type=int, default=3, help="alternating rounds")
     p.add_argument("--inner", type=int, default=2, help="in-process repetitions")
     p.add_argument("--skip", default="", help="comma-separated tools not to run")
-    p.add_argument("models", nargs="+", help="LABEL=PATH")
+    p.add_argument("models", nargs="+", help="LABEL=GGUF,MINKE (the .minke conversion)")
     a = p.parse_args()
     progs = [t for t in tools(a) if t.name not in a.skip.split(",")]
     rows = []
     for spec in a.models:
-        label, path = spec.split("=", 1)
-        bpt = weight_bytes_per_token(a, path)
+        label, paths = spec.split("=", 1)
+        gguf, converted = paths.split(",", 1)
+        model = {"gguf": gguf, "minke": converted}
+        bpt = weight_bytes_per_token(a, gguf)
         for th in [int(x) for x in a.threads.split(",")]:
-            med, bw = measure(a, path, th, progs)
+            med, bw = measure(a, model, th, progs)
             rows.append((label, th, med, bw, bpt))
 
     names = [t.name for t in progs]
@@ -179,23 +187,28 @@ def main():
         for key, title, _ in figures:
             vals = [med.get(n, {}).get(key) for n in names]
             mk = med.get("minke", {}).get(key)
+            mx = med.get("minke .minke", {}).get(key)
             ll = med.get("llama.cpp", {}).get(key)
             ca = med.get("candle", {}).get(key)
             print(
                 f"| {label} | {th} | {title} | "
                 + " | ".join(fmt(v) for v in vals)
-                + f" | {ratio(mk, ll)} | {ratio(mk, ca)} |"
+                + f" | {ratio(mk, ll)} / {ratio(mx, ll)} | {ratio(mk, ca)} / {ratio(mx, ca)} |"
             )
         if bpt:
             limit = bw * 1e9 / bpt
+            share = lambda v: f"{100 * v / limit:.0f}%" if v else "—"
             mk = med.get("minke", {}).get("tg")
-            share = f"{100 * mk / limit:.0f}%" if mk else "—"
+            mx = med.get("minke .minke", {}).get("tg")
             print(
                 f"| {label} | {th} | read {bw:.1f} GB/s, {bpt / 2**20:.0f} MiB/token: "
-                f"tg limit {limit:.1f} tok/s, minke at {share} | | | | | |"
+                f"tg limit {limit:.1f} tok/s, minke at {share(mk)} (GGUF) / {share(mx)} (.minke) |"
+                + " |" * (len(names) + 2)
             )
     print()
-    print("Ratios are minke's figure over the peer's (ttft and RSS: lower is better, so < 1 is a win).")
+    print("Ratios are minke's figure over the peer's, as GGUF / .minke (ttft and RSS: lower is")
+    print("better, so < 1 is a win). The .minke file is `minke quantize` of the same GGUF: the")
+    print("same numbers, its matrices in 16-row interleaved groups.")
 
 
 if __name__ == "__main__":

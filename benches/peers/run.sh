@@ -13,7 +13,9 @@
 #              time), timed by candle-bench/ (its quantized llama / qwen2)
 #   models     SmolLM2-135M-Instruct Q4_1 (scripts/fetch-model.sh), made
 #              Q4_0 and Q8_0 by core/examples/requant_gguf.rs; a random
-#              Qwen2-1.5B-shaped Q4_0 model by core/examples/make_qwen2_gguf.rs
+#              Qwen2-1.5B-shaped Q4_0 model by core/examples/make_qwen2_gguf.rs;
+#              minke also runs the .minke file `minke quantize` makes of
+#              each (the same numbers in 16-row interleaved groups)
 #
 #   MINKE_CACHE=dir   cache root (default ~/.cache/minke)
 #   REPS=n            alternating rounds (default 3); INNER=n in-process reps (2)
@@ -92,10 +94,21 @@ for m in ${MODELS:-q4_0 q4_1 q8_0 qwen1.5b}; do
     esac
 done
 
+# Each GGUF with its .minke conversion (remade when the GGUF is newer).
+pairs=()
+for spec in "${specs[@]}"; do
+    f="${spec#*=}"
+    x="$work/$(basename "${f%.gguf}").minke"
+    if [[ ! -s "$x" || "$f" -nt "$x" ]]; then
+        "$minke" quantize "$f" -o "$x" >&2 || die "minke quantize of $f failed"
+    fi
+    pairs+=("$spec,$x")
+done
+
 log "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs), $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 "$here/compare.py" --minke "$minke" --llama "$llama" --candle "$candle" \
     --bandwidth "$bandwidth" --threads "${THREADS:-1,2}" --reps "${REPS:-3}" \
-    --inner "${INNER:-2}" --skip "${SKIP:-}" "${specs[@]}"
+    --inner "${INNER:-2}" --skip "${SKIP:-}" "${pairs[@]}"
 echo
 echo "llama.cpp: llama-cpp-python $("$py" -c 'import importlib.metadata as m; print(m.version("llama_cpp_python"))'), built from source (GGML_NATIVE=ON, -mno-amx-int8 -mno-amx-tile -mno-amx-bf16); candle (target-cpu=native): $(grep -A1 'name = "candle-core"' "$here/candle-bench/Cargo.lock" | sed -n 's/version = "\(.*\)"/\1/p')."
 echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs), $(nproc) cpus; load average at the end $(cut -d' ' -f1-3 /proc/loadavg)."

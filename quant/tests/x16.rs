@@ -83,57 +83,64 @@ fn every_table_gives_the_scalar_bits() {
     sets.push(scalar());
     for dtype in X16 {
         let row = dtype.plain();
+        // Plus long rows and batches: the AVX-512 kernel runs batches by
+        // 128 tokens and each group by segments of 24 KiB (85 Q4_0 blocks).
+        let mut cases: Vec<(usize, usize, usize)> = Vec::new();
         for (rows, nb) in [(16, 1), (32, 2), (16, 3), (48, 7), (16, 48), (32, 33)] {
-            let k = nb * QK;
             for n in [1, 2, 3, 4, 5, 7, 8, 9, 12, 17, 33, 40] {
-                let kind = rng.below(KINDS);
-                let (plain, w) = matrix(&mut rng, dtype, kind, rows, k);
-                let xf: Vec<f32> = (0..n * k).map(|_| rng.normal()).collect();
-                let xq = act_q8(&xf);
-                let mut want = vec![0f32; rows * n];
-                scalar().matmul(dtype, &w, k, Act::Q8(&xq), n, &mut want);
-                let mut by_rows = vec![0f32; rows * n];
-                scalar().matmul(row, &plain, k, Act::Q8(&xq), n, &mut by_rows);
-                for s in &sets {
-                    let what = format!("{} {dtype} rows={rows} k={k} n={n}", s.name);
-                    let mut got = vec![f32::NAN; rows * n];
-                    s.matmul(dtype, &w, k, Act::Q8(&xq), n, &mut got);
-                    for (i, (g, e)) in got.iter().zip(&want).enumerate() {
-                        assert_eq!(g.to_bits(), e.to_bits(), "{what} at {i}: {g} vs {e}");
-                    }
-                    let t = n - 1;
-                    let mut one = vec![f32::NAN; rows];
-                    s.matvec(dtype, &w, k, Act::Q8(&xq[t * nb..]), &mut one);
-                    for r in 0..rows {
-                        assert_eq!(
-                            one[r].to_bits(),
-                            got[r * n + t].to_bits(),
-                            "{what}: token {t} alone, row {r}"
-                        );
-                    }
+                cases.push((rows, nb, n));
+            }
+        }
+        cases.extend([(16, 130, 131), (32, 180, 9), (16, 90, 1)]);
+        for (rows, nb, n) in cases {
+            let k = nb * QK;
+            let kind = rng.below(KINDS);
+            let (plain, w) = matrix(&mut rng, dtype, kind, rows, k);
+            let xf: Vec<f32> = (0..n * k).map(|_| rng.normal()).collect();
+            let xq = act_q8(&xf);
+            let mut want = vec![0f32; rows * n];
+            scalar().matmul(dtype, &w, k, Act::Q8(&xq), n, &mut want);
+            let mut by_rows = vec![0f32; rows * n];
+            scalar().matmul(row, &plain, k, Act::Q8(&xq), n, &mut by_rows);
+            for s in &sets {
+                let what = format!("{} {dtype} rows={rows} k={k} n={n}", s.name);
+                let mut got = vec![f32::NAN; rows * n];
+                s.matmul(dtype, &w, k, Act::Q8(&xq), n, &mut got);
+                for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+                    assert_eq!(g.to_bits(), e.to_bits(), "{what} at {i}: {g} vs {e}");
                 }
-                // Against the row format's own kernel: both round only
-                // their float sums, so they agree within twice the
-                // recursive-summation bound 2 (nb + 8) ε Σ |w_i x_i|
-                // (Q4_1's minimum counted as one more term per block).
-                let rb = row.row_bytes(k).unwrap();
-                let mut wr = vec![0f32; k];
+                let t = n - 1;
+                let mut one = vec![f32::NAN; rows];
+                s.matvec(dtype, &w, k, Act::Q8(&xq[t * nb..]), &mut one);
                 for r in 0..rows {
-                    dequantize_row(row, &plain[r * rb..(r + 1) * rb], &mut wr);
-                    for t in 0..n {
-                        let m: f64 = xq[t * nb..(t + 1) * nb]
-                            .iter()
-                            .flat_map(|b| b.qs.iter().map(move |&q| q as f64 * b.d as f64))
-                            .zip(&wr)
-                            .map(|(x, w)| (x * *w as f64).abs())
-                            .sum();
-                        let tol = 4.0 * (2.0 * nb as f64 + 8.0) * f32::EPSILON as f64 * m;
-                        let (a, b) = (want[r * n + t], by_rows[r * n + t]);
-                        assert!(
+                    assert_eq!(
+                        one[r].to_bits(),
+                        got[r * n + t].to_bits(),
+                        "{what}: token {t} alone, row {r}"
+                    );
+                }
+            }
+            // Against the row format's own kernel: both round only
+            // their float sums, so they agree within twice the
+            // recursive-summation bound 2 (nb + 8) ε Σ |w_i x_i|
+            // (Q4_1's minimum counted as one more term per block).
+            let rb = row.row_bytes(k).unwrap();
+            let mut wr = vec![0f32; k];
+            for r in 0..rows {
+                dequantize_row(row, &plain[r * rb..(r + 1) * rb], &mut wr);
+                for t in 0..n {
+                    let m: f64 = xq[t * nb..(t + 1) * nb]
+                        .iter()
+                        .flat_map(|b| b.qs.iter().map(move |&q| q as f64 * b.d as f64))
+                        .zip(&wr)
+                        .map(|(x, w)| (x * *w as f64).abs())
+                        .sum();
+                    let tol = 4.0 * (2.0 * nb as f64 + 8.0) * f32::EPSILON as f64 * m;
+                    let (a, b) = (want[r * n + t], by_rows[r * n + t]);
+                    assert!(
                             ((a - b) as f64).abs() <= tol,
                             "{dtype} rows={rows} k={k} n={n} at ({r},{t}): {a} vs {row} {b}, bound {tol:e}"
                         );
-                    }
                 }
             }
         }

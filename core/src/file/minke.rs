@@ -3,7 +3,10 @@
 //! Float tensors are ordinary safetensors tensors (F32/F16/BF16, true
 //! shape), so any safetensors tool reads them. Quantized tensors are stored
 //! as `U8` of shape `[rows, row_bytes]` in minke-quant's block layout (the
-//! GGUF layout), and `__metadata__` says their format and logical shape:
+//! GGUF layout: `q8_0`, `q4_0`, `q4_1`; or those blocks in 16-row
+//! interleaved groups: `q8_0x16`, `q4_0x16`, `q4_1x16`, see
+//! `minke_quant::formats::x16`), and `__metadata__` says their format and
+//! logical shape (a build that predates a format refuses it by name):
 //!
 //! | key | value |
 //! |---|---|

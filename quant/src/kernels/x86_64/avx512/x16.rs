@@ -64,12 +64,19 @@ impl Layout for X8_0 {
 /// zmm registers.
 const TILE: usize = 8;
 
-/// Tokens whose activations stay in cache while every group of the call
-/// passes over them (32 tokens × 280 blocks of a 8960-wide row = 390 KiB).
-const TOKEN_BLOCK: usize = 32;
+/// Tokens whose running sums a batch keeps (128 × 64 bytes on the stack)
+/// while a group's blocks go by segment after segment; their activations
+/// for one segment stay in L2 (128 × 85 × 44 bytes for Q4_0).
+const TB: usize = 128;
 
-/// `T` activation rows against one group of 16 rows: lane `i` of result
-/// `t` is row `i` · token `t`.
+/// Bytes of a group's blocks run against all [`TB`] tokens before the
+/// next ones (in L1 with room): long rows (a 8960-wide down projection is
+/// 80 KiB per group in Q4_0) would otherwise come from L2 for every tile.
+const SEG_BYTES: usize = 24 << 10;
+
+/// `T` activation rows against `nb` blocks of one group of 16 rows,
+/// continuing the sums in `acc`: lane `i` of `acc[t]` is row `i` · token
+/// `t`.
 ///
 /// # Safety
 /// Inlined into a trampoline with AVX-512 F/BW, F16C and FMA (and VNNI
@@ -80,13 +87,13 @@ unsafe fn group<L: Layout, const T: usize, const V: bool>(
     w: *const u8,
     x: [*const BlockQ8A; T],
     nb: usize,
-) -> [__m512; T] {
+    acc: &mut [__m512; T],
+) {
     // SAFETY: every address is in group block `b < nb` or activation
     // block `b < nb` of a row, which the caller guarantees readable.
     unsafe {
         let mask = _mm512_set1_epi8(0x0F);
         let zero = _mm512_setzero_si512();
-        let mut acc = [_mm512_setzero_ps(); T];
         for b in 0..nb {
             let p = w.add(b * GROUP * L::BB);
             let d = _mm512_cvtph_ps(_mm256_loadu_si256(p.cast()));
@@ -121,8 +128,7 @@ unsafe fn group<L: Layout, const T: usize, const V: bool>(
             for t in 0..T {
                 let xb = x[t].add(b);
                 let xq = addr_of!((*xb).qs).cast::<i32>();
-                // Two independent chains; the offsets come off through the
-                // exact block sum.
+                // The offsets come off through the exact block sum.
                 let off = if L::Q == 32 && V { 128 } else { L::OFFSET };
                 let mut s0 = _mm512_set1_epi32(-off * (*xb).sum);
                 let mut s1 = zero;
@@ -135,7 +141,9 @@ unsafe fn group<L: Layout, const T: usize, const V: bool>(
                     } else {
                         xv
                     };
-                    if c % 2 == 0 {
+                    // Two chains for one token (latency); with more, the
+                    // tokens' chains overlap and a second would spill.
+                    if T > 1 || c % 2 == 0 {
                         s0 = dot4::<V>(s0, uc, xv);
                     } else {
                         s1 = dot4::<V>(s1, uc, xv);
@@ -149,33 +157,14 @@ unsafe fn group<L: Layout, const T: usize, const V: bool>(
                 }
             }
         }
-        acc
     }
 }
 
-/// Stores tile results: lane `i` of `s[t]` to `out[i * n + t]`.
-///
-/// # Safety
-/// `out` writable for 16 rows of `n` from the tile's first token.
-#[inline(always)]
-unsafe fn put<const T: usize>(s: &[__m512; T], out: *mut f32, n: usize) {
-    // SAFETY: `i < 16`, `t < T`, within the caller's rows.
-    unsafe {
-        if n == 1 && T == 1 {
-            _mm512_storeu_ps(out, s[0]);
-            return;
-        }
-        for (t, v) in s.iter().enumerate() {
-            let mut lanes = [0f32; GROUP];
-            _mm512_storeu_ps(lanes.as_mut_ptr(), *v);
-            for (i, l) in lanes.iter().enumerate() {
-                *out.add(i * n + t) = *l;
-            }
-        }
-    }
-}
-
-/// The whole product: `rows / 16` groups × `n` tokens.
+/// The whole product: `rows / 16` groups × `n` tokens. One token
+/// (decoding) streams each group once; batches go by [`TB`] tokens, each
+/// group by segments of [`SEG_BYTES`], in tiles of [`TILE`], 4 and 1
+/// tokens, whose sums wait in `sums` between segments (stored and
+/// reloaded unchanged, so the bits are those of one pass).
 ///
 /// # Safety
 /// As [`group`] for every group and token; `out` writable for `rows * n`
@@ -189,32 +178,67 @@ pub(super) unsafe fn matmul<L: Layout, const V: bool>(
     n: usize,
     out: *mut f32,
 ) {
-    let gb = nb * GROUP * L::BB;
+    let gbb = GROUP * L::BB;
+    let gb = nb * gbb;
     // SAFETY: group `g < rows / 16` at `g * gb`, token `t < n` at block
-    // `t * nb`, output `(16 g + i, t)` at `(16 g + i) * n + t`.
+    // `t * nb`, output `(16 g + i, t)` at `(16 g + i) * n + t`; segments
+    // `s0..s1` stay below `nb`, tokens `t0 + j` below `t1 <= n`.
     unsafe {
-        let xt = |t: usize| x.add(t * nb);
+        if n == 1 {
+            for g in 0..rows / GROUP {
+                let mut acc = [_mm512_setzero_ps()];
+                group::<L, 1, V>(w.add(g * gb), [x], nb, &mut acc);
+                _mm512_storeu_ps(out.add(g * GROUP), acc[0]);
+            }
+            return;
+        }
+        let seg = (SEG_BYTES / gbb).max(1);
+        let mut sums = [_mm512_setzero_ps(); TB];
         let mut t0 = 0;
         while t0 < n {
-            let t1 = (t0 + TOKEN_BLOCK).min(n);
+            let t1 = (t0 + TB).min(n);
             for g in 0..rows / GROUP {
                 let wg = w.add(g * gb);
+                sums[..t1 - t0].fill(_mm512_setzero_ps());
+                let mut s0 = 0;
+                while s0 < nb {
+                    let s1 = (s0 + seg).min(nb);
+                    let ws = wg.add(s0 * gbb);
+                    let xt = |t: usize| x.add(t * nb + s0);
+                    let mut t = t0;
+                    while t + TILE <= t1 {
+                        let acc: &mut [__m512; TILE] =
+                            (&mut sums[t - t0..t - t0 + TILE]).try_into().unwrap();
+                        group::<L, TILE, V>(ws, std::array::from_fn(|j| xt(t + j)), s1 - s0, acc);
+                        t += TILE;
+                    }
+                    while t + 4 <= t1 {
+                        let acc: &mut [__m512; 4] =
+                            (&mut sums[t - t0..t - t0 + 4]).try_into().unwrap();
+                        group::<L, 4, V>(
+                            ws,
+                            [xt(t), xt(t + 1), xt(t + 2), xt(t + 3)],
+                            s1 - s0,
+                            acc,
+                        );
+                        t += 4;
+                    }
+                    while t < t1 {
+                        let acc: &mut [__m512; 1] =
+                            (&mut sums[t - t0..t - t0 + 1]).try_into().unwrap();
+                        group::<L, 1, V>(ws, [xt(t)], s1 - s0, acc);
+                        t += 1;
+                    }
+                    s0 = s1;
+                }
+                // Row i of the group, tokens t0..t1: lane i of each sum.
                 let og = out.add(g * GROUP * n);
-                let mut t = t0;
-                while t + TILE <= t1 {
-                    let s = group::<L, TILE, V>(wg, std::array::from_fn(|j| xt(t + j)), nb);
-                    put(&s, og.add(t), n);
-                    t += TILE;
-                }
-                while t + 4 <= t1 {
-                    let s = group::<L, 4, V>(wg, [xt(t), xt(t + 1), xt(t + 2), xt(t + 3)], nb);
-                    put(&s, og.add(t), n);
-                    t += 4;
-                }
-                while t < t1 {
-                    let s = group::<L, 1, V>(wg, [xt(t)], nb);
-                    put(&s, og.add(t), n);
-                    t += 1;
+                for (j, v) in sums[..t1 - t0].iter().enumerate() {
+                    let mut lanes = [0f32; GROUP];
+                    _mm512_storeu_ps(lanes.as_mut_ptr(), *v);
+                    for (i, l) in lanes.iter().enumerate() {
+                        *og.add(i * n + t0 + j) = *l;
+                    }
                 }
             }
             t0 = t1;
