@@ -29,7 +29,8 @@
 //! Converting from an already-quantized source dequantizes to f32 first and
 //! re-quantizes (tensors already in the target format are copied as-is, or
 //! regrouped exactly into its interleaved form); a quantized tensor never
-//! moves to a wider quantized format, which would add bytes, not accuracy.
+//! moves to a wider quantized format, which would add bytes, not accuracy
+//! (unless a merged LoRA adapter changes its numbers).
 
 use crate::file::{self, minke::Planned};
 use crate::lora::LoraAdapter;
@@ -42,8 +43,16 @@ use std::path::Path;
 /// The format one tensor is written in, for a target format (an
 /// interleaved target means its row format, interleaving on; `None`: a
 /// quantized tensor keeps its format, a float one is treated as for q4_0);
-/// `interleave` lets eligible matrices take the interleaved form.
-pub fn choose_dtype(name: &str, t: &Tensor, target: Option<DType>, interleave: bool) -> DType {
+/// `interleave` lets eligible matrices take the interleaved form; `merged`
+/// says a LoRA delta is added to the tensor, whose new numbers may then
+/// take a wider format than its source.
+pub fn choose_dtype(
+    name: &str,
+    t: &Tensor,
+    target: Option<DType>,
+    interleave: bool,
+    merged: bool,
+) -> DType {
     if t.shape.len() < 2 || name.ends_with(".mlp.gate.weight") {
         return DType::F32;
     }
@@ -60,14 +69,15 @@ pub fn choose_dtype(name: &str, t: &Tensor, target: Option<DType>, interleave: b
         d => d,
     };
     // A quantized source keeps its own format rather than take a wider
-    // one: re-quantizing cannot bring back what it lost, only add bytes.
+    // one: re-quantizing cannot bring back what it lost, only add bytes
+    // (unless a merged adapter changes the numbers).
     let src = t.dtype.plain();
-    let want =
-        if src.is_quantized() && want.is_quantized() && want.block_bytes() > src.block_bytes() {
-            src
-        } else {
-            want
-        };
+    let wider = want.is_quantized() && want.block_bytes() > src.block_bytes();
+    let want = if src.is_quantized() && wider && !merged {
+        src
+    } else {
+        want
+    };
     let cols = *t.shape.last().unwrap_or(&0);
     if want.is_quantized() && want.row_bytes(cols).is_none() {
         return DType::F16;
@@ -134,7 +144,8 @@ pub fn quantize_with_lora(
         .iter()
         .map(|name| {
             let t = store.get(name).expect("listed names exist");
-            let dtype = choose_dtype(name, t, target, interleave);
+            let merged = lora.is_some_and(|(a, _)| a.pair(name).is_some());
+            let dtype = choose_dtype(name, t, target, interleave, merged);
             (
                 Planned {
                     name: name.clone(),

@@ -184,3 +184,41 @@ fn bad_adapters_are_clear_errors() {
     let e = s.set_adapter(Some(a), 1.0).unwrap_err().to_string();
     assert!(e.contains("the model's is"), "{e}");
 }
+
+/// Re-quantizing a q4_0 model for a q8_0 target keeps its q4_0 tensors at
+/// q4_0 (no bytes for lost precision), but the tensors a merged adapter
+/// changes take the target.
+#[test]
+fn merging_into_a_quantized_model_widens_only_the_adapted_tensors() {
+    let tmp = TempDir::new("lora-widen");
+    let a = LoraAdapter::open(dir("adapter")).unwrap();
+    let q4 = tmp.path("base-q4.minke");
+    minke::quantize::quantize(&dir("base"), &q4, DType::Q4_0, |_, _| {}).unwrap();
+    let (plain, merged) = (tmp.path("plain-q8.minke"), tmp.path("merged-q8.minke"));
+    for (out, lora) in [(&plain, None), (&merged, Some((&a, 1.0)))] {
+        minke::quantize::quantize_with_lora(&q4, out, Some(DType::Q8_0), true, lora, |_, _| {})
+            .unwrap();
+    }
+    let src = Model::open(&q4).unwrap();
+    let (p, m) = (Model::open(&plain).unwrap(), Model::open(&merged).unwrap());
+    let (mut q4_seen, mut adapted) = (0, 0);
+    for name in src.tensors().names() {
+        if src.tensors().get(name).unwrap().dtype.plain() != DType::Q4_0 {
+            continue;
+        }
+        q4_seen += 1;
+        let plain_dtype = p.tensors().get(name).unwrap().dtype.plain();
+        assert_eq!(plain_dtype, DType::Q4_0, "{name}: no adapter, kept");
+        let merged_dtype = m.tensors().get(name).unwrap().dtype.plain();
+        if a.pair(name).is_some() {
+            assert_eq!(merged_dtype, DType::Q8_0, "{name}: adapted");
+            adapted += 1;
+        } else {
+            assert_eq!(merged_dtype, DType::Q4_0, "{name}: not adapted");
+        }
+    }
+    assert!(
+        q4_seen > 0 && adapted > 0,
+        "q4_0 {q4_seen}, adapted {adapted}"
+    );
+}
