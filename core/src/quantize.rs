@@ -184,26 +184,27 @@ pub fn quantize_with_lora(
             let db = plain.row_bytes(cols).unwrap_or(0);
             let rows = t.numel().checked_div(cols).unwrap_or(0);
             row.resize(cols, 0f32);
-            // Interleaved targets are quantized into rows first.
-            let out = if plain == p.dtype {
-                &mut *buf
-            } else {
+            // Interleaved targets are quantized into rows first, then
+            // regrouped into `buf`.
+            let interleaved = plain != p.dtype;
+            let out = if interleaved {
                 &mut rows_buf
+            } else {
+                &mut *buf
             };
-            let start = out.len();
-            for r in 0..rows {
+            let at = out.len();
+            out.resize(at + rows * db, 0);
+            for (r, dst) in out[at..].chunks_exact_mut(db.max(1)).enumerate() {
                 dequantize_row_of(t.dtype, src, r, &mut row);
                 if let Some((pair, scale)) = delta {
                     pair.add_row(r, scale, &mut row);
                 }
-                let at = out.len();
-                out.resize(at + db, 0);
-                quantize_row(plain, &row, &mut out[at..]);
+                quantize_row(plain, &row, dst);
             }
-            if plain != p.dtype {
+            if interleaved {
                 let at = buf.len();
-                buf.resize(at + rows_buf.len() - start, 0);
-                x16::interleave(p.dtype, &rows_buf[start..], cols, &mut buf[at..]);
+                buf.resize(at + rows_buf.len(), 0);
+                x16::interleave(p.dtype, &rows_buf, cols, &mut buf[at..]);
                 rows_buf.clear();
             }
             Ok(())

@@ -72,7 +72,6 @@ fn shape(dtype: DType, plain_len: usize, cols: usize, other_len: usize) -> (usiz
 /// 16-row groups (caller bugs).
 pub fn interleave(dtype: DType, plain: &[u8], cols: usize, dst: &mut [u8]) {
     let (groups, nb) = shape(dtype, plain.len(), cols, dst.len());
-    let (f, q) = layout(dtype);
     let bb = dtype.block_bytes();
     let rb = nb * bb;
     for g in 0..groups {
@@ -80,15 +79,22 @@ pub fn interleave(dtype: DType, plain: &[u8], cols: usize, dst: &mut [u8]) {
             let out = &mut dst[(g * nb + b) * GROUP * bb..][..GROUP * bb];
             for i in 0..GROUP {
                 let blk = &plain[(g * GROUP + i) * rb + b * bb..][..bb];
-                for j in 0..f {
-                    out[32 * j + 2 * i..][..2].copy_from_slice(&blk[2 * j..][..2]);
-                }
-                for c in 0..q / 4 {
-                    out[32 * f + 64 * c + 4 * i..][..4].copy_from_slice(&blk[2 * f + 4 * c..][..4]);
+                for (at_row, at_group, len) in pieces(dtype, i) {
+                    out[at_group..][..len].copy_from_slice(&blk[at_row..][..len]);
                 }
             }
         }
     }
+}
+
+/// Where row `i`'s block lies in a group block: `(offset in the row
+/// block, offset in the group block, length)` for each f16 field, then
+/// each four quant bytes.
+fn pieces(dtype: DType, i: usize) -> impl Iterator<Item = (usize, usize, usize)> {
+    let (f, q) = layout(dtype);
+    let fields = (0..f).map(move |j| (2 * j, 32 * j + 2 * i, 2));
+    let quants = (0..q / 4).map(move |c| (2 * f + 4 * c, 32 * f + 64 * c + 4 * i, 4));
+    fields.chain(quants)
 }
 
 /// The inverse of [`interleave`]: `src` in `dtype`'s layout back to
@@ -107,17 +113,13 @@ pub fn deinterleave(dtype: DType, src: &[u8], cols: usize, plain: &mut [u8]) {
 /// Row `r` of a `dtype` matrix of `nb` blocks per row, as row-format
 /// bytes in `out`.
 pub(crate) fn deinterleave_row(dtype: DType, src: &[u8], nb: usize, r: usize, out: &mut [u8]) {
-    let (f, q) = layout(dtype);
     let bb = dtype.block_bytes();
     let (g, i) = (r / GROUP, r % GROUP);
     for b in 0..nb {
         let blk = &src[(g * nb + b) * GROUP * bb..][..GROUP * bb];
         let o = &mut out[b * bb..][..bb];
-        for j in 0..f {
-            o[2 * j..][..2].copy_from_slice(&blk[32 * j + 2 * i..][..2]);
-        }
-        for c in 0..q / 4 {
-            o[2 * f + 4 * c..][..4].copy_from_slice(&blk[32 * f + 64 * c + 4 * i..][..4]);
+        for (at_row, at_group, len) in pieces(dtype, i) {
+            o[at_row..][..len].copy_from_slice(&blk[at_group..][..len]);
         }
     }
 }

@@ -261,10 +261,11 @@ pub(crate) fn matmul_shape_x16(
 }
 
 /// Walks an interleaved product of row blocks of `bb` bytes group by
-/// group, `T` tokens at a time and then one at a time: `many(w, xs)` and
-/// `one(w, xs)` get the group's first byte and the tile's activation rows
-/// (each `nb` blocks readable) and return `result[t][i]` = row `i` ·
-/// token `t`, which lands at `out[(16 g + i) * n + t]`.
+/// group, `T` tokens at a time and then one at a time: `many(w, xs, nb)`
+/// and `one(w, xs, nb)` get the group's first byte, the tile's activation
+/// rows and the blocks per row (`nb` readable behind each) and return
+/// `result[t][i]` = row `i` · token `t`, which lands at
+/// `out[(16 g + i) * n + t]`.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub(crate) fn x16_tiles<const T: usize>(
     bb: usize,
@@ -272,8 +273,8 @@ pub(crate) fn x16_tiles<const T: usize>(
     x: &[BlockQ8A],
     n: usize,
     out: &mut [f32],
-    many: impl Fn(*const u8, [*const BlockQ8A; T]) -> [[f32; 16]; T],
-    one: impl Fn(*const u8, [*const BlockQ8A; 1]) -> [[f32; 16]; 1],
+    many: impl Fn(*const u8, [*const BlockQ8A; T], usize) -> [[f32; 16]; T],
+    one: impl Fn(*const u8, [*const BlockQ8A; 1], usize) -> [[f32; 16]; 1],
 ) {
     use crate::formats::x16::GROUP;
     let (rows, nb) = matmul_shape_x16(bb, w, x, n, out);
@@ -293,12 +294,12 @@ pub(crate) fn x16_tiles<const T: usize>(
             put(
                 og,
                 t,
-                &many(wg, std::array::from_fn(|j| x[(t + j) * nb..].as_ptr())),
+                &many(wg, std::array::from_fn(|j| x[(t + j) * nb..].as_ptr()), nb),
             );
             t += T;
         }
         while t < n {
-            put(og, t, &one(wg, [x[t * nb..].as_ptr()]));
+            put(og, t, &one(wg, [x[t * nb..].as_ptr()], nb));
             t += 1;
         }
     }

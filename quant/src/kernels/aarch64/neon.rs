@@ -173,7 +173,6 @@ fn matmul_x16<const F: usize, const Q: usize, const D: bool>(
     n: usize,
     out: &mut [f32],
 ) {
-    let nb = x.len() / n.max(1);
     x16_tiles::<2>(
         2 * F + Q,
         w,
@@ -183,7 +182,7 @@ fn matmul_x16<const F: usize, const Q: usize, const D: bool>(
         // SAFETY: the table holding `matmul_x16::<F, Q, D>` is only handed
         // out when its features were detected; `x16_tiles` passes a group
         // of `nb` group blocks and activation rows of `nb` blocks.
-        |wg, xs| unsafe {
+        |wg, xs, nb| unsafe {
             if D {
                 x16_dotprod::<F, Q, 2>(wg, xs, nb)
             } else {
@@ -191,7 +190,7 @@ fn matmul_x16<const F: usize, const Q: usize, const D: bool>(
             }
         },
         // SAFETY: as above.
-        |wg, xs| unsafe {
+        |wg, xs, nb| unsafe {
             if D {
                 x16_dotprod::<F, Q, 1>(wg, xs, nb)
             } else {

@@ -207,7 +207,6 @@ matmul_entry!(matmul_q4_1, matmul_q4_1_inner, tile_q4_1, 20);
 /// the float work is the scalar kernel's, in its order, so the bits are
 /// the scalar's.
 fn matmul_x16<const F: usize, const Q: usize>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
-    let nb = x.len() / n.max(1);
     x16_tiles::<4>(
         2 * F + Q,
         w,
@@ -217,9 +216,9 @@ fn matmul_x16<const F: usize, const Q: usize>(w: &[u8], x: &[BlockQ8A], n: usize
         // SAFETY: AVX2/FMA/F16C were detected before this table was handed
         // out; `x16_tiles` passes a group of `nb` group blocks and
         // activation rows of `nb` blocks.
-        |wg, xs| unsafe { x16_group::<F, Q, 4>(wg, xs, nb) },
+        |wg, xs, nb| unsafe { x16_group::<F, Q, 4>(wg, xs, nb) },
         // SAFETY: as above.
-        |wg, xs| unsafe { x16_group::<F, Q, 1>(wg, xs, nb) },
+        |wg, xs, nb| unsafe { x16_group::<F, Q, 1>(wg, xs, nb) },
     );
 }
 
