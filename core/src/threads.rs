@@ -273,23 +273,38 @@ pub fn par_rows_tid<T: Send>(
     align: usize,
     f: impl Fn(usize, Range<usize>, &mut [T]) + Sync,
 ) {
-    let nt = pool.n_threads();
     let rows = out.len().div_ceil(row_len.max(1));
-    let units = rows.div_ceil(align.max(1));
+    let len = out.len();
+    let out = Parts::new(out);
+    par_ranges(pool, rows, align, |tid, r| {
+        let span = (r.start * row_len).min(len)..(r.end * row_len).min(len);
+        // SAFETY: `par_ranges` hands out disjoint row ranges, hence
+        // disjoint spans.
+        f(tid, r, unsafe { out.part(span) });
+    });
+}
+
+/// Runs `f(tid, rows)` over `0..n` split into disjoint ranges (in
+/// multiples of `align`; non-empty unless `n` is 0), which the pool's threads claim one at a time
+/// as in [`par_rows`]: for callers whose threads write through their own
+/// disjoint views of a shared output.
+pub fn par_ranges(
+    pool: &ThreadPool,
+    n: usize,
+    align: usize,
+    f: impl Fn(usize, Range<usize>) + Sync,
+) {
+    let nt = pool.n_threads();
+    let units = n.div_ceil(align.max(1));
     if nt == 1 || units <= 1 {
-        f(0, 0..rows, out);
+        f(0, 0..n);
         return;
     }
     let parts = units.min(nt * CHUNKS_PER_THREAD).min(MAX_CHUNKS);
-    let len = out.len();
-    let out = Parts::new(out);
     for_each_chunk(pool, parts, |tid, c| {
-        let r = split(rows, parts, c, align);
-        let span = (r.start * row_len).min(len)..(r.end * row_len).min(len);
+        let r = split(n, parts, c, align);
         if !r.is_empty() {
-            // SAFETY: `for_each_chunk` hands out each chunk index once, and
-            // chunks' row ranges (hence spans) are disjoint.
-            f(tid, r, unsafe { out.part(span) });
+            f(tid, r);
         }
     });
 }

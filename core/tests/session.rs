@@ -104,3 +104,39 @@ fn bad_tokens_and_full_context_are_errors() {
     assert!(e.contains("context is full"), "{e}");
     assert!(s.prefill(&[]).is_err());
 }
+
+/// Interleaved weights write each batch's products straight into the
+/// token-major output, split by threads: any thread count and any batch
+/// size gives the same bits (their kernels sum every product in one fixed
+/// order whatever the number of tokens).
+#[test]
+fn interleaved_weights_agree_across_threads_and_batches() {
+    let dir = TempDir::new("threads-x16");
+    let (f32_path, path) = (dir.path("f.minke"), dir.path("x16.minke"));
+    write_random(&f32_path, &tiny_config(), 5);
+    minke::quantize::quantize_with_lora(
+        &f32_path,
+        &path,
+        Some(minke::quant::DType::Q4_0),
+        true,
+        None,
+        |_, _| {},
+    )
+    .unwrap();
+    let model = Model::open(&path).unwrap();
+    let grouped = model
+        .tensors()
+        .names()
+        .iter()
+        .filter(|n| model.tensors().get(n).unwrap().dtype == minke::quant::DType::Q4_0x16)
+        .count();
+    assert!(grouped >= 14, "only {grouped} tensors interleaved");
+    let one = all_logits(&model, params(1, 16), &TOKENS);
+    for (nt, batch) in [(2, 16), (3, 16), (4, 16), (2, 5), (2, 1)] {
+        assert_eq!(
+            one,
+            all_logits(&model, params(nt, batch), &TOKENS),
+            "{nt} threads, batches of {batch}"
+        );
+    }
+}

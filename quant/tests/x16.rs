@@ -109,6 +109,24 @@ fn every_table_gives_the_scalar_bits() {
                 for (i, (g, e)) in got.iter().zip(&want).enumerate() {
                     assert_eq!(g.to_bits(), e.to_bits(), "{what} at {i}: {g} vs {e}");
                 }
+                // Token-major into columns 5.. of a wider output: the same
+                // bits, and nothing outside those columns touched.
+                let ld = rows + 7;
+                let mut wide = vec![-1.5f32; n * ld];
+                // SAFETY: `wide` holds `n * ld` floats; columns 5..5 + rows
+                // of each token lie inside it.
+                unsafe {
+                    s.matmul_tokens(dtype, &w, k, &xq, n, wide[5..].as_mut_ptr(), ld);
+                }
+                for (i, v) in wide.iter().enumerate() {
+                    let (t, c) = (i / ld, i % ld);
+                    let e = if (5..5 + rows).contains(&c) {
+                        want[(c - 5) * n + t]
+                    } else {
+                        -1.5
+                    };
+                    assert_eq!(v.to_bits(), e.to_bits(), "{what}: token-major ({t},{c})");
+                }
                 let t = n - 1;
                 let mut one = vec![f32::NAN; rows];
                 s.matvec(dtype, &w, k, Act::Q8(&xq[t * nb..]), &mut one);
@@ -145,6 +163,26 @@ fn every_table_gives_the_scalar_bits() {
             }
         }
     }
+}
+
+#[test]
+#[should_panic(expected = "no token-major product")]
+fn token_major_products_are_for_interleaved_formats() {
+    let w = vec![0u8; 18 * 16];
+    let x = vec![BlockQ8A::ZERO; 1];
+    let mut out = vec![0f32; 16];
+    // SAFETY: 16 floats for 16 rows of one token (never reached).
+    unsafe { scalar().matmul_tokens(DType::Q4_0, &w, 32, &x, 1, out.as_mut_ptr(), 16) };
+}
+
+#[test]
+#[should_panic(expected = "within 15 columns")]
+fn token_major_products_stay_in_their_columns() {
+    let w = vec![0u8; 18 * 16];
+    let x = vec![BlockQ8A::ZERO; 1];
+    let mut out = vec![0f32; 16];
+    // SAFETY: never reached: 16 rows do not fit 15 columns.
+    unsafe { scalar().matmul_tokens(DType::Q4_0x16, &w, 32, &x, 1, out.as_mut_ptr(), 15) };
 }
 
 #[test]

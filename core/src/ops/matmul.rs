@@ -6,8 +6,9 @@
 //! reads it (q, k and v; gate and up).
 
 use crate::tensor::{Tensor, TensorStore};
-use crate::threads::{par_rows, par_rows_tid2, ThreadPool};
+use crate::threads::{par_ranges, par_rows, par_rows_tid2, ThreadPool};
 use minke_quant::{Act, BlockQ8A, Kernels, QK};
+use std::ops::Range;
 
 /// What a forward step needs to run matrix products.
 pub struct Ctx<'a> {
@@ -63,8 +64,8 @@ pub fn quantize_input<'b>(
 }
 
 /// `out (n, rows) = x (n, cols) · Wᵀ + b`. `tmp` is scratch of at least
-/// `n * rows` values, used to turn the kernels' `(rows, n)` output around
-/// when `n > 1`.
+/// `n * rows` values, used to turn the row kernels' `(rows, n)` output
+/// around when `n > 1` (interleaved weights write `out` directly).
 pub fn linear(ctx: &Ctx<'_>, lin: &Linear, x: Act<'_>, n: usize, out: &mut [f32], tmp: &mut [f32]) {
     let (rows, k) = lin.w.rows_cols();
     let w = ctx.store.bytes(&lin.w);
@@ -76,6 +77,12 @@ pub fn linear(ctx: &Ctx<'_>, lin: &Linear, x: Act<'_>, n: usize, out: &mut [f32]
         par_rows(ctx.pool, out, 1, 16, |r, chunk| {
             ctx.kernels
                 .matmul(dtype, &w[r.start * rb..r.end * rb], k, x, 1, chunk);
+        });
+    } else if let (Some(xq), true) = (x.q8(), dtype.row_group() > 1) {
+        let cols = Columns::new(out, n, rows);
+        par_ranges(ctx.pool, rows, dtype.row_group(), |_, r| {
+            // SAFETY: the pool hands each thread disjoint row ranges `r`.
+            unsafe { cols.product(ctx, &lin.w, r, xq) };
         });
     } else {
         let cols = Columns::new(out, n, rows);
@@ -95,12 +102,20 @@ pub fn linear(ctx: &Ctx<'_>, lin: &Linear, x: Act<'_>, n: usize, out: &mut [f32]
 }
 
 /// Whether `lins` can share one quantized input and one pool job: all
-/// quantized or all float, and at most [`MAX_FUSED`] of them.
+/// quantized or all float, at most [`MAX_FUSED`] of them, and each
+/// interleaved one starting on a whole group of the stacked rows (the job
+/// splits them in multiples of 16).
 pub fn can_fuse(lins: &[&Linear]) -> bool {
+    let mut start = 0;
     lins.len() <= MAX_FUSED
         && lins
             .windows(2)
             .all(|p| p[0].w.dtype.is_quantized() == p[1].w.dtype.is_quantized())
+        && lins.iter().all(|l| {
+            let aligned = start % l.w.dtype.row_group() == 0;
+            start += l.rows();
+            aligned
+        })
 }
 
 /// Most linear layers [`linear_fused`] takes at once.
@@ -139,6 +154,14 @@ pub fn linear_fused(
             let (k, rb) = (l.cols(), l.w.row_bytes());
             let w = ctx.store.bytes(&l.w);
             let (la, lb) = (a - starts[i], b - starts[i]);
+            if let (Some(c), Some(xq), true) =
+                (&cols[i], x.q8(), n > 1 && l.w.dtype.row_group() > 1)
+            {
+                // SAFETY: the pool hands each thread disjoint row ranges
+                // `r`, so rows `la..lb` of layer `i` are this thread's.
+                unsafe { c.product(ctx, &l.w, la..lb, xq) };
+                continue;
+            }
             let out = &mut chunk[(a - r.start) * n..(b - r.start) * n];
             ctx.kernels
                 .matmul(l.w.dtype, &w[la * rb..lb * rb], k, x, n, out);
@@ -177,6 +200,27 @@ pub fn swiglu(
     let (rbg, rbu) = (gate.w.row_bytes(), up.w.row_bytes());
     let (dg, du) = (gate.w.dtype, up.w.dtype);
     let out = &mut out[..n * rows];
+    if let (Some(xq), true, true) = (x.q8(), n > 1, dg.row_group() > 1 && du.row_group() > 1) {
+        // Interleaved: both products land token-major in their outputs.
+        let (go, uo) = (Columns::new(out, n, rows), Columns::new(up_buf, n, rows));
+        par_ranges(
+            ctx.pool,
+            rows,
+            dg.row_group().max(du.row_group()),
+            |_, r| {
+                // SAFETY: the pool hands each thread disjoint row ranges `r`:
+                // columns `r` of both outputs are this thread's alone.
+                unsafe {
+                    go.product(ctx, &gate.w, r.clone(), xq);
+                    uo.product(ctx, &up.w, r.clone(), xq);
+                    for t in 0..n {
+                        crate::ops::silu_mul(go.part(t, r.clone()), uo.part(t, r.clone()));
+                    }
+                }
+            },
+        );
+        return;
+    }
     let (cols, dst) = if n == 1 {
         // One token: the kernels' layout is the output's.
         (None, out)
@@ -226,6 +270,46 @@ impl<'a> Columns<'a> {
             ld,
             _out: std::marker::PhantomData,
         }
+    }
+
+    /// Rows `r` of `w` times the `n` activation rows `xq`, written by an
+    /// interleaved kernel straight into the same columns `r`.
+    ///
+    /// # Safety
+    /// No other thread reads or writes those columns during the call.
+    unsafe fn product(&self, ctx: &Ctx<'_>, w: &Tensor, r: Range<usize>, xq: &[BlockQ8A]) {
+        assert!(r.end <= self.ld, "columns outside the output");
+        let rb = w.row_bytes();
+        let bytes = &ctx.store.bytes(w)[r.start * rb..r.end * rb];
+        // SAFETY: columns `r` of each of the `n` rows
+        // lie inside the `n * ld` floats checked in `new` (asserted just
+        // above), and are this caller's alone (its contract).
+        unsafe {
+            ctx.kernels.matmul_tokens(
+                w.dtype,
+                bytes,
+                w.rows_cols().1,
+                xq,
+                self.n,
+                self.ptr.add(r.start),
+                self.ld,
+            )
+        }
+    }
+
+    /// Columns `c` of output row `t`.
+    ///
+    /// # Safety
+    /// No other thread reads or writes them while the slice lives.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn part(&self, t: usize, c: Range<usize>) -> &mut [f32] {
+        assert!(
+            t < self.n && c.start <= c.end && c.end <= self.ld,
+            "outside the output"
+        );
+        // SAFETY: inside the `n * ld` floats checked in `new`, and this
+        // caller's alone (its contract).
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(t * self.ld + c.start), c.len()) }
     }
 
     /// Writes `src`, laid out `(cols, n)`, transposed into columns

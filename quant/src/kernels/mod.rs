@@ -26,6 +26,16 @@ pub enum Act<'a> {
     Q8(&'a [BlockQ8A]),
 }
 
+impl<'a> Act<'a> {
+    /// The int8 blocks, if that is the kind.
+    pub fn q8(self) -> Option<&'a [BlockQ8A]> {
+        match self {
+            Act::Q8(x) => Some(x),
+            Act::F32(_) => None,
+        }
+    }
+}
+
 /// `w` is one weight row of `k` elements (`dtype.row_bytes(k)` bytes), `x`
 /// the matching activation row; returns their dot product.
 pub type VecDotF32 = fn(w: &[u8], x: &[f32]) -> f32;
@@ -40,6 +50,20 @@ pub type VecDotQ8 = fn(w: &[u8], x: &[BlockQ8A]) -> f32;
 /// activation rows (prompt processing) and several weight rows share each
 /// activation load (decoding, `n == 1`).
 pub type MatmulQ8 = fn(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]);
+/// The product of an interleaved format ([`crate::formats::x16`]), written
+/// through strides: `w` holds `rows` weight rows (whole groups of 16) of
+/// `nb = x.len() / n` blocks, `x` holds `n` activation rows, and
+/// `W[r] · x[t]` goes to `out + r * rs + t * ts`. With `rs = n, ts = 1`
+/// that is [`MatmulQ8`]'s `(rows, n)`; with `rs = 1, ts = ld` it is
+/// token-major, the layout of the layer's output, so a batch needs no
+/// transposition afterwards.
+///
+/// # Safety
+/// `nb > 0`, `w.len()` a whole number of `nb`-block groups, and every
+/// `out + r * rs + t * ts` (`r < rows`, `t < n`) valid for writes that
+/// nothing else reads or writes during the call.
+pub type MatmulX16 =
+    unsafe fn(w: &[u8], x: &[BlockQ8A], n: usize, out: *mut f32, rs: usize, ts: usize);
 
 /// Rows of an f16 key or value cache that attention reads: row `j < len`
 /// is `data[j * stride..j * stride + d]`.
@@ -101,11 +125,11 @@ pub struct Kernels {
     /// Interleaved Q4_0 ([`DType::Q4_0x16`]): `rows` a multiple of 16.
     /// Unlike the row formats, every table and every batch size gives the
     /// same bits as the scalar kernel (for all three interleaved formats).
-    pub matmul_q4_0x16: MatmulQ8,
+    pub matmul_q4_0x16: MatmulX16,
     /// Interleaved Q4_1 ([`DType::Q4_1x16`]).
-    pub matmul_q4_1x16: MatmulQ8,
+    pub matmul_q4_1x16: MatmulX16,
     /// Interleaved Q8_0 ([`DType::Q8_0x16`]).
-    pub matmul_q8_0x16: MatmulQ8,
+    pub matmul_q8_0x16: MatmulX16,
     /// Attention over an f16 cache: query-key scores.
     pub attn_scores_f16: AttnScoresF16,
     /// Attention over an f16 cache: probability-weighted sum of values.
@@ -207,13 +231,67 @@ impl Kernels {
                     DType::Q8_0 => self.matmul_q8_0,
                     DType::Q4_0 => self.matmul_q4_0,
                     DType::Q4_1 => self.matmul_q4_1,
-                    DType::Q4_0x16 => self.matmul_q4_0x16,
-                    DType::Q4_1x16 => self.matmul_q4_1x16,
-                    DType::Q8_0x16 => self.matmul_q8_0x16,
+                    DType::Q4_0x16 | DType::Q4_1x16 | DType::Q8_0x16 => {
+                        let f = self.x16(dtype);
+                        // SAFETY: `nb > 0` (`rb > 0`), `rows` whole groups
+                        // of `nb` blocks (checked above), and `out` holds
+                        // `rows * n` floats, `(r, t)` at `r * n + t`.
+                        unsafe { f(w, x, n, out.as_mut_ptr(), n, 1) };
+                        return;
+                    }
                     DType::F32 | DType::F16 | DType::BF16 => unreachable!("quantized"),
                 };
                 f(w, x, n, out);
             }
+        }
+    }
+
+    /// [`Kernels::matmul`] for an interleaved format, written token-major
+    /// into columns of a wider output: `out + t * ld + r` gets `W[r] ·
+    /// xs[t]` for each of the `w.len() / dtype.row_bytes(k)` rows. Threads
+    /// that split a layer's rows write their columns of the layer's `(n,
+    /// ld)` output directly.
+    ///
+    /// # Safety
+    /// `out + t * ld + r` valid for writes for every token `t < n` and row
+    /// `r`, and not read or written by anything else during the call.
+    ///
+    /// # Panics
+    /// If `dtype` is not interleaved, `k` is zero, or the sizes disagree
+    /// (caller bugs).
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn matmul_tokens(
+        &self,
+        dtype: DType,
+        w: &[u8],
+        k: usize,
+        xs: &[BlockQ8A],
+        n: usize,
+        out: *mut f32,
+        ld: usize,
+    ) {
+        assert!(dtype.row_group() > 1, "{dtype} has no token-major product");
+        let rb = dtype
+            .row_bytes(k)
+            .expect("k is not a whole number of blocks");
+        assert!(rb > 0 && n > 0, "empty product");
+        assert_eq!(xs.len(), n * (k / crate::QK), "activation blocks");
+        let rows = w.len() / rb;
+        assert!(
+            w.len() % rb == 0 && rows % dtype.row_group() == 0 && rows <= ld,
+            "weight bytes for whole groups of {k} {dtype} within {ld} columns"
+        );
+        // SAFETY: sizes checked above; the output's contract is the
+        // caller's.
+        unsafe { self.x16(dtype)(w, xs, n, out, 1, ld) }
+    }
+
+    fn x16(&self, dtype: DType) -> MatmulX16 {
+        match dtype {
+            DType::Q4_0x16 => self.matmul_q4_0x16,
+            DType::Q4_1x16 => self.matmul_q4_1x16,
+            DType::Q8_0x16 => self.matmul_q8_0x16,
+            _ => unreachable!("{dtype} is not interleaved"),
         }
     }
 }
@@ -239,25 +317,23 @@ pub(crate) fn matmul_shape(
     (rows, nb)
 }
 
-/// Checks the sizes an interleaved [`MatmulQ8`] is given (`block_bytes`
-/// of its row format) and returns `(rows, nb)`.
+/// The `(rows, nb)` of an interleaved product of row blocks of
+/// `block_bytes` ([`MatmulX16`]).
 ///
 /// # Panics
-/// As [`matmul_shape`], and when `rows` is not a multiple of 16.
-pub(crate) fn matmul_shape_x16(
-    block_bytes: usize,
-    w: &[u8],
-    x: &[BlockQ8A],
-    n: usize,
-    out: &[f32],
-) -> (usize, usize) {
-    let (rows, nb) = matmul_shape(block_bytes, w, x, n, out);
+/// When `n` or `nb` is zero or the slices disagree, or `rows` is not a
+/// multiple of 16 (caller bugs).
+pub(crate) fn x16_shape(block_bytes: usize, w: &[u8], x: &[BlockQ8A], n: usize) -> (usize, usize) {
+    use crate::formats::x16::GROUP;
+    assert!(n > 0 && x.len() % n == 0 && !x.is_empty(), "matmul sizes");
+    let nb = x.len() / n;
+    let gb = nb * GROUP * block_bytes;
     assert_eq!(
-        rows % crate::formats::x16::GROUP,
+        w.len() % gb,
         0,
         "interleaved weights take whole groups of 16 rows"
     );
-    (rows, nb)
+    (w.len() / gb * GROUP, nb)
 }
 
 /// Walks an interleaved product of row blocks of `bb` bytes group by
@@ -265,41 +341,47 @@ pub(crate) fn matmul_shape_x16(
 /// and `one(w, xs, nb)` get the group's first byte, the tile's activation
 /// rows and the blocks per row (`nb` readable behind each) and return
 /// `result[t][i]` = row `i` · token `t`, which lands at
-/// `out[(16 g + i) * n + t]`.
+/// `out + (16 g + i) * rs + t * ts`.
+///
+/// # Safety
+/// As [`MatmulX16`].
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-pub(crate) fn x16_tiles<const T: usize>(
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn x16_tiles<const T: usize>(
     bb: usize,
     w: &[u8],
     x: &[BlockQ8A],
     n: usize,
-    out: &mut [f32],
+    out: *mut f32,
+    (rs, ts): (usize, usize),
     many: impl Fn(*const u8, [*const BlockQ8A; T], usize) -> [[f32; 16]; T],
     one: impl Fn(*const u8, [*const BlockQ8A; 1], usize) -> [[f32; 16]; 1],
 ) {
     use crate::formats::x16::GROUP;
-    let (rows, nb) = matmul_shape_x16(bb, w, x, n, out);
+    let (rows, nb) = x16_shape(bb, w, x, n);
     let gb = nb * GROUP * bb;
-    let put = |og: &mut [f32], t: usize, s: &[[f32; GROUP]]| {
+    let put = |g: usize, t: usize, s: &[[f32; GROUP]]| {
         for (j, v) in s.iter().enumerate() {
             for (i, l) in v.iter().enumerate() {
-                og[i * n + t + j] = *l;
+                // SAFETY: row `16 g + i < rows`, token `t + j < n`: a
+                // position the caller lets us write.
+                unsafe { *out.add((g * GROUP + i) * rs + (t + j) * ts) = *l };
             }
         }
     };
     for g in 0..rows / GROUP {
         let wg = w[g * gb..].as_ptr();
-        let og = &mut out[g * GROUP * n..(g + 1) * GROUP * n];
         let mut t = 0;
         while t + T <= n {
             put(
-                og,
+                g,
                 t,
                 &many(wg, std::array::from_fn(|j| x[(t + j) * nb..].as_ptr()), nb),
             );
             t += T;
         }
         while t < n {
-            put(og, t, &one(wg, [x[t * nb..].as_ptr()], nb));
+            put(g, t, &one(wg, [x[t * nb..].as_ptr()], nb));
             t += 1;
         }
     }

@@ -4,7 +4,7 @@
 //! Integer sums are exact (i32 per block); float accumulation is in f32, one
 //! block at a time, in element order.
 
-use super::{matmul_shape, matmul_shape_x16, Isa, Kernels, KvRows, VecDotQ8};
+use super::{matmul_shape, x16_shape, Isa, Kernels, KvRows, VecDotQ8};
 use crate::formats::x16::{layout, GROUP};
 use crate::formats::{quantize_act_row_scalar, BlockQ8A, QK};
 use crate::DType;
@@ -149,19 +149,52 @@ pub fn matmul_q4_1(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
     matmul_with(vec_dot_q4_1, 20, w, x, n, out);
 }
 
-/// Q4_0x16 block product (see [`super::MatmulQ8`]).
-pub fn matmul_q4_0x16(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
-    matmul_x16(DType::Q4_0x16, w, x, n, out);
+/// Q4_0x16 block product (see [`super::MatmulX16`]).
+///
+/// # Safety
+/// As [`super::MatmulX16`].
+pub unsafe fn matmul_q4_0x16(
+    w: &[u8],
+    x: &[BlockQ8A],
+    n: usize,
+    out: *mut f32,
+    rs: usize,
+    ts: usize,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe { matmul_x16(DType::Q4_0x16, w, x, n, out, (rs, ts)) }
 }
 
-/// Q4_1x16 block product (see [`super::MatmulQ8`]).
-pub fn matmul_q4_1x16(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
-    matmul_x16(DType::Q4_1x16, w, x, n, out);
+/// Q4_1x16 block product (see [`super::MatmulX16`]).
+///
+/// # Safety
+/// As [`super::MatmulX16`].
+pub unsafe fn matmul_q4_1x16(
+    w: &[u8],
+    x: &[BlockQ8A],
+    n: usize,
+    out: *mut f32,
+    rs: usize,
+    ts: usize,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe { matmul_x16(DType::Q4_1x16, w, x, n, out, (rs, ts)) }
 }
 
-/// Q8_0x16 block product (see [`super::MatmulQ8`]).
-pub fn matmul_q8_0x16(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
-    matmul_x16(DType::Q8_0x16, w, x, n, out);
+/// Q8_0x16 block product (see [`super::MatmulX16`]).
+///
+/// # Safety
+/// As [`super::MatmulX16`].
+pub unsafe fn matmul_q8_0x16(
+    w: &[u8],
+    x: &[BlockQ8A],
+    n: usize,
+    out: *mut f32,
+    rs: usize,
+    ts: usize,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe { matmul_x16(DType::Q8_0x16, w, x, n, out, (rs, ts)) }
 }
 
 /// The interleaved products ([`crate::formats::x16`]): per row and token,
@@ -170,9 +203,19 @@ pub fn matmul_q8_0x16(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
 /// `acc = fma(m_w, s_x, acc)`, block after block. Every SIMD table
 /// follows this order, so they all give these bits, whatever the number
 /// of tokens.
-fn matmul_x16(dtype: DType, w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
+///
+/// # Safety
+/// As [`super::MatmulX16`], `out` taking `(r, t)` at `r * rs + t * ts`.
+unsafe fn matmul_x16(
+    dtype: DType,
+    w: &[u8],
+    x: &[BlockQ8A],
+    n: usize,
+    out: *mut f32,
+    (rs, ts): (usize, usize),
+) {
     let gbb = GROUP * dtype.block_bytes();
-    let (rows, nb) = matmul_shape_x16(gbb / GROUP, w, x, n, out);
+    let (rows, nb) = x16_shape(gbb / GROUP, w, x, n);
     let (f, q) = layout(dtype);
     let offset = if dtype == DType::Q4_0x16 { 8 } else { 0 };
     for g in 0..rows / GROUP {
@@ -201,7 +244,9 @@ fn matmul_x16(dtype: DType, w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32])
                 }
             }
             for (i, a) in acc.iter().enumerate() {
-                out[(g * GROUP + i) * n + t] = *a;
+                // SAFETY: row `16 g + i < rows`, token `t < n`: a position
+                // the caller lets us write.
+                unsafe { *out.add((g * GROUP + i) * rs + t * ts) = *a };
             }
         }
     }

@@ -167,37 +167,37 @@ unsafe fn matmul_neon<F: Format>(
 /// of four rows, one i32 lane per row; tiles of 2 tokens (batches) or 1.
 /// Per row and token the float work is the scalar kernel's, in its order,
 /// so the bits are the scalar's.
-fn matmul_x16<const F: usize, const Q: usize, const D: bool>(
+///
+/// # Safety
+/// As [`super::super::MatmulX16`].
+unsafe fn matmul_x16<const F: usize, const Q: usize, const D: bool>(
     w: &[u8],
     x: &[BlockQ8A],
     n: usize,
-    out: &mut [f32],
+    out: *mut f32,
+    rs: usize,
+    ts: usize,
 ) {
-    x16_tiles::<2>(
-        2 * F + Q,
-        w,
-        x,
-        n,
-        out,
-        // SAFETY: the table holding `matmul_x16::<F, Q, D>` is only handed
-        // out when its features were detected; `x16_tiles` passes a group
-        // of `nb` group blocks and activation rows of `nb` blocks.
-        |wg, xs, nb| unsafe {
-            if D {
-                x16_dotprod::<F, Q, 2>(wg, xs, nb)
-            } else {
-                x16_neon::<F, Q, 2>(wg, xs, nb)
-            }
-        },
-        // SAFETY: as above.
-        |wg, xs, nb| unsafe {
-            if D {
-                x16_dotprod::<F, Q, 1>(wg, xs, nb)
-            } else {
-                x16_neon::<F, Q, 1>(wg, xs, nb)
-            }
-        },
-    );
+    // SAFETY: (both closures) the table holding `matmul_x16::<F, Q, D>` is
+    // only handed out when its features were detected; `x16_tiles` passes
+    // a group of `nb` group blocks and activation rows of `nb` blocks.
+    let many = |wg, xs, nb| unsafe {
+        if D {
+            x16_dotprod::<F, Q, 2>(wg, xs, nb)
+        } else {
+            x16_neon::<F, Q, 2>(wg, xs, nb)
+        }
+    };
+    // SAFETY: as above.
+    let one = |wg, xs, nb| unsafe {
+        if D {
+            x16_dotprod::<F, Q, 1>(wg, xs, nb)
+        } else {
+            x16_neon::<F, Q, 1>(wg, xs, nb)
+        }
+    };
+    // SAFETY: the output's contract is the caller's.
+    unsafe { x16_tiles::<2>(2 * F + Q, w, x, n, out, (rs, ts), many, one) }
 }
 
 /// # Safety

@@ -206,20 +206,25 @@ matmul_entry!(matmul_q4_1, matmul_q4_1_inner, tile_q4_1, 20);
 /// activations with `w`'s signs, as the row kernels do. Per row and token
 /// the float work is the scalar kernel's, in its order, so the bits are
 /// the scalar's.
-fn matmul_x16<const F: usize, const Q: usize>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
-    x16_tiles::<4>(
-        2 * F + Q,
-        w,
-        x,
-        n,
-        out,
-        // SAFETY: AVX2/FMA/F16C were detected before this table was handed
-        // out; `x16_tiles` passes a group of `nb` group blocks and
-        // activation rows of `nb` blocks.
-        |wg, xs, nb| unsafe { x16_group::<F, Q, 4>(wg, xs, nb) },
-        // SAFETY: as above.
-        |wg, xs, nb| unsafe { x16_group::<F, Q, 1>(wg, xs, nb) },
-    );
+///
+/// # Safety
+/// As [`super::super::MatmulX16`].
+unsafe fn matmul_x16<const F: usize, const Q: usize>(
+    w: &[u8],
+    x: &[BlockQ8A],
+    n: usize,
+    out: *mut f32,
+    rs: usize,
+    ts: usize,
+) {
+    // SAFETY: (both closures) AVX2/FMA/F16C were detected before this
+    // table was handed out; `x16_tiles` passes a group of `nb` group
+    // blocks and activation rows of `nb` blocks.
+    let many = |wg, xs, nb| unsafe { x16_group::<F, Q, 4>(wg, xs, nb) };
+    // SAFETY: as above.
+    let one = |wg, xs, nb| unsafe { x16_group::<F, Q, 1>(wg, xs, nb) };
+    // SAFETY: the output's contract is the caller's.
+    unsafe { x16_tiles::<4>(2 * F + Q, w, x, n, out, (rs, ts), many, one) }
 }
 
 /// `T` tokens against one interleaved group: `result[t][i]` = row `i` ·

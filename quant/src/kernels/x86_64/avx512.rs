@@ -39,7 +39,7 @@ mod gemm;
 mod tiles;
 mod x16;
 
-use super::super::{matmul_shape, matmul_shape_x16, Isa, Kernels};
+use super::super::{matmul_shape, x16_shape, Isa, Kernels};
 use crate::formats::{BlockQ8A, QK};
 use std::arch::x86_64::*;
 use std::ptr::{addr_of, null};
@@ -166,12 +166,24 @@ fn matmul_gemm<F: gemm::Gemm>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32
 }
 
 /// An interleaved product ([`x16`]), with VNNI when `V`.
-fn matmul_x16<L: x16::Layout, const V: bool>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
-    let (rows, nb) = matmul_shape_x16(L::BB, w, x, n, out);
-    let (w, x, out) = (w.as_ptr(), x.as_ptr(), out.as_mut_ptr());
+///
+/// # Safety
+/// As [`super::super::MatmulX16`].
+unsafe fn matmul_x16<L: x16::Layout, const V: bool>(
+    w: &[u8],
+    x: &[BlockQ8A],
+    n: usize,
+    out: *mut f32,
+    rs: usize,
+    ts: usize,
+) {
+    let (rows, nb) = x16_shape(L::BB, w, x, n);
+    let (w, x) = (w.as_ptr(), x.as_ptr());
+    let out = x16::Out { ptr: out, rs, ts };
     // SAFETY: the table holding `matmul_x16::<L, V>` is only handed out
     // when its trampoline's features were detected (VNNI for `V`); the
-    // sizes were checked above, `rows` a multiple of 16.
+    // sizes were checked above, `rows` a multiple of 16; the output's
+    // contract is the caller's.
     unsafe {
         if V {
             x16_vnni::<L>(w, x, rows, nb, n, out)
@@ -194,7 +206,7 @@ unsafe fn x16_vnni<L: x16::Layout>(
     rows: usize,
     nb: usize,
     n: usize,
-    out: *mut f32,
+    out: x16::Out,
 ) {
     // SAFETY: forwarded from the caller.
     unsafe { x16::matmul::<L, true>(w, x, rows, nb, n, out) }
@@ -210,7 +222,7 @@ unsafe fn x16_bw<L: x16::Layout>(
     rows: usize,
     nb: usize,
     n: usize,
-    out: *mut f32,
+    out: x16::Out,
 ) {
     // SAFETY: forwarded from the caller.
     unsafe { x16::matmul::<L, false>(w, x, rows, nb, n, out) }

@@ -160,6 +160,39 @@ unsafe fn group<L: Layout, const T: usize, const V: bool>(
     }
 }
 
+/// Where the results go: row `r`, token `t` at `ptr + r * rs + t * ts`.
+#[derive(Clone, Copy)]
+pub(super) struct Out {
+    pub ptr: *mut f32,
+    pub rs: usize,
+    pub ts: usize,
+}
+
+impl Out {
+    /// Stores the sums of group `g` for token `t`: one vector store when
+    /// rows are contiguous (token-major), else lane by lane.
+    ///
+    /// # Safety
+    /// Inlined where AVX-512 F is enabled; rows `16 g..16 g + 16` of token
+    /// `t` writable.
+    #[inline(always)]
+    unsafe fn put(self, g: usize, t: usize, v: __m512) {
+        // SAFETY: the caller's positions.
+        unsafe {
+            let p = self.ptr.add(g * GROUP * self.rs + t * self.ts);
+            if self.rs == 1 {
+                _mm512_storeu_ps(p, v);
+            } else {
+                let mut lanes = [0f32; GROUP];
+                _mm512_storeu_ps(lanes.as_mut_ptr(), v);
+                for (i, l) in lanes.iter().enumerate() {
+                    *p.add(i * self.rs) = *l;
+                }
+            }
+        }
+    }
+}
+
 /// The whole product: `rows / 16` groups × `n` tokens. One token
 /// (decoding) streams each group once; batches go by [`TB`] tokens, each
 /// group by segments of [`SEG_BYTES`], in tiles of [`TILE`], 4 and 1
@@ -167,8 +200,8 @@ unsafe fn group<L: Layout, const T: usize, const V: bool>(
 /// reloaded unchanged, so the bits are those of one pass).
 ///
 /// # Safety
-/// As [`group`] for every group and token; `out` writable for `rows * n`
-/// floats, `rows` a multiple of 16.
+/// As [`group`] for every group and token; `out` writable at every row
+/// `r < rows` and token `t < n`, `rows` a multiple of 16.
 #[inline(always)]
 pub(super) unsafe fn matmul<L: Layout, const V: bool>(
     w: *const u8,
@@ -176,19 +209,19 @@ pub(super) unsafe fn matmul<L: Layout, const V: bool>(
     rows: usize,
     nb: usize,
     n: usize,
-    out: *mut f32,
+    out: Out,
 ) {
     let gbb = GROUP * L::BB;
     let gb = nb * gbb;
     // SAFETY: group `g < rows / 16` at `g * gb`, token `t < n` at block
-    // `t * nb`, output `(16 g + i, t)` at `(16 g + i) * n + t`; segments
+    // `t * nb`, rows `16 g..16 g + 16` of token `t` in `out`; segments
     // `s0..s1` stay below `nb`, tokens `t0 + j` below `t1 <= n`.
     unsafe {
         if n == 1 {
             for g in 0..rows / GROUP {
                 let mut acc = [_mm512_setzero_ps()];
                 group::<L, 1, V>(w.add(g * gb), [x], nb, &mut acc);
-                _mm512_storeu_ps(out.add(g * GROUP), acc[0]);
+                out.put(g, 0, acc[0]);
             }
             return;
         }
@@ -231,14 +264,8 @@ pub(super) unsafe fn matmul<L: Layout, const V: bool>(
                     }
                     s0 = s1;
                 }
-                // Row i of the group, tokens t0..t1: lane i of each sum.
-                let og = out.add(g * GROUP * n);
                 for (j, v) in sums[..t1 - t0].iter().enumerate() {
-                    let mut lanes = [0f32; GROUP];
-                    _mm512_storeu_ps(lanes.as_mut_ptr(), *v);
-                    for (i, l) in lanes.iter().enumerate() {
-                        *og.add(i * n + t0 + j) = *l;
-                    }
+                    out.put(g, t0 + j, *v);
                 }
             }
             t0 = t1;
