@@ -1,8 +1,21 @@
-//! Read-only memory maps of model files: the only way minke reads weights.
+//! Read-only memory maps of model files, the only way minke reads weights,
+//! and the writer that lays new model files into the page cache so that
+//! those maps are fast.
+//!
+//! Decoding reads every weight once per token, so the page size behind the
+//! map matters: with 4 KiB pages a 90 MB model is 22 000 TLB entries a
+//! token, and SmolLM2's decode ran 20-30% slower than from the same bytes
+//! in 2 MiB pages (measured on this project's AMD EPYC machines). Linux
+//! file systems with large folios (ext4, xfs, btrfs on 6.x kernels) keep a
+//! file in 2 MiB page-cache folios when it is read in with huge-page
+//! readahead or written in whole aligned 2 MiB pieces, and map them with
+//! single TLB entries when the map is 2 MiB-aligned (which they arrange).
+//! [`map_file`] asks for the first, [`ChunkWriter`] does the second.
 
 use crate::{Error, Result};
 use memmap2::Mmap;
 use std::fs::File;
+use std::io::Write;
 use std::path::Path;
 
 /// Maps `path` read-only.
@@ -18,6 +31,13 @@ pub fn map_file(path: &Path) -> Result<Mmap> {
     // safetensors) we require that model files are not modified while open,
     // and say so in the docs of `Model::open`.
     let map = unsafe { Mmap::map(&file) }.map_err(io)?;
+    #[cfg(target_os = "linux")]
+    {
+        // Pages not yet in the page cache are read in as 2 MiB folios
+        // where the file system can (see the module docs). Pages already
+        // cached keep their size. A hint: failure is harmless.
+        let _ = map.advise(memmap2::Advice::HugePage);
+    }
     #[cfg(unix)]
     {
         // Weights are read front to back once per token; ask the kernel to
@@ -25,4 +45,93 @@ pub fn map_file(path: &Path) -> Result<Mmap> {
         let _ = map.advise(memmap2::Advice::WillNeed);
     }
     Ok(map)
+}
+
+/// Bytes a [`ChunkWriter`] hands the file at once: one huge page.
+pub const CHUNK: usize = 2 << 20;
+
+/// A buffered writer that writes whole [`CHUNK`]s at multiples of
+/// [`CHUNK`] (and the remainder last), so that a file system with large
+/// folios caches the new file in 2 MiB pages: a model loaded right after
+/// `minke quantize` wrote it then decodes at full speed (see the module
+/// docs). `std::io::BufWriter` passes large writes through unbuffered at
+/// whatever offset they start, which leaves a file in small folios.
+pub struct ChunkWriter<W: Write> {
+    inner: W,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> ChunkWriter<W> {
+    /// Wraps `inner`, which must be at offset 0 of its file.
+    pub fn new(inner: W) -> ChunkWriter<W> {
+        ChunkWriter {
+            inner,
+            buf: Vec::with_capacity(CHUNK),
+        }
+    }
+
+    /// Writes what is buffered and returns the inner writer.
+    pub fn into_inner(mut self) -> std::io::Result<W> {
+        self.flush()?;
+        Ok(self.inner)
+    }
+}
+
+impl<W: Write> Write for ChunkWriter<W> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let take = data.len().min(CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..take]);
+        if self.buf.len() == CHUNK {
+            self.inner.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(take)
+    }
+
+    /// Writes the partial chunk: call it only at the end of the file, or
+    /// the chunks after it lose their alignment.
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.write_all(&self.buf)?;
+        self.buf.clear();
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records the size of every write it gets.
+    #[derive(Default)]
+    struct Writes(Vec<usize>, Vec<u8>);
+
+    impl Write for Writes {
+        fn write(&mut self, d: &[u8]) -> std::io::Result<usize> {
+            self.0.push(d.len());
+            self.1.extend_from_slice(d);
+            Ok(d.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn chunks_are_whole_and_the_bytes_unchanged() {
+        let mut w = ChunkWriter::new(Writes::default());
+        let mut want = Vec::new();
+        for (i, n) in [7usize, CHUNK, 3 * CHUNK + 5, 1, 0, CHUNK - 13, 100]
+            .into_iter()
+            .enumerate()
+        {
+            let piece: Vec<u8> = (0..n).map(|j| (i * 31 + j) as u8).collect();
+            w.write_all(&piece).unwrap();
+            want.extend_from_slice(&piece);
+        }
+        let got = w.into_inner().unwrap();
+        assert_eq!(got.1, want);
+        let (last, whole) = got.0.split_last().unwrap();
+        assert!(whole.iter().all(|&n| n == CHUNK), "{:?}", got.0);
+        assert_eq!(*last, want.len() % CHUNK);
+    }
 }

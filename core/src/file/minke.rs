@@ -22,11 +22,12 @@
 
 use super::{st, FileKind, Loaded, TokenizerData};
 use crate::config::ModelConfig;
+use crate::mmap::ChunkWriter;
 use crate::tensor::TensorStore;
 use crate::{Error, Result};
 use minke_quant::DType;
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 
 /// The format version this build writes and reads.
@@ -197,7 +198,7 @@ pub fn write(
         source,
     };
     let result = (|| {
-        let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp).map_err(io)?);
+        let mut w = ChunkWriter::new(std::fs::File::create(&tmp).map_err(io)?);
         w.write_all(&(head.len() as u64).to_le_bytes())
             .map_err(io)?;
         w.write_all(&head).map_err(io)?;
@@ -219,10 +220,7 @@ pub fn write(
             done += buf.len() as u64;
             progress(done, total);
         }
-        w.into_inner()
-            .map_err(|e| io(e.into_error()))?
-            .sync_all()
-            .map_err(io)?;
+        w.into_inner().map_err(io)?.sync_all().map_err(io)?;
         std::fs::rename(&tmp, path).map_err(|source| Error::Io {
             path: path.to_path_buf(),
             source,

@@ -165,7 +165,9 @@ impl<'d> GgufWriter<'d> {
             source,
         };
         let f = std::fs::File::create(path).map_err(io)?;
-        let mut w = std::io::BufWriter::new(f);
+        // Whole 2 MiB pieces: the new file lands in the page cache in huge
+        // pages, which decoding reads fastest (see `crate::mmap`).
+        let mut w = crate::mmap::ChunkWriter::new(f);
         self.write_inner(&mut w, align).map_err(io)?;
         w.flush().map_err(io)
     }
