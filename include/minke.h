@@ -391,9 +391,11 @@ typedef struct minke_model_params {
    */
   uint32_t n_threads;
   /**
-   * Map the weights in place (the default, and for now the only way:
-   * `false` gives `MINKE_ERR_UNSUPPORTED`). The file must not change
-   * while the model is open.
+   * Map the weights in place (the default: opening costs nothing, the
+   * file must not change while the model is open). `false` reads the
+   * file into the process's own memory, in 2 MiB pages where the OS
+   * allows: one copy at open, then full decode speed whatever the page
+   * cache holds, and the file may change once open.
    */
   bool use_mmap;
   /**

@@ -29,6 +29,10 @@ pub struct Args {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Read the weights into memory (in huge pages) instead of mapping
+    /// the file.
+    #[arg(long)]
+    no_mmap: bool,
 }
 
 fn peak_rss_mb() -> f64 {
@@ -52,7 +56,7 @@ pub fn run(a: Args) -> Res {
         return Err("-p and -r must be at least 1".into());
     }
     let t0 = Instant::now();
-    let model = Model::open(&a.model)?;
+    let model = Model::open_with(&a.model, crate::load(a.no_mmap))?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let threads = a.threads.unwrap_or(SessionParams::default().n_threads);
     let params = SessionParams {

@@ -106,6 +106,15 @@ fn main() -> ExitCode {
 
 type Res = Result<(), Box<dyn std::error::Error>>;
 
+/// How `--no-mmap` loads a model.
+fn load(no_mmap: bool) -> minke::Load {
+    if no_mmap {
+        minke::Load::Read
+    } else {
+        minke::Load::Map
+    }
+}
+
 /// Parses a comma-separated token list.
 pub(crate) fn parse_tokens(s: &str) -> Result<Vec<u32>, String> {
     s.split(',')

@@ -75,10 +75,15 @@ pub struct Args {
     /// model's own mean log-probability per token).
     #[arg(long, requires = "best_of")]
     reward_model: Option<PathBuf>,
+    /// Read the weights into memory (in huge pages) instead of mapping
+    /// the file: slower to open, full decode speed whatever the page
+    /// cache holds.
+    #[arg(long)]
+    no_mmap: bool,
 }
 
 pub fn run(a: Args) -> Res {
-    let model = Model::open(&a.model)?;
+    let model = Model::open_with(&a.model, crate::load(a.no_mmap))?;
     let tok = model.tokenizer()?;
     let params = SessionParams {
         n_ctx: a.ctx,

@@ -34,6 +34,7 @@ pub use error::{Error, Result};
 pub use generate::{best_of_n, generate, Candidate, GenerateParams, Generated, StopReason};
 pub use kv_cache::KvType;
 pub use minke_quant as quant;
+pub use mmap::Load;
 pub use model::Model;
 pub use sampler::{Sampler, SamplerParams};
 pub use session::{session_bytes, Session, SessionParams};

@@ -135,7 +135,7 @@ impl LoraAdapter {
 
         let mut store = TensorStore::default();
         let weights = dir.join("adapter_model.safetensors");
-        let f = st::map(&mut store, &weights)?;
+        let f = st::map(&mut store, &weights, crate::Load::Map)?;
         f.add_tensors(&mut store, &HashMap::new())?;
         let wfile = weights.display().to_string();
         let mut pairs: HashMap<String, LoraPair> = HashMap::new();

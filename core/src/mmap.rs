@@ -1,6 +1,7 @@
-//! Read-only memory maps of model files, the only way minke reads weights,
-//! and the writer that lays new model files into the page cache so that
-//! those maps are fast.
+//! How model files get into memory: read-only maps of the file (the
+//! default, zero-copy) or a copy in the process's own huge pages
+//! ([`Load`]), and the writer that lays new model files into the page
+//! cache so that those maps are fast.
 //!
 //! Decoding reads every weight once per token, so the page size behind the
 //! map matters: with 4 KiB pages a 90 MB model is 22 000 TLB entries a
@@ -18,8 +19,81 @@ use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 
+/// How a model's weights get into memory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Load {
+    /// Map the file read-only, in place (the default): opening costs
+    /// nothing, the memory is the page cache's (shared with every process
+    /// that maps the file), and the file must not change while open.
+    /// Decoding is fastest when the file sits in the page cache in 2 MiB
+    /// folios: true of files minke wrote or read in cold, not always of
+    /// files that other programs wrote or read first.
+    #[default]
+    Map,
+    /// Read the file into this process's own memory, in 2 MiB pages where
+    /// the OS allows: opening costs one copy of the file (tens of
+    /// milliseconds per 100 MB from the page cache), the weights then
+    /// decode at full speed whatever state the page cache is in, and the
+    /// file may change or go away once open. Resident memory is the same
+    /// as a map whose pages have all been touched.
+    Read,
+}
+
+/// A model file's bytes, however they were loaded.
+pub(crate) struct FileBytes {
+    map: Mmap,
+    /// The file's length: a read-in copy is rounded up to whole huge pages.
+    len: usize,
+}
+
+impl FileBytes {
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.map[..self.len]
+    }
+}
+
+/// Loads `path` as `load` says.
+pub(crate) fn load_file(path: &Path, load: Load) -> Result<FileBytes> {
+    match load {
+        Load::Map => {
+            let map = map_file(path)?;
+            let len = map.len();
+            Ok(FileBytes { map, len })
+        }
+        Load::Read => read_file(path),
+    }
+}
+
+/// Reads `path` into an anonymous map advised into huge pages, then makes
+/// the map read-only.
+fn read_file(path: &Path) -> Result<FileBytes> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = File::open(path).map_err(io)?;
+    let len = usize::try_from(file.metadata().map_err(io)?.len())
+        .map_err(|_| io(std::io::Error::other("file too large for memory")))?;
+    // Whole huge pages (Linux aligns an anonymous map whose length is a
+    // multiple of 2 MiB to 2 MiB); at least one, as empty maps are errors.
+    let mut anon = memmap2::MmapOptions::new()
+        .len(len.next_multiple_of(CHUNK).max(CHUNK))
+        .map_anon()
+        .map_err(io)?;
+    #[cfg(target_os = "linux")]
+    {
+        // A hint: 4 KiB pages otherwise.
+        let _ = anon.advise(memmap2::Advice::HugePage);
+    }
+    // A file cut short while we read is an error here (UnexpectedEof);
+    // anything appended after `len` is not read.
+    std::io::Read::read_exact(&mut file, &mut anon[..len]).map_err(io)?;
+    let map = anon.make_read_only().map_err(io)?;
+    Ok(FileBytes { map, len })
+}
+
 /// Maps `path` read-only.
-pub fn map_file(path: &Path) -> Result<Mmap> {
+fn map_file(path: &Path) -> Result<Mmap> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,

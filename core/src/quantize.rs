@@ -126,7 +126,7 @@ pub fn quantize_with_lora(
     lora: Option<(&LoraAdapter, f32)>,
     progress: impl FnMut(u64, u64),
 ) -> Result<()> {
-    let loaded = file::open(input)?;
+    let loaded = file::open(input, crate::Load::Map)?;
     // Check the model binds (all tensors present, shapes right) before
     // spending time on it.
     let model = crate::Model::from_loaded(input, loaded)?;

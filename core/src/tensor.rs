@@ -2,19 +2,18 @@
 //! the maps and a [`Tensor`] says where in them one tensor lives.
 
 use crate::{Error, Result};
-use memmap2::Mmap;
 use minke_quant::DType;
 use std::collections::HashMap;
 
 /// Bytes a store owns: a mapped file.
 pub(crate) enum Blob {
-    Mapped(Mmap),
+    File(crate::mmap::FileBytes),
 }
 
 impl Blob {
     fn bytes(&self) -> &[u8] {
         match self {
-            Blob::Mapped(m) => m,
+            Blob::File(f) => f.bytes(),
         }
     }
 }

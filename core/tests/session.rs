@@ -140,3 +140,34 @@ fn interleaved_weights_agree_across_threads_and_batches() {
         );
     }
 }
+
+/// `Load::Read` copies the file into memory: the same logits as the map,
+/// still there after the file is gone, and the same errors for bad files.
+#[test]
+fn a_model_read_into_memory_is_the_mapped_model() {
+    let dir = TempDir::new("read-in");
+    let path = dir.path("m.minke");
+    write_random(&path, &tiny_config(), 6);
+    let mapped = Model::open(&path).unwrap();
+    let read = Model::open_with(&path, minke::Load::Read).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let want = all_logits(&mapped, params(2, 8), &TOKENS);
+    assert_eq!(want, all_logits(&read, params(2, 8), &TOKENS));
+
+    // Cut short: the error names the file either way.
+    write_random(&path, &tiny_config(), 6);
+    let len = std::fs::metadata(&path).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_len(len - 100).unwrap();
+    drop(f);
+    for load in [minke::Load::Map, minke::Load::Read] {
+        let e = Model::open_with(&path, load)
+            .err()
+            .expect("truncated file opened");
+        assert!(e.to_string().contains("m.minke"), "{load:?}: {e}");
+    }
+    let e = Model::open_with(dir.path("missing.minke"), minke::Load::Read)
+        .err()
+        .expect("missing file opened");
+    assert!(matches!(e, minke::Error::Io { .. }), "{e}");
+}

@@ -21,9 +21,11 @@ pub struct minke_model_params {
     /// Threads a session of this model uses when its own params say 0.
     /// 0 (the default): one per CPU core.
     pub n_threads: u32,
-    /// Map the weights in place (the default, and for now the only way:
-    /// `false` gives `MINKE_ERR_UNSUPPORTED`). The file must not change
-    /// while the model is open.
+    /// Map the weights in place (the default: opening costs nothing, the
+    /// file must not change while the model is open). `false` reads the
+    /// file into the process's own memory, in 2 MiB pages where the OS
+    /// allows: one copy at open, then full decode speed whatever the page
+    /// cache holds, and the file may change once open.
     pub use_mmap: bool,
     /// Check at open what is otherwise checked when first used: the
     /// tokenizer must build (`MINKE_ERR_TOKENIZER` otherwise) and the
@@ -113,13 +115,12 @@ pub unsafe extern "C" fn minke_model_open(
         let path = unsafe { arg_str(path, "path") }?;
         // SAFETY: `params` is NULL or a valid params struct (caller).
         let p = unsafe { read_params(params) }?;
-        if !p.use_mmap {
-            return Err(FfiError::new(
-                minke_status::MINKE_ERR_UNSUPPORTED,
-                "use_mmap = false: minke reads weights only by mapping the file",
-            ));
-        }
-        let model = Arc::new(Model::open(path)?);
+        let load = if p.use_mmap {
+            minke::Load::Map
+        } else {
+            minke::Load::Read
+        };
+        let model = Arc::new(Model::open_with(path, load)?);
         let tokenizer = match model.tokenizer() {
             Ok(t) => Ok(minke_tokenizer::new(&model, t)),
             Err(e) => Err(e.to_string()),

@@ -17,6 +17,7 @@ use super::{FileKind, Loaded, TokenizerData};
 use crate::config::{
     Arch, DeepseekConfig, ModelConfig, RopeScaling, RopeStyle, ScoringFunc, TopkMethod,
 };
+use crate::mmap::Load;
 use crate::tensor::{Blob, TensorStore};
 use crate::tokenizer::GgufVocab;
 use crate::{Error, Result};
@@ -75,10 +76,10 @@ fn hf_name(gguf: &str) -> Option<String> {
 }
 
 /// Opens a GGUF model file.
-pub fn open(path: &Path) -> Result<Loaded> {
+pub fn open(path: &Path, load: Load) -> Result<Loaded> {
     let file = path.display().to_string();
     let mut store = TensorStore::default();
-    let blob = store.add_blob(Blob::Mapped(crate::mmap::map_file(path)?));
+    let blob = store.add_blob(Blob::File(crate::mmap::load_file(path, load)?));
     let bytes = store.blob_bytes(blob);
     let g = GgufFile::parse(&file, bytes)?;
     let config = config(&file, &g)?;

@@ -4,6 +4,7 @@
 
 use super::{st, FileKind, Loaded, TokenizerData};
 use crate::config::ModelConfig;
+use crate::mmap::Load;
 use crate::tensor::TensorStore;
 use crate::{Error, Result};
 use std::collections::{BTreeSet, HashMap};
@@ -73,7 +74,7 @@ fn shards(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Opens a checkpoint folder.
-pub fn open(dir: &Path) -> Result<Loaded> {
+pub fn open(dir: &Path, load: Load) -> Result<Loaded> {
     let config =
         ModelConfig::from_hf_json(&read_text(&dir.join("config.json"))?).map_err(|e| match e {
             Error::Config(m) => {
@@ -83,7 +84,7 @@ pub fn open(dir: &Path) -> Result<Loaded> {
         })?;
     let mut store = TensorStore::default();
     for shard in shards(dir)? {
-        let f = st::map(&mut store, &shard)?;
+        let f = st::map(&mut store, &shard, load)?;
         f.add_tensors(&mut store, &HashMap::new())?;
     }
     let tokenizer = read_opt(&dir.join("tokenizer.json"))?.map(|tokenizer| TokenizerData::Json {

@@ -23,6 +23,7 @@
 use super::{st, FileKind, Loaded, TokenizerData};
 use crate::config::ModelConfig;
 use crate::mmap::ChunkWriter;
+use crate::mmap::Load;
 use crate::tensor::TensorStore;
 use crate::{Error, Result};
 use minke_quant::DType;
@@ -34,9 +35,9 @@ use std::path::Path;
 pub const FORMAT_VERSION: u32 = 1;
 
 /// Opens a `.minke` file.
-pub fn open(path: &Path) -> Result<Loaded> {
+pub fn open(path: &Path, load: Load) -> Result<Loaded> {
     let mut store = TensorStore::default();
-    let f = st::map(&mut store, path)?;
+    let f = st::map(&mut store, path, load)?;
     let file = path.display().to_string();
     let meta = &f.metadata;
     let get = |k: &str| {

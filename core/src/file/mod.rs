@@ -9,6 +9,7 @@ pub mod minke;
 pub(crate) mod st;
 
 use crate::config::ModelConfig;
+use crate::mmap::Load;
 use crate::tensor::TensorStore;
 use crate::{Error, Result};
 use std::path::Path;
@@ -70,10 +71,10 @@ pub struct Loaded {
 }
 
 /// Opens any supported model file or folder.
-pub fn open(path: &Path) -> Result<Loaded> {
+pub fn open(path: &Path, load: Load) -> Result<Loaded> {
     match FileKind::detect(path)? {
-        FileKind::HfDir => hf::open(path),
-        FileKind::Minke => minke::open(path),
-        FileKind::Gguf => gguf_model::open(path),
+        FileKind::HfDir => hf::open(path, load),
+        FileKind::Minke => minke::open(path, load),
+        FileKind::Gguf => gguf_model::open(path, load),
     }
 }

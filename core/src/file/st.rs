@@ -2,6 +2,7 @@
 //! parses and validates the header, then adds each tensor to a
 //! [`TensorStore`] as a view into the mapped file.
 
+use crate::mmap::Load;
 use crate::tensor::{Blob, TensorStore};
 use crate::{Error, Result};
 use minke_quant::DType;
@@ -31,11 +32,11 @@ pub struct StFile {
 /// Largest header we accept (the safetensors crate's own limit).
 const MAX_HEADER: u64 = 100_000_000;
 
-/// Maps `path` into `store` and validates its header: offsets must tile the
+/// Loads `path` into `store` (mapped or read, as `load` says) and validates its header: offsets must tile the
 /// data exactly, and the data must end where the file ends.
-pub fn map(store: &mut TensorStore, path: &Path) -> Result<StFile> {
+pub fn map(store: &mut TensorStore, path: &Path, load: Load) -> Result<StFile> {
     let name = path.display().to_string();
-    let blob = store.add_blob(Blob::Mapped(crate::mmap::map_file(path)?));
+    let blob = store.add_blob(Blob::File(crate::mmap::load_file(path, load)?));
     let bytes = store.blob_bytes(blob);
     let bad = |m: String| Error::format(&name, m);
     let len8: [u8; 8] = bytes

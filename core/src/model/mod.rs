@@ -103,8 +103,14 @@ impl Model {
     /// folder. Weights are mapped, not read: the file must not be modified
     /// while the model is open.
     pub fn open(path: impl AsRef<Path>) -> Result<Model> {
+        Model::open_with(path, crate::Load::Map)
+    }
+
+    /// [`Model::open`], with the weights mapped in place or read into
+    /// memory as `load` says (see [`crate::Load`]).
+    pub fn open_with(path: impl AsRef<Path>, load: crate::Load) -> Result<Model> {
         let path = path.as_ref();
-        let loaded = file::open(path)?;
+        let loaded = file::open(path, load)?;
         Model::from_loaded(path, loaded)
     }
 

@@ -281,6 +281,38 @@ static void check_generation(minke_model *model, const minke_tokenizer *tok)
     }
 }
 
+/* use_mmap = false reads the file into memory: the same model, bit for bit. */
+static void check_read_in(const char *path, const minke_model *mapped) {
+    minke_model_params mp;
+    minke_model *read_in = NULL;
+    const minke_model *models[2] = {mapped, NULL};
+    float *first = NULL;
+    const uint32_t ids[4] = {1, 504, 3458, 28};
+    size_t nv = minke_model_n_vocab(mapped);
+
+    minke_model_default_params(&mp, sizeof mp);
+    mp.use_mmap = false;
+    CHECK_ST(minke_model_open(path, &mp, &read_in), MINKE_OK);
+    if (!read_in)
+        return;
+    models[1] = read_in;
+    first = malloc(nv * sizeof *first);
+    CHECK(first != NULL);
+    for (int i = 0; i < 2 && first; i++) {
+        minke_session *s = NULL;
+        const float *logits = NULL;
+        CHECK_ST(minke_session_new(models[i], NULL, &s), MINKE_OK);
+        CHECK_ST(minke_session_prefill(s, ids, 4, &logits), MINKE_OK);
+        if (logits && i == 0)
+            memcpy(first, logits, nv * sizeof *first);
+        if (logits && i == 1)
+            CHECK(memcmp(first, logits, nv * sizeof *first) == 0);
+        minke_session_free(s);
+    }
+    free(first);
+    minke_model_free(read_in);
+}
+
 int main(int argc, char **argv)
 {
     minke_model *model = NULL;
@@ -316,6 +348,7 @@ int main(int argc, char **argv)
         CHECK(minke_session_n_threads(s) == 2);
         minke_session_free(s);
     }
+    check_read_in(argv[1], model);
     minke_model_free(model);
     return check_summary("test_api");
 }

@@ -167,7 +167,8 @@ static void bad_params(const minke_model *m, minke_session *s, minke_sampler *sm
 
     minke_model_default_params(&mp, sizeof mp);
     mp.use_mmap = false;
-    CHECK_ST(minke_model_open("whatever.gguf", &mp, &mo), MINKE_ERR_UNSUPPORTED);
+    CHECK_ST(minke_model_open("whatever.gguf", &mp, &mo), MINKE_ERR_IO);
+    CHECK(mo == NULL && contains(minke_last_error(), "whatever.gguf"));
 
     /* Logits of the wrong length; an empty prompt; a rewind forward. */
     {
