@@ -11,8 +11,9 @@
 #   candle     candle-core + candle-transformers from the crate registry,
 #              built with -C target-cpu=native (its SIMD is chosen at compile
 #              time), timed by candle-bench/ (its quantized llama / qwen2)
-#   models     SmolLM2-135M-Instruct Q4_1 (scripts/fetch-model.sh), made
-#              Q4_0 and Q8_0 by core/examples/requant_gguf.rs; a random
+#   models     SmolLM2-135M-Instruct Q4_1 (scripts/fetch-model.sh, copied
+#              in 2 MiB pieces), made Q4_0 and Q8_0 by
+#              core/examples/requant_gguf.rs; a random
 #              Qwen2-1.5B-shaped Q4_0 model by core/examples/make_qwen2_gguf.rs;
 #              minke also runs the .minke file `minke quantize` makes of
 #              each (the same numbers in 16-row interleaved groups)
@@ -71,11 +72,17 @@ log "bandwidth probe"
 bandwidth="$work/bandwidth"
 cc -O3 -march=native -pthread -o "$bandwidth" "$here/bandwidth.c" || die "compiling bandwidth.c failed"
 
-log "models"
-q41="$("$root/scripts/fetch-model.sh")" || die "fetch-model.sh failed"
+# Every model file is (re)written by this run in whole 2 MiB pieces, so
+# that the page cache holds each in 2 MiB folios for every tool alike (on
+# file systems with large folios): decode speed from a map depends on it
+# (20-30% for SmolLM2, see core/src/mmap.rs), and a file's state would
+# otherwise depend on whoever wrote or read it first.
+log "models (written afresh in 2 MiB pieces)"
+fetched="$("$root/scripts/fetch-model.sh")" || die "fetch-model.sh failed"
+q41="$work/smollm2-135m-q4_1.gguf"
+dd if="$fetched" of="$q41" bs=2M status=none || die "copying $fetched failed"
 for t in q4_0 q8_0; do
-    f="$work/smollm2-135m-$t.gguf"
-    [[ -s "$f" ]] || "$root/target/release/examples/requant_gguf" "$q41" "$f" "$t" ||
+    "$root/target/release/examples/requant_gguf" "$q41" "$work/smollm2-135m-$t.gguf" "$t" >&2 ||
         die "requant to $t failed"
 done
 qwen="$work/qwen2-1.5b-random-q4_0.gguf"
@@ -86,7 +93,7 @@ for m in ${MODELS:-q4_0 q4_1 q8_0 qwen1.5b}; do
     q4_1) specs+=("SmolLM2-135M Q4_1=$q41") ;;
     q8_0) specs+=("SmolLM2-135M Q8_0=$work/smollm2-135m-q8_0.gguf") ;;
     qwen1.5b)
-        [[ -s "$qwen" ]] || "$root/target/release/examples/make_qwen2_gguf" "$qwen" ||
+        "$root/target/release/examples/make_qwen2_gguf" "$qwen" >&2 ||
             die "writing the Qwen2-1.5B-shaped model failed"
         specs+=("Qwen2-1.5B-shape Q4_0 (random)=$qwen")
         ;;
@@ -94,14 +101,12 @@ for m in ${MODELS:-q4_0 q4_1 q8_0 qwen1.5b}; do
     esac
 done
 
-# Each GGUF with its .minke conversion (remade when the GGUF is newer).
+# Each GGUF with its .minke conversion.
 pairs=()
 for spec in "${specs[@]}"; do
     f="${spec#*=}"
     x="$work/$(basename "${f%.gguf}").minke"
-    if [[ ! -s "$x" || "$f" -nt "$x" ]]; then
-        "$minke" quantize "$f" -o "$x" >&2 || die "minke quantize of $f failed"
-    fi
+    "$minke" quantize "$f" -o "$x" >&2 || die "minke quantize of $f failed"
     pairs+=("$spec,$x")
 done
 
