@@ -94,12 +94,16 @@ pub fn run(a: Args) -> Res {
     let (pp, tg) = (median(pp), if tg.is_empty() { 0.0 } else { median(tg) });
     let rss = peak_rss_mb();
     let isa = s.kernels().isa;
+    let mib = |b: usize| b as f64 / (1 << 20) as f64;
+    let huge = model.huge_page_bytes().map(mib);
+    let file_mib = mib(model.weight_bytes());
     if a.json {
         println!(
-            "{{\"model\":{:?},\"threads\":{threads},\"isa\":\"{isa}\",\"pp_tokens\":{},\"pp_tok_s\":{pp:.2},\"tg_tokens\":{},\"tg_tok_s\":{tg:.2},\"load_ms\":{load_ms:.1},\"peak_rss_mb\":{rss:.1},\"reps\":{}}}",
+            "{{\"model\":{:?},\"threads\":{threads},\"isa\":\"{isa}\",\"pp_tokens\":{},\"pp_tok_s\":{pp:.2},\"tg_tokens\":{},\"tg_tok_s\":{tg:.2},\"load_ms\":{load_ms:.1},\"peak_rss_mb\":{rss:.1},\"huge_page_mb\":{},\"reps\":{}}}",
             a.model.display().to_string(),
             a.pp,
             a.tg,
+            huge.map_or("null".into(), |h| format!("{h:.1}")),
             a.reps
         );
     } else {
@@ -109,6 +113,11 @@ pub fn run(a: Args) -> Res {
         println!("prompt      {} tokens: {pp:.1} tok/s", a.pp);
         println!("generation  {} tokens: {tg:.1} tok/s", a.tg);
         println!("peak RSS    {rss:.1} MiB");
+        if let Some(h) = huge {
+            // Decoding from 4 KiB pages pays TLB misses (README, Models
+            // and formats; `--no-mmap`).
+            println!("huge pages  {h:.1} of {file_mib:.1} MiB of weights");
+        }
     }
     Ok(())
 }

@@ -121,6 +121,38 @@ fn map_file(path: &Path) -> Result<Mmap> {
     Ok(map)
 }
 
+/// Bytes of the maps that hold `ranges` which are backed by 2 MiB pages,
+/// from `/proc/self/smaps` (`FilePmdMapped` for file maps,
+/// `AnonHugePages` for read-in copies). `None` if it cannot be read.
+pub(crate) fn huge_page_bytes(ranges: &[std::ops::Range<usize>]) -> Option<usize> {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+    // A read-in copy's last huge page reaches past the file.
+    let len = ranges.iter().map(|r| r.len()).sum();
+    Some(smaps_huge_bytes(&smaps, ranges).min(len))
+}
+
+/// [`huge_page_bytes`] of an smaps text.
+fn smaps_huge_bytes(smaps: &str, ranges: &[std::ops::Range<usize>]) -> usize {
+    let mut total = 0;
+    let mut inside = false;
+    for line in smaps.lines() {
+        let mut words = line.split_whitespace();
+        let Some(first) = words.next() else { continue };
+        if let Some((a, b)) = first.split_once('-') {
+            // A mapping's header line: "start-end perms offset dev inode path".
+            if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
+                inside = ranges.iter().any(|r| r.start < b && a < r.end);
+                continue;
+            }
+        }
+        if inside && (first == "FilePmdMapped:" || first == "AnonHugePages:") {
+            let kb: usize = words.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+            total += kb * 1024;
+        }
+    }
+    total
+}
+
 /// Bytes a [`ChunkWriter`] hands the file at once: one huge page.
 pub const CHUNK: usize = 2 << 20;
 
@@ -188,6 +220,36 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn smaps_count_only_the_model_maps() {
+        let smaps = "\
+7f0000000000-7f0000600000 r--s 00000000 fe:01 123 /m/model.minke
+Size:               6144 kB
+AnonHugePages:         0 kB
+FilePmdMapped:      4096 kB
+7f0000600000-7f0000800000 rw-p 00000000 00:00 0
+AnonHugePages:      2048 kB
+FilePmdMapped:         0 kB
+7f1000000000-7f1000400000 rw-p 00000000 00:00 0
+AnonHugePages:      4096 kB
+";
+        let at = |a: usize, len: usize| a..a + len;
+        let file = at(0x7f00_0000_0000, 0x5f_0000);
+        let read_in = at(0x7f10_0000_0000, 0x30_0000);
+        assert_eq!(
+            smaps_huge_bytes(smaps, std::slice::from_ref(&file)),
+            4096 * 1024
+        );
+        assert_eq!(
+            smaps_huge_bytes(smaps, std::slice::from_ref(&read_in)),
+            4096 * 1024
+        );
+        assert_eq!(smaps_huge_bytes(smaps, &[file, read_in]), 8192 * 1024);
+        assert_eq!(smaps_huge_bytes(smaps, &[at(0x1000, 0x1000)]), 0);
+        // The real file: this process's own maps parse.
+        assert!(huge_page_bytes(&[]).is_none_or(|b| b == 0));
     }
 
     #[test]

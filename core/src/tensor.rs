@@ -77,6 +77,14 @@ impl TensorStore {
         self.blobs.len() - 1
     }
 
+    /// The address ranges of every file's bytes.
+    pub(crate) fn blob_ranges(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+        self.blobs.iter().map(|b| {
+            let s = b.bytes();
+            s.as_ptr() as usize..s.as_ptr() as usize + s.len()
+        })
+    }
+
     /// The bytes of a blob added with [`TensorStore::add_blob`].
     pub(crate) fn blob_bytes(&self, blob: usize) -> &[u8] {
         self.blobs[blob].bytes()

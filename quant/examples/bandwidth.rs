@@ -7,7 +7,7 @@
 //! walked in turn) alternates with a sequential read of a 512 MiB buffer.
 //! Prints the best and median GB/s of each and the ratio of bests.
 //!
-//! `cargo run --release -p minke-quant --example bandwidth [REPS]`
+//! `[FORMATS=q4_0x16,q8_0x16] cargo run --release -p minke-quant --example bandwidth [REPS]`
 
 use minke_quant::formats::x16::interleave;
 use minke_quant::formats::{quantize_act_row_scalar, quantize_row};
@@ -61,7 +61,21 @@ fn main() {
     println!(
         "format  table          kernel best/median GB/s   read best/median GB/s   kernel/read"
     );
-    for dtype in [DType::Q4_0, DType::Q4_0x16, DType::Q8_0, DType::Q4_1] {
+    let only = std::env::var("FORMATS").ok();
+    for dtype in [
+        DType::Q4_0,
+        DType::Q4_0x16,
+        DType::Q8_0,
+        DType::Q8_0x16,
+        DType::Q4_1,
+        DType::Q4_1x16,
+    ] {
+        if only
+            .as_ref()
+            .is_some_and(|o| !o.split(',').any(|f| f == dtype.name()))
+        {
+            continue;
+        }
         let bytes = dtype.row_bytes(K).unwrap() * ROWS;
         let src: Vec<f32> = (0..ROWS * K)
             .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)

@@ -189,6 +189,15 @@ impl Model {
         State::kv_bytes(self, params)
     }
 
+    /// Bytes of the model's files that this process has mapped in 2 MiB
+    /// pages (Linux; `None` where `/proc/self/smaps` cannot tell). Pages
+    /// are mapped as they are first read, so ask after a token. Far below
+    /// the file's size, decoding pays TLB misses: see [`crate::Load`].
+    pub fn huge_page_bytes(&self) -> Option<usize> {
+        let ranges: Vec<_> = self.store.blob_ranges().collect();
+        crate::mmap::huge_page_bytes(&ranges)
+    }
+
     /// Total bytes of all tensors.
     pub fn weight_bytes(&self) -> usize {
         self.store
