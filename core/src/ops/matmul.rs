@@ -247,8 +247,10 @@ pub fn swiglu(
     );
 }
 
-/// The `(n, ld)` output of a batched product, which the pool's threads fill
-/// column range by column range from the kernels' `(rows, n)` results.
+/// The `(n, ld)` output of a batched product, which the pool's threads
+/// fill column range by column range: interleaved kernels write their
+/// columns directly ([`Columns::product`]), the row kernels' `(rows, n)`
+/// results are transposed in ([`Columns::put_transposed`]).
 struct Columns<'a> {
     ptr: *mut f32,
     n: usize,
@@ -281,9 +283,9 @@ impl<'a> Columns<'a> {
         assert!(r.end <= self.ld, "columns outside the output");
         let rb = w.row_bytes();
         let bytes = &ctx.store.bytes(w)[r.start * rb..r.end * rb];
-        // SAFETY: columns `r` of each of the `n` rows
-        // lie inside the `n * ld` floats checked in `new` (asserted just
-        // above), and are this caller's alone (its contract).
+        // SAFETY: columns `r` of each of the `n` rows lie inside the
+        // `n * ld` floats checked in `new` (`r.end <= ld` asserted above),
+        // and are this caller's alone (its contract).
         unsafe {
             ctx.kernels.matmul_tokens(
                 w.dtype,
