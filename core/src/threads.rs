@@ -285,9 +285,9 @@ pub fn par_rows_tid<T: Send>(
 }
 
 /// Runs `f(tid, rows)` over `0..n` split into disjoint ranges (in
-/// multiples of `align`; non-empty unless `n` is 0), which the pool's threads claim one at a time
-/// as in [`par_rows`]: for callers whose threads write through their own
-/// disjoint views of a shared output.
+/// multiples of `align`; non-empty unless `n` is 0), which the pool's
+/// threads claim one at a time as in [`par_rows`]: for callers whose
+/// threads write through their own disjoint views of a shared output.
 pub fn par_ranges(
     pool: &ThreadPool,
     n: usize,
