@@ -6,11 +6,12 @@
 //! Decoding reads every weight once per token, so the page size behind the
 //! map matters: with 4 KiB pages a 90 MB model is 22 000 TLB entries a
 //! token, and SmolLM2's decode ran 20-30% slower than from the same bytes
-//! in 2 MiB pages (measured on this project's AMD EPYC machines). Linux
-//! file systems with large folios (ext4, xfs, btrfs on 6.x kernels) keep a
-//! file in 2 MiB page-cache folios when it is read in with huge-page
-//! readahead or written in whole aligned 2 MiB pieces, and map them with
-//! single TLB entries when the map is 2 MiB-aligned (which they arrange).
+//! in 2 MiB pages (measured on this project's AMD EPYC machines). A Linux
+//! file system with large folios (ext4 on the 6.18 kernel measured here;
+//! others that support them alike) keeps a file in 2 MiB page-cache folios
+//! when it is read in with huge-page readahead or written in whole aligned
+//! 2 MiB pieces, and maps them with single TLB entries when the map is
+//! 2 MiB-aligned (which ext4 arranges for large maps).
 //! [`map_file`] asks for the first, [`ChunkWriter`] does the second.
 
 use crate::{Error, Result};
@@ -31,8 +32,8 @@ pub enum Load {
     #[default]
     Map,
     /// Read the file into this process's own memory, in 2 MiB pages where
-    /// the OS allows: opening costs one copy of the file (tens of
-    /// milliseconds per 100 MB from the page cache), the weights then
+    /// the OS allows: opening costs one copy of the file (0.1-0.2 s per
+    /// 100 MB from the page cache on the machines measured), the weights then
     /// decode at full speed whatever state the page cache is in, and the
     /// file may change or go away once open. Resident memory is the same
     /// as a map whose pages have all been touched.
