@@ -28,7 +28,7 @@ pub struct AttnShape {
 /// Query tokens that prefill scores together against each key row.
 const TB: usize = 4;
 
-/// Per-thread scratch: the scores of up to [`TB`] tokens' query heads of
+/// Per-thread scratch: the scores of up to `TB` (4) tokens' query heads of
 /// one group over the context, a contiguous copy of those queries, one
 /// widened K/V row.
 pub struct AttnScratch {
@@ -67,7 +67,7 @@ impl AttnScratch {
 /// `scratch` holds one [`AttnScratch`] per pool thread.
 ///
 /// One token (decode) splits by key/value head; several tokens split into
-/// blocks of [`TB`] tokens, whose queries share each key row. Neither
+/// blocks of `TB` tokens, whose queries share each key row. Neither
 /// choice depends on the thread count.
 #[allow(clippy::too_many_arguments)]
 pub fn attention(

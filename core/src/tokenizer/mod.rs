@@ -8,7 +8,7 @@
 //!
 //! Encoding runs the reference pipeline: added tokens are cut out of the
 //! raw text; the rest is normalized, cut by the added tokens that match
-//! normalized text, pre-tokenized ([`pretok`]) and merged ([`bpe`]).
+//! normalized text, pre-tokenized (`pretok`) and merged (`bpe`).
 //! Anything in a tokenizer file that minke does not implement is refused at
 //! load with an error naming it, never approximated.
 
