@@ -163,6 +163,9 @@ pub const CHUNK: usize = 2 << 20;
 /// `minke quantize` wrote it then decodes at full speed (see the module
 /// docs). `std::io::BufWriter` passes large writes through unbuffered at
 /// whatever offset they start, which leaves a file in small folios.
+/// Unlike `BufWriter` it writes nothing on drop: end with
+/// [`ChunkWriter::into_inner`] or `flush`, whose errors then reach the
+/// caller (a writer dropped on an error path leaves the rest unwritten).
 pub struct ChunkWriter<W: Write> {
     inner: W,
     buf: Vec<u8>,
