@@ -96,7 +96,7 @@ pub fn run(a: Args) -> Res {
     let isa = s.kernels().isa;
     let mib = |b: usize| b as f64 / (1 << 20) as f64;
     let huge = model.huge_page_bytes().map(mib);
-    let file_mib = mib(model.weight_bytes());
+    let file_mib = mib(model.file_bytes());
     if a.json {
         println!(
             "{{\"model\":{:?},\"threads\":{threads},\"isa\":\"{isa}\",\"pp_tokens\":{},\"pp_tok_s\":{pp:.2},\"tg_tokens\":{},\"tg_tok_s\":{tg:.2},\"load_ms\":{load_ms:.1},\"peak_rss_mb\":{rss:.1},\"huge_page_mb\":{},\"reps\":{}}}",
@@ -116,7 +116,7 @@ pub fn run(a: Args) -> Res {
         if let Some(h) = huge {
             // Decoding from 4 KiB pages pays TLB misses (README, Models
             // and formats; `--no-mmap`).
-            println!("huge pages  {h:.1} of {file_mib:.1} MiB of weights");
+            println!("huge pages  {h:.1} of {file_mib:.1} MiB of the model file");
         }
     }
     Ok(())

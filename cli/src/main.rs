@@ -158,7 +158,7 @@ fn quantize(
     let t0 = std::time::Instant::now();
     let adapter = lora.map(minke::lora::LoraAdapter::open).transpose()?;
     let merge = adapter.as_ref().map(|a| (a, lora_scale));
-    minke::quantize::quantize_with_lora(
+    let written = minke::quantize::quantize_with_lora(
         &input,
         &output,
         target,
@@ -171,26 +171,24 @@ fn quantize(
     )?;
     bar.finish_and_clear();
     let size = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
-    let written = Model::open(&output)?;
     eprintln!(
         "wrote {} ({:.1} MiB) in {:.1} s: {}",
         output.display(),
         size as f64 / (1 << 20) as f64,
         t0.elapsed().as_secs_f64(),
-        format_summary(written.tensors())
+        format_summary(written.iter().map(|p| (p.dtype, p.bytes().unwrap_or(0))))
     );
     Ok(())
 }
 
 /// `q4_0x16: 196 tensors, 702.8 MiB; f32: ...`: tensors and bytes per
-/// format.
-fn format_summary(store: &minke::tensor::TensorStore) -> String {
+/// format, from each tensor's `(format, bytes)`.
+fn format_summary(tensors: impl Iterator<Item = (DType, usize)>) -> String {
     let mut formats = std::collections::BTreeMap::<&str, (usize, usize)>::new();
-    for name in store.names() {
-        let t = store.get(name).expect("listed");
-        let e = formats.entry(t.dtype.name()).or_default();
+    for (dtype, bytes) in tensors {
+        let e = formats.entry(dtype.name()).or_default();
         e.0 += 1;
-        e.1 += t.byte_len();
+        e.1 += bytes;
     }
     let list: Vec<String> = formats
         .iter()
@@ -219,7 +217,12 @@ fn info(path: PathBuf, ctx: usize) -> Res {
         c.rope_theta, c.rope_scaling, c.rope_style
     );
     let store = model.tensors();
-    println!("tensors:       {} ({})", store.len(), format_summary(store));
+    let tensors = store.names().iter().filter_map(|n| store.get(n));
+    println!(
+        "tensors:       {} ({})",
+        store.len(),
+        format_summary(tensors.map(|t| (t.dtype, t.byte_len())))
+    );
     println!(
         "weights:       {:.1} MiB, {:.1} MiB read per token",
         model.weight_bytes() as f64 / (1 << 20) as f64,

@@ -110,14 +110,14 @@ pub fn quantize(
     target: DType,
     progress: impl FnMut(u64, u64),
 ) -> Result<()> {
-    quantize_with_lora(input, output, Some(target), true, None, progress)
+    quantize_with_lora(input, output, Some(target), true, None, progress).map(|_| ())
 }
 
 /// [`quantize`], with interleaving on or off, `target` `None` to keep
 /// each quantized tensor's format (float ones become q4_0), merging a
 /// LoRA adapter (times `scale`) into the weights first: each adapted row
 /// becomes `W[r] + s · (B A)[r]` in f32, then is written in the target
-/// format.
+/// format. Returns the tensors as written (name, format, shape).
 pub fn quantize_with_lora(
     input: &Path,
     output: &Path,
@@ -125,7 +125,7 @@ pub fn quantize_with_lora(
     interleave: bool,
     lora: Option<(&LoraAdapter, f32)>,
     progress: impl FnMut(u64, u64),
-) -> Result<()> {
+) -> Result<Vec<Planned>> {
     let loaded = file::open(input, crate::Load::Map)?;
     // Check the model binds (all tensors present, shapes right) before
     // spending time on it.
@@ -210,7 +210,8 @@ pub fn quantize_with_lora(
             Ok(())
         },
         progress,
-    )
+    )?;
+    Ok(planned)
 }
 
 /// `src` in `from` rewritten as `to`, where both hold the same numbers

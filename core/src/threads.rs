@@ -380,26 +380,16 @@ pub fn par_rows_tid2<T: Send>(
     align: usize,
     f: impl Fn(usize, Range<usize>, &mut [T], &mut [T]) + Sync,
 ) {
-    let nt = pool.n_threads();
     let row_len = row_len.max(1);
     let rows = a.len().min(b.len()) / row_len;
     let (a, b) = (&mut a[..rows * row_len], &mut b[..rows * row_len]);
-    let units = rows.div_ceil(align.max(1));
-    if nt == 1 || units <= 1 {
-        f(0, 0..rows, a, b);
-        return;
-    }
-    let parts = units.min(nt * CHUNKS_PER_THREAD).min(MAX_CHUNKS);
     let (a, b) = (Parts::new(a), Parts::new(b));
-    for_each_chunk(pool, parts, |tid, c| {
-        let r = split(rows, parts, c, align);
+    par_ranges(pool, rows, align, |tid, r| {
         let span = r.start * row_len..r.end * row_len;
-        if !r.is_empty() {
-            // SAFETY: `for_each_chunk` hands out each chunk index once, and
-            // chunks' row ranges (hence spans) are disjoint.
-            let (ca, cb) = unsafe { (a.part(span.clone()), b.part(span)) };
-            f(tid, r, ca, cb);
-        }
+        // SAFETY: `par_ranges` hands out disjoint row ranges, hence
+        // disjoint spans.
+        let (ca, cb) = unsafe { (a.part(span.clone()), b.part(span)) };
+        f(tid, r, ca, cb);
     });
 }
 

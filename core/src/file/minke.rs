@@ -98,7 +98,9 @@ pub struct Planned {
 }
 
 impl Planned {
-    fn bytes(&self) -> Result<usize> {
+    /// Bytes of the tensor in its format (an error if the shape does not
+    /// fit the format).
+    pub fn bytes(&self) -> Result<usize> {
         let cols = *self.shape.last().unwrap_or(&1);
         let rows: usize = self.shape.iter().rev().skip(1).product();
         self.dtype

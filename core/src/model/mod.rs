@@ -189,10 +189,16 @@ impl Model {
         State::kv_bytes(self, params)
     }
 
+    /// Bytes of the model's files (tensors plus headers and metadata).
+    pub fn file_bytes(&self) -> usize {
+        self.store.blob_ranges().map(|r| r.len()).sum()
+    }
+
     /// Bytes of the model's files that this process has mapped in 2 MiB
-    /// pages (Linux; `None` where `/proc/self/smaps` cannot tell). Pages
-    /// are mapped as they are first read, so ask after a token. Far below
-    /// the file's size, decoding pays TLB misses: see [`crate::Load`].
+    /// pages (Linux; `None` where `/proc/self/smaps` cannot tell), at most
+    /// [`Model::file_bytes`]. Pages are mapped as they are first read, so
+    /// ask after a token. Far below the files' size, decoding pays TLB
+    /// misses: see [`crate::Load`].
     pub fn huge_page_bytes(&self) -> Option<usize> {
         let ranges: Vec<_> = self.store.blob_ranges().collect();
         crate::mmap::huge_page_bytes(&ranges)
