@@ -38,17 +38,32 @@ impl Store {
     }
 }
 
-/// Keys and values: `(n_layers, n_ctx, kv_dim)` each.
+/// Keys and values: `(n_layers, n_kv_heads, n_ctx, head_dim)` each. Head
+/// by head, so that a block of one head's positions, the unit of decode
+/// attention, is one contiguous run of memory that it prefetches whole
+/// (with all heads' rows interleaved, it was every third pair of lines).
 pub struct KvCache {
     k: Store,
     v: Store,
     n_ctx: usize,
     kv_dim: usize,
+    head_dim: usize,
 }
 
 impl KvCache {
-    /// A zeroed cache.
-    pub fn new(kv: KvType, n_layers: usize, n_ctx: usize, kv_dim: usize) -> KvCache {
+    /// A zeroed cache for heads of `head_dim` values (`kv_dim` is a
+    /// multiple of it).
+    pub fn new(
+        kv: KvType,
+        n_layers: usize,
+        n_ctx: usize,
+        kv_dim: usize,
+        head_dim: usize,
+    ) -> KvCache {
+        assert!(
+            head_dim > 0 && kv_dim % head_dim == 0,
+            "kv_dim {kv_dim} is not a whole number of heads of {head_dim}"
+        );
         let n = n_layers * n_ctx * kv_dim;
         let mk = || match kv {
             KvType::F32 => Store::F32(vec![0.0; n]),
@@ -59,6 +74,7 @@ impl KvCache {
             v: mk(),
             n_ctx,
             kv_dim,
+            head_dim,
         }
     }
 
@@ -67,35 +83,42 @@ impl KvCache {
         2 * n_layers * n_ctx * kv_dim * kv.size()
     }
 
-    fn at(&self, layer: usize, pos: usize) -> usize {
-        (layer * self.n_ctx + pos) * self.kv_dim
+    /// Where `layer`'s part of the cache starts.
+    fn at(&self, layer: usize) -> usize {
+        layer * self.n_ctx * self.kv_dim
     }
 
-    /// Stores the key and value of `pos` in `layer`.
+    /// Stores the key and value of `pos` in `layer` (`kv_dim` values each,
+    /// head after head).
     pub fn store(&mut self, layer: usize, pos: usize, k: &[f32], v: &[f32]) {
-        let i = self.at(layer, pos);
-        let d = self.kv_dim;
+        let (d, per_head) = (self.head_dim, self.n_ctx * self.head_dim);
+        assert!(pos < self.n_ctx && k.len() == self.kv_dim && v.len() == self.kv_dim);
+        let base = self.at(layer) + pos * d;
         for (s, x) in [(&mut self.k, k), (&mut self.v, v)] {
-            match s {
-                Store::F32(b) => b[i..i + d].copy_from_slice(x),
-                Store::F16(b) => b[i..i + d].convert_from_f32_slice(x),
+            for (g, src) in x.chunks_exact(d).enumerate() {
+                let i = base + g * per_head;
+                match s {
+                    Store::F32(b) => b[i..i + d].copy_from_slice(src),
+                    Store::F16(b) => b[i..i + d].convert_from_f32_slice(src),
+                }
             }
         }
     }
 
     /// A read-only view of one layer.
     pub fn layer(&self, layer: usize) -> LayerKv<'_> {
-        let a = self.at(layer, 0);
+        let a = self.at(layer);
         let b = a + self.n_ctx * self.kv_dim;
         LayerKv {
             k: self.k.slice(a..b),
             v: self.v.slice(a..b),
-            kv_dim: self.kv_dim,
+            n_ctx: self.n_ctx,
+            head_dim: self.head_dim,
         }
     }
 }
 
-/// One layer's keys or values, `(n_ctx, kv_dim)`.
+/// One layer's keys or values, `(n_kv_heads, n_ctx, head_dim)`.
 #[derive(Clone, Copy)]
 pub enum KvSlice<'a> {
     F32(&'a [f32]),
@@ -118,5 +141,15 @@ impl KvSlice<'_> {
 pub struct LayerKv<'a> {
     pub k: KvSlice<'a>,
     pub v: KvSlice<'a>,
-    pub kv_dim: usize,
+    pub n_ctx: usize,
+    pub head_dim: usize,
+}
+
+impl LayerKv<'_> {
+    /// Where position `pos` of key/value head `head` starts in `k` and
+    /// `v`; the head's positions follow each other `head_dim` apart.
+    #[inline]
+    pub fn offset(&self, head: usize, pos: usize) -> usize {
+        (head * self.n_ctx + pos) * self.head_dim
+    }
 }

@@ -13,7 +13,6 @@ use crate::session::SessionParams;
 use crate::tensor::{Tensor, TensorStore};
 use crate::{Error, Result};
 use minke_quant::{BlockQ8A, QK};
-use std::sync::Mutex;
 
 /// One decoder layer's weights. Shapes are PyTorch's `[out, in]`.
 pub(crate) struct Layer {
@@ -174,7 +173,7 @@ impl Weights {
 pub(crate) struct State {
     kv: KvCache,
     rope: Rope,
-    scratch: Vec<Mutex<AttnScratch>>,
+    scratch: AttnScratch,
     /// `(n_batch, hidden)` residual stream.
     x: Vec<f32>,
     /// `(n_batch, hidden)` normalised input of a block / block output.
@@ -199,6 +198,16 @@ pub(crate) struct State {
     tmp: Vec<f32>,
 }
 
+/// The attention shape of a model.
+fn attn_shape(c: &ModelConfig) -> AttnShape {
+    AttnShape {
+        n_heads: c.n_heads,
+        n_kv_heads: c.n_kv_heads,
+        head_dim: c.head_dim,
+        scale: 1.0 / (c.head_dim as f32).sqrt(),
+    }
+}
+
 /// Widest activation row, for the shared int8 buffer and transpose scratch.
 fn widest(c: &ModelConfig) -> usize {
     c.hidden_size
@@ -218,7 +227,7 @@ impl State {
                 + 2 * c.intermediate_size
                 + c.head_dim)
             + tmp_rows * nb
-            + threads * AttnScratch::floats(p.n_ctx, c.head_dim, c.n_heads / c.n_kv_heads);
+            + AttnScratch::floats(threads, p.n_ctx, attn_shape(c));
         KvCache::bytes(p.kv_type, c.n_layers, p.n_ctx, c.kv_dim())
             + floats * 4
             + nb * widest(c).div_ceil(QK) * std::mem::size_of::<BlockQ8A>()
@@ -229,17 +238,9 @@ impl State {
         let tmp_rows = widest(c).max(if p.logits_all { c.n_outputs() } else { 0 });
         let z = |n: usize| vec![0f32; n];
         State {
-            kv: KvCache::new(p.kv_type, c.n_layers, p.n_ctx, c.kv_dim()),
+            kv: KvCache::new(p.kv_type, c.n_layers, p.n_ctx, c.kv_dim(), c.head_dim),
             rope: Rope::new(c),
-            scratch: (0..threads)
-                .map(|_| {
-                    Mutex::new(AttnScratch::new(
-                        p.n_ctx,
-                        c.head_dim,
-                        c.n_heads / c.n_kv_heads,
-                    ))
-                })
-                .collect(),
+            scratch: AttnScratch::new(threads, p.n_ctx, attn_shape(c)),
             x: z(nb * c.hidden_size),
             xn: z(nb * c.hidden_size),
             xq: vec![BlockQ8A::ZERO; nb * widest(c).div_ceil(QK)],
@@ -283,12 +284,7 @@ impl State {
             s.rope
                 .cos_sin(pos0 + t, &mut s.cos_sin[t * hd..(t + 1) * hd]);
         }
-        let shape = AttnShape {
-            n_heads: c.n_heads,
-            n_kv_heads: c.n_kv_heads,
-            head_dim: hd,
-            scale: 1.0 / (hd as f32).sqrt(),
-        };
+        let shape = attn_shape(c);
         for (li, l) in w.layers.iter().enumerate() {
             let Layer {
                 attn_norm,
@@ -341,7 +337,7 @@ impl State {
                 &s.q,
                 s.kv.layer(li),
                 pos0..pos0 + n,
-                &s.scratch,
+                &mut s.scratch,
                 &mut s.att,
             );
             let x = quantize_input(&ctx, &o.w, &s.att[..n * qd], &mut s.xq);

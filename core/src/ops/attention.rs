@@ -2,11 +2,22 @@
 //! GQA: Ainslie et al. 2023). Query head `h` reads key/value head
 //! `h / (n_heads / n_kv_heads)`.
 //!
-//! The unit of work is one token and one key/value head: the `group` query
-//! heads that share that head are scored together, so each cached key and
-//! value row is read (and, for an f16 cache, widened) once per group
-//! instead of once per query head. Every output value is computed by one
-//! thread in a fixed order, so results do not depend on the thread count.
+//! Keys are taken in blocks of [`KB`] positions (block `b` holds positions
+//! `b·KB..(b+1)·KB`), the split of flash-decoding (Dao et al. 2023): each
+//! block gives its own maximum score `m_b`, sum of `e^(s - m_b)` and
+//! weighted values, and [`combine`] merges the blocks in order. Decode
+//! splits its work by (key/value head, block), so that on long contexts
+//! the threads share one head's keys instead of one taking two heads while
+//! the other takes one (SmolLM2's 3 heads on 2 threads), and each block's
+//! rows are prefetched before they are read: they come from memory, as
+//! the weights streamed since the last token have pushed them out of
+//! every cache. Prefill runs the same blocks and the same combination, so
+//! a token gets the same bits whether it came in a batch or alone, and no
+//! split depends on the thread count.
+//!
+//! The `group` query heads that share a key/value head are scored
+//! together, so each cached key and value row is read (and widened from
+//! f16) once per group instead of once per query head.
 
 use crate::kv_cache::{KvSlice, LayerKv};
 use crate::ops::dot;
@@ -28,47 +39,88 @@ pub struct AttnShape {
 /// Query tokens that prefill scores together against each key row.
 const TB: usize = 4;
 
-/// Per-thread scratch: the scores of up to `TB` (4) tokens' query heads of
-/// one group over the context, a contiguous copy of those queries, one
-/// widened K/V row.
+/// Key positions per block: a multiple of 16, the score kernels' step,
+/// so that a block's scores have the bits of an unsplit row's. Decode on
+/// SmolLM2's shape (`cargo bench -p minke --bench attention`, cold cache,
+/// 2 threads) took 60-70 µs at 1024 positions with blocks of 256 against
+/// 74 µs with blocks of 64 (whose combination costs more than the finer
+/// split gains) and 60-140 µs with one block per head.
+pub const KB: usize = 256;
+
+/// Scratch for attention: per thread, the scores of one block and the
+/// partial results of a prefill unit; shared, decode's partial results.
 pub struct AttnScratch {
-    /// `(TB * group, n_ctx)` scores.
-    scores: Vec<f32>,
-    /// `(TB * group, head_dim)` gathered queries, then `(head_dim)`.
-    rows: Vec<f32>,
-    n_ctx: usize,
+    threads: Vec<Mutex<ThreadScratch>>,
+    /// Decode: `(n_kv_heads, blocks, part)` with `part` as in [`Part`].
+    partials: Vec<f32>,
+    /// Most blocks a context can have.
+    max_blocks: usize,
     group: usize,
+    head_dim: usize,
+}
+
+struct ThreadScratch {
+    /// `(TB * group, KB)` scores of one block.
+    scores: Vec<f32>,
+    /// `(TB * group, head_dim)` gathered queries.
+    rows: Vec<f32>,
+    /// Prefill: `(TB, blocks, part)`.
+    partials: Vec<f32>,
 }
 
 impl AttnScratch {
-    /// Scratch for contexts up to `n_ctx`, heads of `head_dim`, and
-    /// `group` query heads per key/value head.
-    pub fn new(n_ctx: usize, head_dim: usize, group: usize) -> AttnScratch {
-        let g = group.max(1);
+    /// Scratch for `threads` threads, contexts up to `n_ctx`, heads of
+    /// `head_dim`, `n_heads` query and `n_kv_heads` key/value heads.
+    pub fn new(threads: usize, n_ctx: usize, s: AttnShape) -> AttnScratch {
+        let group = (s.n_heads / s.n_kv_heads.max(1)).max(1);
+        let max_blocks = n_ctx.div_ceil(KB).max(1);
+        let part = Part::len(group, s.head_dim);
         AttnScratch {
-            scores: vec![0.0; TB * g * n_ctx],
-            rows: vec![0.0; (TB * g + 1) * head_dim],
-            n_ctx,
-            group: g,
+            threads: (0..threads.max(1))
+                .map(|_| {
+                    Mutex::new(ThreadScratch {
+                        scores: vec![0.0; TB * group * KB],
+                        rows: vec![0.0; TB * group * s.head_dim],
+                        partials: vec![0.0; TB * max_blocks * part],
+                    })
+                })
+                .collect(),
+            partials: vec![0.0; s.n_kv_heads * max_blocks * part],
+            max_blocks,
+            group,
+            head_dim: s.head_dim,
         }
     }
 
-    /// Floats one scratch holds, for memory estimates.
-    pub fn floats(n_ctx: usize, head_dim: usize, group: usize) -> usize {
-        let g = group.max(1);
-        TB * g * n_ctx + (TB * g + 1) * head_dim
+    /// Floats [`AttnScratch::new`] allocates, for memory estimates.
+    pub fn floats(threads: usize, n_ctx: usize, s: AttnShape) -> usize {
+        let group = (s.n_heads / s.n_kv_heads.max(1)).max(1);
+        let blocks = n_ctx.div_ceil(KB).max(1);
+        let part = Part::len(group, s.head_dim);
+        threads.max(1) * (TB * group * (KB + s.head_dim) + TB * blocks * part)
+            + s.n_kv_heads * blocks * part
+    }
+}
+
+/// The partial result of one block for the `group` query heads of one
+/// key/value head, in `len(group, d)` floats: the weighted values
+/// `(group, d)`, then the `group` maxima, then the `group` sums.
+struct Part;
+
+impl Part {
+    fn len(group: usize, d: usize) -> usize {
+        group * (d + 2)
     }
 }
 
 /// `out (n, n_heads * head_dim)`: for each of the `n` queries in `q` (same
 /// layout), at positions `positions` (`n` of them), attention over cache
 /// positions `0..=pos`. The cache must already hold every position in
-/// `positions`.
-/// `scratch` holds one [`AttnScratch`] per pool thread.
+/// `positions`; `scratch` must be made for a context that holds them.
 ///
-/// One token (decode) splits by key/value head; several tokens split into
-/// blocks of `TB` tokens, whose queries share each key row. Neither
-/// choice depends on the thread count.
+/// One token (decode) splits by key/value head and block of keys; several
+/// tokens split into blocks of `TB` tokens, whose queries share each key
+/// row. Neither choice depends on the thread count.
 #[allow(clippy::too_many_arguments)]
 pub fn attention(
     pool: &ThreadPool,
@@ -77,7 +129,7 @@ pub fn attention(
     q: &[f32],
     kv: LayerKv<'_>,
     positions: std::ops::Range<usize>,
-    scratch: &[Mutex<AttnScratch>],
+    scratch: &mut AttnScratch,
     out: &mut [f32],
 ) {
     let (pos0, n) = (positions.start, positions.len());
@@ -85,105 +137,176 @@ pub fn attention(
     let nh = s.n_heads;
     let group = nh / s.n_kv_heads;
     let out = &mut out[..n * nh * d];
+    assert!(
+        scratch.group >= group
+            && scratch.head_dim == d
+            && (pos0 + n).div_ceil(KB) <= scratch.max_blocks,
+        "attention scratch made for a smaller shape or context"
+    );
     let (KvSlice::F16(kc), KvSlice::F16(vc)) = (kv.k, kv.v) else {
-        return attention_f32(pool, s, q, kv, pos0, scratch, out);
+        return attention_f32(pool, s, q, kv, pos0, &scratch.threads, out);
     };
-    // Rows of work: one (token, kv head) for decode, `TB` tokens otherwise.
-    let (row_len, per_unit) = if n == 1 {
-        (group * d, 0)
-    } else {
-        (TB * nh * d, TB)
+    let part = Part::len(group, d);
+    let threads = &scratch.threads;
+    // Scores of the queries in `qg` against the first `len` keys of block
+    // `b` of key/value head `g`, `KB` apart in `sc.scores`.
+    let score_block = |sc: &mut ThreadScratch, qg: &[f32], g: usize, b: usize, len: usize| {
+        let rows = qg.len() / d;
+        let sco = &mut sc.scores[..rows * KB];
+        let keys = kv_rows(kc, kv.offset(g, b * KB), len, d);
+        (kernels.attn_scores_f16)(qg, keys, s.scale, sco, KB);
     };
-    par_rows_tid(pool, out, row_len, 1, |tid, units, chunk| {
-        let mut guard = scratch[tid % scratch.len()]
+    if n == 1 {
+        let len = pos0 + 1;
+        let blocks = len.div_ceil(KB);
+        let parts = &mut scratch.partials[..s.n_kv_heads * blocks * part];
+        // One unit per (key/value head, block): `parts` row `g * blocks + b`.
+        par_rows_tid(pool, parts, part, 1, |tid, units, chunk| {
+            let mut guard = threads[tid % threads.len()]
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let sc = &mut *guard;
+            for (k, u) in units.enumerate() {
+                let (g, b) = (u / blocks, u % blocks);
+                let rows = (len - b * KB).min(KB);
+                let vals = kv_rows(vc, kv.offset(g, b * KB), rows, d);
+                kv_rows(kc, kv.offset(g, b * KB), rows, d).prefetch();
+                vals.prefetch();
+                score_block(sc, &q[g * group * d..(g + 1) * group * d], g, b, rows);
+                finish(
+                    kernels,
+                    &mut sc.scores,
+                    group,
+                    rows,
+                    vals,
+                    &mut chunk[k * part..(k + 1) * part],
+                );
+            }
+        });
+        let parts = &scratch.partials[..s.n_kv_heads * blocks * part];
+        for (h, o) in out.chunks_exact_mut(d).enumerate() {
+            let (g, i) = (h / group, h % group);
+            combine(&parts[g * blocks * part..], part, blocks, group, i, o);
+        }
+        return;
+    }
+    // Prefill: units of `TB` tokens, every head.
+    par_rows_tid(pool, out, TB * nh * d, 1, |tid, units, chunk| {
+        let mut guard = threads[tid % threads.len()]
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let sc = &mut *guard;
-        assert!(
-            sc.group >= group,
-            "attention scratch made for a smaller group"
-        );
-        let stride = sc.n_ctx;
         for (k, unit) in units.enumerate() {
-            let end = ((k + 1) * row_len).min(chunk.len());
-            let o = &mut chunk[k * row_len..end];
-            if per_unit == 0 {
-                // Decode: the group's query heads are contiguous in `q`.
-                let g = unit;
-                let len = pos0 + 1;
-                let qg = &q[g * group * d..(g + 1) * group * d];
-                let sco = &mut sc.scores[..group * stride];
-                (kernels.attn_scores_f16)(
-                    qg,
-                    kv_rows(kc, g * d, kv.kv_dim, len, d),
-                    s.scale,
-                    sco,
-                    stride,
-                );
-                for h in 0..group {
-                    crate::ops::softmax(&mut sco[h * stride..h * stride + len]);
-                }
-                (kernels.attn_values_f16)(sco, stride, kv_rows(vc, g * d, kv.kv_dim, len, d), o);
-                continue;
-            }
-            // Prefill: tokens `t0..t1`, every head.
+            let end = ((k + 1) * TB * nh * d).min(chunk.len());
+            let o = &mut chunk[k * TB * nh * d..end];
             let t0 = unit * TB;
             let t1 = (t0 + TB).min(n);
             let nt = t1 - t0;
             let max_len = pos0 + t1;
+            let blocks = max_len.div_ceil(KB);
             for g in 0..s.n_kv_heads {
                 // Gather the block's queries of this group: `(nt * group, d)`.
-                let qb = &mut sc.rows[..nt * group * d];
+                let mut qb = std::mem::take(&mut sc.rows);
                 for t in 0..nt {
                     let src = &q[((t0 + t) * nh + g * group) * d..][..group * d];
                     qb[t * group * d..(t + 1) * group * d].copy_from_slice(src);
                 }
-                let sco = &mut sc.scores[..nt * group * stride];
-                (kernels.attn_scores_f16)(
-                    qb,
-                    kv_rows(kc, g * d, kv.kv_dim, max_len, d),
-                    s.scale,
-                    sco,
-                    stride,
-                );
+                for b in 0..blocks {
+                    let rows = (max_len - b * KB).min(KB);
+                    score_block(sc, &qb[..nt * group * d], g, b, rows);
+                    for t in 0..nt {
+                        // Token `t` sees positions `..len`: some of this
+                        // block, or none of it.
+                        let len = pos0 + t0 + t + 1;
+                        if len <= b * KB {
+                            continue;
+                        }
+                        let r = (len - b * KB).min(KB);
+                        let vals = kv_rows(vc, kv.offset(g, b * KB), r, d);
+                        let dst = &mut sc.partials[(t * blocks + b) * part..][..part];
+                        let sco = &mut sc.scores[t * group * KB..];
+                        finish(kernels, sco, group, r, vals, dst);
+                    }
+                }
                 for t in 0..nt {
                     let len = pos0 + t0 + t + 1;
-                    let base = t * group * stride;
-                    for h in 0..group {
-                        let r = base + h * stride;
-                        crate::ops::softmax(&mut sco[r..r + len]);
+                    let parts = &sc.partials[t * blocks * part..];
+                    for i in 0..group {
+                        let ot = &mut o[(t * nh + g * group + i) * d..][..d];
+                        combine(parts, part, len.div_ceil(KB), group, i, ot);
                     }
-                    let ot = &mut o[(t * nh + g * group) * d..][..group * d];
-                    (kernels.attn_values_f16)(
-                        &sco[base..],
-                        stride,
-                        kv_rows(vc, g * d, kv.kv_dim, len, d),
-                        ot,
-                    );
                 }
+                sc.rows = qb;
             }
         }
     });
 }
 
-/// Rows `0..len` of `d` values at `off` in a cache of rows `stride` apart.
-fn kv_rows(c: &[f16], off: usize, stride: usize, len: usize, d: usize) -> KvRows<'_> {
+/// A block's partial result from its scores: `sco` holds `group` rows of
+/// [`KB`] scores, of which the first `len` count; they become `e^(s - m)`
+/// and `dst` (a [`Part`]) gets the weighted sum of the `len` value rows,
+/// each row's maximum `m` and its sum of exponentials.
+fn finish(
+    kernels: &Kernels,
+    sco: &mut [f32],
+    group: usize,
+    len: usize,
+    vals: KvRows<'_>,
+    dst: &mut [f32],
+) {
+    let d = vals.d;
+    for i in 0..group {
+        let (m, sum) = crate::ops::exp_shifted(&mut sco[i * KB..i * KB + len]);
+        dst[group * d + i] = m;
+        dst[group * d + group + i] = sum;
+    }
+    (kernels.attn_values_f16)(sco, KB, vals, &mut dst[..group * d]);
+}
+
+/// Query head `i` of a group from its blocks' partial results (`blocks`
+/// [`Part`]s, `stride` floats apart): `out = Σ_b w_b o_b / Σ_b w_b s_b` with
+/// `w_b = e^(m_b - max m)`, summed in block order.
+fn combine(parts: &[f32], stride: usize, blocks: usize, group: usize, i: usize, out: &mut [f32]) {
+    let d = out.len();
+    let at = |b: usize, k: usize| parts[b * stride + group * d + k * group + i];
+    let m = (0..blocks)
+        .map(|b| at(b, 0))
+        .fold(f32::NEG_INFINITY, f32::max);
+    out.fill(0.0);
+    let mut sum = 0.0;
+    for b in 0..blocks {
+        let w = crate::ops::exp(at(b, 0) - m);
+        sum += w * at(b, 1);
+        let o = &parts[b * stride + i * d..][..d];
+        for (a, &v) in out.iter_mut().zip(o) {
+            *a += w * v;
+        }
+    }
+    let inv = 1.0 / sum;
+    for a in out.iter_mut() {
+        *a *= inv;
+    }
+}
+
+/// Rows `0..len` of `d` values, one after another from `off`.
+fn kv_rows(c: &[f16], off: usize, len: usize, d: usize) -> KvRows<'_> {
     KvRows {
         data: &c[off..],
-        stride,
+        stride: d,
         len,
         d,
     }
 }
 
-/// The f32-cache path: one (token, query head) at a time.
+/// The f32-cache path: one (token, query head) at a time, over the same
+/// blocks of keys as the f16 path.
 fn attention_f32(
     pool: &ThreadPool,
     s: AttnShape,
     q: &[f32],
     kv: LayerKv<'_>,
     pos0: usize,
-    scratch: &[Mutex<AttnScratch>],
+    scratch: &[Mutex<ThreadScratch>],
     out: &mut [f32],
 ) {
     let d = s.head_dim;
@@ -192,26 +315,44 @@ fn attention_f32(
         let mut guard = scratch[tid % scratch.len()]
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let sc = &mut *guard;
-        let scores = &mut sc.scores[..sc.n_ctx];
-        let buf = &mut sc.rows[..d];
+        let ThreadScratch {
+            scores,
+            rows: buf,
+            partials,
+        } = &mut *guard;
+        let buf = &mut buf[..d];
         for (k, row) in rows.enumerate() {
             let (t, h) = (row / s.n_heads, row % s.n_heads);
             let len = pos0 + t + 1;
             let qh = &q[row * d..(row + 1) * d];
             let kvh = h / group;
-            let o = &mut chunk[k * d..(k + 1) * d];
-            for (j, sj) in scores[..len].iter_mut().enumerate() {
-                *sj = dot(qh, read_row(kv.k, j * kv.kv_dim + kvh * d, buf)) * s.scale;
-            }
-            crate::ops::softmax(&mut scores[..len]);
-            o.fill(0.0);
-            for (j, &p) in scores[..len].iter().enumerate() {
-                let vrow = read_row(kv.v, j * kv.kv_dim + kvh * d, buf);
-                for (a, &b) in o.iter_mut().zip(vrow) {
-                    *a += p * b;
+            let blocks = len.div_ceil(KB);
+            for b in 0..blocks {
+                let sco = &mut scores[..(len - b * KB).min(KB)];
+                for (jj, sj) in sco.iter_mut().enumerate() {
+                    let j = b * KB + jj;
+                    *sj = dot(qh, read_row(kv.k, kv.offset(kvh, j), buf)) * s.scale;
                 }
+                let (m, sum) = crate::ops::exp_shifted(sco);
+                let dst = &mut partials[b * (d + 2)..(b + 1) * (d + 2)];
+                dst[..d].fill(0.0);
+                for (jj, &p) in sco.iter().enumerate() {
+                    let vrow = read_row(kv.v, kv.offset(kvh, b * KB + jj), buf);
+                    for (a, &x) in dst[..d].iter_mut().zip(vrow) {
+                        *a += p * x;
+                    }
+                }
+                dst[d] = m;
+                dst[d + 1] = sum;
             }
+            combine(
+                partials,
+                d + 2,
+                blocks,
+                1,
+                0,
+                &mut chunk[k * d..(k + 1) * d],
+            );
         }
     });
 }
@@ -252,6 +393,112 @@ fn widen_f16(src: &[f16], dst: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kv_cache::{KvCache, KvType};
+
+    const SHAPE: AttnShape = AttnShape {
+        n_heads: 6,
+        n_kv_heads: 2,
+        head_dim: 40,
+        scale: 0.16,
+    };
+
+    fn noise(n: usize, seed: u64) -> Vec<f32> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                ((x >> 40) as f32 / (1u64 << 23) as f32 - 1.0) * 3.0
+            })
+            .collect()
+    }
+
+    /// Attention outputs of `len` tokens with random queries, keys and
+    /// values, run in batches of `batch` tokens on `threads` threads.
+    fn run(kv: KvType, len: usize, batch: usize, threads: usize) -> Vec<f32> {
+        let s = SHAPE;
+        let (qd, kvd) = (s.n_heads * s.head_dim, s.n_kv_heads * s.head_dim);
+        let kernels = minke_quant::kernels::dispatch::best();
+        let pool = ThreadPool::new(threads);
+        let mut cache = KvCache::new(kv, 1, len, kvd, s.head_dim);
+        let mut scratch = AttnScratch::new(threads, len, s);
+        let q = noise(len * qd, 1);
+        let (k, v) = (noise(len * kvd, 2), noise(len * kvd, 3));
+        let mut out = vec![0f32; len * qd];
+        for p0 in (0..len).step_by(batch) {
+            let p1 = (p0 + batch).min(len);
+            for p in p0..p1 {
+                cache.store(0, p, &k[p * kvd..(p + 1) * kvd], &v[p * kvd..(p + 1) * kvd]);
+            }
+            attention(
+                &pool,
+                kernels,
+                s,
+                &q[p0 * qd..p1 * qd],
+                cache.layer(0),
+                p0..p1,
+                &mut scratch,
+                &mut out[p0 * qd..p1 * qd],
+            );
+        }
+        out
+    }
+
+    /// Over several blocks of keys, every batch size and thread count
+    /// gives the same bits, and the result is softmax attention.
+    #[test]
+    fn blocks_agree_across_batches_and_threads_and_with_plain_softmax() {
+        let len = 2 * KB + 37;
+        for kv in [KvType::F16, KvType::F32] {
+            let want = run(kv, len, 1, 1);
+            for (batch, threads) in [(1, 2), (1, 3), (7, 1), (7, 2), (64, 3), (len, 2)] {
+                assert!(
+                    want == run(kv, len, batch, threads),
+                    "{kv:?}: batches of {batch} on {threads} threads"
+                );
+            }
+            // Plain softmax attention in f64 over the values the cache
+            // holds.
+            let s = SHAPE;
+            let (d, kvd, qd) = (
+                s.head_dim,
+                s.n_kv_heads * s.head_dim,
+                s.n_heads * s.head_dim,
+            );
+            let round = |x: f32| match kv {
+                KvType::F16 => f16::from_f32(x).to_f32() as f64,
+                KvType::F32 => x as f64,
+            };
+            let (q, k, v) = (noise(len * qd, 1), noise(len * kvd, 2), noise(len * kvd, 3));
+            let mut worst = 0f64;
+            for t in [0, KB - 1, KB, len - 1] {
+                for h in 0..s.n_heads {
+                    let g = h / (s.n_heads / s.n_kv_heads);
+                    let qh = &q[t * qd + h * d..][..d];
+                    let sc: Vec<f64> = (0..=t)
+                        .map(|j| {
+                            let kj = &k[j * kvd + g * d..][..d];
+                            let dot: f64 =
+                                qh.iter().zip(kj).map(|(&a, &b)| a as f64 * round(b)).sum();
+                            dot * s.scale as f64
+                        })
+                        .collect();
+                    let m = sc.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let e: Vec<f64> = sc.iter().map(|&x| (x - m).exp()).collect();
+                    let z: f64 = e.iter().sum();
+                    for c in 0..d {
+                        let r: f64 = (0..=t)
+                            .map(|j| e[j] * round(v[j * kvd + g * d + c]))
+                            .sum::<f64>()
+                            / z;
+                        worst = worst.max((r - want[t * qd + h * d + c] as f64).abs());
+                    }
+                }
+            }
+            assert!(worst < 1e-4, "{kv:?}: off by {worst}");
+        }
+    }
 
     #[test]
     fn widen_f16_is_exact_on_every_non_nan_value() {

@@ -25,9 +25,23 @@ pub fn rmsnorm_in_place(x: &mut [f32], w: &[f32], eps: f32) {
     }
 }
 
-/// `1 / sqrt(mean(x²) + eps)`, summed in f64.
+/// `1 / sqrt(mean(x²) + eps)`, summed in f64 over eight partial sums (in
+/// a fixed order): one running sum was a chain of dependent adds, 2,200
+/// cycles for a 576-wide row, a tenth of decode's serial time.
 fn rms_scale(x: &[f32], eps: f32) -> f32 {
-    let ss: f64 = x.iter().map(|&v| (v as f64) * (v as f64)).sum();
+    let mut acc = [0f64; 8];
+    let chunks = x.chunks_exact(8);
+    let tail: f64 = chunks
+        .remainder()
+        .iter()
+        .map(|&v| v as f64 * v as f64)
+        .sum();
+    for c in chunks {
+        for i in 0..8 {
+            acc[i] += c[i] as f64 * c[i] as f64;
+        }
+    }
+    let ss = acc.iter().sum::<f64>() + tail;
     (1.0 / ((ss / x.len() as f64) + eps as f64).sqrt()) as f32
 }
 
@@ -120,6 +134,17 @@ pub fn add_bias_rows(x: &mut [f32], bias: &[f32]) {
 
 /// In-place softmax, max-subtracted.
 pub fn softmax(x: &mut [f32]) {
+    let (_, sum) = exp_shifted(x);
+    let inv = 1.0 / sum;
+    for v in x.iter_mut() {
+        *v *= inv;
+    }
+}
+
+/// Softmax without the division: `x ← e^(x - m)` with `m = max(x)`;
+/// returns `(m, Σ x)`. Attention over blocks of keys normalises once,
+/// after combining the blocks.
+pub fn exp_shifted(x: &mut [f32]) -> (f32, f32) {
     // Eight running maxima and sums, so both loops vectorise; the order is
     // fixed by the length alone.
     let mut m = [f32::NEG_INFINITY; 8];
@@ -144,10 +169,7 @@ pub fn softmax(x: &mut [f32]) {
             acc[i] += c[i];
         }
     }
-    let inv = 1.0 / (acc.iter().sum::<f32>() + tail);
-    for v in x.iter_mut() {
-        *v *= inv;
-    }
+    (max, acc.iter().sum::<f32>() + tail)
 }
 
 #[cfg(test)]
