@@ -50,6 +50,11 @@ struct Shared {
     sleepers: AtomicUsize,
     panicked: AtomicBool,
     stop: AtomicBool,
+    /// Set while a job runs: the pool is shared by reference (jobs capture
+    /// it), so two threads, or a job itself, could otherwise start a job
+    /// over a running one and race on `job`. On its own cache lines, which
+    /// only callers touch.
+    busy: Padded<AtomicBool>,
     /// Workers that have started running: `new` waits for all of them, so
     /// the OS and std finish their per-thread set-up (which allocates)
     /// before the pool is used.
@@ -85,6 +90,7 @@ impl ThreadPool {
             panicked: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             started: AtomicUsize::new(0),
+            busy: Padded(AtomicBool::new(false)),
             lock: Mutex::new(()),
             wake: Condvar::new(),
         });
@@ -115,8 +121,14 @@ impl ThreadPool {
     /// shared counter, as [`par_rows`] does. Allocates nothing.
     ///
     /// # Panics
-    /// If `f` panicked on any thread.
+    /// If `f` panicked on any thread, or if a job is already running on
+    /// this pool (started by another thread, or by `f` itself).
     pub fn run(&self, f: &(dyn Fn(usize) + Sync)) {
+        let busy = &self.shared.busy.0;
+        if busy.swap(true, Ordering::Acquire) {
+            panic!("a minke thread pool was asked for a job while running one (a job that starts another on its own pool, or two threads sharing a pool)");
+        }
+        let _job = Exclusive(busy);
         if self.n == 1 {
             f(0);
             return;
@@ -150,12 +162,25 @@ impl ThreadPool {
                 std::thread::yield_now();
             }
         }
+        // Clear the workers' flag whoever panicked, or the next job would
+        // report this one's panic.
+        let worker_panicked = s.panicked.swap(false, Ordering::AcqRel);
         if let Err(p) = mine {
             std::panic::resume_unwind(p);
         }
-        if s.panicked.swap(false, Ordering::AcqRel) {
+        if worker_panicked {
             panic!("a minke worker thread panicked");
         }
+    }
+}
+
+/// Held while a job runs; clears the pool's `busy` flag when dropped (also
+/// when the job panicked).
+struct Exclusive<'a>(&'a AtomicBool);
+
+impl Drop for Exclusive<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 
@@ -333,6 +358,11 @@ fn for_each_chunk(pool: &ThreadPool, parts: usize, f: impl Fn(usize, usize) + Sy
     });
 }
 
+/// A value alone on its cache lines (two: adjacent-line prefetchers pull
+/// lines in pairs).
+#[repr(align(128))]
+struct Padded<T>(T);
+
 /// A `&mut [T]` that the pool's threads carve into disjoint parts.
 struct Parts<'a, T> {
     ptr: *mut T,
@@ -463,6 +493,54 @@ mod tests {
                 assert_eq!(out, want, "nt={nt} rows={rows}");
             }
         }
+    }
+
+    #[test]
+    fn a_job_started_inside_a_job_is_refused_and_the_pool_survives() {
+        for nt in [1, 2] {
+            let pool = ThreadPool::new(nt);
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut out = vec![0u8; 64];
+                par_rows(&pool, &mut out, 1, 1, |_, c| {
+                    let mut inner = vec![0u8; 64];
+                    par_rows(&pool, &mut inner, 1, 1, |_, d| d.fill(2));
+                    c.fill(1);
+                });
+            }));
+            // One thread runs every job inline, sharing nothing: nesting
+            // is harmless there.
+            assert_eq!(r.is_err(), nt > 1, "{nt} threads");
+            let mut out = vec![0u8; 100];
+            par_rows(&pool, &mut out, 1, 1, |_, c| c.fill(1));
+            assert!(out.iter().all(|&x| x == 1));
+        }
+    }
+
+    #[test]
+    fn two_threads_sharing_a_pool_get_whole_jobs_or_a_refusal() {
+        // A job that ran must have run every row exactly once; a job that
+        // met another running is refused with a panic; the pool survives.
+        let pool = ThreadPool::new(2);
+        std::thread::scope(|sc| {
+            for _ in 0..2 {
+                sc.spawn(|| {
+                    for _ in 0..200 {
+                        let mut out = vec![0u32; 256];
+                        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            par_rows(&pool, &mut out, 1, 1, |_, c| {
+                                c.iter_mut().for_each(|x| *x += 1)
+                            });
+                        }));
+                        if ran.is_ok() {
+                            assert!(out.iter().all(|&x| x == 1), "rows run twice or never");
+                        }
+                    }
+                });
+            }
+        });
+        let mut out = vec![0u8; 100];
+        par_rows(&pool, &mut out, 1, 1, |_, c| c.fill(1));
+        assert!(out.iter().all(|&x| x == 1));
     }
 
     #[test]
