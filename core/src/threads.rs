@@ -401,7 +401,7 @@ fn claim(slot: &AtomicU64, back: bool) -> Option<Range<usize>> {
 struct Padded<T>(T);
 
 /// A `&mut [T]` that the pool's threads carve into disjoint parts.
-struct Parts<'a, T> {
+pub(crate) struct Parts<'a, T> {
     ptr: *mut T,
     len: usize,
     _out: std::marker::PhantomData<&'a mut [T]>,
@@ -413,7 +413,7 @@ struct Parts<'a, T> {
 unsafe impl<T: Send> Sync for Parts<'_, T> {}
 
 impl<'a, T> Parts<'a, T> {
-    fn new(s: &'a mut [T]) -> Self {
+    pub(crate) fn new(s: &'a mut [T]) -> Self {
         Parts {
             ptr: s.as_mut_ptr(),
             len: s.len(),
@@ -426,7 +426,7 @@ impl<'a, T> Parts<'a, T> {
     /// # Safety
     /// No two calls during the slice's borrow may ask for overlapping spans.
     #[allow(clippy::mut_from_ref)]
-    unsafe fn part(&self, span: Range<usize>) -> &'a mut [T] {
+    pub(crate) unsafe fn part(&self, span: Range<usize>) -> &'a mut [T] {
         assert!(
             span.start <= span.end && span.end <= self.len,
             "part outside the slice"

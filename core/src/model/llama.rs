@@ -12,7 +12,7 @@ use crate::ops::{self, rmsnorm_rows};
 use crate::session::SessionParams;
 use crate::tensor::{Tensor, TensorStore};
 use crate::{Error, Result};
-use minke_quant::{BlockQ8A, QK};
+use minke_quant::{Act, BlockQ8A, QK};
 
 /// One decoder layer's weights. Shapes are PyTorch's `[out, in]`.
 pub(crate) struct Layer {
@@ -180,6 +180,9 @@ pub(crate) struct State {
     xn: Vec<f32>,
     /// `(n_batch, max(hidden, q_dim, intermediate) / 32)` int8 activations.
     xq: Vec<BlockQ8A>,
+    /// `(intermediate / 32)`: the down projection's int8 input, which the
+    /// SwiGLU job quantizes while `xq` still holds its own input.
+    xq_down: Vec<BlockQ8A>,
     /// `(n_batch, q_dim)`
     q: Vec<f32>,
     /// `(n_batch, kv_dim)`
@@ -230,7 +233,8 @@ impl State {
             + AttnScratch::floats(threads, p.n_ctx, attn_shape(c));
         KvCache::bytes(p.kv_type, c.n_layers, p.n_ctx, c.kv_dim())
             + floats * 4
-            + nb * widest(c).div_ceil(QK) * std::mem::size_of::<BlockQ8A>()
+            + (nb * widest(c).div_ceil(QK) + c.intermediate_size.div_ceil(QK))
+                * std::mem::size_of::<BlockQ8A>()
     }
 
     pub fn new(c: &ModelConfig, p: &SessionParams, threads: usize) -> State {
@@ -244,6 +248,7 @@ impl State {
             x: z(nb * c.hidden_size),
             xn: z(nb * c.hidden_size),
             xq: vec![BlockQ8A::ZERO; nb * widest(c).div_ceil(QK)],
+            xq_down: vec![BlockQ8A::ZERO; c.intermediate_size.div_ceil(QK)],
             q: z(nb * c.q_dim()),
             k: z(nb * c.kv_dim()),
             v: z(nb * c.kv_dim()),
@@ -347,6 +352,7 @@ impl State {
             // Feed-forward block (SwiGLU, Shazeer 2020).
             rmsnorm_rows(&mut s.xn[..n * h], &s.x[..n * h], ffn_norm, c.rms_norm_eps);
             let f = c.intermediate_size;
+            let mut down_in = None;
             {
                 let x = quantize_input(&ctx, &gate.w, &s.xn[..n * h], &mut s.xq);
                 if ctx.lora.is_none()
@@ -354,8 +360,12 @@ impl State {
                     && gate.bias.is_none()
                     && up.bias.is_none()
                 {
-                    // Gate, up and SiLU in one pool job.
-                    swiglu(&ctx, gate, up, x, n, &mut s.gate, &mut s.up, &mut s.tmp);
+                    // Gate, up and SiLU in one pool job, which also
+                    // quantizes the down projection's input when it can.
+                    let q = down.w.dtype.is_quantized().then_some(&mut s.xq_down[..]);
+                    if swiglu(&ctx, gate, up, x, n, &mut s.gate, &mut s.up, &mut s.tmp, q) {
+                        down_in = Some(Act::Q8(&s.xq_down[..f / QK]));
+                    }
                 } else {
                     linear(&ctx, gate, x, n, &mut s.gate, &mut s.tmp);
                     let x = if up.w.dtype.is_quantized() == gate.w.dtype.is_quantized() {
@@ -367,7 +377,10 @@ impl State {
                     ops::silu_mul(&mut s.gate[..n * f], &s.up[..n * f]);
                 }
             }
-            let x = quantize_input(&ctx, &down.w, &s.gate[..n * f], &mut s.xq);
+            let x = match down_in {
+                Some(x) => x,
+                None => quantize_input(&ctx, &down.w, &s.gate[..n * f], &mut s.xq),
+            };
             linear(&ctx, down, x, n, &mut s.xn, &mut s.tmp);
             ops::add(&mut s.x[..n * h], &s.xn[..n * h]);
         }
