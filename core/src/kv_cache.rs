@@ -1,6 +1,7 @@
 //! The key/value cache: for every layer, the keys and values of every
 //! position so far, preallocated to the session's context length.
 
+use crate::threads::Parts;
 use half::f16;
 use half::slice::HalfFloatSliceExt;
 
@@ -105,6 +106,31 @@ impl KvCache {
         }
     }
 
+    /// A writer for the key and value of `pos` in `layer` that the pool's
+    /// threads share, each storing the heads it computed.
+    pub(crate) fn row_writer(&mut self, layer: usize, pos: usize) -> KvRowWriter<'_> {
+        assert!(
+            pos < self.n_ctx,
+            "position {pos} outside a cache of {}",
+            self.n_ctx
+        );
+        let (a, b) = (self.at(layer), self.at(layer + 1));
+        fn side(s: &mut Store, r: std::ops::Range<usize>) -> SideParts<'_> {
+            match s {
+                Store::F32(x) => SideParts::F32(Parts::new(&mut x[r])),
+                Store::F16(x) => SideParts::F16(Parts::new(&mut x[r])),
+            }
+        }
+        KvRowWriter {
+            k: side(&mut self.k, a..b),
+            v: side(&mut self.v, a..b),
+            pos,
+            n_ctx: self.n_ctx,
+            head_dim: self.head_dim,
+            n_heads: self.kv_dim / self.head_dim,
+        }
+    }
+
     /// A read-only view of one layer.
     pub fn layer(&self, layer: usize) -> LayerKv<'_> {
         let a = self.at(layer);
@@ -114,6 +140,51 @@ impl KvCache {
             v: self.v.slice(a..b),
             n_ctx: self.n_ctx,
             head_dim: self.head_dim,
+        }
+    }
+}
+
+/// One layer's keys or values as parts handed out to threads.
+enum SideParts<'a> {
+    F32(Parts<'a, f32>),
+    F16(Parts<'a, f16>),
+}
+
+/// Stores one position's key and value heads, from several threads: see
+/// [`KvCache::row_writer`].
+pub(crate) struct KvRowWriter<'a> {
+    k: SideParts<'a>,
+    v: SideParts<'a>,
+    pos: usize,
+    n_ctx: usize,
+    head_dim: usize,
+    n_heads: usize,
+}
+
+impl KvRowWriter<'_> {
+    /// Stores heads `h0..h0 + x.len() / head_dim` of the key (`value`
+    /// false) or value (`value` true).
+    ///
+    /// # Safety
+    /// No two calls while the writer lives may store the same head of the
+    /// same side.
+    pub(crate) unsafe fn put(&self, value: bool, h0: usize, x: &[f32]) {
+        let d = self.head_dim;
+        assert!(
+            x.len() % d == 0 && h0 + x.len() / d <= self.n_heads,
+            "heads outside the cache"
+        );
+        let side = if value { &self.v } else { &self.k };
+        for (g, src) in x.chunks_exact(d).enumerate() {
+            let at = ((h0 + g) * self.n_ctx + self.pos) * d;
+            // SAFETY: head `h0 + g` of this side is this caller's alone
+            // (its contract), and each head's row is its own span.
+            unsafe {
+                match side {
+                    SideParts::F32(p) => p.part(at..at + d).copy_from_slice(src),
+                    SideParts::F16(p) => p.part(at..at + d).convert_from_f32_slice(src),
+                }
+            }
         }
     }
 }

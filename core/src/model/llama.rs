@@ -6,7 +6,9 @@ use super::Env;
 use crate::config::ModelConfig;
 use crate::kv_cache::KvCache;
 use crate::ops::attention::{attention, AttnScratch, AttnShape};
-use crate::ops::matmul::{can_fuse, linear, linear_fused, quantize_input, swiglu, Ctx, Linear};
+use crate::ops::matmul::{
+    can_fuse, linear, linear_fused, quantize_input, swiglu, Ctx, Epilogue, Linear,
+};
 use crate::ops::rope::Rope;
 use crate::ops::{self, rmsnorm_rows};
 use crate::session::SessionParams;
@@ -304,14 +306,35 @@ impl State {
             } = l;
             // Attention block.
             rmsnorm_rows(&mut s.xn[..n * h], &s.x[..n * h], attn_norm, c.rms_norm_eps);
+            // Whether the q/k/v job already applied RoPE and filled the cache.
+            let mut stored = false;
             {
                 let x = quantize_input(&ctx, &q.w, &s.xn[..n * h], &mut s.xq);
                 // A LoRA adapter adds to each projection's output inside
                 // `linear`, so the fused paths are for adapter-free sessions.
                 if ctx.lora.is_none() && can_fuse(&[q, k, v]) {
-                    // One pool job for all three projections.
+                    // One pool job for all three projections; with one
+                    // token, each thread also rotates its q and k heads and
+                    // stores its k and v heads in the cache.
                     let outs: &mut [&mut [f32]] = &mut [&mut s.q, &mut s.k, &mut s.v];
-                    linear_fused(&ctx, &[q, k, v], x, n, outs, &mut s.tmp);
+                    let (rope, cs) = (&s.rope, &s.cos_sin[..hd]);
+                    let kv = s.kv.row_writer(li, pos0);
+                    let store = |i: usize, rows: std::ops::Range<usize>, out: &mut [f32]| {
+                        if i < 2 {
+                            rope.rotate(out, cs);
+                        }
+                        if i > 0 {
+                            // SAFETY: the job hands each head's rows to one
+                            // thread, and this is its only store of them.
+                            unsafe { kv.put(i == 2, rows.start / hd, out) };
+                        }
+                    };
+                    let epilogue = Epilogue {
+                        unit: hd,
+                        f: &store,
+                    };
+                    linear_fused(&ctx, &[q, k, v], x, n, outs, &mut s.tmp, Some(epilogue));
+                    stored = n == 1;
                 } else {
                     linear(&ctx, q, x, n, &mut s.q, &mut s.tmp);
                     // k and v may be in another format than q (mixed files).
@@ -324,7 +347,7 @@ impl State {
                     linear(&ctx, v, x, n, &mut s.v, &mut s.tmp);
                 }
             }
-            for t in 0..n {
+            for t in (0..n).filter(|_| !stored) {
                 let cs = &s.cos_sin[t * hd..(t + 1) * hd];
                 s.rope.rotate(&mut s.q[t * qd..(t + 1) * qd], cs);
                 s.rope.rotate(&mut s.k[t * kvd..(t + 1) * kvd], cs);

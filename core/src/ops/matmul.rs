@@ -121,10 +121,25 @@ pub fn can_fuse(lins: &[&Linear]) -> bool {
 /// Most linear layers [`linear_fused`] takes at once.
 pub const MAX_FUSED: usize = 4;
 
+/// What a thread does with rows of a fused product it just computed (one
+/// token only): `f(i, rows, out)` gets rows `rows` of layer `i`, in whole
+/// multiples of `unit` rows (and of 16).
+pub struct Epilogue<'a> {
+    pub unit: usize,
+    pub f: &'a EpilogueFn<'a>,
+}
+
+/// `f(layer, rows, out)` of an [`Epilogue`].
+pub type EpilogueFn<'a> = dyn Fn(usize, Range<usize>, &mut [f32]) + Sync + 'a;
+
 /// [`linear`] for several layers that read the same input `x` (q, k and v):
 /// one pool job over their stacked output rows instead of one job each.
 /// `outs[i]` gets `(n, rows_i)`; `tmp` holds at least `n * Σ rows_i`
 /// values. Each output value is computed exactly as [`linear`] computes it.
+/// With one token, `epilogue` runs on each range of rows right after the
+/// thread that computed it (decode's RoPE and KV store: the rows are still
+/// in its cache, instead of a serial step between jobs that fetched half
+/// of them from other cores).
 pub fn linear_fused(
     ctx: &Ctx<'_>,
     lins: &[&Linear],
@@ -132,8 +147,11 @@ pub fn linear_fused(
     n: usize,
     outs: &mut [&mut [f32]],
     tmp: &mut [f32],
+    epilogue: Option<Epilogue<'_>>,
 ) {
     debug_assert!(can_fuse(lins) && lins.len() == outs.len());
+    let epilogue = epilogue.filter(|_| n == 1);
+    let align = epilogue.as_ref().map_or(16, |e| lcm(16, e.unit));
     // Stacked row offsets: layer `i` owns rows `starts[i]..starts[i + 1]`.
     let mut starts = [0usize; MAX_FUSED + 1];
     for (i, l) in lins.iter().enumerate() {
@@ -145,7 +163,7 @@ pub fn linear_fused(
     for ((c, l), out) in cols.iter_mut().zip(lins).zip(outs.iter_mut()) {
         *c = Some(Columns::new(out, n, l.rows()));
     }
-    par_rows(ctx.pool, dst, n, 16, |r, chunk| {
+    par_rows(ctx.pool, dst, n, align, |r, chunk| {
         for (i, l) in lins.iter().enumerate() {
             let (a, b) = (r.start.max(starts[i]), r.end.min(starts[i + 1]));
             if a >= b {
@@ -162,6 +180,21 @@ pub fn linear_fused(
                 unsafe { c.product(ctx, &l.w, la..lb, xq) };
                 continue;
             }
+            if let (Some(c), 1) = (&cols[i], n) {
+                // One token: the kernels' layout is the output's.
+                // SAFETY: the pool hands each thread disjoint row ranges
+                // `r`, so rows `la..lb` of layer `i` are this thread's.
+                let out = unsafe { c.part(0, la..lb) };
+                ctx.kernels
+                    .matmul(l.w.dtype, &w[la * rb..lb * rb], k, x, 1, out);
+                if let Some(b) = &l.bias {
+                    crate::ops::add(out, &b[la..lb]);
+                }
+                if let Some(e) = &epilogue {
+                    (e.f)(i, la..lb, out);
+                }
+                continue;
+            }
             let out = &mut chunk[(a - r.start) * n..(b - r.start) * n];
             ctx.kernels
                 .matmul(l.w.dtype, &w[la * rb..lb * rb], k, x, n, out);
@@ -172,7 +205,8 @@ pub fn linear_fused(
             }
         }
     });
-    for (l, out) in lins.iter().zip(outs.iter_mut()) {
+    // (One token's rows got their bias in the job.)
+    for (l, out) in lins.iter().zip(outs.iter_mut()).filter(|_| n > 1) {
         if let Some(b) = &l.bias {
             crate::ops::add_bias_rows(&mut out[..n * l.rows()], b);
         }
@@ -264,6 +298,18 @@ pub fn swiglu(
         },
     );
     quantized
+}
+
+/// Least common multiple.
+fn lcm(a: usize, b: usize) -> usize {
+    fn gcd(a: usize, b: usize) -> usize {
+        if b == 0 {
+            a
+        } else {
+            gcd(b, a % b)
+        }
+    }
+    a / gcd(a, b) * b
 }
 
 /// The `(n, ld)` output of a batched product, which the pool's threads
