@@ -92,17 +92,12 @@ impl KvCache {
     /// Stores the key and value of `pos` in `layer` (`kv_dim` values each,
     /// head after head).
     pub fn store(&mut self, layer: usize, pos: usize, k: &[f32], v: &[f32]) {
-        let (d, per_head) = (self.head_dim, self.n_ctx * self.head_dim);
-        assert!(pos < self.n_ctx && k.len() == self.kv_dim && v.len() == self.kv_dim);
-        let base = self.at(layer) + pos * d;
-        for (s, x) in [(&mut self.k, k), (&mut self.v, v)] {
-            for (g, src) in x.chunks_exact(d).enumerate() {
-                let i = base + g * per_head;
-                match s {
-                    Store::F32(b) => b[i..i + d].copy_from_slice(src),
-                    Store::F16(b) => b[i..i + d].convert_from_f32_slice(src),
-                }
-            }
+        assert!(k.len() == self.kv_dim && v.len() == self.kv_dim);
+        let w = self.row_writer(layer, pos);
+        // SAFETY: one call per side, each storing every head once.
+        unsafe {
+            w.put(false, 0, k);
+            w.put(true, 0, v);
         }
     }
 

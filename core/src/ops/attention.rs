@@ -72,9 +72,7 @@ impl AttnScratch {
     /// Scratch for `threads` threads, contexts up to `n_ctx`, heads of
     /// `head_dim`, `n_heads` query and `n_kv_heads` key/value heads.
     pub fn new(threads: usize, n_ctx: usize, s: AttnShape) -> AttnScratch {
-        let group = (s.n_heads / s.n_kv_heads.max(1)).max(1);
-        let max_blocks = n_ctx.div_ceil(KB).max(1);
-        let part = Part::len(group, s.head_dim);
+        let (group, max_blocks, part) = Self::dims(n_ctx, s);
         AttnScratch {
             threads: (0..threads.max(1))
                 .map(|_| {
@@ -94,11 +92,20 @@ impl AttnScratch {
 
     /// Floats [`AttnScratch::new`] allocates, for memory estimates.
     pub fn floats(threads: usize, n_ctx: usize, s: AttnShape) -> usize {
+        let (group, max_blocks, part) = Self::dims(n_ctx, s);
+        threads.max(1) * (TB * group * (KB + s.head_dim) + TB * max_blocks * part)
+            + s.n_kv_heads * max_blocks * part
+    }
+
+    /// Query heads per key/value head, most blocks a context of `n_ctx`
+    /// has, and floats per [`Part`].
+    fn dims(n_ctx: usize, s: AttnShape) -> (usize, usize, usize) {
         let group = (s.n_heads / s.n_kv_heads.max(1)).max(1);
-        let blocks = n_ctx.div_ceil(KB).max(1);
-        let part = Part::len(group, s.head_dim);
-        threads.max(1) * (TB * group * (KB + s.head_dim) + TB * blocks * part)
-            + s.n_kv_heads * blocks * part
+        (
+            group,
+            n_ctx.div_ceil(KB).max(1),
+            Part::len(group, s.head_dim),
+        )
     }
 }
 
