@@ -351,8 +351,8 @@ fn for_each_range(pool: &ThreadPool, n: usize, f: impl Fn(usize, Range<usize>) +
     let job = pool.exclusive();
     let slots = &pool.shared.slots[..nt];
     for (t, slot) in slots.iter().enumerate() {
-        slot.0
-            .store(pack(t * n / nt, (t + 1) * n / nt), Ordering::Relaxed);
+        let own = home(n, nt, t);
+        slot.0.store(pack(own.start, own.end), Ordering::Relaxed);
     }
     pool.run_exclusive(&job, &|tid| {
         while let Some(r) = claim(&slots[tid].0, false) {
@@ -364,6 +364,15 @@ fn for_each_range(pool: &ThreadPool, n: usize, f: impl Fn(usize, Range<usize>) +
             }
         }
     });
+}
+
+/// The units thread `tid` of `threads` owns in a job over `n` units (of
+/// [`par_rows`], [`par_ranges`] and their kin): it claims them first, in
+/// order, and other threads take from their back only once out of their
+/// own. What a thread will most likely read next, for prefetching.
+pub fn home(n: usize, threads: usize, tid: usize) -> Range<usize> {
+    let t = threads.max(1);
+    tid * n / t..(tid + 1) * n / t
 }
 
 /// `front..back` as a slot value.
