@@ -370,7 +370,7 @@ fn for_each_range(pool: &ThreadPool, n: usize, f: impl Fn(usize, Range<usize>) +
 /// [`par_rows`], [`par_ranges`] and their kin): it claims them first, in
 /// order, and other threads take from their back only once out of their
 /// own. What a thread will most likely read next, for prefetching.
-pub fn home(n: usize, threads: usize, tid: usize) -> Range<usize> {
+pub(crate) fn home(n: usize, threads: usize, tid: usize) -> Range<usize> {
     let t = threads.max(1);
     tid * n / t..(tid + 1) * n / t
 }
