@@ -128,8 +128,7 @@ impl KvCache {
 
     /// A read-only view of one layer.
     pub fn layer(&self, layer: usize) -> LayerKv<'_> {
-        let a = self.at(layer);
-        let b = a + self.n_ctx * self.kv_dim;
+        let (a, b) = (self.at(layer), self.at(layer + 1));
         LayerKv {
             k: self.k.slice(a..b),
             v: self.v.slice(a..b),

@@ -9,10 +9,11 @@
 //! Work is claimed, not assigned: a job's closure takes ranges of rows
 //! from per-thread counters ([`par_rows`]), and a worker only *joins* a
 //! job that is still open. The caller closes the job once every row is
-//! claimed and waits only for workers that joined. A worker the OS has not scheduled (an
-//! oversubscribed machine, a phone's little core) therefore never stalls
-//! the token: the others take its share. With a static split, one
-//! descheduled thread made every job wait a whole time slice.
+//! claimed and waits only for workers that joined. A worker the OS has
+//! not scheduled (an oversubscribed machine, a phone's little core)
+//! therefore never stalls the token: the others take its share. With a
+//! static split, one descheduled thread made every job wait a whole time
+//! slice.
 
 use std::cell::UnsafeCell;
 use std::ops::Range;
@@ -280,7 +281,9 @@ impl Drop for ThreadPool {
 
 /// Runs `f(rows, out_chunk)` over `out` (laid out as rows of `row_len`
 /// values each) split into contiguous row ranges (in multiples of `align`
-/// rows), which the pool's threads claim one at a time.
+/// rows), which the pool's threads claim: each its own share first, front
+/// to back, in claims that shrink as the share does, then what others have
+/// left, from the back.
 /// A last row shorter than `row_len` counts as a row (its chunk is
 /// shorter).
 pub fn par_rows<T: Send>(

@@ -1,4 +1,4 @@
-//! The one way into the library from C: [`ffi_boundary`] runs an entry
+//! The one way into the library from C: `ffi_boundary` runs an entry
 //! point's body under `catch_unwind`, turns its error into a
 //! `minke_status` and records the message for `minke_last_error()`.
 //!

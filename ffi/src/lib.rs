@@ -1,7 +1,7 @@
 //! The C ABI of minke: `libminke` (`.so` and `.a`) and `include/minke.h`.
 //!
 //! One module per C type; every entry point is `minke_<noun>_<verb>`, goes
-//! through [`boundary::ffi_boundary`] (no panic crosses into C; NULLs,
+//! through `boundary::ffi_boundary` (no panic crosses into C; NULLs,
 //! bad UTF-8 and short buffers become status codes) and says in its
 //! comment who owns what, what may be NULL and what is thread-safe.
 //!

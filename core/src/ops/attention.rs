@@ -5,7 +5,7 @@
 //! Keys are taken in blocks of [`KB`] positions (block `b` holds positions
 //! `b·KB..(b+1)·KB`), the split of flash-decoding (Dao et al. 2023): each
 //! block gives its own maximum score `m_b`, sum of `e^(s - m_b)` and
-//! weighted values, and [`combine`] merges the blocks in order. Decode
+//! weighted values, and `combine` merges the blocks in order. Decode
 //! splits its work by (key/value head, block), so that on long contexts
 //! the threads share one head's keys instead of one taking two heads while
 //! the other takes one (SmolLM2's 3 heads on 2 threads), and each block's
@@ -155,12 +155,13 @@ pub fn attention(
     };
     let part = Part::len(group, d);
     let threads = &scratch.threads;
-    // Scores of the queries in `qg` against the first `len` keys of block
-    // `b` of key/value head `g`, `KB` apart in `sc.scores`.
-    let score_block = |sc: &mut ThreadScratch, qg: &[f32], g: usize, b: usize, len: usize| {
-        let rows = qg.len() / d;
-        let sco = &mut sc.scores[..rows * KB];
-        let keys = kv_rows(kc, kv.offset(g, b * KB), len, d);
+    // The first `len` key or value rows of block `b` of key/value head `g`.
+    let keys_of = |g: usize, b: usize, len: usize| kv_rows(kc, kv.offset(g, b * KB), len, d);
+    let vals_of = |g: usize, b: usize, len: usize| kv_rows(vc, kv.offset(g, b * KB), len, d);
+    // Scores of the queries in `qg` against `keys`, `KB` apart in
+    // `sc.scores`.
+    let score_block = |sc: &mut ThreadScratch, qg: &[f32], keys: KvRows<'_>| {
+        let sco = &mut sc.scores[..qg.len() / d * KB];
         (kernels.attn_scores_f16)(qg, keys, s.scale, sco, KB);
     };
     if n == 1 {
@@ -168,13 +169,11 @@ pub fn attention(
         let blocks = len.div_ceil(KB);
         let n_units = s.n_kv_heads * blocks;
         let parts = &mut scratch.partials[..n_units * part];
-        // Unit `u` is block `u % blocks` of key/value head `u / blocks`:
-        // its rows of keys and of values.
+        // Unit `u` is block `b = u % blocks` of key/value head
+        // `g = u / blocks`: `(g, b, positions in the block)`.
         let unit = |u: usize| {
             let (g, b) = (u / blocks, u % blocks);
-            let rows = (len - b * KB).min(KB);
-            let at = kv.offset(g, b * KB);
-            (kv_rows(kc, at, rows, d), kv_rows(vc, at, rows, d))
+            (g, b, (len - b * KB).min(KB))
         };
         // One unit per (key/value head, block): `parts` row `u`.
         par_rows_tid(pool, parts, part, 1, |tid, units, chunk| {
@@ -184,8 +183,8 @@ pub fn attention(
             let sc = &mut *guard;
             let own = home(n_units, pool.n_threads(), tid);
             for (k, u) in units.enumerate() {
-                let (g, b) = (u / blocks, u % blocks);
-                let (keys, vals) = unit(u);
+                let (g, b, rows) = unit(u);
+                let (keys, vals) = (keys_of(g, b, rows), vals_of(g, b, rows));
                 keys.prefetch();
                 vals.prefetch();
                 if u + 1 < own.end {
@@ -194,12 +193,11 @@ pub fn attention(
                     // at ~100 positions on 2 threads (3 units, 2 on one
                     // thread), 33k → 30k cycles a layer in attention
                     // (medians of 8 runs).
-                    let (k1, v1) = unit(u + 1);
-                    k1.prefetch();
-                    v1.prefetch();
+                    let (g1, b1, rows1) = unit(u + 1);
+                    keys_of(g1, b1, rows1).prefetch();
+                    vals_of(g1, b1, rows1).prefetch();
                 }
-                let rows = keys.len;
-                score_block(sc, &q[g * group * d..(g + 1) * group * d], g, b, rows);
+                score_block(sc, &q[g * group * d..(g + 1) * group * d], keys);
                 finish(
                     kernels,
                     &mut sc.scores,
@@ -240,7 +238,7 @@ pub fn attention(
                 }
                 for b in 0..blocks {
                     let rows = (max_len - b * KB).min(KB);
-                    score_block(sc, &qb[..nt * group * d], g, b, rows);
+                    score_block(sc, &qb[..nt * group * d], keys_of(g, b, rows));
                     for t in 0..nt {
                         // Token `t` sees positions `..len`: some of this
                         // block, or none of it.
@@ -249,7 +247,7 @@ pub fn attention(
                             continue;
                         }
                         let r = (len - b * KB).min(KB);
-                        let vals = kv_rows(vc, kv.offset(g, b * KB), r, d);
+                        let vals = vals_of(g, b, r);
                         let dst = &mut sc.partials[(t * blocks + b) * part..][..part];
                         let sco = &mut sc.scores[t * group * KB..];
                         finish(kernels, sco, group, r, vals, dst);
