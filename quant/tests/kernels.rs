@@ -169,7 +169,7 @@ fn matmul_matches_vec_dot_and_scalar() {
         (3, 17, 130),
         (50, 5, 133),
     ];
-    for nb in [1, 3, 4, 33] {
+    for nb in [1, 3, 4, 6, 7, 33] {
         for &rows in &rows_list {
             cases.extend(ns.iter().map(|&n| (nb, rows, n)));
         }

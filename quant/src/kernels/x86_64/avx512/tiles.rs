@@ -4,8 +4,8 @@
 //! and the reason for the prefetch walk are described in `avx512.rs`.
 
 use super::{
-    act_pair, act_pair_nibble_order, act_scales, dot4, f16_at, f16_pairs, hsum, nibble_pair,
-    prefetch_next, spread_natural, spread_nibble, tail_block, widen, Format,
+    act_pair, act_pair_nibble_order, act_quads, act_scales, dot4, f16_at, f16_pairs, hsum,
+    nibble_pair, prefetch_next, spread_natural, spread_nibble, tail_block, widen, Format, Quad4,
 };
 use crate::formats::BlockQ8A;
 use std::arch::x86_64::*;
@@ -111,7 +111,47 @@ impl Format for Q4_0 {
             let eight = _mm512_set1_epi8(8);
             let mut acc = [[_mm512_setzero_ps(); C]; R];
             let mut b = 0;
-            while b + 2 <= nb {
+            while b + 4 <= nb {
+                prefetch_next::<R>(next, b, Self::BB);
+                prefetch_next::<R>(next, b + 2, Self::BB);
+                let xq = act_quads(x, b);
+                let mut off = [zero; C];
+                for c in 0..C {
+                    off[c] = if V {
+                        // -8 Σx per group of four.
+                        let s = dot4::<true>(dot4::<true>(zero, eight, xq[c].lo), eight, xq[c].hi);
+                        _mm512_sub_epi32(zero, s)
+                    } else {
+                        // 8 (x_2i + x_2i+1) per i16 pair, both halves.
+                        _mm512_add_epi16(
+                            _mm512_maddubs_epi16(eight, xq[c].lo),
+                            _mm512_maddubs_epi16(eight, xq[c].hi),
+                        )
+                    };
+                }
+                for r in 0..R {
+                    let (lo, hi, words) = Quad4::<18, 2>::load(w[r].add(b * 18));
+                    let dw = _mm512_cvtph_ps(_mm512_castsi512_si256(words));
+                    for c in 0..C {
+                        let dot = if V {
+                            dot4::<true>(dot4::<true>(off[c], lo, xq[c].lo), hi, xq[c].hi)
+                        } else {
+                            // Each i16 is at most 2 · 2 · 15 · 127 = 7620
+                            // before the offset: no saturation.
+                            let p16 = _mm512_add_epi16(
+                                _mm512_maddubs_epi16(lo, xq[c].lo),
+                                _mm512_maddubs_epi16(hi, xq[c].hi),
+                            );
+                            let p16 = _mm512_sub_epi16(p16, off[c]);
+                            _mm512_madd_epi16(p16, _mm512_set1_epi16(1))
+                        };
+                        let s = _mm512_mul_ps(dw, xq[c].d);
+                        acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc[r][c]);
+                    }
+                }
+                b += 4;
+            }
+            if b + 2 <= nb {
                 prefetch_next::<R>(next, b, Self::BB);
                 let mut xv = [zero; C];
                 let mut xs = [_mm_setzero_ps(); C];
@@ -177,10 +217,29 @@ impl Format for Q4_1 {
         unsafe {
             let zero = _mm512_setzero_si512();
             let mut acc = [[_mm512_setzero_ps(); C]; R];
-            // Lanes 1 and 3 collect m_w · s_x; lanes 0 and 2 are unused.
+            // The quads' m_w · s_x, one lane per block of the quad.
+            let mut accq = [[_mm_setzero_ps(); C]; R];
+            // The pair's: lanes 1 and 3; lanes 0 and 2 are unused.
             let mut accm = [[_mm_setzero_ps(); C]; R];
             let mut b = 0;
-            while b + 2 <= nb {
+            while b + 4 <= nb {
+                prefetch_next::<R>(next, b, Self::BB);
+                prefetch_next::<R>(next, b + 2, Self::BB);
+                let xq = act_quads(x, b);
+                for r in 0..R {
+                    let (lo, hi, words) = Quad4::<20, 4>::load(w[r].add(b * 20));
+                    let dw = _mm512_cvtph_ps(_mm512_castsi512_si256(words));
+                    let mw = _mm_cvtph_ps(_mm512_extracti32x4_epi32::<2>(words));
+                    for c in 0..C {
+                        let dot = dot4::<V>(dot4::<V>(zero, lo, xq[c].lo), hi, xq[c].hi);
+                        let s = _mm512_mul_ps(dw, xq[c].d);
+                        acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc[r][c]);
+                        accq[r][c] = _mm_fmadd_ps(mw, xq[c].s, accq[r][c]);
+                    }
+                }
+                b += 4;
+            }
+            if b + 2 <= nb {
                 prefetch_next::<R>(next, b, Self::BB);
                 let mut xv = [zero; C];
                 let mut xs = [_mm_setzero_ps(); C];
@@ -231,7 +290,10 @@ impl Format for Q4_1 {
                         _mm_movehdup_ps(m),
                         _mm_movehl_ps(m, _mm_movehdup_ps(m)),
                     ));
-                    res[r][c] = hsum(acc[r][c]) + (m + tail_m[r][c]);
+                    let q = accq[r][c];
+                    let q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+                    let q = _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
+                    res[r][c] = hsum(acc[r][c]) + ((q + m) + tail_m[r][c]);
                 }
             }
             res
