@@ -583,8 +583,9 @@ impl<const BB: usize, const H: usize> Quad4<BB, H> {
     /// BW.
     #[inline(always)]
     unsafe fn load(p: *const u8) -> (__m512i, __m512i, __m512i) {
-        // SAFETY: both loads lie within the `4 BB` readable bytes
-        // (`SECOND + 64 == 4 BB`); unaligned loads.
+        // SAFETY: both weight loads lie within the `4 BB` readable bytes
+        // (`SECOND + 64 == 4 BB`); each index table is 32 u16, 64 bytes;
+        // all loads unaligned.
         unsafe {
             let l1 = _mm512_loadu_si512(p.cast());
             let l2 = _mm512_loadu_si512(p.add(Self::SECOND).cast());

@@ -1,7 +1,10 @@
 //! The AVX-512 tile kernels of each quantized format: `R` weight rows ×
-//! `C` activation rows, two blocks per 512-bit register, an odd last block
-//! through 256-bit code. The register layouts, the unsigned-offset trick
-//! and the reason for the prefetch walk are described in `avx512.rs`.
+//! `C` activation rows, two blocks per 512-bit register. The 4-bit formats
+//! take four blocks at a time while a row has them (`Quad4`), then at most
+//! one pair; an odd last block goes through 256-bit code. A row's
+//! arithmetic depends on its length only, never on `R` or `C`. The
+//! register layouts, the unsigned-offset trick and the reason for the
+//! prefetch walk are described in `avx512.rs`.
 
 use super::{
     act_pair, act_pair_nibble_order, act_quads, act_scales, dot4, f16_at, f16_pairs, hsum,
