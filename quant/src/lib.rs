@@ -10,6 +10,7 @@
 pub mod dtype;
 pub mod formats;
 pub mod kernels;
+pub mod math;
 
 pub use dtype::DType;
 pub use formats::{BlockQ4_0, BlockQ4_1, BlockQ8A, BlockQ8_0, QK};

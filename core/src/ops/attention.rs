@@ -281,7 +281,7 @@ fn finish(
 ) {
     let d = vals.d;
     for i in 0..group {
-        let (m, sum) = crate::ops::exp_shifted(&mut sco[i * KB..i * KB + len]);
+        let (m, sum) = (kernels.exp_shifted)(&mut sco[i * KB..i * KB + len]);
         dst[group * d + i] = m;
         dst[group * d + group + i] = sum;
     }

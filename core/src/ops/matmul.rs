@@ -256,7 +256,7 @@ pub fn swiglu(
                     go.product(ctx, &gate.w, r.clone(), xq);
                     uo.product(ctx, &up.w, r.clone(), xq);
                     for t in 0..n {
-                        crate::ops::silu_mul(go.part(t, r.clone()), uo.part(t, r.clone()));
+                        (ctx.kernels.silu_mul)(go.part(t, r.clone()), uo.part(t, r.clone()));
                     }
                 }
             },
@@ -284,7 +284,7 @@ pub fn swiglu(
                 .matmul(dg, &wg[r.start * rbg..r.end * rbg], k, x, n, g);
             ctx.kernels
                 .matmul(du, &wu[r.start * rbu..r.end * rbu], k, x, n, u);
-            crate::ops::silu_mul(g, u);
+            (ctx.kernels.silu_mul)(g, u);
             if let Some(c) = &cols {
                 // SAFETY: the pool hands each thread disjoint row ranges.
                 unsafe { c.put_transposed(g, r.start) };

@@ -63,7 +63,7 @@ pub fn mlp_forward(
         };
         linear(ctx, &mlp.up, xa, m, s.up, s.tmp);
     }
-    crate::ops::silu_mul(&mut s.gate[..m * f], &s.up[..m * f]);
+    (ctx.kernels.silu_mul)(&mut s.gate[..m * f], &s.up[..m * f]);
     let xa = quantize_input(ctx, &mlp.down.w, &s.gate[..m * f], s.xq);
     linear(ctx, &mlp.down, xa, m, out, s.tmp);
 }

@@ -127,6 +127,18 @@ impl KvRows<'_> {
     }
 }
 
+/// Hints that `data` will be read soon: asks for each of its cache lines
+/// in L2 (no effect on results; nothing on targets without a prefetch
+/// instruction). For small vectors read between streaming jobs, such as a
+/// layer's norm weights, which the weights streamed since their last use
+/// have pushed out of every cache.
+pub fn prefetch<T>(data: &[T]) {
+    let step = (64 / std::mem::size_of::<T>().max(1)).max(1);
+    for x in data.iter().step_by(step) {
+        prefetch_line(x);
+    }
+}
+
 /// Hints that the cache line holding `x` will be read soon, into L2.
 #[inline(always)]
 fn prefetch_line<T>(x: &T) {
@@ -194,6 +206,12 @@ pub struct Kernels {
     pub attn_scores_f16: AttnScoresF16,
     /// Attention over an f16 cache: probability-weighted sum of values.
     pub attn_values_f16: AttnValuesF16,
+    /// Softmax without the division, in place: `x ← e^(x - max x)`;
+    /// returns `(max x, Σ x)`. Every table gives the scalar kernel's bits.
+    pub exp_shifted: fn(x: &mut [f32]) -> (f32, f32),
+    /// SwiGLU's gate, in place: `g ← g / (1 + e^-g) · u`. Every table gives
+    /// the scalar kernel's bits.
+    pub silu_mul: fn(g: &mut [f32], u: &[f32]),
     /// Batches of at least this many activation rows go through a GEMM
     /// path (`usize::MAX`: none) that sums each product in its own fixed
     /// order: still independent of the other rows and tokens in the call,

@@ -29,8 +29,20 @@ pub static KERNELS: Kernels = Kernels {
     matmul_q8_0x16,
     attn_scores_f16,
     attn_values_f16,
+    exp_shifted,
+    silu_mul,
     gemm_min_tokens: usize::MAX,
 };
+
+/// Softmax without the division (see [`Kernels::exp_shifted`]).
+pub fn exp_shifted(x: &mut [f32]) -> (f32, f32) {
+    crate::math::exp_shifted(x)
+}
+
+/// SwiGLU's gate (see [`Kernels::silu_mul`]).
+pub fn silu_mul(g: &mut [f32], u: &[f32]) {
+    crate::math::silu_mul(g, u)
+}
 
 fn f16_at(b: &[u8], i: usize) -> f32 {
     f16::from_le_bytes([b[i], b[i + 1]]).to_f32()

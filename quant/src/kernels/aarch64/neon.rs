@@ -43,6 +43,8 @@ pub(in crate::kernels) static KERNELS: Kernels = Kernels {
     matmul_q8_0x16: matmul_x16::<1, 32, false>,
     attn_scores_f16: super::super::scalar::attn_scores_f16,
     attn_values_f16: super::super::scalar::attn_values_f16,
+    exp_shifted: super::super::scalar::exp_shifted,
+    silu_mul: super::super::scalar::silu_mul,
     gemm_min_tokens: usize::MAX,
 };
 
@@ -65,6 +67,8 @@ pub(in crate::kernels) static KERNELS_DOTPROD: Kernels = Kernels {
     matmul_q8_0x16: matmul_x16::<1, 32, true>,
     attn_scores_f16: super::super::scalar::attn_scores_f16,
     attn_values_f16: super::super::scalar::attn_values_f16,
+    exp_shifted: super::super::scalar::exp_shifted,
+    silu_mul: super::super::scalar::silu_mul,
     gemm_min_tokens: usize::MAX,
 };
 

@@ -42,6 +42,8 @@ pub(in crate::kernels) static KERNELS: Kernels = Kernels {
     matmul_q8_0x16: matmul_x16::<1, 32>,
     attn_scores_f16: super::super::scalar::attn_scores_f16,
     attn_values_f16: super::super::scalar::attn_values_f16,
+    exp_shifted,
+    silu_mul,
     gemm_min_tokens: usize::MAX,
 };
 
@@ -56,6 +58,8 @@ pub(in crate::kernels) fn detected() -> bool {
 // Safe entry points. Each checks sizes, then enters the feature-enabled code.
 // The features are present because this table is only reachable through
 // dispatch after `detected()`.
+
+super::elementwise!("avx2", "AVX2");
 
 fn quantize_act(src: &[f32], dst: &mut [BlockQ8A]) {
     assert_eq!(src.len(), dst.len() * QK, "activation row length");

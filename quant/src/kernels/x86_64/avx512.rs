@@ -75,6 +75,8 @@ pub(in crate::kernels) static KERNELS_VNNI: Kernels = Kernels {
     matmul_q8_0x16: matmul_x16::<x16::X8_0, true>,
     attn_scores_f16: attn::attn_scores_f16,
     attn_values_f16: attn::attn_values_f16,
+    exp_shifted,
+    silu_mul,
     gemm_min_tokens: gemm::MIN_TOKENS,
 };
 
@@ -97,6 +99,8 @@ pub(in crate::kernels) static KERNELS: Kernels = Kernels {
     matmul_q8_0x16: matmul_x16::<x16::X8_0, false>,
     attn_scores_f16: attn::attn_scores_f16,
     attn_values_f16: attn::attn_values_f16,
+    exp_shifted,
+    silu_mul,
     gemm_min_tokens: usize::MAX,
 };
 
@@ -119,6 +123,8 @@ pub(in crate::kernels) fn detected_vnni() -> bool {
 // Safe entry points. The table holding them is only handed out after the
 // matching `detected*()` said yes, so the features are present; each checks
 // sizes before entering the feature-enabled code.
+
+super::elementwise!("avx512f,avx512vl,avx2", "AVX-512 F/VL");
 
 fn quantize_act(src: &[f32], dst: &mut [BlockQ8A]) {
     assert_eq!(src.len(), dst.len() * QK, "activation row length");
