@@ -14,7 +14,8 @@ pub struct Args {
     /// Token ids, comma-separated.
     #[arg(long, conflicts_with = "prompt")]
     tokens: Option<String>,
-    /// Text to tokenize (needs a model with a tokenizer).
+    /// Text to tokenize, as `minke tokenize -p` does (needs a model with a
+    /// tokenizer).
     #[arg(short, long)]
     prompt: Option<String>,
     /// Logits for every position, not only the last.
@@ -39,17 +40,19 @@ pub struct Args {
 
 pub fn run(a: Args) -> Res {
     let model = Model::open(&a.model)?;
-    let tokens =
-        match (a.tokens, a.prompt) {
-            (Some(t), _) => parse_tokens(&t)?,
-            (None, Some(_)) => return Err(
-                "-p needs a tokenizer, which is not wired into `minke logits` yet; use --tokens"
-                    .into(),
-            ),
-            (None, None) => return Err("give --tokens 1,2,3 or -p TEXT".into()),
-        };
+    let tokens = match (&a.tokens, &a.prompt) {
+        (Some(t), _) => parse_tokens(t)?,
+        // As `minke tokenize -p` gives them: with the special prefix (BOS)
+        // the model asks for.
+        (None, Some(p)) => model.tokenizer()?.encode(p, true)?,
+        (None, None) => return Err("give --tokens 1,2,3 or -p TEXT".into()),
+    };
     if tokens.is_empty() {
-        return Err("--tokens is empty".into());
+        return Err(if a.tokens.is_some() {
+            "--tokens is empty".into()
+        } else {
+            "the prompt tokenizes to nothing".into()
+        });
     }
     let vocab = model.config.vocab_size;
     let params = SessionParams {

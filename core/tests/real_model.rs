@@ -13,32 +13,9 @@ use safetensors::SafeTensors;
 use serde_json::Value;
 use std::path::PathBuf;
 
-fn model_path() -> Option<PathBuf> {
-    let p = match std::env::var_os("MINKE_MODEL") {
-        Some(p) => PathBuf::from(p),
-        None => {
-            let cache = std::env::var_os("MINKE_CACHE")
-                .map(PathBuf::from)
-                .or_else(|| {
-                    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/minke"))
-                })?;
-            cache.join("models/SmolLM2-135M-Instruct.Q4_1.gguf")
-        }
-    };
-    if p.is_file() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var("MINKE_REQUIRE_MODEL").as_deref() != Ok("1"),
-        "MINKE_REQUIRE_MODEL=1 but {} is missing (run scripts/fetch-model.sh)",
-        p.display()
-    );
-    eprintln!(
-        "skipping: {} is missing (run scripts/fetch-model.sh)",
-        p.display()
-    );
-    None
-}
+#[path = "support/real_model.rs"]
+mod real_model;
+use real_model::model_path;
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -1,0 +1,86 @@
+//! The `minke` command as a user runs it: text and token ids give the same
+//! logits, and bad input ends in one clear line on stderr and exit status
+//! 1, never a panic.
+//!
+//! The real model comes as in `core/tests/real_model.rs`: `MINKE_MODEL`, or
+//! the cache `scripts/fetch-model.sh` fills; without it the tests that need
+//! it say so and pass, unless `MINKE_REQUIRE_MODEL=1`.
+
+#[path = "../../core/tests/support/real_model.rs"]
+mod real_model;
+
+use real_model::model_path;
+use std::process::{Command, Output};
+
+fn minke(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_minke"))
+        .args(args)
+        .output()
+        .expect("the minke binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "minke failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).expect("UTF-8 output")
+}
+
+/// Exit status 1 and a one-line `minke: error: ...` naming `what`.
+fn assert_clear_error(o: &Output, what: &str) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
+    assert!(
+        err.starts_with("minke: error: ") && err.contains(what),
+        "expected an error about {what:?}, got: {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn logits_of_text_are_the_logits_of_its_token_ids() {
+    let Some(m) = model_path() else { return };
+    let m = m.to_str().unwrap();
+    let text = "The capital of France is";
+    let ids = stdout(&minke(&["tokenize", "-m", m, "-p", text]));
+    let ids = ids.trim().trim_start_matches('[').trim_end_matches(']');
+    assert!(!ids.is_empty());
+    let common = ["logits", "-m", m, "-t", "1", "--all", "--top", "3"];
+    let from_text = stdout(&minke(&[&common[..], &["-p", text]].concat()));
+    let from_ids = stdout(&minke(&[&common[..], &["--tokens", ids]].concat()));
+    assert_eq!(from_text, from_ids);
+    assert_eq!(from_text.lines().count(), ids.split(',').count());
+    // The last position's best guess is a real continuation.
+    let last = from_text.lines().last().unwrap();
+    assert!(last.contains("\"top\":[["), "{last}");
+}
+
+#[test]
+fn bad_input_gets_a_clear_error() {
+    let missing = "/nonexistent/model.gguf";
+    assert_clear_error(&minke(&["logits", "-m", missing, "--tokens", "1"]), missing);
+
+    let dir = std::env::temp_dir().join(format!("minke-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let junk = dir.join("junk.gguf");
+    std::fs::write(&junk, b"GGUF\x03\x00\x00\x00 not really").unwrap();
+    let junk_s = junk.to_str().unwrap();
+    let o = minke(&["run", "-m", junk_s, "-p", "hi", "-n", "1"]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_clear_error(&o, "");
+    assert!(err.contains("junk.gguf") || err.contains("GGUF"), "{err}");
+
+    if let Some(m) = model_path() {
+        let m = m.to_str().unwrap();
+        let o = minke(&["logits", "-m", m, "--tokens", "1,99999999"]);
+        assert_clear_error(&o, "out of range");
+        assert_clear_error(
+            &minke(&["logits", "-m", m, "-p", ""]),
+            "tokenizes to nothing",
+        );
+        assert_clear_error(&minke(&["logits", "-m", m, "--tokens", "1,x"]), "x");
+    }
+}
