@@ -8,6 +8,8 @@
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
 pub mod dispatch;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod lanes;
 pub mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
@@ -125,6 +127,76 @@ impl KvRows<'_> {
             );
         }
     }
+}
+
+/// The frame of every SIMD [`AttnScoresF16`]: checks that the key rows
+/// lie inside their slice and that `out` holds every score, returns at
+/// once when there is nothing to compute, hands heads wider than `max_d`
+/// to the scalar kernel, and calls `simd(q, nq, k, scale, out, os)` with
+/// the number of query rows `nq` otherwise.
+///
+/// # Panics
+/// When a key row or a score would fall outside its slice.
+pub(crate) fn attn_scores_checked(
+    q: &[f32],
+    k: KvRows<'_>,
+    scale: f32,
+    out: &mut [f32],
+    os: usize,
+    max_d: usize,
+    simd: impl FnOnce(&[f32], usize, KvRows<'_>, f32, &mut [f32], usize),
+) {
+    k.check();
+    if k.d == 0 || k.len == 0 || q.len() < k.d {
+        return;
+    }
+    if k.d > max_d {
+        return scalar::attn_scores_f16(q, k, scale, out, os);
+    }
+    let nq = q.len() / k.d;
+    assert!(
+        (nq - 1)
+            .checked_mul(os)
+            .and_then(|a| a.checked_add(k.len))
+            .is_some_and(|e| e <= out.len()),
+        "attention score output too small"
+    );
+    simd(q, nq, k, scale, out, os)
+}
+
+/// The frame of every SIMD [`AttnValuesF16`], as [`attn_scores_checked`]:
+/// checks that the value rows lie inside their slice and that `p` holds
+/// every probability, then calls `simd(p, ps, v, nq, out)` with the number
+/// of query rows `nq = out.len() / d` (the scalar kernel above `max_d`).
+///
+/// # Panics
+/// When a value row or a probability would fall outside its slice.
+pub(crate) fn attn_values_checked(
+    p: &[f32],
+    ps: usize,
+    v: KvRows<'_>,
+    out: &mut [f32],
+    max_d: usize,
+    simd: impl FnOnce(&[f32], usize, KvRows<'_>, usize, &mut [f32]),
+) {
+    v.check();
+    if v.d == 0 || out.len() < v.d {
+        return;
+    }
+    if v.d > max_d {
+        return scalar::attn_values_f16(p, ps, v, out);
+    }
+    let nq = out.len() / v.d;
+    if v.len > 0 {
+        assert!(
+            (nq - 1)
+                .checked_mul(ps)
+                .and_then(|a| a.checked_add(v.len))
+                .is_some_and(|e| e <= p.len()),
+            "attention probabilities too short"
+        );
+    }
+    simd(p, ps, v, nq, out)
 }
 
 /// Hints that `data` will be read soon: asks for each of its cache lines

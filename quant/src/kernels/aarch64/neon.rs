@@ -17,6 +17,8 @@
 //! `#[inline(always)]` and get the `dotprod` feature from the trampoline
 //! they are inlined into.
 
+mod attn;
+
 use super::super::{matmul_shape, x16_tiles, Isa, Kernels};
 use crate::formats::x16::GROUP;
 use crate::formats::{BlockQ8A, QK};
@@ -41,8 +43,8 @@ pub(in crate::kernels) static KERNELS: Kernels = Kernels {
     matmul_q4_0x16: matmul_x16::<1, 16, false>,
     matmul_q4_1x16: matmul_x16::<2, 16, false>,
     matmul_q8_0x16: matmul_x16::<1, 32, false>,
-    attn_scores_f16: super::super::scalar::attn_scores_f16,
-    attn_values_f16: super::super::scalar::attn_values_f16,
+    attn_scores_f16: attn::attn_scores_f16,
+    attn_values_f16: attn::attn_values_f16,
     exp_shifted: super::super::scalar::exp_shifted,
     silu_mul: super::super::scalar::silu_mul,
     gemm_min_tokens: usize::MAX,
@@ -65,8 +67,8 @@ pub(in crate::kernels) static KERNELS_DOTPROD: Kernels = Kernels {
     matmul_q4_0x16: matmul_x16::<1, 16, true>,
     matmul_q4_1x16: matmul_x16::<2, 16, true>,
     matmul_q8_0x16: matmul_x16::<1, 32, true>,
-    attn_scores_f16: super::super::scalar::attn_scores_f16,
-    attn_values_f16: super::super::scalar::attn_values_f16,
+    attn_scores_f16: attn::attn_scores_f16,
+    attn_values_f16: attn::attn_values_f16,
     exp_shifted: super::super::scalar::exp_shifted,
     silu_mul: super::super::scalar::silu_mul,
     gemm_min_tokens: usize::MAX,

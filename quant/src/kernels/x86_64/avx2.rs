@@ -16,6 +16,8 @@
 //! updated once per block with `fma(sum_i32 as f32, d_w · d_x)`; the lanes
 //! are added once at the end.
 
+mod attn;
+
 use super::super::{matmul_shape, x16_tiles, Isa, Kernels};
 use crate::formats::x16::GROUP;
 use crate::formats::{BlockQ8A, QK};
@@ -40,8 +42,8 @@ pub(in crate::kernels) static KERNELS: Kernels = Kernels {
     matmul_q4_0x16: matmul_x16::<1, 16>,
     matmul_q4_1x16: matmul_x16::<2, 16>,
     matmul_q8_0x16: matmul_x16::<1, 32>,
-    attn_scores_f16: super::super::scalar::attn_scores_f16,
-    attn_values_f16: super::super::scalar::attn_values_f16,
+    attn_scores_f16: attn::attn_scores_f16,
+    attn_values_f16: attn::attn_values_f16,
     exp_shifted,
     silu_mul,
     gemm_min_tokens: usize::MAX,

@@ -7,7 +7,7 @@
 //! positions in order. Neither depends on how many query rows a call gets,
 //! so callers may split queries across threads freely.
 
-use super::super::super::{scalar, KvRows};
+use super::super::super::{attn_scores_checked, attn_values_checked, KvRows};
 use super::hsum;
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
@@ -34,28 +34,19 @@ pub(in crate::kernels) fn attn_scores_f16(
     out: &mut [f32],
     os: usize,
 ) {
-    k.check();
-    let d = k.d;
-    if d == 0 || k.len == 0 {
-        return;
-    }
-    if d > MAX_D {
-        return scalar::attn_scores_f16(q, k, scale, out, os);
-    }
-    let nq = q.len() / d;
-    if nq == 0 {
-        return;
-    }
-    assert!(
-        (nq - 1)
-            .checked_mul(os)
-            .and_then(|a| a.checked_add(k.len))
-            .is_some_and(|e| e <= out.len()),
-        "attention score output too small"
-    );
     // SAFETY: AVX-512 F/BW/VL and F16C were detected before this table was
-    // handed out; `k.check()` and the asserts above bound every access.
-    unsafe { scores(q.as_ptr(), nq, k, scale, out.as_mut_ptr(), os) }
+    // handed out; `attn_scores_checked` checked the sizes.
+    attn_scores_checked(
+        q,
+        k,
+        scale,
+        out,
+        os,
+        MAX_D,
+        |q, nq, k, scale, out, os| unsafe {
+            scores(q.as_ptr(), nq, k, scale, out.as_mut_ptr(), os)
+        },
+    )
 }
 
 /// # Safety
@@ -298,39 +289,18 @@ unsafe fn hsum16(v: [__m512; 16]) -> __m512 {
 
 /// [`super::super::super::AttnValuesF16`].
 pub(in crate::kernels) fn attn_values_f16(p: &[f32], ps: usize, v: KvRows<'_>, out: &mut [f32]) {
-    v.check();
-    let d = v.d;
-    if d == 0 {
-        return;
-    }
-    if d > MAX_D {
-        return scalar::attn_values_f16(p, ps, v, out);
-    }
-    let nq = out.len() / d;
-    if nq == 0 {
-        return;
-    }
-    if v.len > 0 {
-        assert!(
-            (nq - 1)
-                .checked_mul(ps)
-                .and_then(|a| a.checked_add(v.len))
-                .is_some_and(|e| e <= p.len()),
-            "attention probabilities too short"
-        );
-    }
-    let (p, o) = (p.as_ptr(), out.as_mut_ptr());
     // SAFETY: features detected before the table was handed out; sizes
-    // checked above (`out` holds `nq * d` floats).
-    unsafe {
-        if d <= 64 {
+    // checked by `attn_values_checked` (`out` holds `nq * d` floats).
+    attn_values_checked(p, ps, v, out, MAX_D, |p, ps, v, nq, out| unsafe {
+        let (p, o) = (p.as_ptr(), out.as_mut_ptr());
+        if v.d <= 64 {
             values::<4, 4>(p, ps, v, nq, o)
-        } else if d <= 128 {
+        } else if v.d <= 128 {
             values::<2, 8>(p, ps, v, nq, o)
         } else {
             values::<1, 16>(p, ps, v, nq, o)
         }
-    }
+    })
 }
 
 /// `QB` queries at a time, each with `CB` 16-lane accumulators

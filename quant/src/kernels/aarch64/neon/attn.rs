@@ -1,0 +1,87 @@
+//! NEON attention over an f16 KV cache: [`lanes`]' loops on 4-lane
+//! registers, `fcvtl` to widen ([`f16x4`]), `fmla` to sum, `faddp` twice
+//! across lanes (`vaddvq_f32`).
+
+use super::super::super::lanes::{self, Lanes, MAX_D};
+use super::super::super::{attn_scores_checked, attn_values_checked, KvRows};
+use super::f16x4;
+use half::f16;
+use std::arch::aarch64::*;
+
+/// Chunks of 4 per pass of the values loop: 2 queries × 8 accumulators and
+/// 8 widened chunks fit the 32 registers.
+const VC: usize = 8;
+
+#[derive(Clone, Copy)]
+struct Q4(float32x4_t);
+
+// SAFETY (for every method): NEON is part of every aarch64 CPU; pointers
+// valid for 4 elements (the trait's contract).
+impl Lanes for Q4 {
+    const N: usize = 4;
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        // SAFETY: NEON.
+        Q4(unsafe { vdupq_n_f32(0.0) })
+    }
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> Self {
+        // SAFETY: NEON.
+        Q4(unsafe { vdupq_n_f32(x) })
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        // SAFETY: the trait's contract.
+        Q4(unsafe { vld1q_f32(p) })
+    }
+    #[inline(always)]
+    unsafe fn widen(p: *const f16) -> Self {
+        // SAFETY: the trait's contract: 8 readable bytes.
+        Q4(unsafe { f16x4(p.cast()) })
+    }
+    #[inline(always)]
+    unsafe fn fma(self, a: Self, b: Self) -> Self {
+        // SAFETY: NEON.
+        Q4(unsafe { vfmaq_f32(self.0, a.0, b.0) })
+    }
+    #[inline(always)]
+    unsafe fn sum(self) -> f32 {
+        // SAFETY: NEON.
+        unsafe { vaddvq_f32(self.0) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        // SAFETY: the trait's contract.
+        unsafe { vst1q_f32(p, self.0) }
+    }
+}
+
+/// [`super::super::super::AttnScoresF16`].
+pub(in crate::kernels) fn attn_scores_f16(
+    q: &[f32],
+    k: KvRows<'_>,
+    scale: f32,
+    out: &mut [f32],
+    os: usize,
+) {
+    // SAFETY: NEON is part of every aarch64 CPU; `attn_scores_checked`
+    // checked the sizes.
+    attn_scores_checked(
+        q,
+        k,
+        scale,
+        out,
+        os,
+        MAX_D,
+        |q, nq, k, scale, out, os| unsafe { lanes::scores::<Q4>(q, nq, k, scale, out, os) },
+    )
+}
+
+/// [`super::super::super::AttnValuesF16`].
+pub(in crate::kernels) fn attn_values_f16(p: &[f32], ps: usize, v: KvRows<'_>, out: &mut [f32]) {
+    // SAFETY: as in `attn_scores_f16`; `attn_values_checked` checked the
+    // sizes.
+    attn_values_checked(p, ps, v, out, MAX_D, |p, ps, v, nq, out| unsafe {
+        lanes::values::<Q4, VC>(p, ps, v, nq, out)
+    })
+}
