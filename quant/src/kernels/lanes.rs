@@ -11,8 +11,8 @@
 //! Scores: a head is taken in chunks of `V::N` values; each score is one
 //! FMA chain over the chunks in order, then [`Lanes::sum`]. Up to
 //! [`QB`] queries × [`KS`] keys of chains are live at once, the queries
-//! read from a zero-padded copy, each key chunk widened once for all of
-//! them. Values: each output lane is one FMA chain over the positions in
+//! read in place (a last partial chunk from a zero-padded copy), each key
+//! chunk widened once for all of them. Values: each output lane is one FMA chain over the positions in
 //! order, [`VQ`] queries × `VC` chunks at a time. Neither order depends
 //! on how many query rows or keys a call gets, so callers may split them
 //! freely (the promise of [`super::AttnScoresF16`]).
@@ -28,11 +28,11 @@ use half::f16;
 /// above it).
 pub(super) const MAX_D: usize = 256;
 /// Queries per pass of [`scores`].
-pub(super) const QB: usize = 3;
+const QB: usize = 3;
 /// Keys per step of [`scores`].
 const KS: usize = 4;
 /// Queries per pass of [`values`].
-pub(super) const VQ: usize = 2;
+const VQ: usize = 2;
 
 /// One register of f32 lanes.
 ///
@@ -82,7 +82,8 @@ unsafe fn chunk<V: Lanes>(k: &KvRows<'_>, j: usize, c: usize) -> V {
 /// [`super::attn_scores_checked`]), `0 < k.d <= MAX_D`.
 ///
 /// # Safety
-/// `V`'s features; `V::N <= 16`; the checks of `attn_scores_checked` passed.
+/// `V`'s features; `V::N <= 16`; the checks of `attn_scores_checked`
+/// passed.
 #[inline(always)]
 pub(super) unsafe fn scores<V: Lanes>(
     q: &[f32],
@@ -93,58 +94,65 @@ pub(super) unsafe fn scores<V: Lanes>(
     os: usize,
 ) {
     let d = k.d;
-    let dp = d.div_ceil(V::N) * V::N;
     let mut i0 = 0;
     while i0 < nq {
         let qb = QB.min(nq - i0);
-        // Queries `i0..i0 + qb`, each padded with zeros to whole chunks.
-        let mut pad = [0f32; QB * MAX_D];
-        for i in 0..qb {
-            pad[i * dp..i * dp + d].copy_from_slice(&q[(i0 + i) * d..(i0 + i + 1) * d]);
-        }
-        let o = &mut out[i0 * os..];
-        // SAFETY: the caller's features and checks; `pad` holds `qb` rows
-        // of `dp` floats.
+        let (qi, o) = (&q[i0 * d..(i0 + qb) * d], &mut out[i0 * os..]);
+        // SAFETY: the caller's features and checks, for queries
+        // `i0..i0 + qb`.
         unsafe {
             match qb {
-                1 => score_rows::<V, 1>(&pad, dp, k, scale, o, os),
-                2 => score_rows::<V, 2>(&pad, dp, k, scale, o, os),
-                _ => score_rows::<V, 3>(&pad, dp, k, scale, o, os),
+                1 => score_rows::<V, 1>(qi, k, scale, o, os),
+                2 => score_rows::<V, 2>(qi, k, scale, o, os),
+                _ => score_rows::<V, 3>(qi, k, scale, o, os),
             }
         }
         i0 += qb;
     }
 }
 
-/// `Q` queries (rows of `pad`, `dp` floats apart) against every key.
+/// `Q` queries (`q`, `Q` rows of `k.d`) against every key. Whole chunks
+/// are read in place; a last partial chunk comes from zero-padded copies.
 ///
 /// # Safety
 /// As [`scores`].
 #[inline(always)]
 unsafe fn score_rows<V: Lanes, const Q: usize>(
-    pad: &[f32],
-    dp: usize,
+    q: &[f32],
     k: KvRows<'_>,
     scale: f32,
     out: &mut [f32],
     os: usize,
 ) {
-    let chunks = dp / V::N;
-    let qp = pad.as_ptr();
+    let d = k.d;
+    let (full, rem) = (d / V::N, d % V::N);
+    let mut tail = [[0f32; 16]; Q];
+    for (i, t) in tail.iter_mut().enumerate().filter(|_| rem > 0) {
+        t[..rem].copy_from_slice(&q[i * d + full * V::N..(i + 1) * d]);
+    }
+    let qp = q.as_ptr();
     // The sums of keys `j0..j0 + N` for every query, into `out`. (A macro,
     // not a closure: a closure would not get the trampoline's features.)
     macro_rules! step {
         ($n:expr, $j0:expr) => {{
-            // SAFETY: key `j0 + jj < k.len`; query row `i < Q` of `pad`
-            // holds `dp = V::N · chunks` floats; the caller's features.
+            // SAFETY: key `j0 + jj < k.len`; query `i < Q` holds `d`
+            // floats, of which chunks `c < full` are whole; the caller's
+            // features.
             unsafe {
                 let mut acc = [[V::zero(); $n]; Q];
-                for c in 0..chunks {
+                for c in 0..full {
                     for jj in 0..$n {
                         let kc = chunk::<V>(&k, $j0 + jj, c);
                         for (i, a) in acc.iter_mut().enumerate() {
-                            let qc = V::load(qp.add(i * dp + c * V::N));
-                            a[jj] = a[jj].fma(qc, kc);
+                            a[jj] = a[jj].fma(V::load(qp.add(i * d + c * V::N)), kc);
+                        }
+                    }
+                }
+                if rem > 0 {
+                    for jj in 0..$n {
+                        let kc = chunk::<V>(&k, $j0 + jj, full);
+                        for (a, t) in acc.iter_mut().zip(&tail) {
+                            a[jj] = a[jj].fma(V::load(t.as_ptr()), kc);
                         }
                     }
                 }

@@ -137,6 +137,7 @@ impl KvRows<'_> {
 ///
 /// # Panics
 /// When a key row or a score would fall outside its slice.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub(crate) fn attn_scores_checked(
     q: &[f32],
     k: KvRows<'_>,
@@ -171,6 +172,7 @@ pub(crate) fn attn_scores_checked(
 ///
 /// # Panics
 /// When a value row or a probability would fall outside its slice.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub(crate) fn attn_values_checked(
     p: &[f32],
     ps: usize,
