@@ -12,10 +12,11 @@
 //! FMA chain over the chunks in order, then [`Lanes::sum`]. Up to
 //! [`QB`] queries × [`KS`] keys of chains are live at once, the queries
 //! read in place (a last partial chunk from a zero-padded copy), each key
-//! chunk widened once for all of them. Values: each output lane is one FMA chain over the positions in
-//! order, [`VQ`] queries × `VC` chunks at a time. Neither order depends
-//! on how many query rows or keys a call gets, so callers may split them
-//! freely (the promise of [`super::AttnScoresF16`]).
+//! chunk widened once for all of them. Values: each output lane is one FMA
+//! chain over the positions in order, [`VQ`] queries × `VC` chunks at a
+//! time. Neither order depends on how many query rows or keys a call gets,
+//! so callers may split them freely (the promise of
+//! [`super::AttnScoresF16`]).
 //!
 //! The functions here are `#[inline(always)]` without target features:
 //! each set instantiates them inside its own `#[target_feature]`
