@@ -151,7 +151,7 @@ pub fn attention(
         "attention scratch made for a smaller shape or context"
     );
     let (KvSlice::F16(kc), KvSlice::F16(vc)) = (kv.k, kv.v) else {
-        return attention_f32(pool, s, q, kv, pos0, &scratch.threads, out);
+        return attention_f32(pool, kernels, s, q, kv, pos0, &scratch.threads, out);
     };
     let part = Part::len(group, d);
     let threads = &scratch.threads;
@@ -325,8 +325,10 @@ fn kv_rows(c: &[f16], off: usize, len: usize, d: usize) -> KvRows<'_> {
 
 /// The f32-cache path: one (token, query head) at a time, over the same
 /// blocks of keys as the f16 path.
+#[allow(clippy::too_many_arguments)]
 fn attention_f32(
     pool: &ThreadPool,
+    kernels: &Kernels,
     s: AttnShape,
     q: &[f32],
     kv: LayerKv<'_>,
@@ -358,7 +360,7 @@ fn attention_f32(
                     let j = b * KB + jj;
                     *sj = dot(qh, read_row(kv.k, kv.offset(kvh, j), buf)) * s.scale;
                 }
-                let (m, sum) = crate::ops::exp_shifted(sco);
+                let (m, sum) = (kernels.exp_shifted)(sco);
                 let dst = &mut partials[b * (d + 2)..(b + 1) * (d + 2)];
                 dst[..d].fill(0.0);
                 for (jj, &p) in sco.iter().enumerate() {

@@ -71,13 +71,6 @@ pub fn rmsnorm_rows(out: &mut [f32], x: &[f32], w: &[f32], eps: f32) {
     }
 }
 
-/// SwiGLU's gate: `g = silu(g) * u`, `silu(x) = x / (1 + e^-x)`. (Hot
-/// loops call the kernel table's [`minke_quant::Kernels::silu_mul`], which
-/// gives the same bits.)
-pub fn silu_mul(g: &mut [f32], u: &[f32]) {
-    minke_quant::kernels::scalar::silu_mul(g, u)
-}
-
 pub use minke_quant::math::exp;
 
 /// `x += y`.
@@ -94,21 +87,14 @@ pub fn add_bias_rows(x: &mut [f32], bias: &[f32]) {
     }
 }
 
-/// In-place softmax, max-subtracted.
+/// In-place softmax, max-subtracted (the scalar
+/// [`minke_quant::Kernels::exp_shifted`], then one division).
 pub fn softmax(x: &mut [f32]) {
-    let (_, sum) = exp_shifted(x);
+    let (_, sum) = minke_quant::kernels::scalar::exp_shifted(x);
     let inv = 1.0 / sum;
     for v in x.iter_mut() {
         *v *= inv;
     }
-}
-
-/// Softmax without the division: `x ← e^(x - m)` with `m = max(x)`;
-/// returns `(m, Σ x)`. Attention over blocks of keys normalises once,
-/// after combining the blocks. (Hot loops call the kernel table's
-/// [`minke_quant::Kernels::exp_shifted`], which gives the same bits.)
-pub fn exp_shifted(x: &mut [f32]) -> (f32, f32) {
-    minke_quant::kernels::scalar::exp_shifted(x)
 }
 
 #[cfg(test)]

@@ -99,9 +99,7 @@ impl KvRows<'_> {
         let line = 64 / std::mem::size_of::<f16>();
         if self.stride == self.d {
             let n = ((self.len - 1) * self.stride + self.d).min(self.data.len());
-            for i in (0..n).step_by(line) {
-                prefetch_line(&self.data[i]);
-            }
+            prefetch(&self.data[..n]);
         } else {
             for j in 0..self.len {
                 let row = j * self.stride;
