@@ -139,7 +139,7 @@ fn quantize(
         None
     } else {
         Some(DType::parse(dtype).ok_or_else(|| {
-            format!("unknown --type `{dtype}` (auto, q4_0, q4_1, q8_0, f16, bf16, f32)")
+            format!("unknown --type `{dtype}` (auto, q4_0, q4_1, q5_0, q5_1, q8_0, f16, bf16, f32)")
         })?)
     };
     if !interleave && target.is_some_and(|d| d.row_group() > 1) {

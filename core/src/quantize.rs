@@ -72,9 +72,19 @@ pub fn choose_dtype(
     // one: re-quantizing cannot bring back what it lost, only add bytes
     // (unless a merged adapter changes the numbers).
     let src = t.dtype.plain();
-    let wider = want.is_quantized() && want.block_bytes() > src.block_bytes();
+    // Bytes per value, compared across block lengths (32 or 256 values).
+    let wider = want.is_quantized()
+        && want.block_bytes() * src.block_len() > src.block_bytes() * want.block_len();
     let want = if src.is_quantized() && wider && !merged {
         src
+    } else {
+        want
+    };
+    // A merged adapter changes the numbers, so they are written anew; the
+    // formats minke only reads (the K-quants, IQ4) give way to Q8_0, which
+    // loses less than any of them.
+    let want = if merged && !want.can_quantize() {
+        DType::Q8_0
     } else {
         want
     };
@@ -126,6 +136,11 @@ pub fn quantize_with_lora(
     lora: Option<(&LoraAdapter, f32)>,
     progress: impl FnMut(u64, u64),
 ) -> Result<Vec<Planned>> {
+    if let Some(t) = target.filter(|t| !t.plain().can_quantize()) {
+        return Err(Error::Unsupported(format!(
+            "minke reads {t} but cannot write it yet; `auto` keeps a GGUF's own {t} tensors"
+        )));
+    }
     let loaded = file::open(input, crate::Load::Map)?;
     // Check the model binds (all tensors present, shapes right) before
     // spending time on it.

@@ -391,15 +391,9 @@ fn reads_the_python_gguf_fixture() {
     for (name, n) in [("q8_0", 68), ("q4_0", 36), ("q4_1", 20), ("bf16", 8)] {
         assert_eq!(f.tensor(name).unwrap().data, &ramp(n)[..], "{name}");
     }
-    // The K-quant tensor is listed but cannot be used.
-    let e = f.tensor("q6_k").unwrap_err();
-    let s = e.to_string();
-    assert!(matches!(e, Error::Unsupported(_)), "{s}");
-    assert!(
-        s.contains("tensor type Q6_K in tensor 'q6_k' of pygguf_small.gguf"),
-        "{s}"
-    );
-    assert_eq!(f.tensor_info("q6_k").unwrap().data, &ramp(210)[..]);
+    // The K-quant tensor is read as the others are.
+    let t = f.tensor("q6_k").unwrap();
+    assert_eq!((t.dtype, t.data), (DType::Q6_K, &ramp(210)[..]));
 }
 
 /// minke's writer, given what the Python writer was given, writes the same
@@ -426,7 +420,9 @@ fn ggml_type_table() {
         (q6k.name(), q6k.block_len(), q6k.block_bytes()),
         ("Q6_K", 256, 210)
     );
-    assert_eq!(q6k.dtype(), None);
+    assert_eq!(q6k.dtype(), Some(DType::Q6_K));
+    let iq2 = GgmlType::from_id(16).unwrap();
+    assert_eq!((iq2.name(), iq2.dtype()), ("IQ2_XXS", None));
     assert_eq!(GgmlType::from_id(2).unwrap().dtype(), Some(DType::Q4_0));
     assert!(GgmlType::from_id(4).is_none());
     assert_eq!(q6k.row_bytes(512), Some(420));

@@ -279,15 +279,16 @@ fn bad_tensor_infos() {
 
 #[test]
 fn unsupported_type_opens_and_fails_on_use() {
-    // Q6_K (ggml type 14): 256 elements per 210-byte block.
+    // IQ2_XXS (ggml type 16), which minke does not read: 256 elements
+    // per 66-byte block.
     let raw = Raw::header(3, 2, 0)
-        .tensor("blk.0.ffn_down.weight", &[256, 2], 14, 0)
-        .tensor("ok", &[8], 0, 448)
-        .data(32, 448 + 32);
+        .tensor("blk.0.ffn_down.weight", &[256, 2], 16, 0)
+        .tensor("ok", &[8], 0, 160)
+        .data(32, 160 + 32);
     let f = GgufFile::parse("k.gguf", &raw.0).unwrap();
     assert_eq!(f.tensor("ok").unwrap().dtype, DType::F32);
     let info = f.tensor_info("blk.0.ffn_down.weight").unwrap();
-    assert_eq!((info.ggml_type.name(), info.data.len()), ("Q6_K", 420));
+    assert_eq!((info.ggml_type.name(), info.data.len()), ("IQ2_XXS", 132));
     for e in [
         f.tensor("blk.0.ffn_down.weight").unwrap_err(),
         f.get_tensor("blk.0.ffn_down.weight").unwrap_err(),
@@ -295,7 +296,7 @@ fn unsupported_type_opens_and_fails_on_use() {
         let s = e.to_string();
         assert!(matches!(e, Error::Unsupported(_)), "{s}");
         assert!(
-            s.contains("tensor type Q6_K in tensor 'blk.0.ffn_down.weight' of k.gguf"),
+            s.contains("tensor type IQ2_XXS in tensor 'blk.0.ffn_down.weight' of k.gguf"),
             "{s}"
         );
     }

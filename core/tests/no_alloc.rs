@@ -22,7 +22,10 @@ fn decode_and_prefill_allocate_nothing() {
     write_random(&f32_path, &tiny_config(), 9);
     let q_path = dir.path("q.minke");
     minke::quantize::quantize(&f32_path, &q_path, DType::Q4_0, |_, _| {}).unwrap();
-    for path in [&f32_path, &q_path] {
+    // The formats of llama.cpp's K-quant files, one per matrix.
+    let (k_path, kf_path) = (dir.path("k.minke"), dir.path("kf.minke"));
+    write_mixed_quant(&k_path, &kf_path, &kquant_config(), 3);
+    for path in [&f32_path, &q_path, &k_path] {
         let model = Model::open(path).unwrap();
         for (threads, kv) in [(1, KvType::F32), (3, KvType::F16)] {
             let p = SessionParams {

@@ -3,9 +3,11 @@
 
 use std::fmt;
 
-/// A tensor's element format. Quantized formats store blocks of [`crate::QK`]
-/// elements; float formats are blocks of one element.
+/// A tensor's element format. Quantized formats store blocks of
+/// [`crate::QK`] elements, or super-blocks of [`crate::formats::QK_K`] (the
+/// K-quants and IQ4_XS); float formats are blocks of one element.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(non_camel_case_types)]
 pub enum DType {
     F32,
     F16,
@@ -22,11 +24,25 @@ pub enum DType {
     Q4_1x16,
     /// Q8_0 interleaved the same way.
     Q8_0x16,
+    /// ggml's 5-bit formats: offset 16 and a scale, or scale and minimum.
+    Q5_0,
+    Q5_1,
+    /// 4-bit indices into a non-uniform table of 16 levels, 32-value blocks.
+    IQ4_NL,
+    /// The K-quants: 256-value super-blocks of 16- or 32-value groups with
+    /// their own scales (see [`crate::formats`]).
+    Q2_K,
+    Q3_K,
+    Q4_K,
+    Q5_K,
+    Q6_K,
+    /// IQ4_NL's table in 256-value super-blocks with 6-bit sub-block scales.
+    IQ4_XS,
 }
 
 impl DType {
     /// Every format, in a stable order.
-    pub const ALL: [DType; 9] = [
+    pub const ALL: [DType; 18] = [
         DType::F32,
         DType::F16,
         DType::BF16,
@@ -36,12 +52,24 @@ impl DType {
         DType::Q4_0x16,
         DType::Q4_1x16,
         DType::Q8_0x16,
+        DType::Q5_0,
+        DType::Q5_1,
+        DType::IQ4_NL,
+        DType::Q2_K,
+        DType::Q3_K,
+        DType::Q4_K,
+        DType::Q5_K,
+        DType::Q6_K,
+        DType::IQ4_XS,
     ];
 
     /// Elements per block.
     pub const fn block_len(self) -> usize {
         match self {
             DType::F32 | DType::F16 | DType::BF16 => 1,
+            DType::Q2_K | DType::Q3_K | DType::Q4_K | DType::Q5_K | DType::Q6_K | DType::IQ4_XS => {
+                crate::formats::QK_K
+            }
             _ => crate::QK,
         }
     }
@@ -54,7 +82,32 @@ impl DType {
             DType::Q8_0 | DType::Q8_0x16 => 34,
             DType::Q4_0 | DType::Q4_0x16 => 18,
             DType::Q4_1 | DType::Q4_1x16 => 20,
+            DType::Q5_0 => 22,
+            DType::Q5_1 => 24,
+            DType::IQ4_NL => 18,
+            DType::Q2_K => 84,
+            DType::Q3_K => 110,
+            DType::Q4_K => 144,
+            DType::Q5_K => 176,
+            DType::Q6_K => 210,
+            DType::IQ4_XS => 136,
         }
+    }
+
+    /// Whether [`crate::formats::quantize_row`] can write this format
+    /// (every format can be read). The K-quants and IQ4 formats are read
+    /// from the files llama.cpp's quantizer writes.
+    pub const fn can_quantize(self) -> bool {
+        !matches!(
+            self,
+            DType::IQ4_NL
+                | DType::Q2_K
+                | DType::Q3_K
+                | DType::Q4_K
+                | DType::Q5_K
+                | DType::Q6_K
+                | DType::IQ4_XS
+        )
     }
 
     /// True for the block-quantized formats, whose dot products take int8
@@ -114,6 +167,15 @@ impl DType {
             DType::Q4_1 => 3,
             DType::Q8_0 => 8,
             DType::BF16 => 30,
+            DType::Q5_0 => 6,
+            DType::Q5_1 => 7,
+            DType::Q2_K => 10,
+            DType::Q3_K => 11,
+            DType::Q4_K => 12,
+            DType::Q5_K => 13,
+            DType::Q6_K => 14,
+            DType::IQ4_NL => 20,
+            DType::IQ4_XS => 23,
             DType::Q4_0x16 | DType::Q4_1x16 | DType::Q8_0x16 => return None,
         })
     }
@@ -127,6 +189,15 @@ impl DType {
             3 => DType::Q4_1,
             8 => DType::Q8_0,
             30 => DType::BF16,
+            6 => DType::Q5_0,
+            7 => DType::Q5_1,
+            10 => DType::Q2_K,
+            11 => DType::Q3_K,
+            12 => DType::Q4_K,
+            13 => DType::Q5_K,
+            14 => DType::Q6_K,
+            20 => DType::IQ4_NL,
+            23 => DType::IQ4_XS,
             _ => return None,
         })
     }
@@ -143,6 +214,15 @@ impl DType {
             DType::Q4_0x16 => "q4_0x16",
             DType::Q4_1x16 => "q4_1x16",
             DType::Q8_0x16 => "q8_0x16",
+            DType::Q5_0 => "q5_0",
+            DType::Q5_1 => "q5_1",
+            DType::IQ4_NL => "iq4_nl",
+            DType::Q2_K => "q2_k",
+            DType::Q3_K => "q3_k",
+            DType::Q4_K => "q4_k",
+            DType::Q5_K => "q5_k",
+            DType::Q6_K => "q6_k",
+            DType::IQ4_XS => "iq4_xs",
         }
     }
 

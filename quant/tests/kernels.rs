@@ -114,10 +114,10 @@ fn quantized_dots_match_scalar() {
                 let xk = rng.below(KINDS);
                 let w = quantize(dtype, &data(&mut rng, wk, k));
                 let x = act_q8(&data(&mut rng, xk, k));
-                let want = (scalar().vec_dot(dtype))(&w, &x);
+                let want = scalar().vec_dot(dtype, &w, &x);
                 let tol = bound(&dequantize(dtype, &w, k), &act_values(&x), nb);
                 for s in &sets {
-                    let got = (s.vec_dot(dtype))(&w, &x);
+                    let got = s.vec_dot(dtype, &w, &x);
                     let what = format!("{} {dtype} k={k} kinds=({wk},{xk})", s.name);
                     check_close(got, want, tol, &what);
                 }
@@ -208,7 +208,7 @@ fn matmul_matches_vec_dot_and_scalar() {
                         let what =
                             format!("{} {dtype} k={k} rows={rows} n={n} at ({r},{t})", s.name);
                         let one = match act {
-                            Act::Q8(x) => (s.vec_dot(dtype))(wr, &x[t * nb..(t + 1) * nb]),
+                            Act::Q8(x) => s.vec_dot(dtype, wr, &x[t * nb..(t + 1) * nb]),
                             Act::F32(x) => (s.float_dot(dtype))(wr, &x[t * k..(t + 1) * k]),
                         };
                         let g = got[r * n + t];
@@ -278,22 +278,12 @@ fn empty_rows_give_zero() {
     }
 }
 
-/// Picks kernels out of a table by format.
+/// Picks float kernels out of a table by format.
 trait ByFormat {
-    fn vec_dot(&self, dtype: DType) -> fn(&[u8], &[BlockQ8A]) -> f32;
     fn float_dot(&self, dtype: DType) -> fn(&[u8], &[f32]) -> f32;
 }
 
 impl ByFormat for Kernels {
-    fn vec_dot(&self, dtype: DType) -> fn(&[u8], &[BlockQ8A]) -> f32 {
-        match dtype {
-            DType::Q8_0 => self.vec_dot_q8_0,
-            DType::Q4_0 => self.vec_dot_q4_0,
-            DType::Q4_1 => self.vec_dot_q4_1,
-            _ => panic!("{dtype} is not quantized"),
-        }
-    }
-
     fn float_dot(&self, dtype: DType) -> fn(&[u8], &[f32]) -> f32 {
         match dtype {
             DType::F32 => self.vec_dot_f32,

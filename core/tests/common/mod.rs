@@ -236,3 +236,137 @@ pub fn expected(case: &str) -> Expected {
         greedy: i64s("greedy").into_iter().map(|t| t as u32).collect(),
     }
 }
+
+/// The formats [`write_mixed_quant`] cycles through: what llama.cpp's
+/// Q*_K_M files mix, and the rest of what minke reads.
+pub const MIXED: [DType; 10] = [
+    DType::Q4_K,
+    DType::Q6_K,
+    DType::Q5_K,
+    DType::Q3_K,
+    DType::Q2_K,
+    DType::IQ4_XS,
+    DType::Q5_0,
+    DType::Q5_1,
+    DType::IQ4_NL,
+    DType::Q8_0,
+];
+
+/// A config whose matrices all have rows of whole 256-value super-blocks.
+pub fn kquant_config() -> ModelConfig {
+    ModelConfig {
+        hidden_size: 256,
+        n_heads: 4,
+        n_kv_heads: 2,
+        head_dim: 64,
+        intermediate_size: 512,
+        qkv_bias: false,
+        ..tiny_config()
+    }
+}
+
+/// Random blocks of `dtype` for `n` values: random bytes with the f16
+/// scale fields (byte offsets from `minke::quant` block layouts) set to
+/// small finite values, so the weights stay near those of a real model.
+fn random_blocks(rng: &mut Rng, dtype: DType, n: usize) -> Vec<u8> {
+    let f16_fields: &[usize] = match dtype {
+        DType::Q8_0 | DType::Q5_0 | DType::IQ4_NL | DType::IQ4_XS => &[0],
+        DType::Q5_1 | DType::Q4_K | DType::Q5_K => &[0, 2],
+        DType::Q2_K => &[80, 82],
+        DType::Q3_K => &[108],
+        DType::Q6_K => &[208],
+        d => panic!("no random blocks for {d}"),
+    };
+    let bb = dtype.block_bytes();
+    let mut w: Vec<u8> = (0..n / dtype.block_len() * bb)
+        .map(|_| rng.next_u64() as u8)
+        .collect();
+    // Scales such that |w| is about 1 / sqrt(fan-in) whatever the format.
+    let typical = match dtype {
+        DType::Q8_0 => 1.0 / 64.0,
+        DType::IQ4_NL => 1.0 / 60.0,
+        DType::IQ4_XS => 1.0 / 900.0,
+        DType::Q5_0 | DType::Q5_1 => 1.0 / 16.0,
+        DType::Q6_K => 1.0 / 1000.0,
+        _ => 1.0 / 200.0,
+    } * 0.06;
+    for b in w.chunks_exact_mut(bb) {
+        for &at in f16_fields {
+            let v = typical * (0.5 + 0.5 * rng.f32().abs());
+            b[at..at + 2].copy_from_slice(&half::f16::from_f32(v).to_le_bytes());
+        }
+    }
+    w
+}
+
+/// Writes the same random model twice: at `quant`, each matrix in one of
+/// [`MIXED`] (cycling), and at `float`, the dequantized f32 values of the
+/// same blocks. Norms are f32 in both.
+pub fn write_mixed_quant(quant: &Path, float: &Path, c: &ModelConfig, seed: u64) {
+    let shapes = tensor_shapes(c);
+    let mut rng = Rng::new(seed);
+    let mut k = 0;
+    let tensors: Vec<(Planned, Vec<u8>, Vec<f32>)> = shapes
+        .iter()
+        .map(|(name, shape)| {
+            let n: usize = shape.iter().product();
+            if shape.len() < 2 {
+                let v: Vec<f32> = (0..n).map(|_| 1.0 + 0.2 * rng.f32()).collect();
+                let bytes = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                let p = Planned {
+                    name: name.clone(),
+                    dtype: DType::F32,
+                    shape: shape.clone(),
+                };
+                return (p, bytes, v);
+            }
+            let dtype = MIXED[k % MIXED.len()];
+            k += 1;
+            let bytes = random_blocks(&mut rng, dtype, n);
+            let mut v = vec![0f32; n];
+            let cols = shape[1];
+            let rb = dtype.row_bytes(cols).unwrap();
+            for (src, dst) in bytes.chunks_exact(rb).zip(v.chunks_exact_mut(cols)) {
+                minke::quant::formats::dequantize_row(dtype, src, dst);
+            }
+            let p = Planned {
+                name: name.clone(),
+                dtype,
+                shape: shape.clone(),
+            };
+            (p, bytes, v)
+        })
+        .collect();
+    let planned: Vec<Planned> = tensors.iter().map(|t| t.0.clone()).collect();
+    write(
+        quant,
+        c,
+        None,
+        &planned,
+        |i, buf| {
+            buf.extend_from_slice(&tensors[i].1);
+            Ok(())
+        },
+        |_, _| {},
+    )
+    .unwrap();
+    let as_f32: Vec<Planned> = planned
+        .into_iter()
+        .map(|p| Planned {
+            dtype: DType::F32,
+            ..p
+        })
+        .collect();
+    write(
+        float,
+        c,
+        None,
+        &as_f32,
+        |i, buf| {
+            buf.extend(tensors[i].2.iter().flat_map(|x| x.to_le_bytes()));
+            Ok(())
+        },
+        |_, _| {},
+    )
+    .unwrap();
+}

@@ -1,24 +1,65 @@
 //! Block layouts and row-level quantize/dequantize for every [`DType`].
 //!
-//! The quantized blocks are byte-for-byte ggml's (`block_q8_0`, `block_q4_0`,
-//! `block_q4_1`), so GGUF tensor data can be reinterpreted in place.
+//! The quantized blocks are byte-for-byte ggml's (`block_q8_0`,
+//! `block_q4_K`, ...), so GGUF tensor data can be reinterpreted in place.
 
+pub mod iq4;
+mod q2_k;
+mod q3_k;
 mod q4_0;
 mod q4_1;
+pub mod q4_k;
+mod q5;
+mod q6_k;
 mod q8_0;
 mod q8a;
 pub mod x16;
 
+pub use iq4::{BlockIq4Nl, BlockIq4Xs, KVALUES_IQ4NL};
+pub use q2_k::BlockQ2K;
+pub use q3_k::BlockQ3K;
 pub use q4_0::BlockQ4_0;
 pub use q4_1::BlockQ4_1;
+pub use q4_k::{BlockQ4K, BlockQ5K};
+pub use q5::{BlockQ5_0, BlockQ5_1};
+pub use q6_k::BlockQ6K;
 pub use q8_0::BlockQ8_0;
 pub use q8a::{quantize_act_row_scalar, BlockQ8A};
 
 use crate::DType;
+use bytemuck::Pod;
 use half::{bf16, f16};
 
-/// Elements per quantized block (ggml's `QK8_0`, `QK4_0`, `QK4_1`).
+/// Elements per quantized block (ggml's `QK8_0`, `QK4_0`, `QK5_0`, ...),
+/// and per activation block ([`BlockQ8A`]).
 pub const QK: usize = 32;
+/// Elements per super-block of the K-quants and IQ4_XS (ggml's `QK_K`).
+pub const QK_K: usize = 256;
+
+/// Quantizes `src` into `dst` block by block with `f`.
+fn quantize_blocks<B: Pod, const N: usize>(
+    src: &[f32],
+    dst: &mut [u8],
+    f: impl Fn(&[f32; N]) -> B,
+) {
+    let bb = std::mem::size_of::<B>();
+    for (d, x) in dst.chunks_exact_mut(bb).zip(src.chunks_exact(N)) {
+        d.copy_from_slice(bytemuck::bytes_of(&f(x.try_into().unwrap())));
+    }
+}
+
+/// Expands `src` into `dst` block by block with `f`.
+fn dequantize_blocks<B: Pod, const N: usize>(
+    src: &[u8],
+    dst: &mut [f32],
+    f: impl Fn(&B, &mut [f32; N]),
+) {
+    let bb = std::mem::size_of::<B>();
+    for (d, s) in dst.chunks_exact_mut(N).zip(src.chunks_exact(bb)) {
+        let b: B = bytemuck::pod_read_unaligned(s);
+        f(&b, d.try_into().unwrap());
+    }
+}
 
 /// Quantizes `src` into `dst`, which must hold exactly
 /// `dtype.row_bytes(src.len())` bytes.
@@ -45,30 +86,15 @@ pub fn quantize_row(dtype: DType, src: &[f32], dst: &mut [u8]) {
                 d.copy_from_slice(&bf16::from_f32(x).to_le_bytes());
             }
         }
-        DType::Q8_0 => {
-            for (d, x) in dst.chunks_exact_mut(34).zip(src.chunks_exact(QK)) {
-                d.copy_from_slice(bytemuck::bytes_of(&BlockQ8_0::quantize(
-                    x.try_into().unwrap(),
-                )));
-            }
-        }
-        DType::Q4_0 => {
-            for (d, x) in dst.chunks_exact_mut(18).zip(src.chunks_exact(QK)) {
-                d.copy_from_slice(bytemuck::bytes_of(&BlockQ4_0::quantize(
-                    x.try_into().unwrap(),
-                )));
-            }
-        }
-        DType::Q4_1 => {
-            for (d, x) in dst.chunks_exact_mut(20).zip(src.chunks_exact(QK)) {
-                d.copy_from_slice(bytemuck::bytes_of(&BlockQ4_1::quantize(
-                    x.try_into().unwrap(),
-                )));
-            }
-        }
+        DType::Q8_0 => quantize_blocks(src, dst, BlockQ8_0::quantize),
+        DType::Q4_0 => quantize_blocks(src, dst, BlockQ4_0::quantize),
+        DType::Q4_1 => quantize_blocks(src, dst, BlockQ4_1::quantize),
+        DType::Q5_0 => quantize_blocks(src, dst, BlockQ5_0::quantize),
+        DType::Q5_1 => quantize_blocks(src, dst, BlockQ5_1::quantize),
         DType::Q4_0x16 | DType::Q4_1x16 | DType::Q8_0x16 => {
             panic!("{dtype} is quantized by groups of rows, not by row")
         }
+        _ => panic!("minke cannot write {dtype} yet (see DType::can_quantize)"),
     }
 }
 
@@ -99,24 +125,18 @@ pub fn dequantize_row(dtype: DType, src: &[u8], dst: &mut [f32]) {
                 *d = bf16::from_le_bytes([s[0], s[1]]).to_f32();
             }
         }
-        DType::Q8_0 => {
-            for (d, s) in dst.chunks_exact_mut(QK).zip(src.chunks_exact(34)) {
-                let b: BlockQ8_0 = bytemuck::pod_read_unaligned(s);
-                b.dequantize(d.try_into().unwrap());
-            }
-        }
-        DType::Q4_0 => {
-            for (d, s) in dst.chunks_exact_mut(QK).zip(src.chunks_exact(18)) {
-                let b: BlockQ4_0 = bytemuck::pod_read_unaligned(s);
-                b.dequantize(d.try_into().unwrap());
-            }
-        }
-        DType::Q4_1 => {
-            for (d, s) in dst.chunks_exact_mut(QK).zip(src.chunks_exact(20)) {
-                let b: BlockQ4_1 = bytemuck::pod_read_unaligned(s);
-                b.dequantize(d.try_into().unwrap());
-            }
-        }
+        DType::Q8_0 => dequantize_blocks(src, dst, BlockQ8_0::dequantize),
+        DType::Q4_0 => dequantize_blocks(src, dst, BlockQ4_0::dequantize),
+        DType::Q4_1 => dequantize_blocks(src, dst, BlockQ4_1::dequantize),
+        DType::Q5_0 => dequantize_blocks(src, dst, BlockQ5_0::dequantize),
+        DType::Q5_1 => dequantize_blocks(src, dst, BlockQ5_1::dequantize),
+        DType::IQ4_NL => dequantize_blocks(src, dst, BlockIq4Nl::dequantize),
+        DType::Q2_K => dequantize_blocks(src, dst, BlockQ2K::dequantize),
+        DType::Q3_K => dequantize_blocks(src, dst, BlockQ3K::dequantize),
+        DType::Q4_K => dequantize_blocks(src, dst, BlockQ4K::dequantize),
+        DType::Q5_K => dequantize_blocks(src, dst, BlockQ5K::dequantize),
+        DType::Q6_K => dequantize_blocks(src, dst, BlockQ6K::dequantize),
+        DType::IQ4_XS => dequantize_blocks(src, dst, BlockIq4Xs::dequantize),
         DType::Q4_0x16 | DType::Q4_1x16 | DType::Q8_0x16 => {
             panic!("{dtype} rows are read with dequantize_row_of")
         }

@@ -10,6 +10,8 @@ mod aarch64;
 pub mod dispatch;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod lanes;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod rows;
 pub mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
@@ -246,6 +248,50 @@ pub type AttnScoresF16 = fn(q: &[f32], k: KvRows<'_>, scale: f32, out: &mut [f32
 /// for every query row `i < out.len() / d`, summed in order of `j`.
 pub type AttnValuesF16 = fn(p: &[f32], ps: usize, v: KvRows<'_>, out: &mut [f32]);
 
+/// The block product ([`MatmulQ8`]) of every quantized row format in one
+/// kernel set.
+#[derive(Debug)]
+pub struct RowKernels {
+    pub q8_0: MatmulQ8,
+    pub q4_0: MatmulQ8,
+    pub q4_1: MatmulQ8,
+    pub q5_0: MatmulQ8,
+    pub q5_1: MatmulQ8,
+    pub iq4_nl: MatmulQ8,
+    pub q2_k: MatmulQ8,
+    pub q3_k: MatmulQ8,
+    pub q4_k: MatmulQ8,
+    pub q5_k: MatmulQ8,
+    pub q6_k: MatmulQ8,
+    pub iq4_xs: MatmulQ8,
+}
+
+impl RowKernels {
+    /// The product for `dtype`, if it is a quantized row format.
+    pub fn get(&self, dtype: DType) -> Option<MatmulQ8> {
+        Some(match dtype {
+            DType::Q8_0 => self.q8_0,
+            DType::Q4_0 => self.q4_0,
+            DType::Q4_1 => self.q4_1,
+            DType::Q5_0 => self.q5_0,
+            DType::Q5_1 => self.q5_1,
+            DType::IQ4_NL => self.iq4_nl,
+            DType::Q2_K => self.q2_k,
+            DType::Q3_K => self.q3_k,
+            DType::Q4_K => self.q4_k,
+            DType::Q5_K => self.q5_k,
+            DType::Q6_K => self.q6_k,
+            DType::IQ4_XS => self.iq4_xs,
+            DType::F32
+            | DType::F16
+            | DType::BF16
+            | DType::Q4_0x16
+            | DType::Q4_1x16
+            | DType::Q8_0x16 => return None,
+        })
+    }
+}
+
 /// A kernel set: the functions one instruction set provides.
 #[derive(Debug)]
 pub struct Kernels {
@@ -260,12 +306,8 @@ pub struct Kernels {
     pub vec_dot_f32: VecDotF32,
     pub vec_dot_f16: VecDotF32,
     pub vec_dot_bf16: VecDotF32,
-    pub vec_dot_q8_0: VecDotQ8,
-    pub vec_dot_q4_0: VecDotQ8,
-    pub vec_dot_q4_1: VecDotQ8,
-    pub matmul_q8_0: MatmulQ8,
-    pub matmul_q4_0: MatmulQ8,
-    pub matmul_q4_1: MatmulQ8,
+    /// The block products of the row formats.
+    pub rows: RowKernels,
     /// Interleaved Q4_0 ([`DType::Q4_0x16`]): `rows` a multiple of 16.
     /// Unlike the row formats, every table and every batch size gives the
     /// same bits as the scalar kernel (for all three interleaved formats).
@@ -312,6 +354,23 @@ impl Kernels {
     /// dotprod). For tests and benchmarks, which check and time them all.
     pub fn available() -> Vec<&'static Kernels> {
         dispatch::available()
+    }
+
+    /// One quantized weight row of a row format (`w`, `x.len() * 32`
+    /// values) against one activation row: the set's [`MatmulQ8`] for one
+    /// row and one token, so equal to `matmul`'s result bit for bit.
+    ///
+    /// # Panics
+    /// If `dtype` is not a quantized row format, or on size mismatches
+    /// (caller bugs).
+    pub fn vec_dot(&self, dtype: DType, w: &[u8], x: &[BlockQ8A]) -> f32 {
+        let f = self
+            .rows
+            .get(dtype)
+            .unwrap_or_else(|| panic!("{dtype} is not a quantized row format"));
+        let mut out = [0f32];
+        f(w, x, 1, &mut out);
+        out[0]
     }
 
     /// `out[r] = W[r] · x` for every row of `w`, where `w` holds
@@ -377,21 +436,14 @@ impl Kernels {
                 assert!(dtype.is_quantized(), "{dtype} weights need f32 activations");
                 let nb = k / crate::QK;
                 assert_eq!(x.len(), n * nb, "activation blocks");
-                let f = match dtype {
-                    DType::Q8_0 => self.matmul_q8_0,
-                    DType::Q4_0 => self.matmul_q4_0,
-                    DType::Q4_1 => self.matmul_q4_1,
-                    DType::Q4_0x16 | DType::Q4_1x16 | DType::Q8_0x16 => {
-                        let f = self.x16(dtype);
-                        // SAFETY: `nb > 0` (`rb > 0`), `rows` whole groups
-                        // of `nb` blocks (checked above), and `out` holds
-                        // `rows * n` floats, `(r, t)` at `r * n + t`.
-                        unsafe { f(w, x, n, out.as_mut_ptr(), n, 1) };
-                        return;
-                    }
-                    DType::F32 | DType::F16 | DType::BF16 => unreachable!("quantized"),
-                };
-                f(w, x, n, out);
+                if let Some(f) = self.rows.get(dtype) {
+                    return f(w, x, n, out);
+                }
+                let f = self.x16(dtype);
+                // SAFETY: `nb > 0` (`rb > 0`), `rows` whole groups of `nb`
+                // blocks (checked above), and `out` holds `rows * n`
+                // floats, `(r, t)` at `r * n + t`.
+                unsafe { f(w, x, n, out.as_mut_ptr(), n, 1) };
             }
         }
     }
@@ -450,6 +502,7 @@ impl Kernels {
 ///
 /// # Panics
 /// When `n` is zero or the slices disagree (caller bugs).
+#[cfg(target_arch = "x86_64")]
 pub(crate) fn matmul_shape(
     block_bytes: usize,
     w: &[u8],

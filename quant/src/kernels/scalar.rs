@@ -4,7 +4,14 @@
 //! Integer sums are exact (i32 per block); float accumulation is in f32, one
 //! block at a time, in element order.
 
-use super::{matmul_shape, x16_shape, Isa, Kernels, KvRows, VecDotQ8};
+mod more;
+
+pub use more::{
+    vec_dot_iq4_nl, vec_dot_iq4_xs, vec_dot_q2_k, vec_dot_q3_k, vec_dot_q4_k, vec_dot_q5_0,
+    vec_dot_q5_1, vec_dot_q5_k, vec_dot_q6_k,
+};
+
+use super::{x16_shape, Isa, Kernels, KvRows, RowKernels, VecDotQ8};
 use crate::formats::x16::{layout, GROUP};
 use crate::formats::{quantize_act_row_scalar, BlockQ8A, QK};
 use crate::DType;
@@ -18,12 +25,20 @@ pub static KERNELS: Kernels = Kernels {
     vec_dot_f32,
     vec_dot_f16,
     vec_dot_bf16,
-    vec_dot_q8_0,
-    vec_dot_q4_0,
-    vec_dot_q4_1,
-    matmul_q8_0,
-    matmul_q4_0,
-    matmul_q4_1,
+    rows: RowKernels {
+        q8_0: matmul_q8_0,
+        q4_0: matmul_q4_0,
+        q4_1: matmul_q4_1,
+        q5_0: |w, x, n, out| matmul_with(vec_dot_q5_0, 22, 1, w, x, n, out),
+        q5_1: |w, x, n, out| matmul_with(vec_dot_q5_1, 24, 1, w, x, n, out),
+        iq4_nl: |w, x, n, out| matmul_with(vec_dot_iq4_nl, 18, 1, w, x, n, out),
+        q2_k: |w, x, n, out| matmul_with(vec_dot_q2_k, 84, 8, w, x, n, out),
+        q3_k: |w, x, n, out| matmul_with(vec_dot_q3_k, 110, 8, w, x, n, out),
+        q4_k: |w, x, n, out| matmul_with(vec_dot_q4_k, 144, 8, w, x, n, out),
+        q5_k: |w, x, n, out| matmul_with(vec_dot_q5_k, 176, 8, w, x, n, out),
+        q6_k: |w, x, n, out| matmul_with(vec_dot_q6_k, 210, 8, w, x, n, out),
+        iq4_xs: |w, x, n, out| matmul_with(vec_dot_iq4_xs, 136, 8, w, x, n, out),
+    },
     matmul_q4_0x16,
     matmul_q4_1x16,
     matmul_q8_0x16,
@@ -122,24 +137,33 @@ pub fn vec_dot_q4_1(w: &[u8], x: &[BlockQ8A]) -> f32 {
     acc
 }
 
-/// The plain block product: one [`VecDotQ8`] per output, row by row.
+/// The plain block product: one [`VecDotQ8`] per output, row by row, for
+/// weight blocks of `block_bytes` that span `per` activation blocks.
+///
+/// # Panics
+/// When `n` is zero or the slices disagree (caller bugs).
 fn matmul_with(
     dot: VecDotQ8,
     block_bytes: usize,
+    per: usize,
     w: &[u8],
     x: &[BlockQ8A],
     n: usize,
     out: &mut [f32],
 ) {
-    let (_, nb) = matmul_shape(block_bytes, w, x, n, out);
+    assert!(
+        n > 0 && out.len() % n == 0 && x.len() % n == 0,
+        "matmul sizes"
+    );
+    let nb = x.len() / n;
+    assert_eq!(nb % per, 0, "activation blocks per weight block");
+    let rb = nb / per * block_bytes;
+    assert_eq!(w.len(), out.len() / n * rb, "weight bytes");
     if nb == 0 {
         out.fill(0.0);
         return;
     }
-    for (wr, o) in w
-        .chunks_exact(nb * block_bytes)
-        .zip(out.chunks_exact_mut(n))
-    {
+    for (wr, o) in w.chunks_exact(rb).zip(out.chunks_exact_mut(n)) {
         for (ot, xt) in o.iter_mut().zip(x.chunks_exact(nb)) {
             *ot = dot(wr, xt);
         }
@@ -148,17 +172,17 @@ fn matmul_with(
 
 /// Q8_0 block product (see [`super::MatmulQ8`]).
 pub fn matmul_q8_0(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
-    matmul_with(vec_dot_q8_0, 34, w, x, n, out);
+    matmul_with(vec_dot_q8_0, 34, 1, w, x, n, out);
 }
 
 /// Q4_0 block product (see [`super::MatmulQ8`]).
 pub fn matmul_q4_0(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
-    matmul_with(vec_dot_q4_0, 18, w, x, n, out);
+    matmul_with(vec_dot_q4_0, 18, 1, w, x, n, out);
 }
 
 /// Q4_1 block product (see [`super::MatmulQ8`]).
 pub fn matmul_q4_1(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
-    matmul_with(vec_dot_q4_1, 20, w, x, n, out);
+    matmul_with(vec_dot_q4_1, 20, 1, w, x, n, out);
 }
 
 /// Q4_0x16 block product (see [`super::MatmulX16`]).

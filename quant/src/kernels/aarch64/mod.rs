@@ -5,3 +5,4 @@
 //! dotprod one out only after detecting the feature.
 
 pub(super) mod neon;
+mod rows;

@@ -12,19 +12,21 @@
 //! Rust's intrinsics for them are not stable yet (the `f16` type and the
 //! dotprod intrinsics). Each `asm!` block is one instruction on registers.
 //!
-//! Quantized products run in tiles as on x86: 4 weight rows × 1 activation
-//! row when decoding, 1 × 4 for prompt batches; the tile functions are
-//! `#[inline(always)]` and get the `dotprod` feature from the trampoline
-//! they are inlined into.
+//! The row formats' products are the shared tiles of [`rows`] over the
+//! primitives in `aarch64/rows.rs`; this file keeps the interleaved
+//! groups, float rows and activation quantization, and the trampolines
+//! that give the shared code its features.
 
 mod attn;
 
-use super::super::{matmul_shape, x16_tiles, Isa, Kernels};
+use super::rows::Neon;
 use crate::formats::x16::GROUP;
 use crate::formats::{BlockQ8A, QK};
+use crate::kernels::rows;
+use crate::kernels::{x16_tiles, Isa, Kernels};
 use std::arch::aarch64::*;
 use std::arch::asm;
-use std::ptr::{addr_of, null};
+use std::ptr::addr_of;
 
 /// The NEON table for CPUs without dotprod.
 pub(in crate::kernels) static KERNELS: Kernels = Kernels {
@@ -34,12 +36,7 @@ pub(in crate::kernels) static KERNELS: Kernels = Kernels {
     vec_dot_f32,
     vec_dot_f16,
     vec_dot_bf16,
-    vec_dot_q8_0: vec_dot::<Q8_0, false>,
-    vec_dot_q4_0: vec_dot::<Q4_0, false>,
-    vec_dot_q4_1: vec_dot::<Q4_1, false>,
-    matmul_q8_0: matmul::<Q8_0, false>,
-    matmul_q4_0: matmul::<Q4_0, false>,
-    matmul_q4_1: matmul::<Q4_1, false>,
+    rows: rows::row_entries!(matmul_rows_neon),
     matmul_q4_0x16: matmul_x16::<1, 16, false>,
     matmul_q4_1x16: matmul_x16::<2, 16, false>,
     matmul_q8_0x16: matmul_x16::<1, 32, false>,
@@ -58,12 +55,7 @@ pub(in crate::kernels) static KERNELS_DOTPROD: Kernels = Kernels {
     vec_dot_f32,
     vec_dot_f16,
     vec_dot_bf16,
-    vec_dot_q8_0: vec_dot::<Q8_0, true>,
-    vec_dot_q4_0: vec_dot::<Q4_0, true>,
-    vec_dot_q4_1: vec_dot::<Q4_1, true>,
-    matmul_q8_0: matmul::<Q8_0, true>,
-    matmul_q4_0: matmul::<Q4_0, true>,
-    matmul_q4_1: matmul::<Q4_1, true>,
+    rows: rows::row_entries!(matmul_rows_dotprod),
     matmul_q4_0x16: matmul_x16::<1, 16, true>,
     matmul_q4_1x16: matmul_x16::<2, 16, true>,
     matmul_q8_0x16: matmul_x16::<1, 32, true>,
@@ -114,59 +106,10 @@ fn vec_dot_bf16(w: &[u8], x: &[f32]) -> f32 {
     unsafe { dot_float::<3>(w.as_ptr(), x) }
 }
 
-fn vec_dot<F: Format, const D: bool>(w: &[u8], x: &[BlockQ8A]) -> f32 {
-    let mut out = [0f32];
-    matmul::<F, D>(w, x, 1, &mut out);
-    out[0]
-}
-
-/// The [`super::super::MatmulQ8`] of format `F`, with (`D`) or without
-/// dotprod.
-fn matmul<F: Format, const D: bool>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
-    let (rows, nb) = matmul_shape(F::BB, w, x, n, out);
-    let (w, x, o) = (w.as_ptr(), x.as_ptr(), out.as_mut_ptr());
-    // SAFETY: the table holding this function is only handed out when the
-    // trampoline's features were detected (dotprod for `D`); `matmul_shape`
-    // checked that `w` holds `rows` rows of `nb` blocks, `x` holds `n` rows
-    // of `nb` blocks and `out` holds `rows * n` floats.
-    unsafe {
-        if D {
-            matmul_dotprod::<F>(w, x, rows, nb, n, o)
-        } else {
-            matmul_neon::<F>(w, x, rows, nb, n, o)
-        }
-    }
-}
-
-/// # Safety
-/// NEON and dotprod available; pointers valid as [`drive`] requires.
-#[target_feature(enable = "neon,dotprod")]
-unsafe fn matmul_dotprod<F: Format>(
-    w: *const u8,
-    x: *const BlockQ8A,
-    rows: usize,
-    nb: usize,
-    n: usize,
-    out: *mut f32,
-) {
-    // SAFETY: forwarded from the caller.
-    unsafe { drive::<F, true>(w, x, rows, nb, n, out) }
-}
-
-/// # Safety
-/// NEON available; pointers valid as [`drive`] requires.
-#[target_feature(enable = "neon")]
-unsafe fn matmul_neon<F: Format>(
-    w: *const u8,
-    x: *const BlockQ8A,
-    rows: usize,
-    nb: usize,
-    n: usize,
-    out: *mut f32,
-) {
-    // SAFETY: forwarded from the caller.
-    unsafe { drive::<F, false>(w, x, rows, nb, n, out) }
-}
+// The products of the row formats ([`rows`]) in NEON frames, without
+// and with dotprod (the latter only in the dotprod table).
+rows::rows_entry!(matmul_rows_neon, Neon<false>, "neon");
+rows::rows_entry!(matmul_rows_dotprod, Neon<true>, "neon,dotprod");
 
 /// The interleaved products ([`crate::formats::x16`]), with (`D`) or
 /// without dotprod: each 64-byte line of a group block is four registers
@@ -359,99 +302,6 @@ unsafe fn f16x4(p: *const u8) -> float32x4_t {
 }
 
 // ---------------------------------------------------------------------------
-// Tiling.
-
-/// A weight format's tile kernel.
-trait Format {
-    /// Bytes per weight block.
-    const BB: usize;
-
-    /// Dots `R` weight rows with `C` activation rows, `nb` blocks each.
-    /// When `next` is not null, the `R` rows that follow start there and
-    /// are prefetched in address order meanwhile.
-    ///
-    /// # Safety
-    /// Inlined into a trampoline with NEON (and dotprod when `D`); every
-    /// `w[r]` readable for `nb * BB` bytes, every `x[c]` for `nb` blocks.
-    unsafe fn tile<const R: usize, const C: usize, const D: bool>(
-        w: [*const u8; R],
-        x: [*const BlockQ8A; C],
-        nb: usize,
-        next: *const u8,
-    ) -> [[f32; C]; R];
-}
-
-/// The whole product in tiles: 4 × 1 when decoding (four weight rows share
-/// each activation load), 1 × 4 for batches (each weight block is unpacked
-/// once for four tokens).
-///
-/// # Safety
-/// As [`Format::tile`]; `w` readable for `rows * nb` blocks, `x` for
-/// `n * nb` blocks, `out` writable for `rows * n` floats.
-#[inline(always)]
-unsafe fn drive<F: Format, const D: bool>(
-    w: *const u8,
-    x: *const BlockQ8A,
-    rows: usize,
-    nb: usize,
-    n: usize,
-    out: *mut f32,
-) {
-    let rb = nb * F::BB;
-    // SAFETY: row `r < rows` starts at `r * rb`, activation row `t < n` at
-    // block `t * nb`, output `(r, t)` at `r * n + t`, all within the
-    // caller's sizes; `next` pointers are only prefetched.
-    unsafe {
-        if n == 1 {
-            let mut r = 0;
-            while r + 4 <= rows {
-                let wr = [
-                    w.add(r * rb),
-                    w.add((r + 1) * rb),
-                    w.add((r + 2) * rb),
-                    w.add((r + 3) * rb),
-                ];
-                let s = F::tile::<4, 1, D>(wr, [x], nb, w.wrapping_add((r + 4) * rb));
-                for (i, v) in s.iter().enumerate() {
-                    *out.add(r + i) = v[0];
-                }
-                r += 4;
-            }
-            while r < rows {
-                *out.add(r) = F::tile::<1, 1, D>([w.add(r * rb)], [x], nb, null())[0][0];
-                r += 1;
-            }
-            return;
-        }
-        for r in 0..rows {
-            let wr = [w.add(r * rb)];
-            let o = out.add(r * n);
-            let xt = |t: usize| x.add(t * nb);
-            let next = |t: usize| {
-                if t == 0 {
-                    w.wrapping_add((r + 1) * rb)
-                } else {
-                    null()
-                }
-            };
-            let mut t = 0;
-            while t + 4 <= n {
-                let s =
-                    F::tile::<1, 4, D>(wr, [xt(t), xt(t + 1), xt(t + 2), xt(t + 3)], nb, next(t));
-                for (i, v) in s[0].iter().enumerate() {
-                    *o.add(t + i) = *v;
-                }
-                t += 4;
-            }
-            while t < n {
-                *o.add(t) = F::tile::<1, 1, D>(wr, [xt(t)], nb, next(t))[0][0];
-                t += 1;
-            }
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
 // Shared pieces, all `#[inline(always)]` for the trampolines.
 
 /// `acc + Σ` of four `a · b` byte products per lane, over the two 16-byte
@@ -496,7 +346,7 @@ unsafe fn dot32<const D: bool>(
 
 /// The f16 with bits `h` as f32 (`fcvt`, base ARMv8 floating point).
 #[inline(always)]
-fn f16_to_f32(h: u16) -> f32 {
+pub(super) fn f16_to_f32(h: u16) -> f32 {
     let out: f32;
     // SAFETY: one register-to-register conversion.
     unsafe {
@@ -518,171 +368,6 @@ fn f16_to_f32(h: u16) -> f32 {
 unsafe fn f16_at(p: *const u8) -> f32 {
     // SAFETY: as stated; unaligned read.
     f16_to_f32(unsafe { p.cast::<u16>().read_unaligned() })
-}
-
-/// Prefetches the share of the next tile's rows that matches block `b`
-/// of this one, in address order (see `x86_64/avx512.rs` for why a tile
-/// reading rows side by side wants this).
-#[inline(always)]
-fn prefetch_next<const R: usize>(next: *const u8, b: usize, bb: usize) {
-    if next.is_null() {
-        return;
-    }
-    let span = R * bb;
-    let at = next.wrapping_add(b * span);
-    let mut off = 0;
-    while off < span {
-        // SAFETY: `prfm` is a hint: it never faults and changes no state
-        // a program can see.
-        unsafe {
-            asm!("prfm pldl1keep, [{p}]", p = in(reg) at.wrapping_add(off), options(nostack, readonly, preserves_flags));
-        }
-        off += 64;
-    }
-}
-
-/// The 32 int8 values of activation block `xb`.
-///
-/// # Safety
-/// `xb` readable.
-#[inline(always)]
-unsafe fn act(xb: *const BlockQ8A) -> (int8x16_t, int8x16_t) {
-    // SAFETY: `qs` is 32 readable bytes.
-    unsafe {
-        let p = addr_of!((*xb).qs).cast::<i8>();
-        (vld1q_s8(p), vld1q_s8(p.add(16)))
-    }
-}
-
-/// The 16 packed bytes at `p` as (low nibbles, high nibbles), 0..=15.
-///
-/// # Safety
-/// 16 bytes readable at `p`.
-#[inline(always)]
-unsafe fn nibbles(p: *const u8) -> (int8x16_t, int8x16_t) {
-    // SAFETY: as stated.
-    unsafe {
-        let v = vld1q_u8(p);
-        (
-            vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0F))),
-            vreinterpretq_s8_u8(vshrq_n_u8::<4>(v)),
-        )
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Formats.
-
-struct Q8_0;
-struct Q4_0;
-struct Q4_1;
-
-impl Format for Q8_0 {
-    const BB: usize = 34;
-
-    #[inline(always)]
-    unsafe fn tile<const R: usize, const C: usize, const D: bool>(
-        w: [*const u8; R],
-        x: [*const BlockQ8A; C],
-        nb: usize,
-        next: *const u8,
-    ) -> [[f32; C]; R] {
-        // SAFETY: block indices stay below `nb`, readable behind every
-        // pointer per the caller.
-        unsafe {
-            let mut acc = [[vdupq_n_f32(0.0); C]; R];
-            for b in 0..nb {
-                prefetch_next::<R>(next, b, Self::BB);
-                let xs: [_; C] = std::array::from_fn(|c| act(x[c].add(b)));
-                for r in 0..R {
-                    let p = w[r].add(b * 34);
-                    let (w0, w1) = (vld1q_s8(p.add(2).cast()), vld1q_s8(p.add(18).cast()));
-                    let dw = f16_at(p);
-                    for c in 0..C {
-                        let dot = dot32::<D>(vdupq_n_s32(0), w0, xs[c].0, w1, xs[c].1);
-                        let d = dw * (*x[c].add(b)).d;
-                        acc[r][c] = vfmaq_n_f32(acc[r][c], vcvtq_f32_s32(dot), d);
-                    }
-                }
-            }
-            acc.map(|row| row.map(|v| vaddvq_f32(v)))
-        }
-    }
-}
-
-impl Format for Q4_0 {
-    const BB: usize = 18;
-
-    #[inline(always)]
-    unsafe fn tile<const R: usize, const C: usize, const D: bool>(
-        w: [*const u8; R],
-        x: [*const BlockQ8A; C],
-        nb: usize,
-        next: *const u8,
-    ) -> [[f32; C]; R] {
-        // SAFETY: as in `Q8_0::tile`.
-        unsafe {
-            let eight = vdupq_n_s8(8);
-            let mut acc = [[vdupq_n_f32(0.0); C]; R];
-            for b in 0..nb {
-                prefetch_next::<R>(next, b, Self::BB);
-                let xs: [_; C] = std::array::from_fn(|c| act(x[c].add(b)));
-                for r in 0..R {
-                    let p = w[r].add(b * 18);
-                    let (lo, hi) = nibbles(p.add(2));
-                    let (lo, hi) = (vsubq_s8(lo, eight), vsubq_s8(hi, eight));
-                    let dw = f16_at(p);
-                    for c in 0..C {
-                        let dot = dot32::<D>(vdupq_n_s32(0), lo, xs[c].0, hi, xs[c].1);
-                        let d = dw * (*x[c].add(b)).d;
-                        acc[r][c] = vfmaq_n_f32(acc[r][c], vcvtq_f32_s32(dot), d);
-                    }
-                }
-            }
-            acc.map(|row| row.map(|v| vaddvq_f32(v)))
-        }
-    }
-}
-
-impl Format for Q4_1 {
-    const BB: usize = 20;
-
-    #[inline(always)]
-    unsafe fn tile<const R: usize, const C: usize, const D: bool>(
-        w: [*const u8; R],
-        x: [*const BlockQ8A; C],
-        nb: usize,
-        next: *const u8,
-    ) -> [[f32; C]; R] {
-        // SAFETY: as in `Q8_0::tile`.
-        unsafe {
-            let mut acc = [[vdupq_n_f32(0.0); C]; R];
-            let mut accm = [[0f32; C]; R];
-            for b in 0..nb {
-                prefetch_next::<R>(next, b, Self::BB);
-                let xs: [_; C] = std::array::from_fn(|c| act(x[c].add(b)));
-                for r in 0..R {
-                    let p = w[r].add(b * 20);
-                    let (lo, hi) = nibbles(p.add(4));
-                    let dw = f16_at(p);
-                    let m = f16_at(p.add(2));
-                    for c in 0..C {
-                        let xb = x[c].add(b);
-                        let dot = dot32::<D>(vdupq_n_s32(0), lo, xs[c].0, hi, xs[c].1);
-                        acc[r][c] = vfmaq_n_f32(acc[r][c], vcvtq_f32_s32(dot), dw * (*xb).d);
-                        accm[r][c] += m * (*xb).s;
-                    }
-                }
-            }
-            let mut res = [[0f32; C]; R];
-            for r in 0..R {
-                for c in 0..C {
-                    res[r][c] = vaddvq_f32(acc[r][c]) + accm[r][c];
-                }
-            }
-            res
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------

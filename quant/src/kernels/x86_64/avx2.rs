@@ -1,28 +1,20 @@
 //! AVX2 kernels (with FMA for the float sums and F16C for f16 scales and
 //! weights): 8 f32 lanes, 32 int8 lanes.
 //!
-//! Integer dot products use `vpmaddubsw` (u8 × i8 → i16 pairs) then `vpmaddwd`
-//! against ones (→ i32), as ggml does. `maddubs` wants one unsigned operand:
-//! - Q8_0 weights take the sign trick, `|w| · (x · sign w)`;
-//! - Q4 nibbles are already unsigned (0..=15). Q4_0's offset of 8 is taken
-//!   off in the i16 pair sums (`maddubs(q, x) - maddubs(8, x)`), so the block
-//!   sum stays an exact integer, and in multi-row tiles `maddubs(8, x)` is
-//!   computed once per activation block.
-//!
-//! Quantized products run in tiles of `R` weight rows × `C` activation rows:
-//! decoding (`n == 1`) uses 4 × 1 so that four weight streams share each
-//! activation load; prompt batches use 1 × 4 so that each weight block is
-//! unpacked once for four tokens. Every pair keeps an 8-lane f32 accumulator
-//! updated once per block with `fma(sum_i32 as f32, d_w · d_x)`; the lanes
-//! are added once at the end.
+//! The row formats' products are the shared tiles of [`rows`] over the
+//! 256-bit primitives in `x86_64/rows.rs` (`vpmaddubsw` + `vpmaddwd`, the
+//! sign trick for signed weights). This file keeps what is AVX2's own: the
+//! interleaved groups, float rows, activation quantization.
 
 mod attn;
 
-use super::super::{matmul_shape, x16_tiles, Isa, Kernels};
+use super::rows::X86;
 use crate::formats::x16::GROUP;
 use crate::formats::{BlockQ8A, QK};
+use crate::kernels::rows;
+use crate::kernels::{x16_tiles, Isa, Kernels};
 use std::arch::x86_64::*;
-use std::ptr::{addr_of, null};
+use std::ptr::addr_of;
 
 /// The AVX2 kernel table. Only [`super::super::dispatch`] hands it out, after
 /// [`detected`] said yes.
@@ -33,12 +25,7 @@ pub(in crate::kernels) static KERNELS: Kernels = Kernels {
     vec_dot_f32,
     vec_dot_f16,
     vec_dot_bf16,
-    vec_dot_q8_0,
-    vec_dot_q4_0,
-    vec_dot_q4_1,
-    matmul_q8_0,
-    matmul_q4_0,
-    matmul_q4_1,
+    rows: rows::row_entries!(matmul_rows),
     matmul_q4_0x16: matmul_x16::<1, 16>,
     matmul_q4_1x16: matmul_x16::<2, 16>,
     matmul_q8_0x16: matmul_x16::<1, 32>,
@@ -90,120 +77,9 @@ fn vec_dot_bf16(w: &[u8], x: &[f32]) -> f32 {
     unsafe { dot_bf16(w.as_ptr(), x) }
 }
 
-fn vec_dot_q8_0(w: &[u8], x: &[BlockQ8A]) -> f32 {
-    assert_eq!(w.len(), x.len() * 34, "q8_0 row size");
-    // SAFETY: features detected; `w` holds `x.len()` blocks of 34 bytes.
-    unsafe { tile_q8_0::<1, 1>([w.as_ptr()], [x.as_ptr()], x.len(), null())[0][0] }
-}
-
-fn vec_dot_q4_0(w: &[u8], x: &[BlockQ8A]) -> f32 {
-    assert_eq!(w.len(), x.len() * 18, "q4_0 row size");
-    // SAFETY: features detected; `w` holds `x.len()` blocks of 18 bytes.
-    unsafe { tile_q4_0::<1, 1>([w.as_ptr()], [x.as_ptr()], x.len(), null())[0][0] }
-}
-
-fn vec_dot_q4_1(w: &[u8], x: &[BlockQ8A]) -> f32 {
-    assert_eq!(w.len(), x.len() * 20, "q4_1 row size");
-    // SAFETY: features detected; `w` holds `x.len()` blocks of 20 bytes.
-    unsafe { tile_q4_1::<1, 1>([w.as_ptr()], [x.as_ptr()], x.len(), null())[0][0] }
-}
-
-/// Writes the tiles of one format's block product; `$tile` is a
-/// `tile_*::<R, C>` family, `$bb` the weight block size in bytes.
-macro_rules! matmul_entry {
-    ($name:ident, $inner:ident, $tile:ident, $bb:expr) => {
-        fn $name(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
-            let (rows, nb) = matmul_shape($bb, w, x, n, out);
-            // SAFETY: features detected (see above); `matmul_shape` checked
-            // that `w` holds `rows` rows of `nb` blocks, `x` holds `n` rows
-            // of `nb` blocks and `out` holds `rows * n` floats.
-            unsafe { $inner(w.as_ptr(), x.as_ptr(), rows, nb, n, out.as_mut_ptr()) }
-        }
-
-        /// The tiling loop (see the module comment).
-        ///
-        /// # Safety
-        /// AVX2, FMA and F16C must be available; `w` must be readable for
-        /// `rows * nb` blocks, `x` for `n * nb` blocks, `out` writable for
-        /// `rows * n` floats.
-        #[target_feature(enable = "avx2,fma,f16c")]
-        unsafe fn $inner(
-            w: *const u8,
-            x: *const BlockQ8A,
-            rows: usize,
-            nb: usize,
-            n: usize,
-            out: *mut f32,
-        ) {
-            let rb = nb * $bb;
-            // SAFETY: every offset below stays within the sizes the caller
-            // guarantees: row `r < rows` starts at `r * rb`, activation row
-            // `t < n` at block `t * nb`, output `(r, t)` at `r * n + t`.
-            unsafe {
-                let wr = |r: usize| w.wrapping_add(r * rb);
-                let xt = |t: usize| x.add(t * nb);
-                if n == 1 {
-                    let mut r = 0;
-                    while r + 4 <= rows {
-                        let s = $tile::<4, 1>(
-                            [wr(r), wr(r + 1), wr(r + 2), wr(r + 3)],
-                            [x],
-                            nb,
-                            w.wrapping_add((r + 4) * rb),
-                        );
-                        for (i, v) in s.iter().enumerate() {
-                            *out.add(r + i) = v[0];
-                        }
-                        r += 4;
-                    }
-                    while r < rows {
-                        *out.add(r) = $tile::<1, 1>([wr(r)], [x], nb, null())[0][0];
-                        r += 1;
-                    }
-                    return;
-                }
-                for r in 0..rows {
-                    let o = out.add(r * n);
-                    // The first tile of a row reads it from memory; prefetch the next row.
-                    let next = |t: usize| if t == 0 { wr(r + 1) } else { null() };
-                    let mut t = 0;
-                    while t + 4 <= n {
-                        let s = $tile::<1, 4>(
-                            [wr(r)],
-                            [xt(t), xt(t + 1), xt(t + 2), xt(t + 3)],
-                            nb,
-                            next(t),
-                        );
-                        for (i, v) in s[0].iter().enumerate() {
-                            *o.add(t + i) = *v;
-                        }
-                        t += 4;
-                    }
-                    match n - t {
-                        3 => {
-                            let s =
-                                $tile::<1, 3>([wr(r)], [xt(t), xt(t + 1), xt(t + 2)], nb, next(t));
-                            for (i, v) in s[0].iter().enumerate() {
-                                *o.add(t + i) = *v;
-                            }
-                        }
-                        2 => {
-                            let s = $tile::<1, 2>([wr(r)], [xt(t), xt(t + 1)], nb, next(t));
-                            *o.add(t) = s[0][0];
-                            *o.add(t + 1) = s[0][1];
-                        }
-                        1 => *o.add(t) = $tile::<1, 1>([wr(r)], [xt(t)], nb, next(t))[0][0],
-                        _ => {}
-                    }
-                }
-            }
-        }
-    };
-}
-
-matmul_entry!(matmul_q8_0, matmul_q8_0_inner, tile_q8_0, 34);
-matmul_entry!(matmul_q4_0, matmul_q4_0_inner, tile_q4_0, 18);
-matmul_entry!(matmul_q4_1, matmul_q4_1_inner, tile_q4_1, 20);
+// The product of a row format ([`rows`]) in an AVX2 frame; the AVX-512
+// table without VNNI uses it too (its CPUs have AVX2, FMA and F16C).
+rows::rows_entry!(pub(super) matmul_rows, X86<false>, "avx2,fma,f16c");
 
 /// The interleaved products ([`crate::formats::x16`]), for a row format
 /// of `F` f16 fields and `Q` quant bytes per block: each 64-byte line of a
@@ -322,200 +198,6 @@ fn hsum(v: __m256) -> f32 {
     let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     let s = _mm_add_ss(s, _mm_movehdup_ps(s));
     _mm_cvtss_f32(s)
-}
-
-/// The little-endian f16 at `p`, converted and broadcast to 8 lanes.
-///
-/// # Safety
-/// `p` must be readable for 2 bytes.
-#[target_feature(enable = "avx2,f16c")]
-#[inline]
-unsafe fn f16_bcast(p: *const u8) -> __m256 {
-    // SAFETY: the caller guarantees 2 readable bytes; unaligned read.
-    let bits = unsafe { p.cast::<u16>().read_unaligned() };
-    _mm256_broadcastss_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
-}
-
-/// The 16 packed nibbles at `p` as 32 bytes in 0..=15, in element order
-/// (low nibbles are elements 0..16, high nibbles 16..32).
-///
-/// # Safety
-/// `p` must be readable for 16 bytes.
-#[target_feature(enable = "avx2")]
-#[inline]
-unsafe fn nibbles(p: *const u8) -> __m256i {
-    // SAFETY: the caller guarantees 16 readable bytes; unaligned load.
-    let v = unsafe { _mm_loadu_si128(p.cast()) };
-    let both = _mm256_set_m128i(_mm_srli_epi16::<4>(v), v);
-    _mm256_and_si256(both, _mm256_set1_epi8(0x0F))
-}
-
-/// Prefetches, in address order, the share of the next tile's `R` rows
-/// (starting at `next`) that matches block `b` of this tile: `R · bb`
-/// bytes. Why: a tile reads its rows side by side, and on Zen 4 `R`
-/// interleaved streams get only 35-50% of one sequential stream's
-/// bandwidth; a linear walk one tile ahead restores it (see `avx512.rs`).
-/// Prefetches never fault, and the address wraps, so any `next` is fine.
-#[target_feature(enable = "avx2")]
-#[inline]
-fn prefetch_next<const R: usize>(next: *const u8, b: usize, bb: usize) {
-    if next.is_null() {
-        return;
-    }
-    let span = R * bb;
-    let at = next.wrapping_add(b * span);
-    let mut off = 0;
-    while off < span {
-        _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(off).cast());
-        off += 64;
-    }
-}
-
-/// Block `b` of activation row `x`: its 32 int8 values and its scale,
-/// broadcast.
-///
-/// # Safety
-/// `x.add(b)` must point to a readable block.
-#[target_feature(enable = "avx2")]
-#[inline]
-unsafe fn act_block(x: *const BlockQ8A, b: usize) -> (__m256i, __m256, f32) {
-    // SAFETY: the caller guarantees block `b` is readable; `addr_of!` makes
-    // no reference, and the loads are unaligned.
-    unsafe {
-        let xb = x.add(b);
-        let q = _mm256_loadu_si256(addr_of!((*xb).qs).cast());
-        let d = (*xb).d;
-        (q, _mm256_set1_ps(d), (*xb).s)
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Quantized tiles: `R` weight rows × `C` activation rows, `nb` blocks each.
-
-/// Q8_0 weights: `Σ_b d_w d_x Σ_i w_i x_i`.
-///
-/// # Safety
-/// AVX2/FMA/F16C available; every `w[r]` readable for `nb * 34` bytes and
-/// every `x[c]` for `nb` blocks.
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
-unsafe fn tile_q8_0<const R: usize, const C: usize>(
-    w: [*const u8; R],
-    x: [*const BlockQ8A; C],
-    nb: usize,
-    next: *const u8,
-) -> [[f32; C]; R] {
-    const BB: usize = 34;
-    let ones = _mm256_set1_epi16(1);
-    let mut acc = [[_mm256_setzero_ps(); C]; R];
-    for b in 0..nb {
-        // SAFETY: `b < nb`, and the caller guarantees `nb` blocks behind
-        // every pointer.
-        unsafe {
-            prefetch_next::<R>(next, b, BB);
-            let xs: [(__m256i, __m256, f32); C] = std::array::from_fn(|c| act_block(x[c], b));
-            for r in 0..R {
-                let wb = w[r].add(b * BB);
-                let q = _mm256_loadu_si256(wb.add(2).cast());
-                let dw = f16_bcast(wb);
-                let aq = _mm256_sign_epi8(q, q);
-                for c in 0..C {
-                    let sx = _mm256_sign_epi8(xs[c].0, q);
-                    let p = _mm256_madd_epi16(_mm256_maddubs_epi16(aq, sx), ones);
-                    let d = _mm256_mul_ps(dw, xs[c].1);
-                    acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc[r][c]);
-                }
-            }
-        }
-    }
-    acc.map(|row| row.map(|v| hsum(v)))
-}
-
-/// Q4_0 weights: `Σ_b d_w d_x Σ_i (q_i - 8) x_i`.
-///
-/// # Safety
-/// As [`tile_q8_0`], with 18-byte blocks.
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
-unsafe fn tile_q4_0<const R: usize, const C: usize>(
-    w: [*const u8; R],
-    x: [*const BlockQ8A; C],
-    nb: usize,
-    next: *const u8,
-) -> [[f32; C]; R] {
-    const BB: usize = 18;
-    let ones = _mm256_set1_epi16(1);
-    let eight = _mm256_set1_epi8(8);
-    let mut acc = [[_mm256_setzero_ps(); C]; R];
-    for b in 0..nb {
-        // SAFETY: `b < nb`, and the caller guarantees `nb` blocks behind
-        // every pointer.
-        unsafe {
-            prefetch_next::<R>(next, b, BB);
-            let xs: [(__m256i, __m256, f32); C] = std::array::from_fn(|c| act_block(x[c], b));
-            // 8 · (x_2i + x_2i+1), the offset's share of each i16 pair.
-            let off: [__m256i; C] = std::array::from_fn(|c| _mm256_maddubs_epi16(eight, xs[c].0));
-            for r in 0..R {
-                let wb = w[r].add(b * BB);
-                let q = nibbles(wb.add(2));
-                let dw = f16_bcast(wb);
-                for c in 0..C {
-                    let p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q, xs[c].0), off[c]);
-                    let p = _mm256_madd_epi16(p16, ones);
-                    let d = _mm256_mul_ps(dw, xs[c].1);
-                    acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc[r][c]);
-                }
-            }
-        }
-    }
-    acc.map(|row| row.map(|v| hsum(v)))
-}
-
-/// Q4_1 weights: `Σ_b (d_w d_x Σ_i q_i x_i + m_w s_x)`.
-///
-/// # Safety
-/// As [`tile_q8_0`], with 20-byte blocks.
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
-unsafe fn tile_q4_1<const R: usize, const C: usize>(
-    w: [*const u8; R],
-    x: [*const BlockQ8A; C],
-    nb: usize,
-    next: *const u8,
-) -> [[f32; C]; R] {
-    const BB: usize = 20;
-    let ones = _mm256_set1_epi16(1);
-    let mut acc = [[_mm256_setzero_ps(); C]; R];
-    let mut accm = [[0f32; C]; R];
-    for b in 0..nb {
-        // SAFETY: `b < nb`, and the caller guarantees `nb` blocks behind
-        // every pointer.
-        unsafe {
-            prefetch_next::<R>(next, b, BB);
-            let xs: [(__m256i, __m256, f32); C] = std::array::from_fn(|c| act_block(x[c], b));
-            for r in 0..R {
-                let wb = w[r].add(b * BB);
-                let q = nibbles(wb.add(4));
-                // d and m side by side: lanes 0 and 1.
-                let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(wb.cast::<i32>().read_unaligned()));
-                let dw = _mm256_broadcastss_ps(dm);
-                let m = _mm_cvtss_f32(_mm_movehdup_ps(dm));
-                for c in 0..C {
-                    let p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, xs[c].0), ones);
-                    let d = _mm256_mul_ps(dw, xs[c].1);
-                    acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc[r][c]);
-                    accm[r][c] += m * xs[c].2;
-                }
-            }
-        }
-    }
-    let mut res = acc.map(|row| row.map(|v| hsum(v)));
-    for (rr, mr) in res.iter_mut().zip(accm) {
-        for (v, m) in rr.iter_mut().zip(mr) {
-            *v += m;
-        }
-    }
-    res
 }
 
 // ---------------------------------------------------------------------------

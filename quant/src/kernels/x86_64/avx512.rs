@@ -49,8 +49,11 @@ mod gemm;
 mod tiles;
 mod x16;
 
-use super::super::{matmul_shape, x16_shape, Isa, Kernels};
+use super::avx2::matmul_rows as matmul_rows_avx2;
+use super::rows::X86;
 use crate::formats::{BlockQ8A, QK};
+use crate::kernels::rows;
+use crate::kernels::{matmul_shape, x16_shape, Isa, Kernels, RowKernels};
 use std::arch::x86_64::*;
 use std::ptr::{addr_of, null};
 
@@ -64,12 +67,12 @@ pub(in crate::kernels) static KERNELS_VNNI: Kernels = Kernels {
     vec_dot_f32,
     vec_dot_f16,
     vec_dot_bf16,
-    vec_dot_q8_0: vec_dot::<Q8_0, true>,
-    vec_dot_q4_0: vec_dot::<Q4_0, true>,
-    vec_dot_q4_1: vec_dot::<Q4_1, true>,
-    matmul_q8_0: matmul_gemm::<Q8_0>,
-    matmul_q4_0: matmul_gemm::<Q4_0>,
-    matmul_q4_1: matmul_gemm::<Q4_1>,
+    rows: RowKernels {
+        q8_0: matmul_gemm::<Q8_0>,
+        q4_0: matmul_gemm::<Q4_0>,
+        q4_1: matmul_gemm::<Q4_1>,
+        ..rows::row_entries!(matmul_rows_vnni)
+    },
     matmul_q4_0x16: matmul_x16::<x16::X4_0, true>,
     matmul_q4_1x16: matmul_x16::<x16::X4_1, true>,
     matmul_q8_0x16: matmul_x16::<x16::X8_0, true>,
@@ -88,12 +91,12 @@ pub(in crate::kernels) static KERNELS: Kernels = Kernels {
     vec_dot_f32,
     vec_dot_f16,
     vec_dot_bf16,
-    vec_dot_q8_0: vec_dot::<Q8_0, false>,
-    vec_dot_q4_0: vec_dot::<Q4_0, false>,
-    vec_dot_q4_1: vec_dot::<Q4_1, false>,
-    matmul_q8_0: matmul::<Q8_0>,
-    matmul_q4_0: matmul::<Q4_0>,
-    matmul_q4_1: matmul::<Q4_1>,
+    rows: RowKernels {
+        q8_0: matmul::<Q8_0>,
+        q4_0: matmul::<Q4_0>,
+        q4_1: matmul::<Q4_1>,
+        ..rows::row_entries!(matmul_rows_avx2)
+    },
     matmul_q4_0x16: matmul_x16::<x16::X4_0, false>,
     matmul_q4_1x16: matmul_x16::<x16::X4_1, false>,
     matmul_q8_0x16: matmul_x16::<x16::X8_0, false>,
@@ -150,17 +153,13 @@ fn vec_dot_bf16(w: &[u8], x: &[f32]) -> f32 {
     unsafe { dot_float::<3>(w.as_ptr(), x) }
 }
 
-/// One row against one activation row: the table's own product for
-/// `n = 1`, so `vec_dot` and `matmul` agree bit for bit.
-fn vec_dot<F: gemm::Gemm, const V: bool>(w: &[u8], x: &[BlockQ8A]) -> f32 {
-    let mut out = [0f32];
-    if V {
-        matmul_gemm::<F>(w, x, 1, &mut out);
-    } else {
-        matmul::<F>(w, x, 1, &mut out);
-    }
-    out[0]
-}
+// The formats without tiles of their own here ([`rows`]): the shared
+// tiles with VNNI's dot product (this entry is only in the VNNI table).
+rows::rows_entry!(
+    matmul_rows_vnni,
+    X86<true>,
+    "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c"
+);
 
 /// The [`super::super::MatmulQ8`] of format `F` without VNNI.
 fn matmul<F: Format>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {

@@ -46,3 +46,4 @@ use elementwise;
 
 pub(super) mod avx2;
 pub(super) mod avx512;
+mod rows;
