@@ -13,7 +13,8 @@
 //! [`RopeStyle::Interleaved`] and the rotation follows the file.
 //!
 //! A file with a vocabulary and no tensors (llama.cpp's
-//! `ggml-vocab-*.gguf`) is a tokenizer: [`open_tokenizer`] reads it.
+//! `ggml-vocab-*.gguf`) is a tokenizer: [`open_tokenizer`] reads it, and
+//! opening it as a model says so instead of naming a missing tensor.
 
 use super::gguf::GgufFile;
 use super::{FileKind, Loaded, TokenizerData};
@@ -85,6 +86,14 @@ pub fn open(path: &Path, load: Load) -> Result<Loaded> {
     let blob = store.add_blob(Blob::File(crate::mmap::load_file(path, load)?));
     let bytes = store.blob_bytes(blob);
     let g = GgufFile::parse(&file, bytes)?;
+    if g.tensor_infos().is_empty() {
+        return Err(match tokenizer(&g)? {
+            Some(_) => Error::Unsupported(format!(
+                "{file} holds a tokenizer only (no tensors): it can tokenize but not run"
+            )),
+            None => Error::format(&file, "no tensors and no tokenizer"),
+        });
+    }
     let config = config(&file, &g)?;
     let tokenizer = tokenizer(&g)?;
     let base = bytes.as_ptr() as usize;
