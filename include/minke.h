@@ -225,9 +225,11 @@ typedef struct minke_sampler minke_sampler;
 typedef struct minke_session minke_session;
 
 /**
- * A model's tokenizer (opaque), from `minke_model_tokenizer()`. Borrowed:
- * valid while its model is, never freed by the caller. Read-only: any
- * number of threads may use it at once.
+ * A tokenizer (opaque). Either a model's, from `minke_model_tokenizer()`:
+ * borrowed, valid while its model is, never freed by the caller; or one
+ * opened alone by `minke_tokenizer_open()`: owned by the caller, freed
+ * with `minke_tokenizer_free()`. Read-only: any number of threads may use
+ * it at once.
  */
 typedef struct minke_tokenizer minke_tokenizer;
 
@@ -1134,6 +1136,41 @@ uint32_t minke_session_n_threads(const struct minke_session *session);
 const char *minke_status_name(uint32_t status);
 
 /**
+ * Opens the tokenizer of a model file without the model: a GGUF file
+ * (also a vocabulary-only one, such as llama.cpp's `ggml-vocab-*.gguf`,
+ * which has no tensors), a `.minke` file, a Hugging Face checkpoint
+ * folder or a `tokenizer.json`. Only the tokenizer is loaded: it encodes,
+ * decodes and renders the chat template as the model's own does (the
+ * end-of-generation ids are the tokenizer's alone, without any the
+ * model's config adds).
+ *
+ * `path` is a NUL-terminated UTF-8 path. On success `*out_tokenizer` is
+ * a new tokenizer that the caller owns and frees with
+ * `minke_tokenizer_free()`; on failure it is set to NULL.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_UTF8`, `MINKE_ERR_IO` (cannot
+ * read the file), `MINKE_ERR_FORMAT` (malformed) or `MINKE_ERR_TOKENIZER`
+ * (the file has no tokenizer, or one minke cannot build; the message
+ * says which). Thread-safe.
+ *
+ * # Safety
+ * `path` is NULL or a NUL-terminated string; `out_tokenizer` is NULL or
+ * valid for writing a pointer.
+ */
+minke_status minke_tokenizer_open(const char *path, struct minke_tokenizer **out_tokenizer);
+
+/**
+ * Frees a tokenizer from `minke_tokenizer_open()`. NULL does nothing, and
+ * so does a model's tokenizer (from `minke_model_tokenizer()`), which
+ * lives as long as its model. Free it once, when no other thread uses it.
+ *
+ * # Safety
+ * `tok` is NULL, a pointer from `minke_tokenizer_open()` not yet freed, or
+ * a live model's tokenizer.
+ */
+void minke_tokenizer_free(struct minke_tokenizer *tok);
+
+/**
  * Turns `text` (NUL-terminated UTF-8) into token ids. With `add_special`,
  * the model's prefix tokens (e.g. BOS) come first, as for a prompt that
  * starts a conversation.
@@ -1307,7 +1344,7 @@ minke_status minke_tokenizer_apply_chat_template(const struct minke_tokenizer *t
 
 /**
  * The ids that end generation (see `minke_tokenizer_is_eog()`): a
- * borrowed array of `*n_ids` ids in `*ids`, valid while the model is.
+ * borrowed array of `*n_ids` ids in `*ids`, valid while the tokenizer is.
  *
  * Returns `MINKE_ERR_NULL_ARG`. Thread-safe.
  *

@@ -5,6 +5,14 @@ Reference outputs come from Hugging Face `tokenizers` (ids, decoding, the
 pre-tokenizer splits), `transformers` (chat templates, the GGUF-to-JSON
 conversion of SmolLM2) and `llama-cpp-python` (ids on the GGUF path).
 
+DeepSeek-LLM and DeepSeek-Coder are checked on llama.cpp's vocabulary-only
+test files (`models/ggml-vocab-deepseek-{llm,coder}.gguf`, with the
+`.inp`/`.out` pairs llama.cpp made from the models' Hugging Face
+tokenizers). They are committed; `--llama-cpp-models DIR` copies them
+again from a llama.cpp checkout, such as the `vendor/llama.cpp/models` of
+the llama-cpp-python sdist. Their expected ids come from `tokenizers` built
+from each file's vocabulary and merges with the model's own pre-tokenizer.
+
 Setup (once):
     python3 -m venv .venv-tok
     .venv-tok/bin/pip install tokenizers transformers gguf \
@@ -15,9 +23,13 @@ Setup (once):
 Run:
     .venv-tok/bin/python scripts/gen_tokenizer_fixtures.py
     .venv-tok/bin/python scripts/gen_tokenizer_fixtures.py --unicode-table
+    .venv-tok/bin/python scripts/gen_tokenizer_fixtures.py --part deepseek-gguf \
+        [--llama-cpp-models DIR]
 
 The second form regenerates core/src/tokenizer/unicode_table.rs from
 Python's unicodedata (the Unicode version the reference regex engine uses).
+`--part pretok` and `--part deepseek-gguf` write only pretok.jsonl or only
+the DeepSeek-LLM/Coder fixtures, and need only `tokenizers` and `gguf`.
 """
 
 import argparse
@@ -449,33 +461,220 @@ PRETOK_PATTERNS = {
 }
 
 
-def pretok_rows(texts):
+def bracket(ranges):
+    """A regex bracket expression from `(first, last)` code points."""
+    return "[" + "".join(chr(a) if a == b else chr(a) + "-" + chr(b) for a, b in ranges) + "]"
+
+
+# DeepSeek-LLM's letters, as its tokenizer.json's second Split writes them,
+# item by item (first == last: a single char). Numbers, not text: the class
+# holds the Kelvin and ohm signs and Greek letters with canonical
+# equivalents, which a copy that went through Unicode normalization turns
+# into other chars. core/src/tokenizer/charset.rs holds the same table.
+DEEPSEEK_LLM_LETTERS = [
+    (0x0041, 0x005A), (0x0061, 0x007A), (0x00B5, 0x00B5), (0x00C0, 0x00D6), (0x00D8, 0x00F6),
+    (0x00F8, 0x01BA), (0x01BC, 0x01BF), (0x01C4, 0x0293), (0x0295, 0x02AF), (0x0370, 0x0373),
+    (0x0376, 0x0376), (0x0377, 0x0377), (0x037B, 0x037D), (0x037F, 0x037F), (0x0386, 0x0386),
+    (0x0388, 0x038A), (0x038C, 0x038C), (0x038E, 0x03A1), (0x03A3, 0x03F5), (0x03F7, 0x0481),
+    (0x048A, 0x052F), (0x0531, 0x0556), (0x10A0, 0x10C5), (0x13A0, 0x13F5), (0x13F8, 0x13FD),
+    (0x1C90, 0x1CBA), (0x1CBD, 0x1CBF), (0x1D00, 0x1D2B), (0x1D6B, 0x1D77), (0x1D79, 0x1D9A),
+    (0x1E00, 0x1F15), (0x1F18, 0x1F1D), (0x1F20, 0x1F45), (0x1F48, 0x1F4D), (0x1F50, 0x1F57),
+    (0x1F59, 0x1F59), (0x1F5B, 0x1F5B), (0x1F5D, 0x1F5D), (0x1F5F, 0x1F7D), (0x1F80, 0x1FB4),
+    (0x1FB6, 0x1FBC), (0x1FBE, 0x1FBE), (0x1FC2, 0x1FC4), (0x1FC6, 0x1FCC), (0x1FD0, 0x1FD3),
+    (0x1FD6, 0x1FDB), (0x1FE0, 0x1FEC), (0x1FF2, 0x1FF4), (0x1FF6, 0x1FFC), (0x2102, 0x2102),
+    (0x2107, 0x2107), (0x210A, 0x2113), (0x2115, 0x2115), (0x2119, 0x211D), (0x2124, 0x2124),
+    (0x2126, 0x2126), (0x2128, 0x2128), (0x212A, 0x212D), (0x212F, 0x2134), (0x2139, 0x2139),
+    (0x213C, 0x213F), (0x2145, 0x2149), (0x214E, 0x214E), (0x2183, 0x2183), (0x2184, 0x2184),
+    (0x2C00, 0x2C7B), (0x2C7E, 0x2CE4), (0x2CEB, 0x2CEE), (0x2CF2, 0x2CF2), (0x2CF3, 0x2CF3),
+    (0xA640, 0xA66D), (0xA680, 0xA69B), (0xA722, 0xA76F), (0xA771, 0xA787), (0xA78B, 0xA78E),
+    (0xAB70, 0xABBF), (0xFB00, 0xFB06), (0xFB13, 0xFB17), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A),
+    (0x10400, 0x1044F), (0x104B0, 0x104D3), (0x104D8, 0x104FB), (0x10C80, 0x10CB2), (0x10CC0, 0x10CF2),
+    (0x118A0, 0x118DF), (0x1E900, 0x1E943),
+]
+# `[!-/:-~！-／：-～‘-‟　-。]` and `[一-龥ࠀ-一가-퟿]`.
+DEEPSEEK_LLM_PUNCT = [(0x21, 0x2F), (0x3A, 0x7E), (0xFF01, 0xFF0F), (0xFF1A, 0xFF5E), (0x2018, 0x201F), (0x3000, 0x3002)]
+DEEPSEEK_CJK_HANGUL = [(0x4E00, 0x9FA5), (0x0800, 0x4E00), (0xAC00, 0xD7FF)]
+
+# The pre-tokenizer chains of deepseek-ai/deepseek-llm-7b-base and
+# deepseek-coder-6.7b-base (tokenizer.json), as GGUF `tokenizer.ggml.pre`
+# names them.
+DEEPSEEK_SPLITS = {
+    "deepseek-llm": [
+        "[\r\n]",
+        "\\s?" + bracket(DEEPSEEK_LLM_LETTERS) + "+",
+        "\\s?" + bracket(DEEPSEEK_LLM_PUNCT) + "+",
+        "\\s+$",
+        bracket(DEEPSEEK_CJK_HANGUL) + "+",
+    ],
+    "deepseek-coder": [
+        "[\r\n]",
+        "\\s?\\p{L}+",
+        "\\s?\\p{P}+",
+        bracket(DEEPSEEK_CJK_HANGUL) + "+",
+    ],
+}
+
+# Patterns only the DeepSeek-LLM/Coder chains use, checked on more text.
+DEEPSEEK_PRETOK_PATTERNS = {
+    "line_break": DEEPSEEK_SPLITS["deepseek-llm"][0],
+    "deepseek_llm_letters": DEEPSEEK_SPLITS["deepseek-llm"][1],
+    "deepseek_llm_punct": DEEPSEEK_SPLITS["deepseek-llm"][2],
+    "trailing_space": DEEPSEEK_SPLITS["deepseek-llm"][3],
+    "cjk_hangul": DEEPSEEK_SPLITS["deepseek-llm"][4],
+    "space_letters": DEEPSEEK_SPLITS["deepseek-coder"][1],
+    "space_punct": DEEPSEEK_SPLITS["deepseek-coder"][2],
+}
+
+# Text for the DeepSeek-LLM/Coder splits beyond the shared corpus: the
+# edges of the letter and punctuation lists, scripts the CJK split takes,
+# white space before line breaks, and the byte-alphabet chars (ö, ÿ...)
+# that their GGUF vocabularies list as user-defined tokens.
+DEEPSEEK_EXTRA = [
+    "Kelvin \u212a and K, ohm \u2126 and \u03a9, \u1fbe and \u03b9, \u1f7d vs \u03ce",
+    "Ἀθῆναι ᾄδω ὦ φίλε · Ἑλλάς",
+    "Հայերեն Բարեւ, ქართული ᲒᲐᲛᲐᲠᲯᲝᲑᲐ, ᏣᎳᎩ ꮳꮃꭹ",
+    "𐐀𐐨𐑏 Deseret, 𐒰𐓘 Osage, 𞤀𞤢 Adlam, 𑢠𑣀 Warang",
+    "Ｆｕｌｌｗｉｄｔｈ ＡＢＣ！（ｘ）＝１２３，ｅｎｄ。",
+    "ﬁne ﬂow ﬀ ﬆ and ﬓ",
+    "ǅ ǈ ǋ titlecase, ƻ ʔ ʰ not cased, ℂℍℕℙℚℝℤ",
+    "“curly” ‘quotes’ „low“ ‟high‟ — dash – en",
+    "全角　空格、逗号。句号「引号」『书名』",
+    "한국어 문장입니다. 가나다라 힣",
+    "ภาษาไทย हिन्दी বাংলা தமிழ் ࠀࠁ Samaritan",
+    "ö ø ú ÿ õ ÷ û ý À ù Á þ ü: words like schön, Smørrebrød, façade",
+    "Äpfel über Öl, naïve café",
+    "tail spaces   ",
+    # Symbols the vocabulary joins with a space after them (`° `, `© `):
+    # at the end of a piece, `\\s+$` keeps the space apart.
+    "Copyright © ",
+    "It is 30° \nx ± y § z · ",
+    "tail before newline  \nnext",
+    "x \t\n\t y\r\n  \r\n",
+    "emoji then spaces 😀  \n😀  ",
+    "mixed\u3000\u3000ideographic\u3000",
+    "a.b!c?d;e:f~g`h|i\\j",
+    "snake_case and kebab-case and dot.case",
+    "123abc 456 ７８９ ١٢٣ ²³",
+]
+
+
+def pretok_rows(texts, patterns=None, extra=()):
     from tokenizers import Regex, pre_tokenizers
 
     rows = []
-    for name, pat in PRETOK_PATTERNS.items():
+    for name, pat in (patterns or PRETOK_PATTERNS).items():
         split = pre_tokenizers.Split(Regex(pat), behavior="isolated")
-        for t in texts:
+        for t in list(texts) + list(extra):
             pieces = [p for p, _ in split.pre_tokenize_str(t)]
             assert "".join(pieces) == t
             rows.append({"pattern": name, "regex": pat, "text": t, "pieces": pieces})
     return rows
 
 
+def all_pretok_rows(short):
+    return pretok_rows(short) + pretok_rows(short, DEEPSEEK_PRETOK_PATTERNS, DEEPSEEK_EXTRA)
+
+
+DEEPSEEK_GGUF = {"deepseek-llm": "deepseek_llm", "deepseek-coder": "deepseek_coder"}
+
+
+def gguf_tokenizer(path):
+    """A `tokenizers` Tokenizer from a GGUF file's vocabulary and merges,
+    with the pre-tokenizer of the model its `tokenizer.ggml.pre` names.
+
+    As llama.cpp and minke read a GGUF: control tokens (type 3) are special
+    added tokens, user-defined ones (type 4) plain added tokens, both
+    matched in the raw text; `add_bos_token` puts BOS first.
+    """
+    from tokenizers import AddedToken, Tokenizer
+
+    meta = gguf_metadata(path)
+    splits = [{"type": "Split", "pattern": {"Regex": p}, "behavior": "Isolated", "invert": False}
+              for p in DEEPSEEK_SPLITS[meta["pre"]]]
+    pre = splits + [
+        {"type": "Digits", "individual_digits": True},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False},
+    ]
+    bos = meta["tokens"][meta["bos_token_id"]]
+    post = None
+    if meta["add_bos_token"]:
+        post = {
+            "type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": bos, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+            "pair": [{"SpecialToken": {"id": bos, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                     {"Sequence": {"id": "B", "type_id": 1}}],
+            "special_tokens": {bos: {"id": bos, "ids": [meta["bos_token_id"]], "tokens": [bos]}},
+        }
+    spec = {
+        "version": "1.0", "truncation": None, "padding": None, "added_tokens": [], "normalizer": None,
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": pre},
+        "post_processor": post,
+        "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
+        "model": {
+            "type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+            "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
+            "vocab": {t: i for i, t in enumerate(meta["tokens"])},
+            "merges": [m.split(" ") for m in meta["merges"]],
+        },
+    }
+    tok = Tokenizer.from_str(json.dumps(spec))
+    tok.add_tokens([AddedToken(t, special=ty == 3, normalized=False)
+                    for t, ty in zip(meta["tokens"], meta["token_type"]) if ty in (3, 4)])
+    for i, (t, ty) in enumerate(zip(meta["tokens"], meta["token_type"])):
+        if ty in (3, 4):
+            assert tok.token_to_id(t) == i, f"{path}: added token {t!r} is not id {i}"
+    return tok
+
+
+def llama_cpp_cases(path):
+    """llama.cpp's test strings for a vocabulary file and the ids it expects."""
+    texts = open(path + ".inp", encoding="utf-8").read().split("\n__ggml_vocab_test__\n")
+    ids = open(path + ".out", encoding="utf-8").read().split("\n")
+    return [(t, [int(x) for x in i.split()]) for t, i in zip(texts, ids)]
+
+
+def deepseek_gguf_fixtures(texts, models_dir=None):
+    for pre, name in DEEPSEEK_GGUF.items():
+        d = os.path.join(OUT, name)
+        os.makedirs(d, exist_ok=True)
+        base = f"ggml-vocab-{pre}.gguf"
+        if models_dir:
+            for ext in ("", ".inp", ".out"):
+                shutil.copy(os.path.join(models_dir, base + ext), os.path.join(d, base + ext))
+        path = os.path.join(d, base)
+        tok = gguf_tokenizer(path)
+        # The reference is only a reference if it gives llama.cpp's ids,
+        # which llama.cpp took from the model's own tokenizer.
+        for t, want in llama_cpp_cases(path):
+            got = tok.encode(t, add_special_tokens=False).ids
+            assert got == want, f"{base}: {t!r}: llama.cpp says {want}, tokenizers {got}"
+        write_jsonl(os.path.join(d, "corpus.jsonl"), hf_rows(tok, list(texts) + DEEPSEEK_EXTRA))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--unicode-table", action="store_true", help="regenerate unicode_table.rs and stop")
+    ap.add_argument("--part", choices=["all", "pretok", "deepseek-gguf"], default="all",
+                    help="write only pretok.jsonl or only the DeepSeek-LLM/Coder GGUF fixtures")
+    ap.add_argument("--llama-cpp-models", metavar="DIR",
+                    help="copy ggml-vocab-deepseek-{llm,coder}.gguf{,.inp,.out} from DIR first")
     args = ap.parse_args()
     if args.unicode_table:
         write_unicode_table(TABLE)
         print(f"wrote {os.path.relpath(TABLE, ROOT)}")
         return
 
-    from tokenizers import Tokenizer
-    from transformers import AutoTokenizer
-
     texts = corpus()
     short = [t for t in texts if len(t) < 2000]
+    if args.part == "pretok":
+        write_jsonl(os.path.join(OUT, "pretok.jsonl"), all_pretok_rows(short))
+        return
+    if args.part == "deepseek-gguf":
+        deepseek_gguf_fixtures(texts, args.llama_cpp_models)
+        return
+
+    from tokenizers import Tokenizer
+    from transformers import AutoTokenizer
 
     # SmolLM2: tokenizer.json converted from the GGUF by transformers.
     smol_dir = os.path.join(OUT, "smollm2")
@@ -524,7 +723,8 @@ def main():
     tf_rows = [{"text": t, "ids": ds_tf(t).input_ids} for t in ("Hello world", "你好")]
     write_jsonl(os.path.join(ds_dir, "transformers_encode.jsonl"), tf_rows)
 
-    write_jsonl(os.path.join(OUT, "pretok.jsonl"), pretok_rows(short))
+    deepseek_gguf_fixtures(texts, args.llama_cpp_models)
+    write_jsonl(os.path.join(OUT, "pretok.jsonl"), all_pretok_rows(short))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 //! `minke tokenize`: text to token ids, one JSON array per input, so a
 //! whole corpus can be checked against another tokenizer in one process.
+//! Only the tokenizer is loaded, so a vocabulary-only GGUF file works.
 
 use crate::Res;
 use minke::Tokenizer;
@@ -8,7 +9,7 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A model, or a tokenizer.json file.
+    /// A model, a vocabulary-only GGUF file, or a tokenizer.json file.
     #[arg(short, long)]
     model: PathBuf,
     /// Text to tokenize.
@@ -22,23 +23,8 @@ pub struct Args {
     no_special: bool,
 }
 
-fn load(
-    path: &std::path::Path,
-) -> Result<(Option<minke::Model>, Option<Tokenizer>), Box<dyn std::error::Error>> {
-    if path.extension().is_some_and(|e| e == "json") {
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        return Ok((None, Some(Tokenizer::from_json(&bytes)?)));
-    }
-    Ok((Some(minke::Model::open(path)?), None))
-}
-
 pub fn run(a: Args) -> Res {
-    let (model, own) = load(&a.model)?;
-    let tok = match (&model, &own) {
-        (_, Some(t)) => t,
-        (Some(m), None) => m.tokenizer()?,
-        (None, None) => unreachable!("load returns one of the two"),
-    };
+    let tok = Tokenizer::open(&a.model)?;
     let out = std::io::stdout();
     let mut out = out.lock();
     let mut print = |text: &str| -> Res {

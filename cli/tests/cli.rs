@@ -84,3 +84,49 @@ fn bad_input_gets_a_clear_error() {
         assert_clear_error(&minke(&["logits", "-m", m, "--tokens", "1,x"]), "x");
     }
 }
+
+/// A vocabulary-only GGUF file from `tests/fixtures/tokenizer/` (llama.cpp's
+/// `ggml-vocab-*.gguf`: tokenizer metadata, no tensors).
+fn vocab_file(model: &str) -> String {
+    let dir = model.replace('-', "_");
+    format!(
+        "{}/../tests/fixtures/tokenizer/{dir}/ggml-vocab-{model}.gguf",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+#[test]
+fn tokenize_reads_a_vocabulary_only_gguf() {
+    // Ids as llama.cpp's tests for these files expect, after BOS.
+    for (model, want) in [
+        ("deepseek-llm", "[100000,17464,1843]"),
+        ("deepseek-coder", "[32013,17535,1835]"),
+    ] {
+        let v = vocab_file(model);
+        let out = stdout(&minke(&["tokenize", "-m", &v, "-p", "Hello world"]));
+        assert_eq!(out.trim(), want, "{model}");
+        let out = stdout(&minke(&[
+            "tokenize",
+            "-m",
+            &v,
+            "--no-special",
+            "-p",
+            "3333 中文",
+        ]));
+        let ids: Vec<u32> = serde_json::from_str(out.trim()).unwrap();
+        // Digits one by one, no BOS, then the space and 中文.
+        assert!(
+            ids.len() > 4 && ids[..4].iter().all(|&d| d == ids[0]),
+            "{model}: {ids:?}"
+        );
+    }
+}
+
+#[test]
+fn running_a_vocabulary_only_gguf_is_a_clear_error() {
+    let v = vocab_file("deepseek-llm");
+    let what = "ggml-vocab-deepseek-llm.gguf holds a tokenizer only (no tensors): it can tokenize but not run";
+    assert_clear_error(&minke(&["run", "-m", &v, "-p", "hi", "-n", "1"]), what);
+    assert_clear_error(&minke(&["logits", "-m", &v, "--tokens", "1"]), what);
+    assert_clear_error(&minke(&["bench", "-m", &v, "-p", "1", "-n", "1"]), what);
+}

@@ -2,6 +2,9 @@
 //! corpora in `tests/fixtures/tokenizer/` (made by
 //! `scripts/gen_tokenizer_fixtures.py`): exact ids for every case, decode
 //! round trips, streaming decode, and chat templates.
+//!
+//! DeepSeek-LLM and DeepSeek-Coder are opened from llama.cpp's
+//! vocabulary-only GGUF files, as `Tokenizer::open` reads any model file.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -102,6 +105,47 @@ fn smollm2_gguf() -> &'static Tokenizer {
     })
 }
 
+/// A tokenizer opened from a committed vocabulary-only GGUF file.
+fn open_vocab(rel: &str) -> Tokenizer {
+    let path = fixture(rel);
+    Tokenizer::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn deepseek_llm() -> &'static Tokenizer {
+    static T: OnceLock<Tokenizer> = OnceLock::new();
+    T.get_or_init(|| open_vocab("deepseek_llm/ggml-vocab-deepseek-llm.gguf"))
+}
+
+fn deepseek_coder() -> &'static Tokenizer {
+    static T: OnceLock<Tokenizer> = OnceLock::new();
+    T.get_or_init(|| open_vocab("deepseek_coder/ggml-vocab-deepseek-coder.gguf"))
+}
+
+/// llama.cpp's own test strings for a vocabulary (`<file>.inp`, cases
+/// separated by `__ggml_vocab_test__` lines) and the ids it expects
+/// (`<file>.out`, one line of ids per case), made from the model's
+/// Hugging Face tokenizer.
+fn check_llama_cpp_cases(tok: &Tokenizer, gguf: &str) {
+    let inp = String::from_utf8(read(&format!("{gguf}.inp"))).unwrap();
+    let out = String::from_utf8(read(&format!("{gguf}.out"))).unwrap();
+    let texts: Vec<&str> = inp.split("\n__ggml_vocab_test__\n").collect();
+    let ids: Vec<&str> = out.split('\n').collect();
+    assert!(texts.len() >= 40, "{gguf}.inp: only {} cases", texts.len());
+    assert_eq!(texts.len(), ids.len(), "{gguf}: .inp and .out disagree");
+    let mut failures = Vec::new();
+    for (text, line) in texts.iter().zip(&ids) {
+        let want: Vec<u32> = line
+            .split_whitespace()
+            .map(|i| i.parse().unwrap())
+            .collect();
+        let got = tok.encode(text, false).unwrap();
+        if got != want {
+            failures.push(format!("{text:?}\n   want {want:?}\n    got {got:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{gguf}:\n{}", failures.join("\n"));
+}
+
 /// Encodes every case of `corpus`, reports all mismatches at once.
 fn check_corpus(tok: &Tokenizer, corpus: &str, min_cases: usize) {
     let rows = jsonl(corpus);
@@ -172,6 +216,53 @@ fn deepseek_v3_matches_tokenizers() {
 #[test]
 fn deepseek_v3_matches_transformers_special_handling() {
     check_corpus(deepseek(), "deepseek_v3/transformers_encode.jsonl", 1);
+}
+
+#[test]
+fn deepseek_llm_gguf_matches_tokenizers() {
+    check_corpus(deepseek_llm(), "deepseek_llm/corpus.jsonl", 300);
+}
+
+#[test]
+fn deepseek_llm_gguf_matches_llama_cpp_tests() {
+    check_llama_cpp_cases(deepseek_llm(), "deepseek_llm/ggml-vocab-deepseek-llm.gguf");
+}
+
+#[test]
+fn deepseek_coder_gguf_matches_tokenizers() {
+    check_corpus(deepseek_coder(), "deepseek_coder/corpus.jsonl", 300);
+}
+
+#[test]
+fn deepseek_coder_gguf_matches_llama_cpp_tests() {
+    check_llama_cpp_cases(
+        deepseek_coder(),
+        "deepseek_coder/ggml-vocab-deepseek-coder.gguf",
+    );
+}
+
+/// BOS from `add_bos_token`, digits one by one, and the byte-alphabet
+/// chars (`ü`, `ö`...) that these vocabularies list as user-defined tokens:
+/// in text they become that token, which decodes to its one raw byte, so
+/// `ü` does not come back — as in the reference.
+#[test]
+fn deepseek_llm_and_coder_vocab_details() {
+    for (tok, bos) in [(deepseek_llm(), 100_000), (deepseek_coder(), 32_013)] {
+        assert_eq!(tok.bos_id(), Some(bos));
+        assert_eq!(tok.prefix_ids(), [bos], "add_bos_token is true");
+        assert_eq!(tok.encode("hi", true).unwrap()[0], bos);
+        let digits = tok.encode("3333", false).unwrap();
+        assert_eq!(digits.len(), 4);
+        assert!(digits.iter().all(|&d| d == digits[0]));
+        for text in ["Apfel, Öl; naïve café", "x  \n\t 12 中文 😀  "] {
+            let ids = tok.encode(text, false).unwrap();
+            assert_eq!(tok.decode(&ids).unwrap(), text);
+        }
+        let u = tok.token_to_id("ü").unwrap();
+        assert!(!tok.is_special(u));
+        assert_eq!(tok.encode("ü", false).unwrap(), [u]);
+        assert_eq!(tok.decode(&[u]).unwrap(), "\u{fffd}");
+    }
 }
 
 #[test]

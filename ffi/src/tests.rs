@@ -1,6 +1,7 @@
 //! Tests of the C API from Rust on a tiny random model that has no
 //! tokenizer: what works on token ids alone, what refuses with
-//! `MINKE_ERR_TOKENIZER`, memory sizing, and versioned params structs.
+//! `MINKE_ERR_TOKENIZER`, memory sizing, and versioned params structs;
+//! and a tokenizer opened alone from a vocabulary-only GGUF file.
 //! (The C suite in `tests/c/` covers the real model, threads, misuse and
 //! sanitizers; `scripts/test-c.sh` runs it.)
 
@@ -162,6 +163,113 @@ fn runs_on_ids_without_a_tokenizer() {
         sampler::minke_sampler_free(smp);
         session::minke_session_free(s);
         model::minke_model_free(m);
+    }
+}
+
+/// DeepSeek-Coder's vocabulary-only GGUF (tokenizer metadata, no tensors).
+fn coder_vocab() -> CString {
+    let p = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/tokenizer/deepseek_coder/ggml-vocab-deepseek-coder.gguf"
+    );
+    CString::new(p).unwrap()
+}
+
+#[test]
+fn a_tokenizer_opens_alone_from_a_vocabulary_file() {
+    let path = coder_vocab();
+    // SAFETY: every pointer below is live or NULL as each function allows.
+    unsafe {
+        let mut tok = null_mut();
+        let st = tokenizer::minke_tokenizer_open(path.as_ptr(), &mut tok);
+        assert_eq!(st, MINKE_OK, "{}", last_error());
+        assert_eq!(tokenizer::minke_tokenizer_n_vocab(tok), 32_256);
+        assert_eq!(tokenizer::minke_tokenizer_bos(tok), 32_013);
+        assert_eq!(tokenizer::minke_tokenizer_eos(tok), 32_014);
+        assert!(tokenizer::minke_tokenizer_is_eog(tok, 32_014));
+        assert!(tokenizer::minke_tokenizer_is_special(tok, 32_013));
+        let text = CString::new("Hello world").unwrap();
+        let mut ids = [0u32; 8];
+        let mut n = 0;
+        let st = tokenizer::minke_tokenizer_encode(
+            tok,
+            text.as_ptr(),
+            true,
+            ids.as_mut_ptr(),
+            8,
+            &mut n,
+        );
+        assert_eq!(st, MINKE_OK);
+        assert_eq!(ids[..n], [32_013, 17_535, 1_835]);
+        let mut buf = [0 as std::ffi::c_char; 32];
+        let mut len = 0;
+        let st = tokenizer::minke_tokenizer_decode(
+            tok,
+            ids[1..].as_ptr(),
+            2,
+            buf.as_mut_ptr(),
+            32,
+            &mut len,
+        );
+        assert_eq!(st, MINKE_OK);
+        assert_eq!(
+            CStr::from_ptr(buf.as_ptr()).to_str().unwrap(),
+            "Hello world"
+        );
+        assert!(!tokenizer::minke_tokenizer_has_chat_template(tok));
+        let st = tokenizer::minke_tokenizer_apply_chat_template(
+            tok,
+            null(),
+            0,
+            true,
+            null_mut(),
+            0,
+            &mut len,
+        );
+        assert_eq!(st, MINKE_ERR_TOKENIZER);
+        tokenizer::minke_tokenizer_free(tok);
+        tokenizer::minke_tokenizer_free(null_mut());
+
+        // The same file is no model.
+        let mut m = null_mut();
+        let st = model::minke_model_open(path.as_ptr(), null(), &mut m);
+        assert_eq!(st, MINKE_ERR_UNSUPPORTED);
+        assert!(m.is_null());
+        let e = last_error();
+        assert!(
+            e.contains("holds a tokenizer only (no tensors): it can tokenize but not run"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn opening_a_tokenizer_refuses_clearly() {
+    let tiny = TinyModel::new("tok-open");
+    let tiny_path = CString::new(tiny.0.to_str().unwrap()).unwrap();
+    let missing = CString::new("/nonexistent/vocab.gguf").unwrap();
+    // SAFETY: every pointer below is live or NULL as each function allows.
+    unsafe {
+        let mut tok = std::ptr::dangling_mut();
+        let st = tokenizer::minke_tokenizer_open(tiny_path.as_ptr(), &mut tok);
+        assert_eq!(st, MINKE_ERR_TOKENIZER);
+        assert!(tok.is_null());
+        assert!(
+            last_error().contains("has no tokenizer"),
+            "{}",
+            last_error()
+        );
+        let st = tokenizer::minke_tokenizer_open(missing.as_ptr(), &mut tok);
+        assert_eq!(st, MINKE_ERR_IO);
+        assert!(tok.is_null());
+        assert_eq!(
+            tokenizer::minke_tokenizer_open(null(), &mut tok),
+            MINKE_ERR_NULL_ARG
+        );
+        assert_eq!(
+            tokenizer::minke_tokenizer_open(missing.as_ptr(), null_mut()),
+            MINKE_ERR_NULL_ARG
+        );
     }
 }
 

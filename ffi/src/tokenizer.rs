@@ -1,5 +1,7 @@
 //! `minke_tokenizer`: text to token ids and back, special token ids, and
-//! the chat template, borrowed from a `minke_model`.
+//! the chat template: borrowed from a `minke_model`, or opened alone from
+//! a file (`minke_tokenizer_open()`, which also reads vocabulary-only GGUF
+//! files) and then owned by the caller.
 //!
 //! Outputs follow snprintf: the caller gives a buffer and its capacity,
 //! the size needed always comes back through an out-parameter, and a
@@ -14,15 +16,25 @@ use minke::{ChatMessage, Model, Tokenizer};
 use std::ffi::c_char;
 use std::sync::Arc;
 
-/// A model's tokenizer (opaque), from `minke_model_tokenizer()`. Borrowed:
-/// valid while its model is, never freed by the caller. Read-only: any
-/// number of threads may use it at once.
+/// A tokenizer (opaque). Either a model's, from `minke_model_tokenizer()`:
+/// borrowed, valid while its model is, never freed by the caller; or one
+/// opened alone by `minke_tokenizer_open()`: owned by the caller, freed
+/// with `minke_tokenizer_free()`. Read-only: any number of threads may use
+/// it at once.
 pub struct minke_tokenizer {
-    /// Owns the tokenizer.
-    model: Arc<Model>,
+    source: Source,
     /// Every id that ends generation: the tokenizer's end-of-sequence and
     /// end-of-turn tokens, then the model config's, without repeats.
     eog: Vec<u32>,
+}
+
+/// Where a handle's tokenizer lives.
+enum Source {
+    /// In the model, which the handle keeps alive.
+    Model(Arc<Model>),
+    /// In the handle: opened from a file without a model (boxed: a
+    /// tokenizer is kilobytes, a model's handle one pointer).
+    Alone(Box<Tokenizer>),
 }
 
 impl minke_tokenizer {
@@ -34,13 +46,23 @@ impl minke_tokenizer {
             }
         }
         minke_tokenizer {
-            model: Arc::clone(model),
+            source: Source::Model(Arc::clone(model)),
             eog,
         }
     }
 
+    fn alone(t: Tokenizer) -> minke_tokenizer {
+        minke_tokenizer {
+            eog: t.eos_ids().to_vec(),
+            source: Source::Alone(Box::new(t)),
+        }
+    }
+
     fn tok(&self) -> FfiResult<&Tokenizer> {
-        Ok(self.model.tokenizer()?)
+        match &self.source {
+            Source::Model(m) => Ok(m.tokenizer()?),
+            Source::Alone(t) => Ok(t),
+        }
     }
 
     /// `MINKE_ERR_TOKEN_OUT_OF_RANGE` unless `id` is in the vocabulary.
@@ -57,6 +79,64 @@ impl minke_tokenizer {
             ))
         }
     }
+}
+
+/// Opens the tokenizer of a model file without the model: a GGUF file
+/// (also a vocabulary-only one, such as llama.cpp's `ggml-vocab-*.gguf`,
+/// which has no tensors), a `.minke` file, a Hugging Face checkpoint
+/// folder or a `tokenizer.json`. Only the tokenizer is loaded: it encodes,
+/// decodes and renders the chat template as the model's own does (the
+/// end-of-generation ids are the tokenizer's alone, without any the
+/// model's config adds).
+///
+/// `path` is a NUL-terminated UTF-8 path. On success `*out_tokenizer` is
+/// a new tokenizer that the caller owns and frees with
+/// `minke_tokenizer_free()`; on failure it is set to NULL.
+///
+/// Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_UTF8`, `MINKE_ERR_IO` (cannot
+/// read the file), `MINKE_ERR_FORMAT` (malformed) or `MINKE_ERR_TOKENIZER`
+/// (the file has no tokenizer, or one minke cannot build; the message
+/// says which). Thread-safe.
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string; `out_tokenizer` is NULL or
+/// valid for writing a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn minke_tokenizer_open(
+    path: *const c_char,
+    out_tokenizer: *mut *mut minke_tokenizer,
+) -> minke_status {
+    ffi_boundary("minke_tokenizer_open", || {
+        // SAFETY: NULL or writable (caller).
+        let o = unsafe { out(out_tokenizer, "out_tokenizer") }?;
+        o.set(std::ptr::null_mut());
+        // SAFETY: NULL or NUL-terminated (caller).
+        let path = unsafe { arg_str(path, "path") }?;
+        let t = Tokenizer::open(path)?;
+        o.set(Box::into_raw(Box::new(minke_tokenizer::alone(t))));
+        Ok(())
+    })
+}
+
+/// Frees a tokenizer from `minke_tokenizer_open()`. NULL does nothing, and
+/// so does a model's tokenizer (from `minke_model_tokenizer()`), which
+/// lives as long as its model. Free it once, when no other thread uses it.
+///
+/// # Safety
+/// `tok` is NULL, a pointer from `minke_tokenizer_open()` not yet freed, or
+/// a live model's tokenizer.
+#[no_mangle]
+pub unsafe extern "C" fn minke_tokenizer_free(tok: *mut minke_tokenizer) {
+    ffi_getter("minke_tokenizer_free", (), || {
+        // SAFETY: NULL, or live and readable (caller).
+        let alone = unsafe { tok.as_ref() }.is_some_and(|t| matches!(t.source, Source::Alone(_)));
+        if alone {
+            // SAFETY: a live pointer from Box::into_raw in
+            // minke_tokenizer_open (only those hold `Source::Alone`), freed
+            // exactly once (caller).
+            drop(unsafe { Box::from_raw(tok) });
+        }
+    })
 }
 
 /// One turn of a conversation, for `minke_tokenizer_apply_chat_template()`.
@@ -403,7 +483,7 @@ pub unsafe extern "C" fn minke_tokenizer_apply_chat_template(
 }
 
 /// The ids that end generation (see `minke_tokenizer_is_eog()`): a
-/// borrowed array of `*n_ids` ids in `*ids`, valid while the model is.
+/// borrowed array of `*n_ids` ids in `*ids`, valid while the tokenizer is.
 ///
 /// Returns `MINKE_ERR_NULL_ARG`. Thread-safe.
 ///

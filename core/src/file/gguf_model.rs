@@ -11,6 +11,10 @@
 //! Llama GGUF files store q/k rows permuted for llama.cpp's adjacent-pair
 //! RoPE; rather than undo that (a repack), the config says
 //! [`RopeStyle::Interleaved`] and the rotation follows the file.
+//!
+//! A file with a vocabulary and no tensors (llama.cpp's
+//! `ggml-vocab-*.gguf`) is a tokenizer: [`open_tokenizer`] reads it, and
+//! opening it as a model says so instead of naming a missing tensor.
 
 use super::gguf::GgufFile;
 use super::{FileKind, Loaded, TokenizerData};
@@ -82,6 +86,14 @@ pub fn open(path: &Path, load: Load) -> Result<Loaded> {
     let blob = store.add_blob(Blob::File(crate::mmap::load_file(path, load)?));
     let bytes = store.blob_bytes(blob);
     let g = GgufFile::parse(&file, bytes)?;
+    if g.tensor_infos().is_empty() {
+        return Err(match tokenizer(&g)? {
+            Some(_) => Error::Unsupported(format!(
+                "{file} holds a tokenizer only (no tensors): it can tokenize but not run"
+            )),
+            None => Error::format(&file, "no tensors and no tokenizer"),
+        });
+    }
     let config = config(&file, &g)?;
     let tokenizer = tokenizer(&g)?;
     let base = bytes.as_ptr() as usize;
@@ -325,6 +337,16 @@ fn deepseek_config(file: &str, g: &GgufFile<'_>, arch: &str) -> Result<DeepseekC
         norm_topk_prob: g.get_bool(&key("expert_weights_norm"))?.unwrap_or(false),
         routed_scaling_factor: g.get_f32(&key("expert_weights_scale"))?.unwrap_or(1.0),
     })
+}
+
+/// The tokenizer of a GGUF file, read from its metadata alone: the
+/// tensors, if any, are neither checked nor bound.
+pub fn open_tokenizer(path: &Path) -> Result<Option<TokenizerData>> {
+    let bytes = crate::mmap::load_file(path, Load::Map)?;
+    tokenizer(&GgufFile::parse(
+        &path.display().to_string(),
+        bytes.bytes(),
+    )?)
 }
 
 fn tokenizer(g: &GgufFile<'_>) -> Result<Option<TokenizerData>> {

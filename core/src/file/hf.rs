@@ -87,14 +87,21 @@ pub fn open(dir: &Path, load: Load) -> Result<Loaded> {
         let f = st::map(&mut store, &shard, load)?;
         f.add_tensors(&mut store, &HashMap::new())?;
     }
-    let tokenizer = read_opt(&dir.join("tokenizer.json"))?.map(|tokenizer| TokenizerData::Json {
-        tokenizer,
-        config: read_opt(&dir.join("tokenizer_config.json")).ok().flatten(),
-    });
     Ok(Loaded {
         kind: FileKind::HfDir,
         config,
         store,
-        tokenizer,
+        tokenizer: tokenizer_data(dir)?,
     })
+}
+
+/// A checkpoint folder's `tokenizer.json` and `tokenizer_config.json`, if
+/// it has the first.
+pub fn tokenizer_data(dir: &Path) -> Result<Option<TokenizerData>> {
+    Ok(
+        read_opt(&dir.join("tokenizer.json"))?.map(|tokenizer| TokenizerData::Json {
+            tokenizer,
+            config: read_opt(&dir.join("tokenizer_config.json")).ok().flatten(),
+        }),
+    )
 }

@@ -78,3 +78,25 @@ pub fn open(path: &Path, load: Load) -> Result<Loaded> {
         FileKind::Gguf => gguf_model::open(path, load),
     }
 }
+
+/// The tokenizer data of a model file or folder, read without binding its
+/// weights: a GGUF file (vocabulary-only ones too), a `.minke` file, a
+/// Hugging Face checkpoint folder, or a `tokenizer.json` file itself.
+/// `Ok(None)` if it carries no tokenizer.
+pub fn open_tokenizer(path: &Path) -> Result<Option<TokenizerData>> {
+    if path.is_file() && path.extension().is_some_and(|e| e == "json") {
+        let tokenizer = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        return Ok(Some(TokenizerData::Json {
+            tokenizer,
+            config: None,
+        }));
+    }
+    match FileKind::detect(path)? {
+        FileKind::HfDir => hf::tokenizer_data(path),
+        FileKind::Minke => Ok(minke::open(path, Load::Map)?.tokenizer),
+        FileKind::Gguf => gguf_model::open_tokenizer(path),
+    }
+}

@@ -127,7 +127,7 @@ impl Model {
         let tokenizer = l
             .tokenizer
             .as_ref()
-            .map(|t| build_tokenizer(t).map_err(|e| e.to_string()));
+            .map(|t| Tokenizer::from_data(t).map_err(|e| e.to_string()));
         Ok(Model {
             config: l.config,
             store: l.store,
@@ -212,19 +212,5 @@ impl Model {
             .filter_map(|n| self.store.get(n))
             .map(|t| t.byte_len())
             .sum()
-    }
-}
-
-fn build_tokenizer(t: &TokenizerData) -> Result<Tokenizer> {
-    match t {
-        TokenizerData::Json {
-            tokenizer,
-            config: Some(c),
-        } => Tokenizer::from_json_with_config(tokenizer.as_bytes(), c.as_bytes()),
-        TokenizerData::Json {
-            tokenizer,
-            config: None,
-        } => Tokenizer::from_json(tokenizer.as_bytes()),
-        TokenizerData::Gguf(g) => Tokenizer::from_gguf_vocab((**g).clone()),
     }
 }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use super::added::AddedToken;
 use super::bpe::{self, Bpe};
-use super::pretok::Splitter;
+use super::pretok::{CharSet, Splitter};
 use super::{Normalizer, Parts, Tokenizer};
 use crate::{Error, Result};
 
@@ -21,7 +21,7 @@ pub struct GgufVocab {
     /// `tokenizer.ggml.model`; only `"gpt2"` (byte-level BPE) is supported.
     pub model: String,
     /// `tokenizer.ggml.pre`, e.g. `"smollm"`, `"llama-bpe"`, `"qwen2"`,
-    /// `"deepseek-v3"`.
+    /// `"deepseek-llm"`, `"deepseek-coder"`, `"deepseek-v3"`.
     pub pre: Option<String>,
     /// `tokenizer.ggml.tokens`, spelled in GPT-2's byte alphabet.
     pub tokens: Vec<String>,
@@ -55,19 +55,50 @@ fn pre_splitters(pre: &str) -> Result<(Vec<Splitter>, bool)> {
         "smollm" | "starcoder" | "refact" | "command-r" | "codeshell" | "exaone" | "minerva-7b" => {
             (vec![Splitter::Numbers { max: 1 }, Splitter::Gpt2], false)
         }
-        "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral" | "midm-2.0" | "lfm2" => {
-            (vec![llama3(3)], true)
-        }
+        "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral" | "midm-2.0"
+        | "lfm2" => (vec![llama3(3)], true),
         "dbrx" | "smaug-bpe" => (vec![llama3(3)], false),
-        "qwen2" | "deepseek-r1-qwen" | "stablelm2" | "megrez" | "hunyuan" => (vec![llama3(1)], false),
+        "qwen2" | "deepseek-r1-qwen" | "stablelm2" | "megrez" | "hunyuan" => {
+            (vec![llama3(1)], false)
+        }
         "deepseek-v3" | "hunyuan-dense" => (
-            vec![Splitter::Numbers { max: 3 }, Splitter::CjkKana, Splitter::DeepSeekV3],
+            vec![
+                Splitter::Numbers { max: 3 },
+                Splitter::Run(CharSet::CjkKana),
+                Splitter::DeepSeekV3,
+            ],
+            false,
+        ),
+        // DeepSeek-LLM and -Coder: their tokenizer.json's `Split` chain.
+        // llama.cpp ends it with `\p{N}+` (LLM) or `\p{N}` (Coder); the
+        // models' own `Digits` with `individual_digits` is followed here,
+        // which gives the same ids: neither vocabulary joins two numerals.
+        "deepseek-llm" => (
+            vec![
+                Splitter::LineBreak,
+                Splitter::SpaceRun(CharSet::CasedLetter),
+                Splitter::SpaceRun(CharSet::LlmPunct),
+                Splitter::TrailingSpace,
+                Splitter::Run(CharSet::CjkHangul),
+                Splitter::Numbers { max: 1 },
+            ],
+            false,
+        ),
+        "deepseek-coder" => (
+            vec![
+                Splitter::LineBreak,
+                Splitter::SpaceRun(CharSet::Letter),
+                Splitter::SpaceRun(CharSet::Punct),
+                Splitter::Run(CharSet::CjkHangul),
+                Splitter::Numbers { max: 1 },
+            ],
             false,
         ),
         other => {
             return Err(Error::Tokenizer(format!(
                 "GGUF tokenizer.ggml.pre {other:?} is unknown or not supported by minke \
-                 (supported: gpt2, smollm, llama-bpe, qwen2, deepseek-r1-qwen, deepseek-v3 and aliases)"
+                 (supported: gpt2, smollm, llama-bpe, qwen2, deepseek-r1-qwen, deepseek-llm, \
+                 deepseek-coder, deepseek-v3 and aliases)"
             )))
         }
     })

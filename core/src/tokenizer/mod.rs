@@ -1,10 +1,11 @@
 //! Tokenizers: text to token ids and back, and chat templates.
 //!
 //! One implementation, byte-level BPE as Hugging Face `tokenizer.json`
-//! defines it, serves the Llama-3, Qwen2, DeepSeek-V3 and GPT-2/SmolLM
-//! families. It is built either from `tokenizer.json` (+ optionally
+//! defines it, serves the Llama-3, Qwen2, DeepSeek-LLM/Coder, DeepSeek-V3
+//! and GPT-2/SmolLM families. It is built either from `tokenizer.json` (+ optionally
 //! `tokenizer_config.json`, see [`Tokenizer::from_json`]) or from the
-//! `tokenizer.ggml.*` metadata of a GGUF file ([`Tokenizer::from_gguf_vocab`]).
+//! `tokenizer.ggml.*` metadata of a GGUF file ([`Tokenizer::from_gguf_vocab`]);
+//! [`Tokenizer::open`] takes it from any model file without its weights.
 //!
 //! Encoding runs the reference pipeline: added tokens are cut out of the
 //! raw text; the rest is normalized, cut by the added tokens that match
@@ -14,6 +15,7 @@
 
 mod added;
 mod bpe;
+mod charset;
 mod gguf_vocab;
 mod json;
 mod pretok;
@@ -24,6 +26,7 @@ mod unicode_table;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::path::Path;
 
 use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 
@@ -31,6 +34,7 @@ pub use gguf_vocab::GgufVocab;
 pub use stream::StreamDecoder;
 pub use template::ChatMessage;
 
+use crate::file::TokenizerData;
 use crate::{Error, Result};
 use added::Matcher;
 use bpe::{Bpe, Scratch};
@@ -223,6 +227,39 @@ impl Tokenizer {
     /// Builds a tokenizer from GGUF `tokenizer.ggml.*` metadata.
     pub fn from_gguf_vocab(vocab: GgufVocab) -> Result<Tokenizer> {
         gguf_vocab::load(vocab)
+    }
+
+    /// Builds the tokenizer a model file carries.
+    pub fn from_data(data: &TokenizerData) -> Result<Tokenizer> {
+        match data {
+            TokenizerData::Json {
+                tokenizer,
+                config: Some(c),
+            } => Tokenizer::from_json_with_config(tokenizer.as_bytes(), c.as_bytes()),
+            TokenizerData::Json {
+                tokenizer,
+                config: None,
+            } => Tokenizer::from_json(tokenizer.as_bytes()),
+            TokenizerData::Gguf(g) => Tokenizer::from_gguf_vocab((**g).clone()),
+        }
+    }
+
+    /// Opens the tokenizer of a model without loading the model: a GGUF
+    /// file (also a vocabulary-only one, with no tensors), a `.minke` file,
+    /// a Hugging Face checkpoint folder, or a `tokenizer.json`. The same
+    /// tokenizer as [`crate::Model::tokenizer`] gives for that file.
+    pub fn open(path: impl AsRef<Path>) -> Result<Tokenizer> {
+        let path = path.as_ref();
+        let data = crate::file::open_tokenizer(path)?.ok_or_else(|| {
+            Error::Tokenizer(format!(
+                "{} has no tokenizer (no tokenizer.json or tokenizer.ggml.* metadata)",
+                path.display()
+            ))
+        })?;
+        Tokenizer::from_data(&data).map_err(|e| match e {
+            Error::Tokenizer(m) => Error::Tokenizer(format!("{}: {m}", path.display())),
+            e => e,
+        })
     }
 
     /// Encodes `text`; with `add_special`, the model's BOS (and whatever else

@@ -10,7 +10,14 @@
 //! alternative, including the backtracking of `\s+(?!\S)` and `\s*[\r\n]+`.
 //! A pattern that is not one of these is refused when the tokenizer is
 //! built, so no text is ever split in a way the model was not trained on.
+//!
+//! DeepSeek-LLM and DeepSeek-Coder cut with a chain of small patterns
+//! instead of one big one (`[\r\n]`, then `\s?` + a run of letters, of
+//! punctuation, trailing white space, CJK runs, digits); those are
+//! [`Splitter::LineBreak`], [`Splitter::SpaceRun`], [`Splitter::Run`] and
+//! [`Splitter::TrailingSpace`] over the sets of [`CharSet`].
 
+pub use super::charset::CharSet;
 use super::unicode::{class, L, M, N, P, S, WS};
 use crate::{Error, Result};
 
@@ -26,8 +33,12 @@ pub const QWEN2: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|
 const QWEN2_ASCII: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 /// DeepSeek-V3's third split: words, punctuation runs and white space.
 pub const DEEPSEEK_V3: &str = "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+";
-/// DeepSeek-V3's second split: runs of CJK ideographs and kana.
-pub const CJK_KANA: &str = "[\u{4e00}-\u{9fa5}\u{3040}-\u{309f}\u{30a0}-\u{30ff}]+";
+/// DeepSeek-LLM and -Coder's first split: each line-break char alone
+/// (the JSON string `"[\r\n]"` holds the chars themselves).
+pub const LINE_BREAK: &str = "[\r\n]";
+/// DeepSeek-LLM's fourth split: the white space that ends a piece. `$` is
+/// Oniguruma's, the reference's engine: the end, or just before a `\n`.
+pub const TRAILING_SPACE: &str = r"\s+$";
 
 /// One `Split`-style cut, written by hand.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,8 +57,15 @@ pub enum Splitter {
     /// `\p{N}{1,max}`; `\p{N}` is `max` 1, `\p{N}+` and the `Digits`
     /// pre-tokenizer without `individual_digits` are `usize::MAX`.
     Numbers { max: usize },
-    /// [`CJK_KANA`].
-    CjkKana,
+    /// `[\r\n]` ([`LINE_BREAK`]).
+    LineBreak,
+    /// `\s?` then a run of the set, e.g. `\s?\p{L}+`.
+    SpaceRun(CharSet),
+    /// A run of the set, e.g. DeepSeek-V3's second split,
+    /// `[一-龥぀-ゟ゠-ヿ]+` (CJK ideographs and kana).
+    Run(CharSet),
+    /// `\s+$` ([`TRAILING_SPACE`]).
+    TrailingSpace,
     /// A literal string (`Split` with a `String` pattern).
     Literal(String),
 }
@@ -75,15 +93,28 @@ impl Splitter {
                 unicode_case: false,
             },
             DEEPSEEK_V3 => Splitter::DeepSeekV3,
-            CJK_KANA => Splitter::CjkKana,
+            LINE_BREAK | r"[\r\n]" => Splitter::LineBreak,
+            TRAILING_SPACE => Splitter::TrailingSpace,
             r"\p{N}" | r"\d" => Splitter::Numbers { max: 1 },
             r"\p{N}{1,3}" => Splitter::Numbers { max: 3 },
             r"\p{N}+" => Splitter::Numbers { max: usize::MAX },
-            _ => {
+            p => {
+                // `\s?SET+` and `SET+`, for each set minke knows.
+                let run = p.strip_suffix('+').unwrap_or("");
+                let spaced = run.strip_prefix(r"\s?");
+                for set in CharSet::ALL {
+                    let spelling = set.spelling();
+                    if spaced == Some(spelling.as_str()) {
+                        return Ok(Splitter::SpaceRun(set));
+                    }
+                    if run == spelling {
+                        return Ok(Splitter::Run(set));
+                    }
+                }
                 return Err(Error::Tokenizer(format!(
                     "unsupported Split regex {pattern:?}: minke implements the GPT-2, \
-                     Llama-3, Qwen2 and DeepSeek-V3 pre-tokenizer patterns"
-                )))
+                     Llama-3, Qwen2, DeepSeek-LLM/Coder and DeepSeek-V3 pre-tokenizer patterns"
+                )));
             }
         })
     }
@@ -102,14 +133,47 @@ impl Splitter {
                 let c = char_at(s, i)?;
                 (class(c) & N != 0).then(|| run(s, i, *max, |k, _| k & N != 0))
             }
-            Splitter::CjkKana => {
+            Splitter::LineBreak => matches!(s.as_bytes()[i], b'\r' | b'\n').then_some(i + 1),
+            Splitter::SpaceRun(set) => {
+                // `\s?` takes a white-space char only if the run follows it;
+                // otherwise the run must start at `i`.
                 let c = char_at(s, i)?;
-                is_cjk_kana(c).then(|| run(s, i, usize::MAX, |_, c| is_cjk_kana(c)))
+                let next = i + c.len_utf8();
+                let in_set = |k, c| set.contains(k, c);
+                let k = class(c);
+                if k & WS != 0 && char_at(s, next).is_some_and(|d| in_set(class(d), d)) {
+                    return Some(run(s, next, usize::MAX, in_set));
+                }
+                in_set(k, c).then(|| run(s, i, usize::MAX, in_set))
             }
+            Splitter::Run(set) => {
+                let c = char_at(s, i)?;
+                let in_set = |k, c| set.contains(k, c);
+                in_set(class(c), c).then(|| run(s, i, usize::MAX, in_set))
+            }
+            Splitter::TrailingSpace => trailing_space(s, i)
+                .filter(|&(start, _)| start == i)
+                .map(|(_, end)| end),
             Splitter::Literal(lit) => {
                 (!lit.is_empty() && s[i..].starts_with(lit.as_str())).then(|| i + lit.len())
             }
         }
+    }
+
+    /// The first match at or after byte `i` of `s`: `(start, end)`.
+    fn find(&self, s: &str, mut i: usize) -> Option<(usize, usize)> {
+        if matches!(self, Splitter::TrailingSpace) {
+            // Found in one pass: trying each start in turn would rescan a
+            // long run of spaces once per space.
+            return trailing_space(s, i);
+        }
+        while i < s.len() {
+            match self.match_at(s, i) {
+                Some(e) if e > i => return Some((i, e)),
+                _ => i += char_len(s.as_bytes()[i]),
+            }
+        }
+        None
     }
 
     /// Splits `s[start..end]` into pieces (matches and the gaps between
@@ -117,19 +181,12 @@ impl Splitter {
     pub fn split(&self, s: &str, start: usize, end: usize, out: &mut Vec<(usize, usize)>) {
         let piece = &s[start..end];
         let mut gap = 0;
-        let mut i = 0;
-        while i < piece.len() {
-            match self.match_at(piece, i) {
-                Some(e) if e > i => {
-                    if gap < i {
-                        out.push((start + gap, start + i));
-                    }
-                    out.push((start + i, start + e));
-                    i = e;
-                    gap = e;
-                }
-                _ => i += char_len(piece.as_bytes()[i]),
+        while let Some((a, e)) = self.find(piece, gap) {
+            if gap < a {
+                out.push((start + gap, start + a));
             }
+            out.push((start + a, start + e));
+            gap = e;
         }
         if gap < piece.len() {
             out.push((start + gap, end));
@@ -167,8 +224,40 @@ fn run(s: &str, i: usize, max: usize, keep: impl Fn(u8, char) -> bool) -> usize 
     end
 }
 
-fn is_cjk_kana(c: char) -> bool {
-    matches!(c, '\u{4e00}'..='\u{9fa5}' | '\u{3040}'..='\u{309f}' | '\u{30a0}'..='\u{30ff}')
+/// The first match of [`TRAILING_SPACE`] at or after byte `from` of `s`.
+///
+/// `\s+` is greedy and gives back chars until `$` holds, so a run of white
+/// space matches from its first char to the last place in it where `$`
+/// holds: the end of `s` if the run reaches it, else just before the run's
+/// last `\n` (never before its first char, as `\s+` needs one). A run
+/// with neither does not match at any of its chars.
+fn trailing_space(s: &str, from: usize) -> Option<(usize, usize)> {
+    let mut i = from;
+    while let Some(c) = char_at(s, i) {
+        if class(c) & WS == 0 {
+            i += c.len_utf8();
+            continue;
+        }
+        let mut end = i;
+        let mut before_newline = None;
+        for c in s[i..].chars() {
+            if class(c) & WS == 0 {
+                break;
+            }
+            if c == '\n' && end > i {
+                before_newline = Some(end);
+            }
+            end += c.len_utf8();
+        }
+        if end == s.len() {
+            return Some((i, end));
+        }
+        if let Some(e) = before_newline {
+            return Some((i, e));
+        }
+        i = end;
+    }
+    None
 }
 
 /// `'s|'t|'re|'ve|'m|'ll|'d` after the apostrophe at `i`: the match end.
@@ -340,6 +429,50 @@ mod tests {
         );
     }
 
+    #[test]
+    fn deepseek_llm_and_coder_splits() {
+        let sp = |re: String| Splitter::from_regex(&re).unwrap();
+        let letters = sp(format!(r"\s?{}+", CharSet::CasedLetter.spelling()));
+        assert_eq!(letters, Splitter::SpaceRun(CharSet::CasedLetter));
+        assert_eq!(
+            pieces(&letters, "Hé 中x  Ωy"),
+            ["Hé", " 中", "x", " ", " Ωy"]
+        );
+        let punct = sp(format!(r"\s?{}+", CharSet::LlmPunct.spelling()));
+        assert_eq!(
+            pieces(&punct, "é ab,c 0\u{3000}。"),
+            ["é", " ab,c", " 0", "\u{3000}。"]
+        );
+        let coder = sp(r"\s?\p{P}+".into());
+        assert_eq!(pieces(&coder, "a ..b+ !"), ["a", " ..", "b+", " !"]);
+        assert_eq!(sp(LINE_BREAK.into()), Splitter::LineBreak);
+        assert_eq!(sp(r"[\r\n]".into()), Splitter::LineBreak);
+        assert_eq!(
+            pieces(&Splitter::LineBreak, "a\r\n\nb"),
+            ["a", "\r", "\n", "\n", "b"]
+        );
+        let cjk = sp(format!("{}+", CharSet::CjkHangul.spelling()));
+        assert_eq!(pieces(&cjk, "a中文한국b"), ["a", "中文한국", "b"]);
+    }
+
+    /// `\s+$` as Oniguruma reads it: `$` also holds before each `\n`.
+    #[test]
+    fn trailing_space_splits() {
+        let sp = Splitter::from_regex(TRAILING_SPACE).unwrap();
+        assert_eq!(sp, Splitter::TrailingSpace);
+        assert_eq!(pieces(&sp, "a  "), ["a", "  "]);
+        assert_eq!(pieces(&sp, " a \n b "), [" a", " ", "\n b", " "]);
+        assert_eq!(pieces(&sp, "x  \n\n  y"), ["x", "  \n", "\n  y"]);
+        assert_eq!(pieces(&sp, "\n"), ["\n"]);
+        assert_eq!(pieces(&sp, "a\u{85} b"), ["a\u{85} b"]);
+        // A long run that does not end the text is scanned once, not once
+        // per space (this would take minutes if it were quadratic).
+        let long = format!("{}x", " ".repeat(200_000));
+        assert_eq!(pieces(&sp, &long), [long.as_str()]);
+        assert_eq!(Splitter::TrailingSpace.match_at(" a", 0), None);
+        assert_eq!(Splitter::TrailingSpace.match_at("a  ", 1), Some(3));
+    }
+
     /// Every pattern against the reference splits in `pretok.jsonl`.
     #[test]
     fn matches_reference_splits() {
@@ -350,8 +483,10 @@ mod tests {
         let text = std::fs::read_to_string(path).unwrap();
         let mut failures = Vec::new();
         let mut n = 0;
+        let mut patterns = std::collections::BTreeSet::new();
         for line in text.lines() {
             let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            patterns.insert(row["pattern"].as_str().unwrap().to_string());
             let sp = Splitter::from_regex(row["regex"].as_str().unwrap()).unwrap();
             let s = row["text"].as_str().unwrap();
             let want: Vec<&str> = row["pieces"]
@@ -370,6 +505,14 @@ mod tests {
             n += 1;
         }
         assert!(n > 1000, "only {n} cases");
+        for p in [
+            "deepseek_llm_letters",
+            "deepseek_llm_punct",
+            "trailing_space",
+            "cjk_hangul",
+        ] {
+            assert!(patterns.contains(p), "no {p} rows");
+        }
         assert!(
             failures.is_empty(),
             "{} of {n} differ:\n{}",

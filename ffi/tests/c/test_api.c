@@ -2,9 +2,14 @@
  * test_api.c: the C API on the real model, used as an application would:
  * versions, model getters, tokenizer round trips, memory sizing, a manual
  * greedy loop against minke_generate, rewind, cancellation, stop strings,
- * the chat template and a full context.
+ * the chat template and a full context; tokenizers opened alone, from the
+ * model file and from a vocabulary-only GGUF.
  *
- *   test_api MODEL
+ *   test_api MODEL [VOCAB_GGUF]
+ *
+ * VOCAB_GGUF defaults to DeepSeek-Coder's vocabulary file under
+ * tests/fixtures (a path from the repository root, where
+ * scripts/test-c.sh runs).
  */
 #include "check.h"
 
@@ -94,6 +99,43 @@ static void check_tokenizer(const minke_tokenizer *tok)
              MINKE_OK);
     CHECK(strstr(buf, "<|im_start|>user\nHi!<|im_end|>") != NULL);
     CHECK(len >= 22 && strcmp(buf + len - 22, "<|im_start|>assistant\n") == 0);
+}
+
+/* A tokenizer opened without its model gives the model's ids; a
+ * vocabulary-only GGUF opens as a tokenizer and not as a model. */
+static void check_tokenizer_alone(const char *model_path, const minke_tokenizer *of_model,
+                                  const char *vocab_path)
+{
+    minke_tokenizer *tok = NULL;
+    minke_model *m = NULL;
+    uint32_t a[64], b[64];
+    size_t na, nb;
+
+    CHECK_ST(minke_tokenizer_open(model_path, &tok), MINKE_OK);
+    if (tok) {
+        check_tokenizer(tok);
+        na = encode(of_model, "Hello, world! 你好 🐋", true, a, 64);
+        nb = encode(tok, "Hello, world! 你好 🐋", true, b, 64);
+        CHECK(na == nb && memcmp(a, b, na * sizeof *a) == 0);
+        minke_tokenizer_free(tok);
+    }
+    /* A model's own tokenizer is not the caller's to free: this does nothing. */
+    minke_tokenizer_free((minke_tokenizer *)of_model);
+    CHECK(minke_tokenizer_n_vocab(of_model) == 49152);
+
+    tok = NULL;
+    CHECK_ST(minke_tokenizer_open(vocab_path, &tok), MINKE_OK);
+    if (tok) {
+        CHECK(minke_tokenizer_n_vocab(tok) == 32256);
+        /* llama.cpp's expectation for "Hello world", after BOS. */
+        nb = encode(tok, "Hello world", true, b, 64);
+        CHECK(nb == 3 && b[0] == 32013 && b[1] == 17535 && b[2] == 1835);
+        CHECK(minke_tokenizer_is_eog(tok, 32014));
+        CHECK(!minke_tokenizer_has_chat_template(tok));
+        minke_tokenizer_free(tok);
+    }
+    CHECK_ST(minke_model_open(vocab_path, NULL, &m), MINKE_ERR_UNSUPPORTED);
+    CHECK(m == NULL && strstr(minke_last_error(), "holds a tokenizer only") != NULL);
 }
 
 static void check_memory(const minke_model *model)
@@ -319,10 +361,14 @@ int main(int argc, char **argv)
     const minke_tokenizer *tok = NULL;
     minke_model_params mp;
 
+    const char *vocab = "tests/fixtures/tokenizer/deepseek_coder/ggml-vocab-deepseek-coder.gguf";
+
     if (argc < 2) {
-        fprintf(stderr, "usage: %s MODEL\n", argv[0]);
+        fprintf(stderr, "usage: %s MODEL [VOCAB_GGUF]\n", argv[0]);
         return 2;
     }
+    if (argc > 2)
+        vocab = argv[2];
     check_versions();
     CHECK_ST(minke_model_default_params(&mp, sizeof mp), MINKE_OK);
     CHECK(mp.size == sizeof mp && mp.use_mmap && !mp.validate && mp.n_threads == 0);
@@ -339,6 +385,7 @@ int main(int argc, char **argv)
     CHECK_ST(minke_model_tokenizer(model, &tok), MINKE_OK);
     if (tok) {
         check_tokenizer(tok);
+        check_tokenizer_alone(argv[1], tok, vocab);
         check_memory(model);
         check_generation(model, tok);
     }

@@ -26,6 +26,7 @@ static void null_everywhere(const minke_model *m, const minke_tokenizer *t, mink
     minke_session *so = NULL;
     minke_sampler *sa = NULL;
     const minke_tokenizer *to = NULL;
+    minke_tokenizer *own = NULL;
     minke_model_params mp;
     minke_session_params sp;
     minke_sampler_params smpp;
@@ -49,6 +50,12 @@ static void null_everywhere(const minke_model *m, const minke_tokenizer *t, mink
     CHECK_ST(minke_model_open("x", NULL, NULL), NUL_ARG);
     CHECK_ST(minke_model_tokenizer(NULL, &to), NUL_ARG);
     CHECK_ST(minke_model_tokenizer(m, NULL), NUL_ARG);
+    CHECK_ST(minke_tokenizer_open(NULL, &own), NUL_ARG);
+    CHECK(own == NULL);
+    CHECK(contains(minke_last_error(), "minke_tokenizer_open: `path` is NULL"));
+    CHECK_ST(minke_tokenizer_open("x", NULL), NUL_ARG);
+    CHECK_ST(minke_tokenizer_open("/nonexistent/vocab.gguf", &own), MINKE_ERR_IO);
+    CHECK(own == NULL);
     CHECK(minke_model_n_vocab(NULL) == 0);
     CHECK(minke_model_n_ctx_train(NULL) == 0);
     CHECK(minke_model_n_layers(NULL) == 0);
@@ -120,6 +127,7 @@ static void null_everywhere(const minke_model *m, const minke_tokenizer *t, mink
     minke_model_free(NULL);
     minke_session_free(NULL);
     minke_sampler_free(NULL);
+    minke_tokenizer_free(NULL);
     CHECK(1);
 }
 
