@@ -51,9 +51,7 @@ impl BlockIq4Nl {
 impl BlockIq4Xs {
     /// Sub-block `ib`'s signed scale `ls - 32`, in -32..=31.
     pub fn scale(&self, ib: usize) -> i32 {
-        let lo = (self.scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF;
-        let hi = (u16::from_le_bytes(self.scales_h) >> (2 * ib)) & 3;
-        (lo as i32 | (hi as i32) << 4) - 32
+        xs_scale(self.scales_h, self.scales_l, ib)
     }
 
     /// Expands the super-block into 256 floats.
@@ -73,4 +71,11 @@ fn expand(d: f32, qs: &[u8; QK / 2], out: &mut [f32; QK]) {
         out[j] = d * KVALUES_IQ4NL[(q & 0xF) as usize] as f32;
         out[j + QK / 2] = d * KVALUES_IQ4NL[(q >> 4) as usize] as f32;
     }
+}
+
+/// Sub-block `ib < 8`'s signed scale from an IQ4_XS block's scale fields.
+pub fn xs_scale(scales_h: [u8; 2], scales_l: [u8; 4], ib: usize) -> i32 {
+    let lo = (scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF;
+    let hi = (u16::from_le_bytes(scales_h) >> (2 * ib)) & 3;
+    (lo as i32 | (hi as i32) << 4) - 32
 }

@@ -5,7 +5,7 @@
 
 pub mod iq4;
 mod q2_k;
-mod q3_k;
+pub mod q3_k;
 mod q4_0;
 mod q4_1;
 pub mod q4_k;

@@ -27,9 +27,7 @@ const _: () = assert!(std::mem::size_of::<BlockQ3K>() == 110);
 impl BlockQ3K {
     /// Group `g < 16`'s signed scale, in -32..=31.
     pub fn scale(&self, g: usize) -> i32 {
-        let lo = (self.scales[g % 8] >> (4 * (g / 8))) & 0xF;
-        let hi = (self.scales[8 + g % 4] >> (2 * (g / 4))) & 3;
-        (lo | hi << 4) as i32 - 32
+        scale(&self.scales, g)
     }
 
     /// The signed 3-bit value `l < 32` of chunk `i < 8`, in -4..=3.
@@ -48,4 +46,11 @@ impl BlockQ3K {
             *o = dl * self.q(k / 32, k % 32) as f32;
         }
     }
+}
+
+/// Group `g < 16`'s signed scale from a Q3_K block's 12 scale bytes.
+pub fn scale(scales: &[u8; 12], g: usize) -> i32 {
+    let lo = (scales[g % 8] >> (4 * (g / 8))) & 0xF;
+    let hi = (scales[8 + g % 4] >> (2 * (g / 4))) & 3;
+    (lo | hi << 4) as i32 - 32
 }

@@ -10,8 +10,10 @@
 //! - [`Simd`], the primitives, on 32-value chunks: AVX2 (`x86_64/rows.rs`,
 //!   also used by the AVX-512 tables with VNNI's `vpdpbusd` for the dot)
 //!   and NEON (`aarch64/rows.rs`, with or without `sdot`);
-//! - [`RowFormat`], one block body per format ([`formats`], [`kquants`]),
-//!   written over `Simd`;
+//! - [`RowFormat`], what a format is: its scales (scalar, once a block)
+//!   and how to unpack each 32-value chunk, written over `Simd`
+//!   ([`formats`], [`kquants`]); one block body ([`block`]) serves them
+//!   all, and so does the AVX-512 GEMM (`x86_64/avx512/gemm.rs`);
 //! - [`drive`], the tiling shared by every format and set: decoding
 //!   (`n == 1`) in tiles of 4 weight rows × 1 activation row, so four weight
 //!   streams share each activation load and the next four rows are
@@ -95,26 +97,112 @@ pub(super) trait Simd: Copy {
     unsafe fn prefetch(p: *const u8);
 }
 
-/// One weight format's block body.
+/// How a format's minimum enters a chunk's product.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Min {
+    /// No minimum.
+    None,
+    /// One per chunk: `- min · s_x` (the activation block's scaled sum).
+    Chunk,
+    /// One per 16 values: `- min · d_x Σ x` over each half (Q2_K).
+    Half,
+}
+
+/// One chunk's scales: `lo` for values 0-15 and `hi` for 16-31 (equal
+/// where the format has one scale a chunk), and the minimums the chunk's
+/// product subtracts (see [`Min`]).
+#[derive(Clone, Copy, Default)]
+pub(super) struct Scale {
+    pub lo: f32,
+    pub hi: f32,
+    pub min_lo: f32,
+    pub min_hi: f32,
+}
+
+impl Scale {
+    /// One scale for the whole chunk, no minimum.
+    pub fn one(d: f32) -> Scale {
+        Scale {
+            lo: d,
+            hi: d,
+            ..Scale::default()
+        }
+    }
+}
+
+/// A weight format: a block of `BB` bytes holds `NB` chunks of 32 values;
+/// chunk `i` is `scale · q - min` with `q` the 32 int8 values
+/// [`RowFormat::chunk`] unpacks. The products of every set ([`drive`],
+/// and the AVX-512 GEMM) are written over these two functions.
 pub(super) trait RowFormat {
     /// Bytes per weight block.
     const BB: usize;
-    /// Activation blocks (32 values) per weight block.
+    /// Chunks (activation blocks) per weight block: 1 or 8.
     const NB: usize;
+    /// Whether `q` is signed (else in 0..=127).
+    const SIGNED: bool;
+    /// Whether the two halves of a chunk have their own scales.
+    const HALVES: bool;
+    /// How the minimum enters.
+    const MIN: Min;
 
-    /// Adds weight block `w` times the `NB` activation blocks at each
-    /// `x[c]` to `acc[c]` (lanes) and `accs[c]` (a scalar part, for
-    /// minimums).
+    /// The scales of the block's chunks (the first `NB` of the array).
     ///
     /// # Safety
-    /// `S`'s features; `BB` bytes readable at `w`, `NB` blocks at every
-    /// `x[c]`.
-    unsafe fn block<S: Simd, const C: usize>(
-        w: *const u8,
-        x: [*const BlockQ8A; C],
-        acc: &mut [S::F; C],
-        accs: &mut [f32; C],
-    );
+    /// `BB` bytes readable at `w`; `S`'s features.
+    unsafe fn scales<S: Simd>(w: *const u8) -> [Scale; 8];
+
+    /// Chunk `i < NB` of the block at `w`, unpacked.
+    ///
+    /// # Safety
+    /// `BB` bytes readable at `w`; `S`'s features.
+    unsafe fn chunk<S: Simd>(w: *const u8, i: usize) -> S::B;
+}
+
+/// Adds weight block `w` of format `F` times the `NB` activation blocks at
+/// each `x[c]` to `acc[c]` (lanes) and `accs[c]` (a scalar part, for
+/// minimums by chunk). The one block body of every format.
+///
+/// # Safety
+/// `S`'s features; `BB` bytes readable at `w`, `NB` blocks at every
+/// `x[c]`.
+#[inline(always)]
+unsafe fn block<S: Simd, F: RowFormat, const C: usize>(
+    w: *const u8,
+    x: [*const BlockQ8A; C],
+    acc: &mut [S::F; C],
+    accs: &mut [f32; C],
+) {
+    // SAFETY: as stated; activation block `i < NB` of each `x[c]`.
+    unsafe {
+        let sc = F::scales::<S>(w);
+        for (i, sc) in sc.iter().enumerate().take(F::NB) {
+            let q = F::chunk::<S>(w, i);
+            for c in 0..C {
+                let xb = x[c].add(i);
+                let xq = act::<S>(xb);
+                let dot = if F::SIGNED {
+                    S::dot_s(q, xq)
+                } else {
+                    S::dot_u(q, xq)
+                };
+                let dx = (*xb).d;
+                acc[c] = if F::HALVES {
+                    S::fma2(acc[c], dot, sc.lo * dx, sc.hi * dx)
+                } else {
+                    S::fma(acc[c], dot, sc.lo * dx)
+                };
+                match F::MIN {
+                    Min::None => {}
+                    Min::Chunk => accs[c] -= sc.min_lo * (*xb).s,
+                    Min::Half => {
+                        let sums = S::dot_u(S::splat(1), xq);
+                        acc[c] = S::fma2(acc[c], sums, -(sc.min_lo * dx), -(sc.min_hi * dx));
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The 32 int8 values of activation block `x`.
@@ -191,7 +279,7 @@ unsafe fn tile<S: Simd, F: RowFormat, const R: usize, const C: usize>(
             prefetch_next::<S, R>(next, b, F::BB);
             let xb = x.map(|p| p.add(b * F::NB));
             for r in 0..R {
-                F::block::<S, C>(w[r].add(b * F::BB), xb, &mut acc[r], &mut accs[r]);
+                block::<S, F, C>(w[r].add(b * F::BB), xb, &mut acc[r], &mut accs[r]);
             }
         }
         let mut res = [[0f32; C]; R];

@@ -1,12 +1,10 @@
-//! Block bodies of the 32-value formats: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and
-//! IQ4_NL. Each unpacks its weights into int8 lanes, signed where the
-//! format has an offset or a table (dotted with [`Simd::dot_s`]) and
-//! unsigned where it has a minimum ([`Simd::dot_u`], the minimum times the
-//! activation block's sum `s` going to the scalar part).
+//! The 32-value formats as [`RowFormat`]s: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1
+//! and IQ4_NL. Values are unpacked signed where the format has an offset
+//! or a table, unsigned where it has a minimum.
 
-use super::{act, RowFormat, Simd};
+use super::{Min, RowFormat, Scale, Simd};
 use crate::formats::{
-    BlockIq4Nl, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8A, BlockQ8_0, KVALUES_IQ4NL,
+    BlockIq4Nl, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, KVALUES_IQ4NL,
 };
 use std::mem::size_of;
 use std::ptr::addr_of;
@@ -18,109 +16,26 @@ pub(in crate::kernels) struct Q5_0;
 pub(in crate::kernels) struct Q5_1;
 pub(in crate::kernels) struct Iq4Nl;
 
-/// `acc[c] += d_w · d_x[c] · (q · x[c])` for signed weights `q`.
-///
-/// # Safety
-/// `S`'s features; one activation block readable at every `x[c]`.
+/// A scale `d` and minimum `m` added (`d q + m`): [`Scale`]'s minimum is
+/// subtracted, so it is `-m`.
 #[inline(always)]
-unsafe fn signed<S: Simd, const C: usize>(
-    q: S::B,
-    d: f32,
-    x: [*const BlockQ8A; C],
-    acc: &mut [S::F; C],
-) {
-    for c in 0..C {
-        // SAFETY: as stated.
-        unsafe { acc[c] = S::fma(acc[c], S::dot_s(q, act::<S>(x[c])), d * (*x[c]).d) };
-    }
+fn with_min(d: f32, m: f32) -> [Scale; 8] {
+    let mut s = [Scale::default(); 8];
+    s[0] = Scale {
+        lo: d,
+        hi: d,
+        min_lo: -m,
+        min_hi: -m,
+    };
+    s
 }
 
-/// `acc[c] += d_w · d_x[c] · (q · x[c])` and `accs[c] += m · s_x[c]` for
-/// unsigned weights `q` with minimum `m`.
-///
-/// # Safety
-/// As [`signed`].
+/// The single scale of a one-chunk block.
 #[inline(always)]
-unsafe fn with_min<S: Simd, const C: usize>(
-    q: S::B,
-    d: f32,
-    m: f32,
-    x: [*const BlockQ8A; C],
-    acc: &mut [S::F; C],
-    accs: &mut [f32; C],
-) {
-    for c in 0..C {
-        // SAFETY: as stated.
-        unsafe {
-            acc[c] = S::fma(acc[c], S::dot_u(q, act::<S>(x[c])), d * (*x[c]).d);
-            accs[c] += m * (*x[c]).s;
-        }
-    }
-}
-
-impl RowFormat for Q8_0 {
-    const BB: usize = size_of::<BlockQ8_0>();
-    const NB: usize = 1;
-
-    #[inline(always)]
-    unsafe fn block<S: Simd, const C: usize>(
-        w: *const u8,
-        x: [*const BlockQ8A; C],
-        acc: &mut [S::F; C],
-        _: &mut [f32; C],
-    ) {
-        let b = w.cast::<BlockQ8_0>();
-        // SAFETY: one block readable at `w` (the caller's); fields read
-        // through raw pointers, unaligned.
-        unsafe {
-            let q = S::load(addr_of!((*b).qs).cast());
-            signed::<S, C>(q, S::f16(addr_of!((*b).d).cast()), x, acc);
-        }
-    }
-}
-
-impl RowFormat for Q4_0 {
-    const BB: usize = size_of::<BlockQ4_0>();
-    const NB: usize = 1;
-
-    #[inline(always)]
-    unsafe fn block<S: Simd, const C: usize>(
-        w: *const u8,
-        x: [*const BlockQ8A; C],
-        acc: &mut [S::F; C],
-        _: &mut [f32; C],
-    ) {
-        let b = w.cast::<BlockQ4_0>();
-        // SAFETY: as in `Q8_0::block`.
-        unsafe {
-            let q = S::sub(S::nibbles(addr_of!((*b).qs).cast()), S::splat(8));
-            signed::<S, C>(q, S::f16(addr_of!((*b).d).cast()), x, acc);
-        }
-    }
-}
-
-impl RowFormat for Q4_1 {
-    const BB: usize = size_of::<BlockQ4_1>();
-    const NB: usize = 1;
-
-    #[inline(always)]
-    unsafe fn block<S: Simd, const C: usize>(
-        w: *const u8,
-        x: [*const BlockQ8A; C],
-        acc: &mut [S::F; C],
-        accs: &mut [f32; C],
-    ) {
-        let b = w.cast::<BlockQ4_1>();
-        // SAFETY: as in `Q8_0::block`.
-        unsafe {
-            let q = S::nibbles(addr_of!((*b).qs).cast());
-            let (d, m) = (
-                S::f16(addr_of!((*b).d).cast()),
-                S::f16(addr_of!((*b).m).cast()),
-            );
-            with_min::<S, C>(q, d, m, x, acc, accs);
-        }
-    }
+fn one(d: f32) -> [Scale; 8] {
+    let mut s = [Scale::default(); 8];
+    s[0] = Scale::one(d);
+    s
 }
 
 /// The 5-bit values of a Q5 block: nibbles plus 16 where `qh` has the bit.
@@ -139,23 +54,99 @@ unsafe fn five_bits<S: Simd>(qs: *const u8, qh: *const u8) -> S::B {
     }
 }
 
+// SAFETY (every `unsafe` block below): the caller of `scales` and `chunk`
+// guarantees one block readable at `w` and `S`'s features; the block's
+// fields are read through raw pointers (`addr_of!`), unaligned.
+
+impl RowFormat for Q8_0 {
+    const BB: usize = size_of::<BlockQ8_0>();
+    const NB: usize = 1;
+    const SIGNED: bool = true;
+    const HALVES: bool = false;
+    const MIN: Min = Min::None;
+
+    #[inline(always)]
+    unsafe fn scales<S: Simd>(w: *const u8) -> [Scale; 8] {
+        // SAFETY: see above.
+        one(unsafe { S::f16(addr_of!((*w.cast::<BlockQ8_0>()).d).cast()) })
+    }
+
+    #[inline(always)]
+    unsafe fn chunk<S: Simd>(w: *const u8, _: usize) -> S::B {
+        // SAFETY: see above.
+        unsafe { S::load(addr_of!((*w.cast::<BlockQ8_0>()).qs).cast()) }
+    }
+}
+
+impl RowFormat for Q4_0 {
+    const BB: usize = size_of::<BlockQ4_0>();
+    const NB: usize = 1;
+    const SIGNED: bool = true;
+    const HALVES: bool = false;
+    const MIN: Min = Min::None;
+
+    #[inline(always)]
+    unsafe fn scales<S: Simd>(w: *const u8) -> [Scale; 8] {
+        // SAFETY: see above.
+        one(unsafe { S::f16(addr_of!((*w.cast::<BlockQ4_0>()).d).cast()) })
+    }
+
+    #[inline(always)]
+    unsafe fn chunk<S: Simd>(w: *const u8, _: usize) -> S::B {
+        // SAFETY: see above.
+        unsafe {
+            let q = S::nibbles(addr_of!((*w.cast::<BlockQ4_0>()).qs).cast());
+            S::sub(q, S::splat(8))
+        }
+    }
+}
+
+impl RowFormat for Q4_1 {
+    const BB: usize = size_of::<BlockQ4_1>();
+    const NB: usize = 1;
+    const SIGNED: bool = false;
+    const HALVES: bool = false;
+    const MIN: Min = Min::Chunk;
+
+    #[inline(always)]
+    unsafe fn scales<S: Simd>(w: *const u8) -> [Scale; 8] {
+        let b = w.cast::<BlockQ4_1>();
+        // SAFETY: see above.
+        unsafe {
+            with_min(
+                S::f16(addr_of!((*b).d).cast()),
+                S::f16(addr_of!((*b).m).cast()),
+            )
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn chunk<S: Simd>(w: *const u8, _: usize) -> S::B {
+        // SAFETY: see above.
+        unsafe { S::nibbles(addr_of!((*w.cast::<BlockQ4_1>()).qs).cast()) }
+    }
+}
+
 impl RowFormat for Q5_0 {
     const BB: usize = size_of::<BlockQ5_0>();
     const NB: usize = 1;
+    const SIGNED: bool = true;
+    const HALVES: bool = false;
+    const MIN: Min = Min::None;
 
     #[inline(always)]
-    unsafe fn block<S: Simd, const C: usize>(
-        w: *const u8,
-        x: [*const BlockQ8A; C],
-        acc: &mut [S::F; C],
-        _: &mut [f32; C],
-    ) {
+    unsafe fn scales<S: Simd>(w: *const u8) -> [Scale; 8] {
+        // SAFETY: see above.
+        one(unsafe { S::f16(addr_of!((*w.cast::<BlockQ5_0>()).d).cast()) })
+    }
+
+    #[inline(always)]
+    unsafe fn chunk<S: Simd>(w: *const u8, _: usize) -> S::B {
         let b = w.cast::<BlockQ5_0>();
-        // SAFETY: as in `Q8_0::block`.
+        // SAFETY: see above.
         unsafe {
             let q = five_bits::<S>(addr_of!((*b).qs).cast(), addr_of!((*b).qh).cast());
-            let q = S::sub(q, S::splat(16));
-            signed::<S, C>(q, S::f16(addr_of!((*b).d).cast()), x, acc);
+            S::sub(q, S::splat(16))
         }
     }
 }
@@ -163,43 +154,49 @@ impl RowFormat for Q5_0 {
 impl RowFormat for Q5_1 {
     const BB: usize = size_of::<BlockQ5_1>();
     const NB: usize = 1;
+    const SIGNED: bool = false;
+    const HALVES: bool = false;
+    const MIN: Min = Min::Chunk;
 
     #[inline(always)]
-    unsafe fn block<S: Simd, const C: usize>(
-        w: *const u8,
-        x: [*const BlockQ8A; C],
-        acc: &mut [S::F; C],
-        accs: &mut [f32; C],
-    ) {
+    unsafe fn scales<S: Simd>(w: *const u8) -> [Scale; 8] {
         let b = w.cast::<BlockQ5_1>();
-        // SAFETY: as in `Q8_0::block`.
+        // SAFETY: see above.
         unsafe {
-            let q = five_bits::<S>(addr_of!((*b).qs).cast(), addr_of!((*b).qh).cast());
-            let (d, m) = (
+            with_min(
                 S::f16(addr_of!((*b).d).cast()),
                 S::f16(addr_of!((*b).m).cast()),
-            );
-            with_min::<S, C>(q, d, m, x, acc, accs);
+            )
         }
+    }
+
+    #[inline(always)]
+    unsafe fn chunk<S: Simd>(w: *const u8, _: usize) -> S::B {
+        let b = w.cast::<BlockQ5_1>();
+        // SAFETY: see above.
+        unsafe { five_bits::<S>(addr_of!((*b).qs).cast(), addr_of!((*b).qh).cast()) }
     }
 }
 
 impl RowFormat for Iq4Nl {
     const BB: usize = size_of::<BlockIq4Nl>();
     const NB: usize = 1;
+    const SIGNED: bool = true;
+    const HALVES: bool = false;
+    const MIN: Min = Min::None;
 
     #[inline(always)]
-    unsafe fn block<S: Simd, const C: usize>(
-        w: *const u8,
-        x: [*const BlockQ8A; C],
-        acc: &mut [S::F; C],
-        _: &mut [f32; C],
-    ) {
-        let b = w.cast::<BlockIq4Nl>();
-        // SAFETY: as in `Q8_0::block`; the table is 16 bytes.
+    unsafe fn scales<S: Simd>(w: *const u8) -> [Scale; 8] {
+        // SAFETY: see above.
+        one(unsafe { S::f16(addr_of!((*w.cast::<BlockIq4Nl>()).d).cast()) })
+    }
+
+    #[inline(always)]
+    unsafe fn chunk<S: Simd>(w: *const u8, _: usize) -> S::B {
+        // SAFETY: see above; the table is 16 bytes.
         unsafe {
-            let q = S::lookup(KVALUES_IQ4NL.as_ptr(), S::nibbles(addr_of!((*b).qs).cast()));
-            signed::<S, C>(q, S::f16(addr_of!((*b).d).cast()), x, acc);
+            let idx = S::nibbles(addr_of!((*w.cast::<BlockIq4Nl>()).qs).cast());
+            S::lookup(KVALUES_IQ4NL.as_ptr(), idx)
         }
     }
 }

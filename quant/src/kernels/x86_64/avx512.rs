@@ -52,7 +52,7 @@ mod x16;
 use super::avx2::matmul_rows as matmul_rows_avx2;
 use super::rows::X86;
 use crate::formats::{BlockQ8A, QK};
-use crate::kernels::rows;
+use crate::kernels::rows::{self, RowFormat};
 use crate::kernels::{matmul_shape, x16_shape, Isa, Kernels, RowKernels};
 use std::arch::x86_64::*;
 use std::ptr::{addr_of, null};
@@ -153,14 +153,6 @@ fn vec_dot_bf16(w: &[u8], x: &[f32]) -> f32 {
     unsafe { dot_float::<3>(w.as_ptr(), x) }
 }
 
-// The formats without tiles of their own here ([`rows`]): the shared
-// tiles with VNNI's dot product (this entry is only in the VNNI table).
-rows::rows_entry!(
-    matmul_rows_vnni,
-    X86<true>,
-    "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c"
-);
-
 /// The [`super::super::MatmulQ8`] of format `F` without VNNI.
 fn matmul<F: Format>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
     let (rows, nb) = matmul_shape(F::BB, w, x, n, out);
@@ -173,8 +165,8 @@ fn matmul<F: Format>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
 
 /// The VNNI product: the small-batch tiles below [`gemm::MIN_TOKENS`]
 /// tokens, [`gemm::gemm`] from there.
-fn matmul_gemm<F: gemm::Gemm>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
-    let (rows, nb) = matmul_shape(F::BB, w, x, n, out);
+fn matmul_gemm<F: gemm::Gemm + Format>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
+    let (rows, nb) = matmul_shape(<F as Format>::BB, w, x, n, out);
     // SAFETY: as in `matmul`, with VNNI (this function is only in the
     // VNNI table).
     unsafe { gemm_vnni::<F>(w.as_ptr(), x.as_ptr(), rows, nb, n, out.as_mut_ptr()) }
@@ -247,7 +239,7 @@ unsafe fn x16_bw<L: x16::Layout>(
 /// AVX-512 F/BW/VL, AVX2, FMA, F16C and AVX512-VNNI must be available, and
 /// the pointers valid as [`drive`] requires.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-unsafe fn gemm_vnni<F: gemm::Gemm>(
+unsafe fn gemm_vnni<F: gemm::Gemm + Format>(
     w: *const u8,
     x: *const BlockQ8A,
     rows: usize,
@@ -257,16 +249,46 @@ unsafe fn gemm_vnni<F: gemm::Gemm>(
 ) {
     // The GEMM addresses 16 rows by i32 offsets: rows over 128 MiB (never
     // seen in a model) take the small-batch tiles.
-    let narrow = (nb * F::BB)
-        .checked_mul(16)
-        .is_none_or(|b| b > i32::MAX as usize);
     // SAFETY: forwarded from the caller; `gemm` only gets rows whose 16
     // offsets fit an i32.
     unsafe {
-        if n < gemm::MIN_TOKENS || narrow {
+        if n < gemm::MIN_TOKENS || !gemm::fits::<F>(nb) {
             drive::<F, true>(w, x, rows, nb, n, out)
         } else {
             gemm::gemm::<F>(w, x, rows, nb, n, out)
+        }
+    }
+}
+
+/// The formats of [`rows`] with VNNI: their shared tiles below
+/// [`gemm::MIN_TOKENS`] tokens, [`gemm::gemm`] from there (this entry is
+/// only in the VNNI table).
+fn matmul_rows_vnni<F: RowFormat>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
+    let (rows, nbw) = rows::shape::<F>(w, x, n, out);
+    // SAFETY: the VNNI table is only handed out when the trampoline's
+    // features were detected; `shape` checked the sizes `rows_vnni` needs.
+    unsafe { rows_vnni::<F>(w.as_ptr(), x.as_ptr(), rows, nbw, n, out.as_mut_ptr()) }
+}
+
+/// # Safety
+/// AVX-512 F/BW/VL, VNNI, AVX2, FMA and F16C available; pointers as
+/// [`rows::drive`] requires.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn rows_vnni<F: RowFormat>(
+    w: *const u8,
+    x: *const BlockQ8A,
+    rows: usize,
+    nbw: usize,
+    n: usize,
+    out: *mut f32,
+) {
+    let nb = nbw * F::NB;
+    // SAFETY: forwarded from the caller, as in `gemm_vnni`.
+    unsafe {
+        if n < gemm::MIN_TOKENS || !gemm::fits::<gemm::Rows<F>>(nb) {
+            rows::drive::<X86<true>, F>(w, x, rows, nbw, n, out)
+        } else {
+            gemm::gemm::<gemm::Rows<F>>(w, x, rows, nb, n, out)
         }
     }
 }

@@ -18,6 +18,16 @@
 //! ([`BlockQ8A::sum`]), and ends as the exact integer `Σ w x`. Q4_1 adds
 //! its minimum's `m_w s_x` in float.
 //!
+//! The formats of [`crate::kernels::rows`] (K-quants, Q5, IQ4) come in
+//! through [`Rows`]: a "block" here is one 32-value chunk, unpacked by
+//! the format's own `chunk` function. Signed values are packed as `w +
+//! 128`, as Q8_0's are. Formats with a scale per 16 values (Q2_K, Q3_K,
+//! Q6_K) keep two dots a chunk, one for each half, each starting from its
+//! half's offset (`-128 Σx` over the half, from a byte sum of the
+//! activations). (Taking the signed side for the weights instead, with
+//! the activations as `x + 128`, cost an XOR for every `vpdpbusd` and ran
+//! at half the speed.)
+//!
 //! Each output is one chain over the blocks in order, in one lane, so it
 //! does not depend on how rows or tokens are split between calls or
 //! threads. It is not the small-batch tiles' order (those keep partial
@@ -27,13 +37,14 @@
 //! per-row dots into row lanes and gathering the scales made it compute
 //! bound at half the memory speed of the small-batch tiles.)
 
-use super::Format;
+use super::tiles::{Q4_0, Q4_1, Q8_0};
 use crate::formats::BlockQ8A;
+use crate::kernels::rows::{Min, RowFormat};
+use crate::kernels::x86_64::rows::X86;
 use std::arch::x86_64::*;
+use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::ptr::addr_of;
-
-use super::tiles::{Q4_0, Q4_1, Q8_0};
 
 /// Batches at least this large go through [`gemm`]; smaller ones through
 /// the small-batch tiles (measured on SmolLM2, 1 thread: 4 and 6 tokens
@@ -41,45 +52,76 @@ use super::tiles::{Q4_0, Q4_1, Q8_0};
 pub(super) const MIN_TOKENS: usize = 8;
 /// Tokens per register tile.
 const T: usize = 8;
-/// Blocks packed at a time (48 × 640 bytes = 30 KiB, in L1 with room).
-const SEG: usize = 48;
+/// Blocks packed at a time (36 × 768 bytes = 27 KiB, in L1 with room).
+const SEG: usize = 36;
 /// Tokens whose running sums are kept while rows longer than [`SEG`]
 /// blocks are packed piece by piece (128 × 64 bytes).
 const TB: usize = 128;
 
 /// One block of 16 rows, packed: `q[j]` lane `i` holds elements
-/// `4j..4j + 4` of row `i` (unsigned), `d` and `c` the rows' scale and
-/// offset factor.
+/// `4j..4j + 4` of row `i` (unsigned), `s` the rows' scales.
 #[repr(C)]
 struct Packed {
     q: [__m512i; 8],
+    s: Lanes,
+}
+
+/// The scales of one block of 16 rows, a row a lane: `d` (for values
+/// 0-15 and `d2` for 16-31 with [`Gemm::HALVES`]), and the minimum
+/// factors `c` (and `c2` for the second half) that [`Gemm::MIN`] adds.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub(super) struct Lanes {
     d: __m512,
+    d2: __m512,
     c: __m512,
+    c2: __m512,
 }
 
 /// A weight format [`gemm`] can pack.
-pub(super) trait Gemm: Format {
-    /// Block `b` of the row at `w` as 32 unsigned bytes in element order.
+pub(super) trait Gemm {
+    /// Bytes per weight block, and 32-value chunks (the blocks [`gemm`]
+    /// packs) per weight block.
+    const BB: usize;
+    const NB: usize = 1;
+    /// The unsigned weights are `w + 2^SHIFT`, so `2^SHIFT Σx` comes off
+    /// each block's integer dot (each half's, with [`Gemm::HALVES`]).
+    const SHIFT: u32 = 0;
+    /// Scales per 16 values.
+    const HALVES: bool = false;
+    /// How the minimum enters: `c · s_x` by chunk, `c · d_x Σ x` by half.
+    const MIN: Min = Min::None;
+
+    /// Chunk `b` of the row at `w` as 32 unsigned bytes in element order.
     ///
     /// # Safety
-    /// Block `b` readable; inlined into an AVX-512 trampoline.
+    /// Chunk `b` readable; inlined into an AVX-512 trampoline.
     unsafe fn row_u8(w: *const u8, b: usize) -> __m256i;
 
-    /// Q4_1: the block's minimum adds `m_w s_x` (as `c` from
-    /// [`Gemm::scales`]).
-    const MIN: bool;
-    /// For the other formats, the unsigned weights are `w + 2^SHIFT`, so
-    /// `2^SHIFT Σx` comes off each block's integer dot.
-    const SHIFT: u32;
-
-    /// `(d, c)` of block `b` for the rows of `valid` (zero elsewhere), row
-    /// `i` at `w + off[i]`: the scale, and for Q4_1 the minimum (zero for
-    /// the other formats).
+    /// The scales of chunk `b` for the first `rv` of the 16 rows (zero
+    /// elsewhere), row `i` at `w + i · rb`, also `w + off[i]` for the
+    /// lanes of `valid`.
     ///
     /// # Safety
-    /// Block `b` of every valid row readable; inlined into an AVX-512
+    /// Chunk `b` of every valid row readable; inlined into an AVX-512
     /// trampoline.
-    unsafe fn scales(w: *const u8, off: __m512i, valid: __mmask16, b: usize) -> (__m512, __m512);
+    unsafe fn scales(
+        w: *const u8,
+        rb: usize,
+        rv: usize,
+        off: __m512i,
+        valid: __mmask16,
+        b: usize,
+    ) -> Lanes;
+}
+
+/// `(d, c)` as [`Lanes`] for formats with one scale (and minimum) a block.
+///
+/// # Safety
+/// Inlined into an AVX-512 trampoline.
+#[inline(always)]
+unsafe fn lanes(d: __m512, c: __m512) -> Lanes {
+    Lanes { d, d2: d, c, c2: c }
 }
 
 /// The first two f16s of block `b` (at `w + off[i] + b · bb`) of each
@@ -125,7 +167,7 @@ unsafe fn nibbles(p: *const u8) -> __m256i {
 }
 
 impl Gemm for Q4_0 {
-    const MIN: bool = false;
+    const BB: usize = 18;
     const SHIFT: u32 = 3;
 
     #[inline(always)]
@@ -135,11 +177,18 @@ impl Gemm for Q4_0 {
     }
 
     #[inline(always)]
-    unsafe fn scales(w: *const u8, off: __m512i, valid: __mmask16, b: usize) -> (__m512, __m512) {
+    unsafe fn scales(
+        w: *const u8,
+        _: usize,
+        _: usize,
+        off: __m512i,
+        valid: __mmask16,
+        b: usize,
+    ) -> Lanes {
         // SAFETY: forwarded; a block is longer than four bytes.
         // No minimum: `c` is never read (and its conversion is dropped).
         unsafe {
-            (
+            lanes(
                 f16_pair_columns(w, off, valid, b * 18).0,
                 _mm512_setzero_ps(),
             )
@@ -148,8 +197,8 @@ impl Gemm for Q4_0 {
 }
 
 impl Gemm for Q4_1 {
-    const MIN: bool = true;
-    const SHIFT: u32 = 0;
+    const BB: usize = 20;
+    const MIN: Min = Min::Chunk;
 
     #[inline(always)]
     unsafe fn row_u8(w: *const u8, b: usize) -> __m256i {
@@ -158,14 +207,24 @@ impl Gemm for Q4_1 {
     }
 
     #[inline(always)]
-    unsafe fn scales(w: *const u8, off: __m512i, valid: __mmask16, b: usize) -> (__m512, __m512) {
+    unsafe fn scales(
+        w: *const u8,
+        _: usize,
+        _: usize,
+        off: __m512i,
+        valid: __mmask16,
+        b: usize,
+    ) -> Lanes {
         // SAFETY: forwarded; `d` and `m` are the block's first four bytes.
-        unsafe { f16_pair_columns(w, off, valid, b * 20) }
+        unsafe {
+            let (d, m) = f16_pair_columns(w, off, valid, b * 20);
+            lanes(d, m)
+        }
     }
 }
 
 impl Gemm for Q8_0 {
-    const MIN: bool = false;
+    const BB: usize = 34;
     const SHIFT: u32 = 7;
 
     #[inline(always)]
@@ -178,14 +237,72 @@ impl Gemm for Q8_0 {
     }
 
     #[inline(always)]
-    unsafe fn scales(w: *const u8, off: __m512i, valid: __mmask16, b: usize) -> (__m512, __m512) {
+    unsafe fn scales(
+        w: *const u8,
+        _: usize,
+        _: usize,
+        off: __m512i,
+        valid: __mmask16,
+        b: usize,
+    ) -> Lanes {
         // SAFETY: forwarded; a block is longer than four bytes.
         // No minimum: `c` is never read (and its conversion is dropped).
         unsafe {
-            (
+            lanes(
                 f16_pair_columns(w, off, valid, b * 34).0,
                 _mm512_setzero_ps(),
             )
+        }
+    }
+}
+
+/// A format of [`crate::kernels::rows`] as a [`Gemm`] format: its chunks
+/// are the packed blocks.
+pub(super) struct Rows<F>(PhantomData<F>);
+
+impl<F: RowFormat> Gemm for Rows<F> {
+    const BB: usize = F::BB;
+    const NB: usize = F::NB;
+    const SHIFT: u32 = if F::SIGNED { 7 } else { 0 };
+    const HALVES: bool = F::HALVES;
+    const MIN: Min = F::MIN;
+
+    #[inline(always)]
+    unsafe fn row_u8(w: *const u8, b: usize) -> __m256i {
+        // SAFETY: the weight block holding chunk `b` is readable; the
+        // trampoline has the features `X86<true>` needs.
+        unsafe {
+            let q = F::chunk::<X86<true>>(w.add(b / F::NB * F::BB), b % F::NB);
+            if F::SIGNED {
+                _mm256_xor_si256(q, _mm256_set1_epi8(-128))
+            } else {
+                q
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn scales(
+        w: *const u8,
+        rb: usize,
+        rv: usize,
+        _: __m512i,
+        _: __mmask16,
+        b: usize,
+    ) -> Lanes {
+        let mut v = [[0f32; 16]; 4];
+        for r in 0..rv {
+            // SAFETY: chunk `b` of row `r < rv` is readable (the caller's).
+            let s = unsafe { F::scales::<X86<true>>(w.add(r * rb + b / F::NB * F::BB)) }[b % F::NB];
+            // Minimums are subtracted in the formats, added here.
+            for (lane, x) in v.iter_mut().zip([s.lo, s.hi, -s.min_lo, -s.min_hi]) {
+                lane[r] = x;
+            }
+        }
+        // SAFETY: 16 floats each; features from the trampoline.
+        unsafe {
+            let [d, d2, c, c2] = v.map(|a| _mm512_loadu_ps(a.as_ptr()));
+            Lanes { d, d2, c, c2 }
         }
     }
 }
@@ -257,11 +374,9 @@ unsafe fn pack<F: Gemm>(
             for (r, zr) in z.iter_mut().enumerate() {
                 *zr = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(rows[r]), rows[r + 8]);
             }
-            let (d, c) = F::scales(w, off, valid, b);
             slot.write(Packed {
                 q: transpose8(z),
-                d,
-                c,
+                s: F::scales(w, rb, rv, off, valid, b),
             });
         }
     }
@@ -281,19 +396,21 @@ unsafe fn run<F: Gemm, const TT: usize>(
     // SAFETY: block `b < pk.len()` of each token is readable.
     unsafe {
         for (b, p) in pk.iter().enumerate() {
-            let mut dot = [_mm512_setzero_si512(); TT];
+            // `dot[h][t]`: half `h` (all in `dot[0]` without HALVES).
+            let mut dot = [[_mm512_setzero_si512(); TT]; 2];
             for t in 0..TT {
-                dot[t] = dot_start::<F>(x[t].add(b));
+                [dot[0][t], dot[1][t]] = dot_start::<F>(x[t].add(b));
             }
             for (j, &q) in p.q.iter().enumerate() {
+                let h = if F::HALVES { j / 4 } else { 0 };
                 for t in 0..TT {
                     let four = addr_of!((*x[t].add(b)).qs).cast::<i32>().add(j);
-                    dot[t] =
-                        _mm512_dpbusd_epi32(dot[t], q, _mm512_set1_epi32(four.read_unaligned()));
+                    let four = _mm512_set1_epi32(four.read_unaligned());
+                    dot[h][t] = _mm512_dpbusd_epi32(dot[h][t], q, four);
                 }
             }
             for t in 0..TT {
-                acc[t] = step::<F>(acc[t], dot[t], p.d, p.c, x[t].add(b));
+                acc[t] = step::<F>(acc[t], [dot[0][t], dot[1][t]], &p.s, x[t].add(b));
             }
         }
     }
@@ -336,6 +453,14 @@ unsafe fn put<const TT: usize>(acc: &[__m512; TT], rv: usize, out: *mut f32, str
     }
 }
 
+/// Whether rows of `nb` chunks of `F` suit [`gemm`], which addresses 16
+/// rows by i32 offsets: rows over 128 MiB (never seen in a model) do not.
+pub(super) fn fits<F: Gemm>(nb: usize) -> bool {
+    (nb / F::NB * F::BB)
+        .checked_mul(16)
+        .is_some_and(|b| b <= i32::MAX as usize)
+}
+
 /// `out[r * n + t] = W[r] · x[t]` for `rows` rows of `nb` blocks and `n`
 /// tokens. Uses about 40 KiB of stack (the packed blocks and the kept
 /// sums).
@@ -354,7 +479,7 @@ pub(super) unsafe fn gemm<F: Gemm>(
     n: usize,
     out: *mut f32,
 ) {
-    let rb = nb * F::BB;
+    let rb = nb / F::NB * F::BB;
     let mut pk = [const { MaybeUninit::<Packed>::uninit() }; SEG];
     // SAFETY: every row `r0 + i < rows`, token `< n` and block `< nb` used
     // below is inside the caller's sizes; `pk[..sn]` is written by `pack`
@@ -435,45 +560,72 @@ unsafe fn tokens<F: Gemm, const TT: usize>(
     TT
 }
 
-/// The integer that starts block `xb`'s dot: `-2^SHIFT Σx`, the offset of
-/// the unsigned weights (none for Q4_1), in every lane.
+/// The integers that start block `xb`'s dot: `-2^SHIFT Σx`, the offset
+/// of the unsigned weights (none for formats with a minimum), in every
+/// lane of the first; with [`Gemm::HALVES`], each half's in the two.
 ///
 /// # Safety
 /// `xb` readable; inlined into an AVX-512 trampoline.
 #[inline(always)]
-unsafe fn dot_start<F: Gemm>(xb: *const BlockQ8A) -> __m512i {
+unsafe fn dot_start<F: Gemm>(xb: *const BlockQ8A) -> [__m512i; 2] {
     // SAFETY: `xb` readable; features from the trampoline.
     unsafe {
-        if F::MIN {
-            _mm512_setzero_si512()
+        let zero = _mm512_setzero_si512();
+        if F::SHIFT == 0 {
+            [zero, zero]
+        } else if F::HALVES {
+            let (l, h) = half_sums(xb);
+            [
+                _mm512_set1_epi32(-(l << F::SHIFT)),
+                _mm512_set1_epi32(-(h << F::SHIFT)),
+            ]
         } else {
-            _mm512_set1_epi32(-((*xb).sum << F::SHIFT))
+            [_mm512_set1_epi32(-((*xb).sum << F::SHIFT)), zero]
         }
     }
 }
 
-/// One block's step of every product's sum, for 16 rows (one per lane)
-/// and the activation block `xb`: `acc + dot · (d_w d_x)`, then `+ m_w s_x`
-/// for Q4_1. `dot` is the block's exact integer dot.
+/// `(Σ x over values 0-15, over 16-31)` of activation block `xb`: the
+/// SAD of `x + 128`, less `16 · 128`, and the block's sum less that.
 ///
 /// # Safety
 /// `xb` readable; inlined into an AVX-512 trampoline.
 #[inline(always)]
-unsafe fn step<F: Gemm>(
-    acc: __m512,
-    dot: __m512i,
-    d: __m512,
-    c: __m512,
-    xb: *const BlockQ8A,
-) -> __m512 {
+unsafe fn half_sums(xb: *const BlockQ8A) -> (i32, i32) {
+    // SAFETY: `qs` is 32 readable bytes; features from the trampoline.
+    unsafe {
+        let v = _mm_loadu_si128(addr_of!((*xb).qs).cast());
+        let sad = _mm_sad_epu8(_mm_xor_si128(v, _mm_set1_epi8(-128)), _mm_setzero_si128());
+        let lo = (_mm_cvtsi128_si64(sad) + _mm_extract_epi64::<1>(sad)) as i32 - 2048;
+        (lo, (*xb).sum - lo)
+    }
+}
+
+/// One block's step of every product's sum, for 16 rows (one per lane)
+/// and the activation block `xb`: `acc + dot · (d_w d_x)` (a dot and a
+/// scale for each half with [`Gemm::HALVES`]), then the minimum's term.
+/// `dot` is the block's exact integer dot.
+///
+/// # Safety
+/// `xb` readable; inlined into an AVX-512 trampoline.
+#[inline(always)]
+unsafe fn step<F: Gemm>(acc: __m512, dot: [__m512i; 2], s: &Lanes, xb: *const BlockQ8A) -> __m512 {
     // SAFETY: `xb` readable; features from the trampoline.
     unsafe {
-        let s = _mm512_mul_ps(d, _mm512_set1_ps((*xb).d));
-        let acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc);
-        if F::MIN {
-            _mm512_fmadd_ps(c, _mm512_set1_ps((*xb).s), acc)
-        } else {
-            acc
+        let dx = _mm512_set1_ps((*xb).d);
+        let mut acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[0]), _mm512_mul_ps(s.d, dx), acc);
+        if F::HALVES {
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[1]), _mm512_mul_ps(s.d2, dx), acc);
+        }
+        match F::MIN {
+            Min::None => acc,
+            Min::Chunk => _mm512_fmadd_ps(s.c, _mm512_set1_ps((*xb).s), acc),
+            Min::Half => {
+                let (lo, hi) = half_sums(xb);
+                let d = (*xb).d;
+                let acc = _mm512_fmadd_ps(s.c, _mm512_set1_ps(d * lo as f32), acc);
+                _mm512_fmadd_ps(s.c2, _mm512_set1_ps(d * hi as f32), acc)
+            }
         }
     }
 }
