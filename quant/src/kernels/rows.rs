@@ -159,6 +159,27 @@ pub(super) trait RowFormat {
     unsafe fn chunk<S: Simd>(w: *const u8, i: usize) -> S::B;
 }
 
+/// Runs `$body` for each chunk `$i` of a block (`$nb` 1 or 8), written
+/// out so that `$i` is a constant in each copy: the formats' unpacking
+/// then has no branches, and each copy's loads are its own.
+macro_rules! unroll_chunks {
+    ($nb:expr, $i:ident => $body:block) => {{
+        {
+            let $i = 0usize;
+            $body
+        }
+        if $nb == 8 {
+            unroll_chunks!(@rest $i => $body; 1 2 3 4 5 6 7);
+        }
+    }};
+    (@rest $i:ident => $body:block; $($k:literal)*) => {
+        $({
+            let $i: usize = $k;
+            $body
+        })*
+    };
+}
+
 /// Adds weight block `w` of format `F` times the `NB` activation blocks at
 /// each `x[c]` to `acc[c]` (lanes) and `accs[c]` (a scalar part, for
 /// minimums by chunk). The one block body of every format.
@@ -176,7 +197,8 @@ unsafe fn block<S: Simd, F: RowFormat, const C: usize>(
     // SAFETY: as stated; activation block `i < NB` of each `x[c]`.
     unsafe {
         let sc = F::scales::<S>(w);
-        for (i, sc) in sc.iter().enumerate().take(F::NB) {
+        unroll_chunks!(F::NB, i => {
+            let sc = &sc[i];
             let q = F::chunk::<S>(w, i);
             for c in 0..C {
                 let xb = x[c].add(i);
@@ -201,7 +223,7 @@ unsafe fn block<S: Simd, F: RowFormat, const C: usize>(
                     }
                 }
             }
-        }
+        });
     }
 }
 
@@ -270,6 +292,7 @@ unsafe fn tile<S: Simd, F: RowFormat, const R: usize, const C: usize>(
     nbw: usize,
     next: *const u8,
 ) -> [[f32; C]; R] {
+    const { assert!(R <= 4, "tiles of at most 4 rows") };
     // SAFETY: block `b < nbw` of every row and its activation blocks are
     // readable (the caller's sizes); the features are the caller's.
     unsafe {
@@ -278,9 +301,20 @@ unsafe fn tile<S: Simd, F: RowFormat, const R: usize, const C: usize>(
         for b in 0..nbw {
             prefetch_next::<S, R>(next, b, F::BB);
             let xb = x.map(|p| p.add(b * F::NB));
-            for r in 0..R {
-                block::<S, F, C>(w[r].add(b * F::BB), xb, &mut acc[r], &mut accs[r]);
+            // Rows by constant index (R ≤ 4), so that the accumulators
+            // stay in registers: a loop over `r` was left rolled, with
+            // them in memory.
+            macro_rules! row {
+                ($r:literal) => {
+                    if $r < R {
+                        block::<S, F, C>(w[$r].add(b * F::BB), xb, &mut acc[$r], &mut accs[$r]);
+                    }
+                };
             }
+            row!(0);
+            row!(1);
+            row!(2);
+            row!(3);
         }
         let mut res = [[0f32; C]; R];
         for r in 0..R {
