@@ -15,13 +15,18 @@
 #              in 2 MiB pieces), made Q4_0 and Q8_0 by
 #              core/examples/requant_gguf.rs; a random
 #              Qwen2-1.5B-shaped Q4_0 model by core/examples/make_qwen2_gguf.rs;
+#              K-quant files (make-kquants.sh, llama.cpp's own quantizer):
+#              sm:TYPE = SmolLM2 in TYPE (q2_k q3_k_m q4_k_m q5_k_m q6_k
+#              iq4_xs iq4_nl q5_0 q5_1), qwen:TYPE = the random
+#              Qwen2-1.5B shape (q4_k_m q5_k_m q3_k_m q2_k q6_k, or
+#              pure-TYPE with every matrix in one type);
 #              minke also runs the .minke file `minke quantize` makes of
 #              each (the same numbers in 16-row interleaved groups)
 #
 #   MINKE_CACHE=dir   cache root (default ~/.cache/minke)
 #   REPS=n            alternating rounds (default 3); INNER=n in-process reps (2)
 #   THREADS=1,2       thread counts
-#   MODELS="q4_0 q4_1 q8_0 qwen1.5b"   which models
+#   MODELS="q4_0 q4_1 q8_0 qwen1.5b"   which models (also sm:TYPE, qwen:TYPE)
 #   SKIP=candle       tools to leave out (comma-separated)
 set -euo pipefail
 
@@ -97,7 +102,21 @@ for m in ${MODELS:-q4_0 q4_1 q8_0 qwen1.5b}; do
             die "writing the Qwen2-1.5B-shaped model failed"
         specs+=("Qwen2-1.5B-shape Q4_0 (random)=$qwen")
         ;;
-    *) die "unknown model '$m' (q4_0 q4_1 q8_0 qwen1.5b)" ;;
+    sm:* | qwen:*)
+        t="${m#*:}"
+        case "$m" in
+        sm:*) f="$cache/kquants/smollm2-135m-$t.gguf" name="SmolLM2-135M ${t^^}" src=smollm2 ;;
+        *) f="$cache/kquants/qwen2-1.5b-random-$t.gguf" name="Qwen2-1.5B-shape ${t^^} (random)" src=qwen2 ;;
+        esac
+        if [[ ! -f "$f" ]]; then
+            MODELS="$src" "$here/make-kquants.sh" >/dev/null || die "make-kquants.sh failed"
+        fi
+        [[ -f "$f" ]] || die "make-kquants.sh wrote no $f (unknown type '$t'?)"
+        # Written afresh in 2 MiB pieces, as the other models are.
+        dd if="$f" of="$work/$(basename "$f")" bs=2M status=none || die "copying $f failed"
+        specs+=("$name=$work/$(basename "$f")")
+        ;;
+    *) die "unknown model '$m' (q4_0 q4_1 q8_0 qwen1.5b sm:TYPE qwen:TYPE)" ;;
     esac
 done
 

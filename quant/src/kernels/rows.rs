@@ -194,6 +194,7 @@ unsafe fn block<S: Simd, F: RowFormat, const C: usize>(
     acc: &mut [S::F; C],
     accs: &mut [f32; C],
 ) {
+    const { assert!(F::NB == 1 || F::NB == 8, "blocks of 1 or 8 chunks") };
     // SAFETY: as stated; activation block `i < NB` of each `x[c]`.
     unsafe {
         let sc = F::scales::<S>(w);
@@ -237,7 +238,7 @@ pub(super) unsafe fn act<S: Simd>(x: *const BlockQ8A) -> S::B {
     unsafe { S::load(addr_of!((*x).qs).cast()) }
 }
 
-/// Checks the sizes a [`MatmulQ8`] of format `F` is given and returns
+/// Checks the sizes a [`super::MatmulQ8`] of format `F` is given and returns
 /// `(rows, weight blocks per row)`.
 ///
 /// # Panics
