@@ -16,10 +16,38 @@ pub(in crate::kernels) struct Q5_0;
 pub(in crate::kernels) struct Q5_1;
 pub(in crate::kernels) struct Iq4Nl;
 
-/// A scale `d` and minimum `m` added (`d q + m`): [`Scale`]'s minimum is
-/// subtracted, so it is `-m`.
+// Every 32-value block starts with its f16 scale, and those with a
+// minimum follow it with the f16 minimum.
+const _: () = {
+    use std::mem::offset_of;
+    assert!(offset_of!(BlockQ8_0, d) == 0 && offset_of!(BlockQ4_0, d) == 0);
+    assert!(offset_of!(BlockQ5_0, d) == 0 && offset_of!(BlockIq4Nl, d) == 0);
+    assert!(offset_of!(BlockQ4_1, d) == 0 && offset_of!(BlockQ4_1, m) == 2);
+    assert!(offset_of!(BlockQ5_1, d) == 0 && offset_of!(BlockQ5_1, m) == 2);
+};
+
+/// The one scale of a 32-value block whose first field is its f16 `d`.
+///
+/// # Safety
+/// `S`'s features; 2 bytes readable at `w`.
 #[inline(always)]
-fn with_min(d: f32, m: f32) -> [Scale; 8] {
+unsafe fn scale_first<S: Simd>(w: *const u8) -> [Scale; 8] {
+    let mut s = [Scale::default(); 8];
+    // SAFETY: as stated.
+    s[0] = Scale::one(unsafe { S::f16(w) });
+    s
+}
+
+/// The scale `d` and minimum `m` of a 32-value block that starts with
+/// them (f16 each): values are `d q + m`, and [`Scale`]'s minimum is
+/// subtracted, so it is `-m`.
+///
+/// # Safety
+/// `S`'s features; 4 bytes readable at `w`.
+#[inline(always)]
+unsafe fn scale_min_first<S: Simd>(w: *const u8) -> [Scale; 8] {
+    // SAFETY: as stated.
+    let (d, m) = unsafe { (S::f16(w), S::f16(w.add(2))) };
     let mut s = [Scale::default(); 8];
     s[0] = Scale {
         lo: d,
@@ -27,14 +55,6 @@ fn with_min(d: f32, m: f32) -> [Scale; 8] {
         min_lo: -m,
         min_hi: -m,
     };
-    s
-}
-
-/// The single scale of a one-chunk block.
-#[inline(always)]
-fn one(d: f32) -> [Scale; 8] {
-    let mut s = [Scale::default(); 8];
-    s[0] = Scale::one(d);
     s
 }
 
@@ -68,7 +88,7 @@ impl RowFormat for Q8_0 {
     #[inline(always)]
     unsafe fn scales<S: Simd>(w: *const u8) -> [Scale; 8] {
         // SAFETY: see above.
-        one(unsafe { S::f16(addr_of!((*w.cast::<BlockQ8_0>()).d).cast()) })
+        unsafe { scale_first::<S>(w) }
     }
 
     #[inline(always)]
@@ -88,7 +108,7 @@ impl RowFormat for Q4_0 {
     #[inline(always)]
     unsafe fn scales<S: Simd>(w: *const u8) -> [Scale; 8] {
         // SAFETY: see above.
-        one(unsafe { S::f16(addr_of!((*w.cast::<BlockQ4_0>()).d).cast()) })
+        unsafe { scale_first::<S>(w) }
     }
 
     #[inline(always)]
@@ -110,14 +130,8 @@ impl RowFormat for Q4_1 {
 
     #[inline(always)]
     unsafe fn scales<S: Simd>(w: *const u8) -> [Scale; 8] {
-        let b = w.cast::<BlockQ4_1>();
         // SAFETY: see above.
-        unsafe {
-            with_min(
-                S::f16(addr_of!((*b).d).cast()),
-                S::f16(addr_of!((*b).m).cast()),
-            )
-        }
+        unsafe { scale_min_first::<S>(w) }
     }
 
     #[inline(always)]
@@ -137,7 +151,7 @@ impl RowFormat for Q5_0 {
     #[inline(always)]
     unsafe fn scales<S: Simd>(w: *const u8) -> [Scale; 8] {
         // SAFETY: see above.
-        one(unsafe { S::f16(addr_of!((*w.cast::<BlockQ5_0>()).d).cast()) })
+        unsafe { scale_first::<S>(w) }
     }
 
     #[inline(always)]
@@ -160,14 +174,8 @@ impl RowFormat for Q5_1 {
 
     #[inline(always)]
     unsafe fn scales<S: Simd>(w: *const u8) -> [Scale; 8] {
-        let b = w.cast::<BlockQ5_1>();
         // SAFETY: see above.
-        unsafe {
-            with_min(
-                S::f16(addr_of!((*b).d).cast()),
-                S::f16(addr_of!((*b).m).cast()),
-            )
-        }
+        unsafe { scale_min_first::<S>(w) }
     }
 
     #[inline(always)]
@@ -188,7 +196,7 @@ impl RowFormat for Iq4Nl {
     #[inline(always)]
     unsafe fn scales<S: Simd>(w: *const u8) -> [Scale; 8] {
         // SAFETY: see above.
-        one(unsafe { S::f16(addr_of!((*w.cast::<BlockIq4Nl>()).d).cast()) })
+        unsafe { scale_first::<S>(w) }
     }
 
     #[inline(always)]

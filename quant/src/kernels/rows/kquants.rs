@@ -55,11 +55,30 @@ unsafe fn nibble_chunk<S: Simd>(qs: *const u8, i: usize) -> S::B {
     }
 }
 
+// Q4_K and Q5_K start alike: f16 `d`, f16 `dmin`, 12 bytes of scales.
+const _: () = {
+    use std::mem::offset_of;
+    assert!(offset_of!(BlockQ4K, d) == 0 && offset_of!(BlockQ5K, d) == 0);
+    assert!(offset_of!(BlockQ4K, dmin) == 2 && offset_of!(BlockQ5K, dmin) == 2);
+    assert!(offset_of!(BlockQ4K, scales) == 4 && offset_of!(BlockQ5K, scales) == 4);
+};
+
 /// Q4_K's and Q5_K's scales: `d · sc_i` and minimums `dmin · m_i`.
+///
+/// # Safety
+/// `S`'s features; the 16 bytes that start either block readable at `w`.
 #[inline(always)]
-fn k_scales(d: f32, dmin: f32, sc: &[u8; 12]) -> [Scale; 8] {
+unsafe fn k_scales<S: Simd>(w: *const u8) -> [Scale; 8] {
+    // SAFETY: as stated.
+    let (d, dmin, sc) = unsafe {
+        (
+            S::f16(w),
+            S::f16(w.add(2)),
+            w.add(4).cast::<[u8; 12]>().read_unaligned(),
+        )
+    };
     std::array::from_fn(|i| {
-        let (s, m) = scale_min(sc, i);
+        let (s, m) = scale_min(&sc, i);
         let (lo, min) = (d * s as f32, dmin * m as f32);
         Scale {
             lo,
@@ -158,15 +177,8 @@ impl RowFormat for Q4K {
 
     #[inline(always)]
     unsafe fn scales<S: Simd>(w: *const u8) -> [Scale; 8] {
-        let b = w.cast::<BlockQ4K>();
         // SAFETY: see above.
-        unsafe {
-            k_scales(
-                S::f16(addr_of!((*b).d).cast()),
-                S::f16(addr_of!((*b).dmin).cast()),
-                &addr_of!((*b).scales).read_unaligned(),
-            )
-        }
+        unsafe { k_scales::<S>(w) }
     }
 
     #[inline(always)]
@@ -185,15 +197,8 @@ impl RowFormat for Q5K {
 
     #[inline(always)]
     unsafe fn scales<S: Simd>(w: *const u8) -> [Scale; 8] {
-        let b = w.cast::<BlockQ5K>();
         // SAFETY: see above.
-        unsafe {
-            k_scales(
-                S::f16(addr_of!((*b).d).cast()),
-                S::f16(addr_of!((*b).dmin).cast()),
-                &addr_of!((*b).scales).read_unaligned(),
-            )
-        }
+        unsafe { k_scales::<S>(w) }
     }
 
     #[inline(always)]
