@@ -82,6 +82,9 @@ pub(super) trait Simd: Copy {
     unsafe fn dot_u(w: Self::B, x: Self::B) -> Self::I;
     /// The 4-way sums of `w · x`, both signed (`x` in -127..=127).
     unsafe fn dot_s(w: Self::B, x: Self::B) -> Self::I;
+    /// [`Simd::dot_u`] with `corr` added to one lane: lanes whose total is
+    /// `Σ w x + corr`, exactly.
+    unsafe fn dot_off(w: Self::B, x: Self::B, corr: i32) -> Self::I;
     /// The f16 at `p`, as f32.
     unsafe fn f16(p: *const u8) -> f32;
     /// Every lane 0.
@@ -141,6 +144,11 @@ pub(super) trait RowFormat {
     const NB: usize;
     /// Whether `q` is signed (else in 0..=127).
     const SIGNED: bool;
+    /// An offset the unsigned `q` carry (a power of two): the values are
+    /// `q - OFFSET`, and `OFFSET Σx` comes off each chunk's integer dot
+    /// exactly ([`Simd::dot_off`]). Only for formats with one scale a
+    /// chunk.
+    const OFFSET: i32 = 0;
     /// Whether the two halves of a chunk have their own scales.
     const HALVES: bool;
     /// How the minimum enters.
@@ -195,6 +203,12 @@ unsafe fn block<S: Simd, F: RowFormat, const C: usize>(
     accs: &mut [f32; C],
 ) {
     const { assert!(F::NB == 1 || F::NB == 8, "blocks of 1 or 8 chunks") };
+    const {
+        assert!(
+            F::OFFSET == 0 || !(F::SIGNED || F::HALVES) && F::OFFSET.count_ones() == 1,
+            "offsets are powers of two, of unsigned whole chunks"
+        )
+    };
     // SAFETY: as stated; activation block `i < NB` of each `x[c]`.
     unsafe {
         let sc = F::scales::<S>(w);
@@ -206,6 +220,8 @@ unsafe fn block<S: Simd, F: RowFormat, const C: usize>(
                 let xq = act::<S>(xb);
                 let dot = if F::SIGNED {
                     S::dot_s(q, xq)
+                } else if F::OFFSET != 0 {
+                    S::dot_off(q, xq, -F::OFFSET * (*xb).sum)
                 } else {
                     S::dot_u(q, xq)
                 };

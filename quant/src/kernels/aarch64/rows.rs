@@ -173,6 +173,15 @@ impl<const D: bool> Simd for Neon<D> {
     }
 
     #[inline(always)]
+    unsafe fn dot_off(w: Self::B, x: Self::B, corr: i32) -> Self::I {
+        // SAFETY: see the impl.
+        unsafe {
+            let (a, b) = Self::dot_s(w, x);
+            (vaddq_s32(a, vsetq_lane_s32::<0>(corr, vdupq_n_s32(0))), b)
+        }
+    }
+
+    #[inline(always)]
     unsafe fn dot_s(w: Self::B, x: Self::B) -> Self::I {
         // SAFETY: see the impl.
         unsafe { (Self::dot16(w.0, x.0), Self::dot16(w.1, x.1)) }

@@ -101,7 +101,11 @@ impl RowFormat for Q8_0 {
 impl RowFormat for Q4_0 {
     const BB: usize = size_of::<BlockQ4_0>();
     const NB: usize = 1;
-    const SIGNED: bool = true;
+    // `q - 8` with the nibbles unsigned and the offset taken off in the
+    // integer sum: no sign trick (vpmaddubsw and vpdpbusd take the
+    // nibbles as they are).
+    const SIGNED: bool = false;
+    const OFFSET: i32 = 8;
     const HALVES: bool = false;
     const MIN: Min = Min::None;
 
@@ -114,10 +118,7 @@ impl RowFormat for Q4_0 {
     #[inline(always)]
     unsafe fn chunk<S: Simd>(w: *const u8, _: usize) -> S::B {
         // SAFETY: see above.
-        unsafe {
-            let q = S::nibbles(addr_of!((*w.cast::<BlockQ4_0>()).qs).cast());
-            S::sub(q, S::splat(8))
-        }
+        unsafe { S::nibbles(addr_of!((*w.cast::<BlockQ4_0>()).qs).cast()) }
     }
 }
 
@@ -144,7 +145,9 @@ impl RowFormat for Q4_1 {
 impl RowFormat for Q5_0 {
     const BB: usize = size_of::<BlockQ5_0>();
     const NB: usize = 1;
-    const SIGNED: bool = true;
+    // `q - 16`, the offset taken off in the integer sum as Q4_0's.
+    const SIGNED: bool = false;
+    const OFFSET: i32 = 16;
     const HALVES: bool = false;
     const MIN: Min = Min::None;
 
@@ -158,10 +161,7 @@ impl RowFormat for Q5_0 {
     unsafe fn chunk<S: Simd>(w: *const u8, _: usize) -> S::B {
         let b = w.cast::<BlockQ5_0>();
         // SAFETY: see above.
-        unsafe {
-            let q = five_bits::<S>(addr_of!((*b).qs).cast(), addr_of!((*b).qh).cast());
-            S::sub(q, S::splat(16))
-        }
+        unsafe { five_bits::<S>(addr_of!((*b).qs).cast(), addr_of!((*b).qh).cast()) }
     }
 }
 

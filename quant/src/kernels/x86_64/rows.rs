@@ -145,6 +145,19 @@ impl<const VNNI: bool> Simd for X86<VNNI> {
     }
 
     #[inline(always)]
+    unsafe fn dot_off(w: __m256i, x: __m256i, corr: i32) -> __m256i {
+        // SAFETY: see the impl.
+        unsafe {
+            let c = _mm256_zextsi128_si256(_mm_cvtsi32_si128(corr));
+            if VNNI {
+                _mm256_dpbusd_epi32(c, w, x)
+            } else {
+                _mm256_add_epi32(Self::dot_us(w, x), c)
+            }
+        }
+    }
+
+    #[inline(always)]
     unsafe fn dot_s(w: __m256i, x: __m256i) -> __m256i {
         // SAFETY: see the impl.
         unsafe { Self::dot_us(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w)) }

@@ -263,7 +263,11 @@ pub(super) struct Rows<F>(PhantomData<F>);
 impl<F: RowFormat> Gemm for Rows<F> {
     const BB: usize = F::BB;
     const NB: usize = F::NB;
-    const SHIFT: u32 = if F::SIGNED { 7 } else { 0 };
+    const SHIFT: u32 = if F::SIGNED {
+        7
+    } else {
+        F::OFFSET.trailing_zeros() % 32
+    };
     const HALVES: bool = F::HALVES;
     const MIN: Min = F::MIN;
 
