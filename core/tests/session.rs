@@ -4,25 +4,7 @@
 mod common;
 
 use common::*;
-use minke::{KvType, Model, Session, SessionParams};
-
-fn params(threads: usize, batch: usize) -> SessionParams {
-    SessionParams {
-        n_ctx: 64,
-        n_threads: threads,
-        kv_type: KvType::F32,
-        n_batch: batch,
-        logits_all: true,
-    }
-}
-
-fn all_logits(model: &Model, p: SessionParams, tokens: &[u32]) -> Vec<f32> {
-    let mut s = Session::new(model, p).unwrap();
-    let mut out = Vec::new();
-    s.prefill_each(tokens, |_, l| out.extend_from_slice(l))
-        .unwrap();
-    out
-}
+use minke::{Model, Session, SessionParams};
 
 const TOKENS: [u32; 20] = [
     1, 5, 9, 33, 2, 95, 0, 7, 7, 7, 40, 41, 42, 60, 12, 3, 88, 1, 54, 20,

@@ -370,3 +370,24 @@ pub fn write_mixed_quant(quant: &Path, float: &Path, c: &ModelConfig, seed: u64)
     )
     .unwrap();
 }
+
+/// Session parameters for the tiny test models: context 64, f32 KV cache,
+/// logits at every position.
+pub fn params(threads: usize, batch: usize) -> minke::SessionParams {
+    minke::SessionParams {
+        n_ctx: 64,
+        n_threads: threads,
+        kv_type: minke::KvType::F32,
+        n_batch: batch,
+        logits_all: true,
+    }
+}
+
+/// The logits of every position of `tokens`, prefilled in one session.
+pub fn all_logits(model: &minke::Model, p: minke::SessionParams, tokens: &[u32]) -> Vec<f32> {
+    let mut s = minke::Session::new(model, p).unwrap();
+    let mut out = Vec::new();
+    s.prefill_each(tokens, |_, l| out.extend_from_slice(l))
+        .unwrap();
+    out
+}
