@@ -36,7 +36,9 @@
 //!
 //! Batches of [`gemm::MIN_TOKENS`] tokens and more take another route on
 //! VNNI CPUs: `gemm.rs` packs 16 weight rows into row-per-lane registers
-//! (see there). The tiles below serve decoding and small batches.
+//! (see there). The tiles below serve decoding and small batches of Q8_0,
+//! Q4_0 and Q4_1; the other row formats (Q5, IQ4, the K-quants) run the
+//! shared tiles of [`rows`] with 256-bit registers, and the same GEMM.
 //!
 //! The tile functions are `#[inline(always)]` without target features: they
 //! are only ever inlined into the `#[target_feature]` trampolines at the
