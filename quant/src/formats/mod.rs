@@ -36,6 +36,26 @@ pub const QK: usize = 32;
 /// Elements per super-block of the K-quants and IQ4_XS (ggml's `QK_K`).
 pub const QK_K: usize = 256;
 
+/// The value of largest magnitude in `x`, with its sign (the first of
+/// equals): what ggml's offset formats (Q4_0, Q5_0) map to their lowest
+/// level.
+fn signed_absmax(x: &[f32]) -> f32 {
+    let (mut amax, mut max) = (0f32, 0f32);
+    for &v in x {
+        if amax < v.abs() {
+            amax = v.abs();
+            max = v;
+        }
+    }
+    max
+}
+
+/// `(min, max)` of `x`, as ggml's minimum formats (Q4_1, Q5_1) scan it.
+fn min_max(x: &[f32]) -> (f32, f32) {
+    x.iter()
+        .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)))
+}
+
 /// Quantizes `src` into `dst` block by block with `f`.
 fn quantize_blocks<B: Pod, const N: usize>(
     src: &[f32],

@@ -22,15 +22,7 @@ impl BlockQ4_0 {
     /// side of zero gets the range up to +7; values truncate after `+ 8.5`,
     /// which rounds to nearest.
     pub fn quantize(x: &[f32; QK]) -> Self {
-        let mut amax = 0f32;
-        let mut max = 0f32;
-        for &v in x {
-            if amax < v.abs() {
-                amax = v.abs();
-                max = v;
-            }
-        }
-        let d = max / -8.0;
+        let d = super::signed_absmax(x) / -8.0;
         let id = if d != 0.0 { 1.0 / d } else { 0.0 };
         let mut qs = [0u8; QK / 2];
         for (j, q) in qs.iter_mut().enumerate() {

@@ -21,12 +21,7 @@ impl BlockQ4_1 {
     /// ggml's `quantize_row_q4_1_ref`: `d = (max - min) / 15`, `m = min`,
     /// nibbles truncate after `+ 0.5` (round to nearest).
     pub fn quantize(x: &[f32; QK]) -> Self {
-        let mut min = f32::MAX;
-        let mut max = f32::MIN;
-        for &v in x {
-            min = min.min(v);
-            max = max.max(v);
-        }
+        let (min, max) = super::min_max(x);
         let d = (max - min) / 15.0;
         let id = if d != 0.0 { 1.0 / d } else { 0.0 };
         let mut qs = [0u8; QK / 2];

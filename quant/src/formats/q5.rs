@@ -62,15 +62,7 @@ impl BlockQ5_0 {
     /// ggml's `quantize_row_q5_0_ref`: the value of largest magnitude maps
     /// to -16 (`d = max / -16`); values truncate after `+ 16.5`.
     pub fn quantize(x: &[f32; QK]) -> Self {
-        let mut amax = 0f32;
-        let mut max = 0f32;
-        for &v in x {
-            if v.abs() > amax {
-                amax = v.abs();
-                max = v;
-            }
-        }
-        let d = max / -16.0;
+        let d = super::signed_absmax(x) / -16.0;
         let id = if d != 0.0 { 1.0 / d } else { 0.0 };
         let q = x.map(|v| ((v * id + 16.5) as i32).clamp(0, 31) as u8);
         let (qh, qs) = pack(&q);
@@ -94,12 +86,7 @@ impl BlockQ5_1 {
     /// ggml's `quantize_row_q5_1_ref`: `d = (max - min) / 31`, `m = min`,
     /// values truncate after `+ 0.5`.
     pub fn quantize(x: &[f32; QK]) -> Self {
-        let mut min = f32::MAX;
-        let mut max = f32::MIN;
-        for &v in x {
-            min = min.min(v);
-            max = max.max(v);
-        }
+        let (min, max) = super::min_max(x);
         let d = (max - min) / 31.0;
         let id = if d != 0.0 { 1.0 / d } else { 0.0 };
         let q = x.map(|v| (((v - min) * id + 0.5) as i32).clamp(0, 31) as u8);

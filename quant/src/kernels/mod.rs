@@ -498,13 +498,15 @@ impl Kernels {
     }
 }
 
-/// Checks the sizes a [`MatmulQ8`] is given and returns `(rows, nb)`.
+/// Checks the sizes a [`MatmulQ8`] is given, for weight blocks of
+/// `block_bytes` that span `per` activation blocks, and returns `(rows,
+/// weight blocks per row)`.
 ///
 /// # Panics
 /// When `n` is zero or the slices disagree (caller bugs).
-#[cfg(target_arch = "x86_64")]
-pub(crate) fn matmul_shape(
+pub(crate) fn block_shape(
     block_bytes: usize,
+    per: usize,
     w: &[u8],
     x: &[BlockQ8A],
     n: usize,
@@ -516,8 +518,23 @@ pub(crate) fn matmul_shape(
     );
     let rows = out.len() / n;
     let nb = x.len() / n;
-    assert_eq!(w.len(), rows * nb * block_bytes, "weight bytes");
-    (rows, nb)
+    assert_eq!(nb % per, 0, "activation blocks per weight block");
+    let nbw = nb / per;
+    assert_eq!(w.len(), rows * nbw * block_bytes, "weight bytes");
+    (rows, nbw)
+}
+
+/// [`block_shape`] for one activation block per weight block: `(rows,
+/// nb)`.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn matmul_shape(
+    block_bytes: usize,
+    w: &[u8],
+    x: &[BlockQ8A],
+    n: usize,
+    out: &[f32],
+) -> (usize, usize) {
+    block_shape(block_bytes, 1, w, x, n, out)
 }
 
 /// The `(rows, nb)` of an interleaved product of row blocks of

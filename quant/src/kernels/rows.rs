@@ -10,8 +10,8 @@
 //! - [`Simd`], the primitives, on 32-value chunks: AVX2 (`x86_64/rows.rs`,
 //!   also used by the AVX-512 tables with VNNI's `vpdpbusd` for the dot)
 //!   and NEON (`aarch64/rows.rs`, with or without `sdot`);
-//! - [`RowFormat`], what a format is: its scales (scalar, once a block)
-//!   and how to unpack each 32-value chunk, written over `Simd`
+//! - [`RowFormat`], what a format is: each 32-value chunk's scales
+//!   (scalar) and how it unpacks, written over `Simd`
 //!   ([`formats`], [`kquants`]); one block body ([`block`]) serves them
 //!   all, and so does the AVX-512 GEMM (`x86_64/avx512/gemm.rs`);
 //! - [`drive`], the tiling shared by every format and set: decoding
@@ -154,11 +154,11 @@ pub(super) trait RowFormat {
     /// How the minimum enters.
     const MIN: Min;
 
-    /// The scales of the block's chunks (the first `NB` of the array).
+    /// The scales of chunk `i < NB` of the block at `w`.
     ///
     /// # Safety
     /// `BB` bytes readable at `w`; `S`'s features.
-    unsafe fn scales<S: Simd>(w: *const u8) -> [Scale; 8];
+    unsafe fn scale<S: Simd>(w: *const u8, i: usize) -> Scale;
 
     /// Chunk `i < NB` of the block at `w`, unpacked.
     ///
@@ -211,9 +211,8 @@ unsafe fn block<S: Simd, F: RowFormat, const C: usize>(
     };
     // SAFETY: as stated; activation block `i < NB` of each `x[c]`.
     unsafe {
-        let sc = F::scales::<S>(w);
         unroll_chunks!(F::NB, i => {
-            let sc = &sc[i];
+            let sc = &F::scale::<S>(w, i);
             let q = F::chunk::<S>(w, i);
             for c in 0..C {
                 let xb = x[c].add(i);
@@ -265,16 +264,7 @@ pub(super) fn shape<F: RowFormat>(
     n: usize,
     out: &[f32],
 ) -> (usize, usize) {
-    assert!(
-        n > 0 && out.len() % n == 0 && x.len() % n == 0,
-        "matmul sizes"
-    );
-    let rows = out.len() / n;
-    let nb = x.len() / n;
-    assert_eq!(nb % F::NB, 0, "activation blocks per weight block");
-    let nbw = nb / F::NB;
-    assert_eq!(w.len(), rows * nbw * F::BB, "weight bytes");
-    (rows, nbw)
+    super::block_shape(F::BB, F::NB, w, x, n, out)
 }
 
 /// Prefetches, in address order, the share of the next tile's `R` rows

@@ -11,7 +11,7 @@ pub use more::{
     vec_dot_q5_1, vec_dot_q5_k, vec_dot_q6_k,
 };
 
-use super::{x16_shape, Isa, Kernels, KvRows, RowKernels, VecDotQ8};
+use super::{block_shape, x16_shape, Isa, Kernels, KvRows, RowKernels, VecDotQ8};
 use crate::formats::x16::{layout, GROUP};
 use crate::formats::{quantize_act_row_scalar, BlockQ8A, QK};
 use crate::DType;
@@ -151,14 +151,8 @@ fn matmul_with(
     n: usize,
     out: &mut [f32],
 ) {
-    assert!(
-        n > 0 && out.len() % n == 0 && x.len() % n == 0,
-        "matmul sizes"
-    );
-    let nb = x.len() / n;
-    assert_eq!(nb % per, 0, "activation blocks per weight block");
-    let rb = nb / per * block_bytes;
-    assert_eq!(w.len(), out.len() / n * rb, "weight bytes");
+    let (_, nbw) = block_shape(block_bytes, per, w, x, n, out);
+    let (rb, nb) = (nbw * block_bytes, nbw * per);
     if nb == 0 {
         out.fill(0.0);
         return;

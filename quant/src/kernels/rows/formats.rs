@@ -31,11 +31,9 @@ const _: () = {
 /// # Safety
 /// `S`'s features; 2 bytes readable at `w`.
 #[inline(always)]
-unsafe fn scale_first<S: Simd>(w: *const u8) -> [Scale; 8] {
-    let mut s = [Scale::default(); 8];
+unsafe fn scale_first<S: Simd>(w: *const u8) -> Scale {
     // SAFETY: as stated.
-    s[0] = Scale::one(unsafe { S::f16(w) });
-    s
+    Scale::one(unsafe { S::f16(w) })
 }
 
 /// The scale `d` and minimum `m` of a 32-value block that starts with
@@ -45,17 +43,15 @@ unsafe fn scale_first<S: Simd>(w: *const u8) -> [Scale; 8] {
 /// # Safety
 /// `S`'s features; 4 bytes readable at `w`.
 #[inline(always)]
-unsafe fn scale_min_first<S: Simd>(w: *const u8) -> [Scale; 8] {
+unsafe fn scale_min_first<S: Simd>(w: *const u8) -> Scale {
     // SAFETY: as stated.
     let (d, m) = unsafe { (S::f16(w), S::f16(w.add(2))) };
-    let mut s = [Scale::default(); 8];
-    s[0] = Scale {
+    Scale {
         lo: d,
         hi: d,
         min_lo: -m,
         min_hi: -m,
-    };
-    s
+    }
 }
 
 /// The 5-bit values of a Q5 block: nibbles plus 16 where `qh` has the bit.
@@ -86,7 +82,7 @@ impl RowFormat for Q8_0 {
     const MIN: Min = Min::None;
 
     #[inline(always)]
-    unsafe fn scales<S: Simd>(w: *const u8) -> [Scale; 8] {
+    unsafe fn scale<S: Simd>(w: *const u8, _: usize) -> Scale {
         // SAFETY: see above.
         unsafe { scale_first::<S>(w) }
     }
@@ -110,7 +106,7 @@ impl RowFormat for Q4_0 {
     const MIN: Min = Min::None;
 
     #[inline(always)]
-    unsafe fn scales<S: Simd>(w: *const u8) -> [Scale; 8] {
+    unsafe fn scale<S: Simd>(w: *const u8, _: usize) -> Scale {
         // SAFETY: see above.
         unsafe { scale_first::<S>(w) }
     }
@@ -130,7 +126,7 @@ impl RowFormat for Q4_1 {
     const MIN: Min = Min::Chunk;
 
     #[inline(always)]
-    unsafe fn scales<S: Simd>(w: *const u8) -> [Scale; 8] {
+    unsafe fn scale<S: Simd>(w: *const u8, _: usize) -> Scale {
         // SAFETY: see above.
         unsafe { scale_min_first::<S>(w) }
     }
@@ -152,7 +148,7 @@ impl RowFormat for Q5_0 {
     const MIN: Min = Min::None;
 
     #[inline(always)]
-    unsafe fn scales<S: Simd>(w: *const u8) -> [Scale; 8] {
+    unsafe fn scale<S: Simd>(w: *const u8, _: usize) -> Scale {
         // SAFETY: see above.
         unsafe { scale_first::<S>(w) }
     }
@@ -173,7 +169,7 @@ impl RowFormat for Q5_1 {
     const MIN: Min = Min::Chunk;
 
     #[inline(always)]
-    unsafe fn scales<S: Simd>(w: *const u8) -> [Scale; 8] {
+    unsafe fn scale<S: Simd>(w: *const u8, _: usize) -> Scale {
         // SAFETY: see above.
         unsafe { scale_min_first::<S>(w) }
     }
@@ -194,7 +190,7 @@ impl RowFormat for Iq4Nl {
     const MIN: Min = Min::None;
 
     #[inline(always)]
-    unsafe fn scales<S: Simd>(w: *const u8) -> [Scale; 8] {
+    unsafe fn scale<S: Simd>(w: *const u8, _: usize) -> Scale {
         // SAFETY: see above.
         unsafe { scale_first::<S>(w) }
     }

@@ -1,6 +1,6 @@
 //! The 256-value super-block formats as [`RowFormat`]s: Q2_K, Q3_K, Q4_K,
 //! Q5_K, Q6_K and IQ4_XS, eight 32-value chunks a block. Their small
-//! scales are unpacked in scalar code once a block; formats whose scales
+//! scales are unpacked in scalar code, a chunk's at a time; formats whose scales
 //! cover 16 values have two a chunk ([`RowFormat::HALVES`]).
 
 use super::{Min, RowFormat, Scale, Simd};
@@ -63,12 +63,12 @@ const _: () = {
     assert!(offset_of!(BlockQ4K, scales) == 4 && offset_of!(BlockQ5K, scales) == 4);
 };
 
-/// Q4_K's and Q5_K's scales: `d · sc_i` and minimums `dmin · m_i`.
+/// Q4_K's and Q5_K's chunk `i`: scale `d · sc_i`, minimum `dmin · m_i`.
 ///
 /// # Safety
 /// `S`'s features; the 16 bytes that start either block readable at `w`.
 #[inline(always)]
-unsafe fn k_scales<S: Simd>(w: *const u8) -> [Scale; 8] {
+unsafe fn k_scale<S: Simd>(w: *const u8, i: usize) -> Scale {
     // SAFETY: as stated.
     let (d, dmin, sc) = unsafe {
         (
@@ -77,19 +77,17 @@ unsafe fn k_scales<S: Simd>(w: *const u8) -> [Scale; 8] {
             w.add(4).cast::<[u8; 12]>().read_unaligned(),
         )
     };
-    std::array::from_fn(|i| {
-        let (s, m) = scale_min(&sc, i);
-        let (lo, min) = (d * s as f32, dmin * m as f32);
-        Scale {
-            lo,
-            hi: lo,
-            min_lo: min,
-            min_hi: min,
-        }
-    })
+    let (s, m) = scale_min(&sc, i);
+    let (lo, min) = (d * s as f32, dmin * m as f32);
+    Scale {
+        lo,
+        hi: lo,
+        min_lo: min,
+        min_hi: min,
+    }
 }
 
-// SAFETY (every `unsafe` block below): the caller of `scales` and `chunk`
+// SAFETY (every `unsafe` block below): the caller of `scale` and `chunk`
 // guarantees one super-block readable at `w` and `S`'s features; fields
 // are read through raw pointers (`addr_of!`), unaligned.
 
@@ -101,7 +99,7 @@ impl RowFormat for Q2K {
     const MIN: Min = Min::Half;
 
     #[inline(always)]
-    unsafe fn scales<S: Simd>(w: *const u8) -> [Scale; 8] {
+    unsafe fn scale<S: Simd>(w: *const u8, i: usize) -> Scale {
         let b = w.cast::<BlockQ2K>();
         // SAFETY: see above.
         let (d, dmin, sc) = unsafe {
@@ -111,15 +109,13 @@ impl RowFormat for Q2K {
                 addr_of!((*b).scales).read_unaligned(),
             )
         };
-        std::array::from_fn(|i| {
-            let (a, z) = (sc[2 * i], sc[2 * i + 1]);
-            Scale {
-                lo: d * (a & 0xF) as f32,
-                hi: d * (z & 0xF) as f32,
-                min_lo: dmin * (a >> 4) as f32,
-                min_hi: dmin * (z >> 4) as f32,
-            }
-        })
+        let (a, z) = (sc[2 * i], sc[2 * i + 1]);
+        Scale {
+            lo: d * (a & 0xF) as f32,
+            hi: d * (z & 0xF) as f32,
+            min_lo: dmin * (a >> 4) as f32,
+            min_hi: dmin * (z >> 4) as f32,
+        }
     }
 
     #[inline(always)]
@@ -138,7 +134,7 @@ impl RowFormat for Q3K {
     const MIN: Min = Min::None;
 
     #[inline(always)]
-    unsafe fn scales<S: Simd>(w: *const u8) -> [Scale; 8] {
+    unsafe fn scale<S: Simd>(w: *const u8, i: usize) -> Scale {
         let b = w.cast::<BlockQ3K>();
         // SAFETY: see above.
         let (d, sc) = unsafe {
@@ -147,11 +143,11 @@ impl RowFormat for Q3K {
                 addr_of!((*b).scales).read_unaligned(),
             )
         };
-        std::array::from_fn(|i| Scale {
+        Scale {
             lo: d * q3k_scale(&sc, 2 * i) as f32,
             hi: d * q3k_scale(&sc, 2 * i + 1) as f32,
             ..Scale::default()
-        })
+        }
     }
 
     #[inline(always)]
@@ -176,9 +172,9 @@ impl RowFormat for Q4K {
     const MIN: Min = Min::Chunk;
 
     #[inline(always)]
-    unsafe fn scales<S: Simd>(w: *const u8) -> [Scale; 8] {
+    unsafe fn scale<S: Simd>(w: *const u8, i: usize) -> Scale {
         // SAFETY: see above.
-        unsafe { k_scales::<S>(w) }
+        unsafe { k_scale::<S>(w, i) }
     }
 
     #[inline(always)]
@@ -196,9 +192,9 @@ impl RowFormat for Q5K {
     const MIN: Min = Min::Chunk;
 
     #[inline(always)]
-    unsafe fn scales<S: Simd>(w: *const u8) -> [Scale; 8] {
+    unsafe fn scale<S: Simd>(w: *const u8, i: usize) -> Scale {
         // SAFETY: see above.
-        unsafe { k_scales::<S>(w) }
+        unsafe { k_scale::<S>(w, i) }
     }
 
     #[inline(always)]
@@ -221,7 +217,7 @@ impl RowFormat for Q6K {
     const MIN: Min = Min::None;
 
     #[inline(always)]
-    unsafe fn scales<S: Simd>(w: *const u8) -> [Scale; 8] {
+    unsafe fn scale<S: Simd>(w: *const u8, i: usize) -> Scale {
         let b = w.cast::<BlockQ6K>();
         // SAFETY: see above.
         let (d, sc) = unsafe {
@@ -230,11 +226,11 @@ impl RowFormat for Q6K {
                 addr_of!((*b).scales).read_unaligned(),
             )
         };
-        std::array::from_fn(|i| Scale {
+        Scale {
             lo: d * sc[2 * i] as f32,
             hi: d * sc[2 * i + 1] as f32,
             ..Scale::default()
-        })
+        }
     }
 
     #[inline(always)]
@@ -271,7 +267,7 @@ impl RowFormat for Iq4Xs {
     const MIN: Min = Min::None;
 
     #[inline(always)]
-    unsafe fn scales<S: Simd>(w: *const u8) -> [Scale; 8] {
+    unsafe fn scale<S: Simd>(w: *const u8, i: usize) -> Scale {
         let b = w.cast::<BlockIq4Xs>();
         // SAFETY: see above.
         let (d, h, l) = unsafe {
@@ -281,7 +277,7 @@ impl RowFormat for Iq4Xs {
                 addr_of!((*b).scales_l).read_unaligned(),
             )
         };
-        std::array::from_fn(|i| Scale::one(d * xs_scale(h, l, i) as f32))
+        Scale::one(d * xs_scale(h, l, i) as f32)
     }
 
     #[inline(always)]

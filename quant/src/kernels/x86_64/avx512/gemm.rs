@@ -115,6 +115,18 @@ pub(super) trait Gemm {
     ) -> Lanes;
 }
 
+/// The scale of formats with one f16 scale first in a block and no
+/// minimum (`c` is never read, and its conversion is dropped), for the
+/// valid rows' blocks at `w + off[i] + at`.
+///
+/// # Safety
+/// As [`f16_pair_columns`].
+#[inline(always)]
+unsafe fn scale_only(w: *const u8, off: __m512i, valid: __mmask16, at: usize) -> Lanes {
+    // SAFETY: forwarded.
+    unsafe { lanes(f16_pair_columns(w, off, valid, at).0, _mm512_setzero_ps()) }
+}
+
 /// `(d, c)` as [`Lanes`] for formats with one scale (and minimum) a block.
 ///
 /// # Safety
@@ -186,13 +198,7 @@ impl Gemm for Q4_0 {
         b: usize,
     ) -> Lanes {
         // SAFETY: forwarded; a block is longer than four bytes.
-        // No minimum: `c` is never read (and its conversion is dropped).
-        unsafe {
-            lanes(
-                f16_pair_columns(w, off, valid, b * 18).0,
-                _mm512_setzero_ps(),
-            )
-        }
+        unsafe { scale_only(w, off, valid, b * 18) }
     }
 }
 
@@ -246,13 +252,7 @@ impl Gemm for Q8_0 {
         b: usize,
     ) -> Lanes {
         // SAFETY: forwarded; a block is longer than four bytes.
-        // No minimum: `c` is never read (and its conversion is dropped).
-        unsafe {
-            lanes(
-                f16_pair_columns(w, off, valid, b * 34).0,
-                _mm512_setzero_ps(),
-            )
-        }
+        unsafe { scale_only(w, off, valid, b * 34) }
     }
 }
 
@@ -297,7 +297,7 @@ impl<F: RowFormat> Gemm for Rows<F> {
         let mut v = [[0f32; 16]; 4];
         for r in 0..rv {
             // SAFETY: chunk `b` of row `r < rv` is readable (the caller's).
-            let s = unsafe { F::scales::<X86<true>>(w.add(r * rb + b / F::NB * F::BB)) }[b % F::NB];
+            let s = unsafe { F::scale::<X86<true>>(w.add(r * rb + b / F::NB * F::BB), b % F::NB) };
             // Minimums are subtracted in the formats, added here.
             for (lane, x) in v.iter_mut().zip([s.lo, s.hi, -s.min_lo, -s.min_hi]) {
                 lane[r] = x;
