@@ -344,6 +344,11 @@ impl State {
                         quantize_input(&ctx, &k.w, &s.xn[..n * h], &mut s.xq)
                     };
                     linear(&ctx, k, x, n, &mut s.k, &mut s.tmp);
+                    let x = if v.w.dtype.is_quantized() == k.w.dtype.is_quantized() {
+                        x
+                    } else {
+                        quantize_input(&ctx, &v.w, &s.xn[..n * h], &mut s.xq)
+                    };
                     linear(&ctx, v, x, n, &mut s.v, &mut s.tmp);
                 }
             }

@@ -269,6 +269,16 @@ pub fn kquant_config() -> ModelConfig {
 /// scale fields (byte offsets from `minke::quant` block layouts) set to
 /// small finite values, so the weights stay near those of a real model.
 fn random_blocks(rng: &mut Rng, dtype: DType, n: usize) -> Vec<u8> {
+    let float = |rng: &mut Rng| 0.06 * rng.f32();
+    match dtype {
+        DType::F32 => return (0..n).flat_map(|_| float(rng).to_le_bytes()).collect(),
+        DType::F16 => {
+            return (0..n)
+                .flat_map(|_| half::f16::from_f32(float(rng)).to_le_bytes())
+                .collect()
+        }
+        _ => {}
+    }
     let f16_fields: &[usize] = match dtype {
         DType::Q8_0 | DType::Q5_0 | DType::IQ4_NL | DType::IQ4_XS => &[0],
         DType::Q5_1 | DType::Q4_K | DType::Q5_K => &[0, 2],
@@ -303,6 +313,12 @@ fn random_blocks(rng: &mut Rng, dtype: DType, n: usize) -> Vec<u8> {
 /// [`MIXED`] (cycling), and at `float`, the dequantized f32 values of the
 /// same blocks. Norms are f32 in both.
 pub fn write_mixed_quant(quant: &Path, float: &Path, c: &ModelConfig, seed: u64) {
+    write_mixed(quant, float, c, seed, &MIXED);
+}
+
+/// [`write_mixed_quant`] cycling through `types` (which may hold F32 and
+/// F16 too) instead of [`MIXED`].
+pub fn write_mixed(quant: &Path, float: &Path, c: &ModelConfig, seed: u64, types: &[DType]) {
     let shapes = tensor_shapes(c);
     let mut rng = Rng::new(seed);
     let mut k = 0;
@@ -320,7 +336,7 @@ pub fn write_mixed_quant(quant: &Path, float: &Path, c: &ModelConfig, seed: u64)
                 };
                 return (p, bytes, v);
             }
-            let dtype = MIXED[k % MIXED.len()];
+            let dtype = types[k % types.len()];
             k += 1;
             let bytes = random_blocks(&mut rng, dtype, n);
             let mut v = vec![0f32; n];
