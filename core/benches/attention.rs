@@ -42,7 +42,7 @@ fn decode(c: &mut Criterion) {
     // Larger than the last-level caches of the machines this runs on.
     let mut flush = vec![1u64; 8 << 20];
     for threads in [1, 2] {
-        let pool = ThreadPool::new(threads);
+        let pool = ThreadPool::new(threads).unwrap();
         for len in [128, 1024] {
             let mut cache = KvCache::new(KvType::F16, 1, len, kv_dim, SHAPE.head_dim);
             for pos in 0..len {

@@ -16,7 +16,7 @@ fn jobs(c: &mut Criterion) {
         if threads > std::thread::available_parallelism().map_or(1, |n| n.get()) {
             continue;
         }
-        let pool = ThreadPool::new(threads);
+        let pool = ThreadPool::new(threads).unwrap();
         let mut out = vec![0u32; 1024];
         c.bench_function(&format!("pool/job/t{threads}"), |b| {
             b.iter(|| {

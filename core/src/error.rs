@@ -30,6 +30,10 @@ pub enum Error {
     Tokenizer(String),
     /// A kernel set could not be selected.
     Isa(minke_quant::kernels::IsaError),
+    /// The system would not give what a request needs (memory for a
+    /// session, a worker thread), or the request is larger than this
+    /// machine's memory.
+    Resources(String),
 }
 
 /// `Result` with [`Error`].
@@ -61,6 +65,7 @@ impl fmt::Display for Error {
             }
             Error::Tokenizer(m) => write!(f, "tokenizer: {m}"),
             Error::Isa(e) => write!(f, "{e}"),
+            Error::Resources(m) => write!(f, "out of resources: {m}"),
         }
     }
 }

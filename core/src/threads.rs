@@ -21,6 +21,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
+use crate::{Error, Result};
+
 /// Most threads a pool runs.
 pub const MAX_THREADS: usize = 64;
 
@@ -80,7 +82,11 @@ pub struct ThreadPool {
 impl ThreadPool {
     /// A pool running jobs on up to `n` threads in all (the caller counts
     /// as one), `1 <= n <= MAX_THREADS`.
-    pub fn new(n: usize) -> ThreadPool {
+    ///
+    /// # Errors
+    /// [`Error::Resources`] when the system will not start a worker thread
+    /// (the ones already started are stopped and joined).
+    pub fn new(n: usize) -> Result<ThreadPool> {
         let n = n.clamp(1, MAX_THREADS);
         let shared = Arc::new(Shared {
             job: UnsafeCell::new(None),
@@ -94,19 +100,24 @@ impl ThreadPool {
             lock: Mutex::new(()),
             wake: Condvar::new(),
         });
-        let handles = (1..n)
-            .map(|i| {
-                let s = Arc::clone(&shared);
-                std::thread::Builder::new()
-                    .name(format!("minke-worker-{i}"))
-                    .spawn(move || worker(&s, i))
-                    .expect("spawning a worker thread")
-            })
-            .collect();
-        while shared.started.load(Ordering::Acquire) < n - 1 {
+        // Built before the threads so that dropping it on an error stops
+        // and joins those already running.
+        let mut pool = ThreadPool {
+            shared,
+            handles: Vec::with_capacity(n - 1),
+            n,
+        };
+        for i in 1..n {
+            let s = Arc::clone(&pool.shared);
+            let handle = spawn_worker(i, move || worker(&s, i)).map_err(|e| {
+                Error::Resources(format!("could not start worker thread {i} of {n}: {e}"))
+            })?;
+            pool.handles.push(handle);
+        }
+        while pool.shared.started.load(Ordering::Acquire) < n - 1 {
             std::thread::yield_now();
         }
-        ThreadPool { shared, handles, n }
+        Ok(pool)
     }
 
     /// Number of threads a job may run on.
@@ -197,6 +208,23 @@ impl Drop for Exclusive<'_> {
     fn drop(&mut self) {
         self.0.store(false, Ordering::Release);
     }
+}
+
+/// Starts worker `i` running `f`.
+fn spawn_worker(i: usize, f: impl FnOnce() + Send + 'static) -> std::io::Result<JoinHandle<()>> {
+    #[cfg(test)]
+    if FAIL_SPAWN_AT.with(|at| at.get()) == i {
+        return Err(std::io::Error::from(std::io::ErrorKind::WouldBlock));
+    }
+    std::thread::Builder::new()
+        .name(format!("minke-worker-{i}"))
+        .spawn(f)
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests: the worker index whose start fails (0: none).
+    static FAIL_SPAWN_AT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 fn worker(s: &Shared, index: usize) {
@@ -477,8 +505,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_worker_that_cannot_start_is_an_error_and_the_others_are_joined() {
+        FAIL_SPAWN_AT.with(|at| at.set(3));
+        let err = ThreadPool::new(5)
+            .err()
+            .expect("the third worker fails to start");
+        FAIL_SPAWN_AT.with(|at| at.set(0));
+        assert!(matches!(err, Error::Resources(_)), "{err}");
+        assert!(err.to_string().contains("worker thread 3 of 5"), "{err}");
+        // The pool is usable again once threads can start.
+        let pool = ThreadPool::new(5).unwrap();
+        let hits = AtomicUsize::new(0);
+        pool.run(&|_| {
+            hits.fetch_add(1, Ordering::Relaxed);
+        });
+        assert!(hits.load(Ordering::Relaxed) >= 1);
+    }
+
+    #[test]
     fn each_thread_index_runs_at_most_once_per_job_and_the_caller_always() {
-        let pool = ThreadPool::new(4);
+        let pool = ThreadPool::new(4).unwrap();
         for _ in 0..1000 {
             let hits: [AtomicUsize; 4] = Default::default();
             pool.run(&|i| {
@@ -493,7 +539,7 @@ mod tests {
     fn a_busy_worker_does_not_stall_the_job() {
         // Two threads, and the worker is held inside a long first chunk:
         // the caller must take the remaining chunks itself.
-        let pool = ThreadPool::new(2);
+        let pool = ThreadPool::new(2).unwrap();
         let mut out = vec![0u32; 64];
         par_rows_tid(&pool, &mut out, 1, 1, |tid, r, chunk| {
             if tid == 1 {
@@ -509,7 +555,7 @@ mod tests {
     #[test]
     fn par_rows_tid2_splits_both_buffers_alike() {
         for nt in [1, 2, 3] {
-            let pool = ThreadPool::new(nt);
+            let pool = ThreadPool::new(nt).unwrap();
             let (mut a, mut b) = (vec![0u32; 300], vec![0u32; 300]);
             par_rows_tid2(&pool, &mut a, &mut b, 3, 4, |_, r, ca, cb| {
                 assert_eq!((ca.len(), cb.len()), (r.len() * 3, r.len() * 3));
@@ -527,7 +573,7 @@ mod tests {
     #[test]
     fn par_rows_covers_every_row_once() {
         for nt in [1, 2, 3, 8] {
-            let pool = ThreadPool::new(nt);
+            let pool = ThreadPool::new(nt).unwrap();
             for rows in [1, 2, 7, 64, 1000] {
                 let mut out = vec![0u32; rows * 3];
                 par_rows(&pool, &mut out, 3, 4, |r, chunk| {
@@ -547,7 +593,7 @@ mod tests {
     #[test]
     fn a_job_started_inside_a_job_is_refused_and_the_pool_survives() {
         for nt in [1, 2] {
-            let pool = ThreadPool::new(nt);
+            let pool = ThreadPool::new(nt).unwrap();
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let mut out = vec![0u8; 64];
                 par_rows(&pool, &mut out, 1, 1, |_, c| {
@@ -569,7 +615,7 @@ mod tests {
     fn two_threads_sharing_a_pool_get_whole_jobs_or_a_refusal() {
         // A job that ran must have run every row exactly once; a job that
         // met another running is refused with a panic; the pool survives.
-        let pool = ThreadPool::new(2);
+        let pool = ThreadPool::new(2).unwrap();
         std::thread::scope(|sc| {
             for _ in 0..2 {
                 sc.spawn(|| {
@@ -594,7 +640,7 @@ mod tests {
 
     #[test]
     fn a_panicking_job_is_reported_and_the_pool_survives() {
-        let pool = ThreadPool::new(3);
+        let pool = ThreadPool::new(3).unwrap();
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut out = vec![0u8; 100];
             par_rows(&pool, &mut out, 1, 1, |r, _| {

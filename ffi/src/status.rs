@@ -45,6 +45,10 @@ pub enum minke_status {
     MINKE_ERR_CONFIG = 11,
     /// A token id is not below the model's vocabulary size.
     MINKE_ERR_TOKEN_OUT_OF_RANGE = 12,
+    /// The system would not give what the call needs (memory for a
+    /// session, a worker thread), or it asks for more memory than the
+    /// machine has: ask for less (a shorter context, a smaller batch).
+    MINKE_ERR_RESOURCES = 13,
 }
 
 use minke_status::*;
@@ -66,12 +70,13 @@ impl minke_status {
             MINKE_ERR_INTERNAL => b"MINKE_ERR_INTERNAL\0",
             MINKE_ERR_CONFIG => b"MINKE_ERR_CONFIG\0",
             MINKE_ERR_TOKEN_OUT_OF_RANGE => b"MINKE_ERR_TOKEN_OUT_OF_RANGE\0",
+            MINKE_ERR_RESOURCES => b"MINKE_ERR_RESOURCES\0",
         }
     }
 }
 
 /// Every code, in numeric order (for tests).
-pub(crate) const ALL_STATUS: [minke_status; 13] = [
+pub(crate) const ALL_STATUS: [minke_status; 14] = [
     MINKE_OK,
     MINKE_ERR_NULL_ARG,
     MINKE_ERR_INVALID_ARG,
@@ -85,6 +90,7 @@ pub(crate) const ALL_STATUS: [minke_status; 13] = [
     MINKE_ERR_INTERNAL,
     MINKE_ERR_CONFIG,
     MINKE_ERR_TOKEN_OUT_OF_RANGE,
+    MINKE_ERR_RESOURCES,
 ];
 
 /// The name of a status code (`"MINKE_ERR_IO"`), or `"MINKE_ERR_UNKNOWN"`
@@ -131,6 +137,7 @@ impl From<minke::Error> for FfiError {
             E::InvalidArgument(_) => MINKE_ERR_INVALID_ARG,
             E::ContextFull { .. } => MINKE_ERR_CONTEXT_FULL,
             E::Tokenizer(_) => MINKE_ERR_TOKENIZER,
+            E::Resources(_) => MINKE_ERR_RESOURCES,
             // `minke::Error` is non-exhaustive: a variant added later is
             // reported as internal until it gets a code of its own.
             _ => MINKE_ERR_INTERNAL,
@@ -150,7 +157,7 @@ mod tests {
     /// The numbers are the ABI: this test fails if one ever changes.
     #[test]
     fn codes_are_stable() {
-        let expected: [(minke_status, u32); 13] = [
+        let expected: [(minke_status, u32); 14] = [
             (MINKE_OK, 0),
             (MINKE_ERR_NULL_ARG, 1),
             (MINKE_ERR_INVALID_ARG, 2),
@@ -164,6 +171,7 @@ mod tests {
             (MINKE_ERR_INTERNAL, 10),
             (MINKE_ERR_CONFIG, 11),
             (MINKE_ERR_TOKEN_OUT_OF_RANGE, 12),
+            (MINKE_ERR_RESOURCES, 13),
         ];
         for (s, v) in expected {
             assert_eq!(s as u32, v, "{s:?}");
@@ -205,5 +213,7 @@ mod tests {
         assert_eq!(FfiError::from(g).status, MINKE_ERR_CONFIG);
         let a = minke::Error::InvalidArgument("n_ctx".into());
         assert_eq!(FfiError::from(a).status, MINKE_ERR_INVALID_ARG);
+        let r = minke::Error::Resources("a thread".into());
+        assert_eq!(FfiError::from(r).status, MINKE_ERR_RESOURCES);
     }
 }

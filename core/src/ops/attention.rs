@@ -447,7 +447,7 @@ mod tests {
         let s = SHAPE;
         let (qd, kvd) = (s.n_heads * s.head_dim, s.n_kv_heads * s.head_dim);
         let kernels = minke_quant::kernels::dispatch::best();
-        let pool = ThreadPool::new(threads);
+        let pool = ThreadPool::new(threads).unwrap();
         let mut cache = KvCache::new(kv, 1, len, kvd, s.head_dim);
         let mut scratch = AttnScratch::new(threads, len, s);
         let q = noise(len * qd, 1);

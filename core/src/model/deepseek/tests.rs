@@ -25,6 +25,7 @@ fn params(n_batch: usize) -> SessionParams {
         kv_type: KvType::F32,
         n_batch,
         logits_all: true,
+        allow_long_context: false,
     }
 }
 
@@ -58,7 +59,7 @@ fn layers_and_routing_match_transformers() {
         let model = Model::open(fixture(case)).unwrap();
         let c = &model.config;
         let (n, h) = (tokens.len(), c.hidden_size);
-        let pool = ThreadPool::new(2);
+        let pool = ThreadPool::new(2).unwrap();
         let env = Env {
             lora: None,
             config: c,
