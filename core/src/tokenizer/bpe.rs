@@ -10,33 +10,70 @@
 //! the adjacent pair with the lowest rank, the leftmost one on ties.
 
 use std::collections::{BinaryHeap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
 
 use crate::{Error, Result};
 
-/// A multiplicative hash for the `u64` pair keys of the merge table; the
-/// default SipHash costs more than the rest of a merge step.
-#[derive(Default)]
-pub struct PairHasher(u64);
+/// The hash of the merge table (`u64` pair keys) and the vocabulary (short
+/// byte strings): a multiply per word, then a folded multiply with a key
+/// drawn for each table. SipHash, the default, cost more than the rest of
+/// a merge step. The keys come from the file, so the hash must not let a
+/// crafted file pile them into one bucket: a plain multiplicative hash
+/// maps equal low bits to equal low bits, the bits a table indexes by;
+/// the folded multiply (the 128-bit product's halves xored, as foldhash
+/// does) spreads every input bit into them, and the secret key keeps a
+/// file from choosing colliding keys ahead of time.
+#[derive(Clone, Copy)]
+pub struct PairHashBuilder(u64);
 
-impl Hasher for PairHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
-    }
-    fn write_u64(&mut self, x: u64) {
-        self.0 = (x ^ (x >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+impl Default for PairHashBuilder {
+    fn default() -> Self {
+        use std::hash::BuildHasher;
+        // std's per-process random keys, advanced for each RandomState.
+        PairHashBuilder(
+            std::collections::hash_map::RandomState::new().hash_one(0x006d_696e_6b65_u64),
+        )
     }
 }
 
-type PairMap = HashMap<u64, (u32, u32), BuildHasherDefault<PairHasher>>;
+impl std::hash::BuildHasher for PairHashBuilder {
+    type Hasher = PairHasher;
+    fn build_hasher(&self) -> PairHasher {
+        PairHasher {
+            state: 0,
+            key: self.0,
+        }
+    }
+}
 
-/// Token bytes to id, with the same cheap hash (tokens are short).
-pub type VocabMap = HashMap<Box<[u8]>, u32, BuildHasherDefault<PairHasher>>;
+/// The hasher of [`PairHashBuilder`].
+pub struct PairHasher {
+    state: u64,
+    key: u64,
+}
+
+const MUL: u64 = 0x9e37_79b9_7f4a_7c15;
+
+impl Hasher for PairHasher {
+    fn finish(&self) -> u64 {
+        let m =
+            u128::from(self.state ^ self.key) * u128::from((MUL ^ self.key.rotate_left(32)) | 1);
+        (m as u64) ^ ((m >> 64) as u64)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.state = (self.state.rotate_left(5) ^ u64::from(b)).wrapping_mul(MUL);
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.state = (self.state.rotate_left(5) ^ x).wrapping_mul(MUL);
+    }
+}
+
+type PairMap = HashMap<u64, (u32, u32), PairHashBuilder>;
+
+/// Token bytes to id, with the same hash (tokens are short).
+pub type VocabMap = HashMap<Box<[u8]>, u32, PairHashBuilder>;
 
 #[inline]
 fn pair_key(a: u32, b: u32) -> u64 {
@@ -319,6 +356,20 @@ impl Bpe {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pair keys that agree in their low 32 bits (one right-hand token,
+    /// left-hand ids 8192 apart) all fell in one bucket of the merge
+    /// table under the plain multiplicative hash; they must spread.
+    #[test]
+    fn crafted_pair_keys_do_not_share_a_bucket() {
+        use std::hash::BuildHasher;
+        let b = PairHashBuilder::default();
+        let buckets: std::collections::HashSet<u64> = (0..4096u32)
+            .map(|i| b.hash_one(pair_key(i << 13, 7)) & 0xfff)
+            .collect();
+        // 4096 keys into 4096 buckets at random fill about 63% of them.
+        assert!(buckets.len() > 2300, "{} buckets of 4096", buckets.len());
+    }
 
     fn toy() -> Bpe {
         let words = ["a", "b", "c", "ab", "bc", "abc", "aa"];
