@@ -26,6 +26,14 @@
 #include <stdint.h>
 
 /**
+ * `minke_session_params.flags`: keep an `n_ctx` beyond the context the
+ * model was trained for (`minke_model_n_ctx_train()`); without it,
+ * `minke_session_new()` clamps `n_ctx` to that length. Positions past
+ * training give poor text unless the model's RoPE scaling covers them.
+ */
+#define MINKE_SESSION_ALLOW_LONG_CONTEXT 1
+
+/**
  * Major version of the library these declarations belong to.
  */
 #define MINKE_VERSION_MAJOR 0
@@ -116,6 +124,12 @@ enum minke_status
    * A token id is not below the model's vocabulary size.
    */
   MINKE_ERR_TOKEN_OUT_OF_RANGE = 12,
+  /**
+   * The system would not give what the call needs (memory for a
+   * session, a worker thread), or it asks for more memory than the
+   * machine has: ask for less (a shorter context, a smaller batch).
+   */
+  MINKE_ERR_RESOURCES = 13,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -394,10 +408,14 @@ typedef struct minke_model_params {
   uint32_t n_threads;
   /**
    * Map the weights in place (the default: opening costs nothing, the
-   * file must not change while the model is open). `false` reads the
-   * file into the process's own memory, in 2 MiB pages where the OS
-   * allows: one copy at open, then full decode speed whatever the page
-   * cache holds, and the file may change once open.
+   * file must not change while the model is open: a file truncated
+   * under the map kills the process with SIGBUS when a weight past its
+   * new end is read, and one rewritten in place changes the weights in
+   * use). `false` reads the file into the process's own memory, in
+   * 2 MiB pages where the OS allows: one copy at open, then full decode
+   * speed whatever the page cache holds, and the file may change or go
+   * away once open. Choose `false` where other programs may replace
+   * model files.
    */
   bool use_mmap;
   /**
@@ -421,7 +439,11 @@ typedef struct minke_session_params {
   uint32_t size;
   /**
    * Context length in tokens, prompt and generation together (default
-   * 2048). Memory grows linearly with it: see `minke_session_bytes()`.
+   * 2048), clamped to the model's trained context unless `flags` has
+   * `MINKE_SESSION_ALLOW_LONG_CONTEXT` (`minke_session_n_ctx()` gives
+   * the length in use). Memory grows linearly with it: see
+   * `minke_session_bytes()`; a session larger than the machine's
+   * memory is `MINKE_ERR_RESOURCES`.
    */
   uint32_t n_ctx;
   /**
@@ -430,7 +452,8 @@ typedef struct minke_session_params {
    */
   uint32_t n_threads;
   /**
-   * Most prompt tokens run through the layers at once (default 64).
+   * Most prompt tokens run through the layers at once (default 64;
+   * at most `n_ctx`).
    */
   uint32_t n_batch;
   /**
@@ -442,6 +465,11 @@ typedef struct minke_session_params {
    * scoring); costs `n_batch * n_vocab` floats more. Default `false`.
    */
   bool logits_all;
+  /**
+   * `MINKE_SESSION_*` bits (default 0). A caller compiled against the
+   * struct before this field (24 bytes) gets 0.
+   */
+  uint32_t flags;
 } minke_session_params;
 
 /**
@@ -1017,7 +1045,9 @@ minke_status minke_session_max_ctx(const struct minke_model *model,
  * `minke_session_free()`, or NULL on failure. The session keeps the
  * model's weights alive: the model handle may be freed first.
  *
- * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` or
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG`,
+ * `MINKE_ERR_RESOURCES` (larger than this machine's memory, refused by
+ * the allocator, or a worker thread would not start) or
  * `MINKE_ERR_UNSUPPORTED` (no kernel set for this CPU). Thread-safe
  * (sessions of one model may be created on several threads at once).
  *

@@ -108,9 +108,13 @@ pub fn generate(
     session.prefill(prompt)?;
     let prefill_time = t0.elapsed();
 
+    // `max_tokens` is a bound, not a size: no more than the context holds
+    // can come (plus the one sampled when it fills).
+    let room = (n_ctx + 1).saturating_sub(session.pos());
+    let cap = params.max_tokens.min(room);
     let mut out = Generated {
-        tokens: Vec::with_capacity(params.max_tokens),
-        token_logprobs: Vec::with_capacity(params.max_tokens),
+        tokens: Vec::with_capacity(cap),
+        token_logprobs: Vec::with_capacity(cap),
         text: String::new(),
         reason: StopReason::MaxTokens,
         prompt_tokens: prompt.len(),
@@ -123,7 +127,7 @@ pub fn generate(
     let longest_stop = params.stop.iter().map(String::len).max().unwrap_or(0);
     let t1 = Instant::now();
     while out.tokens.len() < params.max_tokens {
-        let next = sampler.sample(session.logits());
+        let next = sampler.sample(session.logits())?;
         sampler.accept(next);
         out.tokens.push(next);
         out.token_logprobs
@@ -227,6 +231,9 @@ pub struct Candidate {
     pub reason: StopReason,
 }
 
+/// Most answers [`best_of_n`] generates at once.
+pub const MAX_BEST_OF: usize = 1024;
+
 /// Best-of-N: generates `n` answers to `prompt` (seeds `sp.seed`,
 /// `sp.seed + 1`, ...), scores each with `rank` (a reward model, or
 /// [`Generated::mean_logprob`] for the policy's own judgement) and returns
@@ -240,8 +247,10 @@ pub fn best_of_n(
     gp: &GenerateParams,
     mut rank: impl FnMut(&Generated) -> Result<f64>,
 ) -> Result<Vec<Candidate>> {
-    if n == 0 {
-        return Err(Error::InvalidArgument("best-of-N needs N >= 1".into()));
+    if n == 0 || n > MAX_BEST_OF {
+        return Err(Error::InvalidArgument(format!(
+            "best-of-N takes 1 to {MAX_BEST_OF} answers, not {n}"
+        )));
     }
     if prompt.is_empty() {
         return Err(Error::InvalidArgument("empty prompt".into()));

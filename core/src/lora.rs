@@ -60,10 +60,7 @@ impl LoraAdapter {
         let dir = dir.as_ref();
         let cfg_path = dir.join("adapter_config.json");
         let file = cfg_path.display().to_string();
-        let text = std::fs::read_to_string(&cfg_path).map_err(|source| Error::Io {
-            path: cfg_path.clone(),
-            source,
-        })?;
+        let text = crate::file::read_text(&cfg_path)?;
         let c: Value = serde_json::from_str(&text)
             .map_err(|e| Error::format(&file, format!("not JSON: {e}")))?;
         let bad = |m: String| Error::format(&file, m);

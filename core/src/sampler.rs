@@ -53,6 +53,10 @@ impl Default for SamplerParams {
     }
 }
 
+/// Longest repetition-penalty window (`penalty_last_n`): 1 Mi tokens, a
+/// 4 MiB ring, longer than any context minke runs.
+pub const MAX_PENALTY_LAST_N: usize = 1 << 20;
+
 impl SamplerParams {
     /// Checks that every value is in range.
     pub fn validate(&self) -> Result<()> {
@@ -71,6 +75,12 @@ impl SamplerParams {
         }
         if !self.frequency_penalty.is_finite() || !self.presence_penalty.is_finite() {
             return bad("frequency_penalty and presence_penalty must be finite");
+        }
+        if self.penalty_last_n > MAX_PENALTY_LAST_N {
+            return Err(Error::InvalidArgument(format!(
+                "penalty_last_n {} is above {MAX_PENALTY_LAST_N} (the window is allocated up front)",
+                self.penalty_last_n
+            )));
         }
         Ok(())
     }
@@ -135,6 +145,7 @@ pub struct Sampler {
     /// Per token, the last `epoch` its penalty was applied in.
     stamp: Vec<u32>,
     epoch: u32,
+    vocab: usize,
 }
 
 impl Sampler {
@@ -154,6 +165,7 @@ impl Sampler {
             counts: vec![0; if n > 0 { vocab } else { 0 }],
             stamp: vec![0; if n > 0 { vocab } else { 0 }],
             epoch: 0,
+            vocab,
             params,
         })
     }
@@ -190,13 +202,42 @@ impl Sampler {
 
     /// Chooses a token from `logits` (one per vocabulary entry). Does not
     /// record it: call [`Sampler::accept`] with the token you keep.
-    pub fn sample(&mut self, logits: &[f32]) -> u32 {
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `logits` is not one value per
+    /// vocabulary entry, or there is nothing to choose from: no finite
+    /// value, or (when sampling at a temperature) a NaN or `+inf`, which a
+    /// damaged model produces.
+    pub fn sample(&mut self, logits: &[f32]) -> Result<u32> {
+        if logits.len() != self.vocab {
+            return Err(Error::InvalidArgument(format!(
+                "{} logits for a sampler of {} tokens",
+                logits.len(),
+                self.vocab
+            )));
+        }
+        match self.pick(logits) {
+            Some(t) if logits.get(t as usize).is_some_and(|l| l.is_finite()) => Ok(t),
+            _ => {
+                let finite = logits.iter().filter(|l| l.is_finite()).count();
+                Err(Error::InvalidArgument(format!(
+                    "no token to sample: {finite} of {} logits are finite, the others \
+                     NaN or infinite (a damaged model or input)",
+                    logits.len()
+                )))
+            }
+        }
+    }
+
+    /// [`Sampler::sample`]'s choice, or `None` when the probabilities are
+    /// not numbers.
+    fn pick(&mut self, logits: &[f32]) -> Option<u32> {
         let p = &self.params;
         let neutral =
             p.repeat_penalty == 1.0 && p.frequency_penalty == 0.0 && p.presence_penalty == 0.0;
         if p.temperature == 0.0 && (neutral || self.recent.is_empty()) {
             // Nothing changes a logit: skip building the candidates.
-            return argmax(logits);
+            return Some(argmax(logits));
         }
         self.cand.clear();
         self.cand
@@ -221,7 +262,10 @@ impl Sampler {
             }
         }
         if p.temperature == 0.0 {
-            return argmax_candidates(&self.cand);
+            return Some(argmax_candidates(&self.cand));
+        }
+        if self.cand.is_empty() {
+            return None;
         }
         // top-k: partial selection, then sort the survivors.
         let by_logit = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0);
@@ -235,13 +279,21 @@ impl Sampler {
             self.cand.truncate(k);
         }
         self.cand.sort_unstable_by(by_logit);
-        // Probabilities at temperature 1 for the truncations.
+        // Probabilities at temperature 1 for the truncations. (`total_cmp`
+        // sorts NaN above +inf and -NaN below -inf: a NaN anywhere makes
+        // the sum NaN.)
         let max = self.cand[0].0;
+        if !max.is_finite() {
+            return None;
+        }
         let mut sum = 0f64;
         for c in self.cand.iter_mut() {
             let e = ((c.0 - max) as f64).exp();
             sum += e;
             c.0 = e as f32;
+        }
+        if sum.is_nan() {
+            return None;
         }
         let mut keep = self.cand.len();
         if p.top_p < 1.0 {
@@ -271,10 +323,10 @@ impl Sampler {
         for c in &self.cand {
             r -= c.0 as f64;
             if r < 0.0 {
-                return c.1;
+                return Some(c.1);
             }
         }
-        self.cand[self.cand.len() - 1].1
+        Some(self.cand[self.cand.len() - 1].1)
     }
 }
 
@@ -350,7 +402,7 @@ mod tests {
             .max_by(|a, b| a.1.total_cmp(b.1))
             .unwrap()
             .0;
-        assert_eq!(s.sample(&l) as usize, best);
+        assert_eq!(s.sample(&l).unwrap() as usize, best);
     }
 
     /// The plain scan `argmax` must agree with.
@@ -416,7 +468,7 @@ mod tests {
             fast.accept(t);
             full.accept(t);
         }
-        assert_eq!(fast.sample(&l), full.sample(&l));
+        assert_eq!(fast.sample(&l).unwrap(), full.sample(&l).unwrap());
     }
 
     #[test]
@@ -429,7 +481,7 @@ mod tests {
         };
         let draw = |p: &SamplerParams| {
             let mut s = Sampler::new(p.clone(), 100).unwrap();
-            (0..50).map(|_| s.sample(&l)).collect::<Vec<_>>()
+            (0..50).map(|_| s.sample(&l).unwrap()).collect::<Vec<_>>()
         };
         assert_eq!(draw(&p), draw(&p));
         assert_ne!(
@@ -455,7 +507,7 @@ mod tests {
         .unwrap();
         let mut g = Sampler::new(SamplerParams::default(), 100).unwrap();
         for _ in 0..20 {
-            assert_eq!(s.sample(&l), g.sample(&l));
+            assert_eq!(s.sample(&l).unwrap(), g.sample(&l).unwrap());
         }
         let mut s = Sampler::new(
             SamplerParams {
@@ -469,7 +521,7 @@ mod tests {
         let mut order: Vec<usize> = (0..100).collect();
         order.sort_by(|&a, &b| l[b].total_cmp(&l[a]));
         for _ in 0..200 {
-            assert!(order[..3].contains(&(s.sample(&l) as usize)));
+            assert!(order[..3].contains(&(s.sample(&l).unwrap() as usize)));
         }
     }
 
@@ -488,7 +540,7 @@ mod tests {
         )
         .unwrap();
         for _ in 0..200 {
-            assert_eq!(s.sample(&l), 10);
+            assert_eq!(s.sample(&l).unwrap(), 10);
         }
         let mut s = Sampler::new(
             SamplerParams {
@@ -500,7 +552,7 @@ mod tests {
         )
         .unwrap();
         for _ in 0..200 {
-            assert_eq!(s.sample(&l), 10);
+            assert_eq!(s.sample(&l).unwrap(), 10);
         }
     }
 
@@ -514,9 +566,9 @@ mod tests {
             ..Default::default()
         };
         let mut s = Sampler::new(p, 10).unwrap();
-        assert_eq!(s.sample(&l), 3);
+        assert_eq!(s.sample(&l).unwrap(), 3);
         s.accept(3);
-        assert_eq!(s.sample(&l), 4);
+        assert_eq!(s.sample(&l).unwrap(), 4);
         // Penalties only look back `penalty_last_n` tokens.
         let p = SamplerParams {
             repeat_penalty: 1.3,
@@ -527,7 +579,7 @@ mod tests {
         s.accept(3);
         s.accept(1);
         s.accept(2);
-        assert_eq!(s.sample(&l), 3);
+        assert_eq!(s.sample(&l).unwrap(), 3);
     }
 
     #[test]
@@ -541,9 +593,9 @@ mod tests {
         };
         let mut s = Sampler::new(p, 10).unwrap();
         s.accept(3);
-        assert_eq!(s.sample(&l), 3); // 2.0 - 0.3 > 1.5
+        assert_eq!(s.sample(&l).unwrap(), 3); // 2.0 - 0.3 > 1.5
         s.accept(3);
-        assert_eq!(s.sample(&l), 4); // 2.0 - 0.6 < 1.5
+        assert_eq!(s.sample(&l).unwrap(), 4); // 2.0 - 0.6 < 1.5
     }
 
     #[test]

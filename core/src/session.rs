@@ -23,7 +23,17 @@ pub struct SessionParams {
     /// Keep logits for every position of a prefill (for scoring and
     /// `logits --all`): costs `n_batch * vocab` floats more.
     pub logits_all: bool,
+    /// Keep an `n_ctx` beyond the context the model was trained for (its
+    /// `max_position_embeddings`); [`Session::new`] clamps it otherwise.
+    /// Positions past training give poor text unless the model's RoPE
+    /// scaling covers them.
+    pub allow_long_context: bool,
 }
+
+/// Longest context a session takes, whatever else allows: 16 Mi tokens.
+pub const MAX_CTX: usize = 1 << 24;
+/// Largest `n_batch` a session takes (larger values are clamped).
+pub const MAX_BATCH: usize = 1 << 16;
 
 impl Default for SessionParams {
     fn default() -> Self {
@@ -33,6 +43,7 @@ impl Default for SessionParams {
             kv_type: KvType::F16,
             n_batch: 64,
             logits_all: false,
+            allow_long_context: false,
         }
     }
 }
@@ -59,26 +70,89 @@ fn threads(p: &SessionParams) -> usize {
 
 /// Bytes a session takes for `params` (KV cache, buffers, scratch, logits):
 /// what [`Session::new`] allocates, to within a few hundred bytes of
-/// bookkeeping.
+/// bookkeeping, for the sizes it clamps `params` to.
 pub fn session_bytes(model: &Model, p: &SessionParams) -> usize {
-    let rows = if p.logits_all { p.n_batch.max(1) } else { 1 };
-    let p = SessionParams {
-        n_batch: p.n_batch.max(1),
-        ..p.clone()
-    };
+    let p = clamped(model, p);
+    let rows = if p.logits_all { p.n_batch } else { 1 };
     State::bytes(model, &p, threads(&p)) + rows * model.config.n_outputs() * 4
+}
+
+/// `p` as [`Session::new`] runs it: `n_ctx` at most the model's trained
+/// context unless [`SessionParams::allow_long_context`], and `n_batch` in
+/// `1..=min(n_ctx, MAX_BATCH)` (a batch never holds more tokens than the
+/// context).
+fn clamped(model: &Model, p: &SessionParams) -> SessionParams {
+    let n_ctx = if p.allow_long_context {
+        p.n_ctx
+    } else {
+        p.n_ctx.min(model.config.max_position_embeddings.max(1))
+    };
+    SessionParams {
+        n_ctx,
+        n_batch: p.n_batch.min(n_ctx).clamp(1, MAX_BATCH),
+        ..p.clone()
+    }
+}
+
+/// Refuses sizes a session cannot have: zeros, a context beyond
+/// [`MAX_CTX`], and a total larger than this machine's memory or than
+/// the allocator will give now. `p` is as [`clamped`] leaves it.
+fn check_size(model: &Model, p: &SessionParams) -> Result<()> {
+    if p.n_ctx > MAX_CTX {
+        return Err(Error::InvalidArgument(format!(
+            "n_ctx {} is beyond the {MAX_CTX} tokens a session can hold",
+            p.n_ctx
+        )));
+    }
+    let need = session_bytes(model, p);
+    let gib = |b: usize| b as f64 / (1u64 << 30) as f64;
+    if let Some(ram) = crate::mmap::physical_memory() {
+        if need > ram {
+            return Err(Error::Resources(format!(
+                "a session of {} tokens needs {:.1} GiB and this machine has {:.1} GiB; \
+                 ask for a shorter context or a smaller batch",
+                p.n_ctx,
+                gib(need),
+                gib(ram)
+            )));
+        }
+    }
+    // Ask the allocator for the whole amount once, so that a refusal is
+    // an error here rather than an abort halfway through the buffers.
+    let mut probe: Vec<u8> = Vec::new();
+    probe.try_reserve_exact(need).map_err(|_| {
+        Error::Resources(format!(
+            "the system would not give the {:.2} GiB a session of {} tokens needs",
+            gib(need),
+            p.n_ctx
+        ))
+    })?;
+    Ok(())
 }
 
 impl<'m> Session<'m> {
     /// Creates a session, allocating everything it will use.
+    ///
+    /// `n_ctx` is clamped to the context the model was trained for (its
+    /// `max_position_embeddings`) unless
+    /// [`SessionParams::allow_long_context`], and `n_batch` to
+    /// `min(n_ctx, MAX_BATCH)`: [`Session::params`] gives the sizes in use.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for zero sizes or a context beyond
+    /// [`MAX_CTX`]; [`Error::Resources`] when the session would not fit in
+    /// this machine's memory, the allocator refuses it, or a worker thread
+    /// cannot start.
     pub fn new(model: &'m Model, params: SessionParams) -> Result<Session<'m>> {
         if params.n_ctx == 0 || params.n_batch == 0 || params.n_threads == 0 {
             return Err(Error::InvalidArgument(
                 "n_ctx, n_batch and n_threads must be at least 1".into(),
             ));
         }
+        let params = clamped(model, &params);
+        check_size(model, &params)?;
         let kernels = Kernels::get()?;
-        let pool = ThreadPool::new(threads(&params));
+        let pool = ThreadPool::new(threads(&params))?;
         let rows = if params.logits_all { params.n_batch } else { 1 };
         Ok(Session {
             model,
@@ -98,7 +172,8 @@ impl<'m> Session<'m> {
         self.model
     }
 
-    /// Its parameters.
+    /// Its parameters, with `n_ctx` and `n_batch` as clamped by
+    /// [`Session::new`].
     pub fn params(&self) -> &SessionParams {
         &self.params
     }

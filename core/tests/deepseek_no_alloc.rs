@@ -42,6 +42,7 @@ fn deepseek_decode_and_prefill_allocate_nothing() {
                 kv_type: kv,
                 n_batch: 8,
                 logits_all: true,
+                allow_long_context: false,
             };
             let mut s = Session::new(&model, p).unwrap();
             // Varied ids, so tokens go to many different experts.

@@ -23,6 +23,7 @@ fn params(threads: usize, n_batch: usize) -> SessionParams {
         kv_type: KvType::F32,
         n_batch,
         logits_all: true,
+        allow_long_context: false,
     }
 }
 

@@ -24,6 +24,7 @@ fn params(threads: usize) -> SessionParams {
         kv_type: KvType::F32,
         n_batch: 16,
         logits_all: true,
+        allow_long_context: false,
     }
 }
 

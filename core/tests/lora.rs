@@ -74,6 +74,7 @@ fn params() -> SessionParams {
         kv_type: KvType::F32,
         n_batch: 16,
         logits_all: true,
+        allow_long_context: false,
     }
 }
 

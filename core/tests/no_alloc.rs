@@ -34,6 +34,7 @@ fn decode_and_prefill_allocate_nothing() {
                 kv_type: kv,
                 n_batch: 8,
                 logits_all: true,
+                allow_long_context: false,
             };
             let mut s = Session::new(&model, p).unwrap();
             // Warm up: first calls may touch lazily-initialised statics.

@@ -39,6 +39,7 @@ fn session(model: &Model, n_ctx: usize, threads: usize) -> Session<'_> {
         kv_type: KvType::F32,
         n_batch: 64,
         logits_all: true,
+        allow_long_context: false,
     };
     Session::new(model, p).unwrap()
 }

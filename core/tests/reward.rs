@@ -41,6 +41,7 @@ fn rewards_match_transformers() {
         kv_type: KvType::F32,
         n_batch: 8,
         logits_all: false,
+        allow_long_context: false,
     };
     let mut s = Session::new(&model, p).unwrap();
     for (row, want) in tokens.chunks(width).zip(&rewards) {

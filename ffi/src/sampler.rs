@@ -193,7 +193,7 @@ pub unsafe extern "C" fn minke_sampler_sample(
                 s.vocab
             )));
         }
-        o.set(s.sampler.sample(l));
+        o.set(s.sampler.sample(l)?);
         Ok(())
     })
 }

@@ -36,19 +36,33 @@ pub struct minke_session_params {
     /// `minke_session_default_params()`.
     pub size: u32,
     /// Context length in tokens, prompt and generation together (default
-    /// 2048). Memory grows linearly with it: see `minke_session_bytes()`.
+    /// 2048), clamped to the model's trained context unless `flags` has
+    /// `MINKE_SESSION_ALLOW_LONG_CONTEXT` (`minke_session_n_ctx()` gives
+    /// the length in use). Memory grows linearly with it: see
+    /// `minke_session_bytes()`; a session larger than the machine's
+    /// memory is `MINKE_ERR_RESOURCES`.
     pub n_ctx: u32,
     /// Worker threads, the caller's included. 0 (the default): the model's
     /// `n_threads`.
     pub n_threads: u32,
-    /// Most prompt tokens run through the layers at once (default 64).
+    /// Most prompt tokens run through the layers at once (default 64;
+    /// at most `n_ctx`).
     pub n_batch: u32,
     /// A `minke_kv_type` value (default `MINKE_KV_F16`).
     pub kv_type: u32,
     /// Keep the logits of every prompt position, not only the last (for
     /// scoring); costs `n_batch * n_vocab` floats more. Default `false`.
     pub logits_all: bool,
+    /// `MINKE_SESSION_*` bits (default 0). A caller compiled against the
+    /// struct before this field (24 bytes) gets 0.
+    pub flags: u32,
 }
+
+/// `minke_session_params.flags`: keep an `n_ctx` beyond the context the
+/// model was trained for (`minke_model_n_ctx_train()`); without it,
+/// `minke_session_new()` clamps `n_ctx` to that length. Positions past
+/// training give poor text unless the model's RoPE scaling covers them.
+pub const MINKE_SESSION_ALLOW_LONG_CONTEXT: u32 = 1;
 
 impl Default for minke_session_params {
     fn default() -> Self {
@@ -60,17 +74,18 @@ impl Default for minke_session_params {
             n_batch: d.n_batch as u32,
             kv_type: minke_kv_type::MINKE_KV_F16 as u32,
             logits_all: false,
+            flags: 0,
         }
     }
 }
 
 // SAFETY: repr(C), leading u32 `size`, fields are integers and a C bool.
 unsafe impl Params for minke_session_params {
-    const SIZES: &'static [usize] = &[std::mem::size_of::<minke_session_params>()];
+    const SIZES: &'static [usize] = &[24, std::mem::size_of::<minke_session_params>()];
     const NAME: &'static str = "minke_session_params";
 }
 
-const _: () = assert!(std::mem::size_of::<minke_session_params>() == 24);
+const _: () = assert!(std::mem::size_of::<minke_session_params>() == 28);
 
 /// The Rust params for C params `p` on model `m`.
 fn session_params(m: &minke_model, p: &minke_session_params) -> FfiResult<SessionParams> {
@@ -86,6 +101,12 @@ fn session_params(m: &minke_model, p: &minke_session_params) -> FfiResult<Sessio
     if p.n_ctx == 0 || p.n_batch == 0 {
         return Err(FfiError::invalid("n_ctx and n_batch must be at least 1"));
     }
+    if p.flags & !MINKE_SESSION_ALLOW_LONG_CONTEXT != 0 {
+        return Err(FfiError::invalid(format!(
+            "flags {:#x} has bits this library does not know",
+            p.flags
+        )));
+    }
     Ok(SessionParams {
         n_ctx: p.n_ctx as usize,
         n_threads: match p.n_threads {
@@ -95,6 +116,7 @@ fn session_params(m: &minke_model, p: &minke_session_params) -> FfiResult<Sessio
         kv_type,
         n_batch: p.n_batch as usize,
         logits_all: p.logits_all,
+        allow_long_context: p.flags & MINKE_SESSION_ALLOW_LONG_CONTEXT != 0,
     })
 }
 
@@ -283,7 +305,9 @@ pub unsafe extern "C" fn minke_session_max_ctx(
 /// `minke_session_free()`, or NULL on failure. The session keeps the
 /// model's weights alive: the model handle may be freed first.
 ///
-/// Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` or
+/// Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG`,
+/// `MINKE_ERR_RESOURCES` (larger than this machine's memory, refused by
+/// the allocator, or a worker thread would not start) or
 /// `MINKE_ERR_UNSUPPORTED` (no kernel set for this CPU). Thread-safe
 /// (sessions of one model may be created on several threads at once).
 ///

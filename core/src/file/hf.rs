@@ -2,20 +2,13 @@
 //! `*.safetensors` (f32/f16/bf16), and optionally `tokenizer.json` and
 //! `tokenizer_config.json`. Weights are used in place from the mapped shards.
 
-use super::{st, FileKind, Loaded, TokenizerData};
+use super::{read_text, st, FileKind, Loaded, TokenizerData};
 use crate::config::ModelConfig;
 use crate::mmap::Load;
 use crate::tensor::TensorStore;
 use crate::{Error, Result};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-
-fn read_text(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })
-}
 
 fn read_opt(path: &Path) -> Result<Option<String>> {
     if path.is_file() {

@@ -79,16 +79,45 @@ pub fn open(path: &Path, load: Load) -> Result<Loaded> {
     }
 }
 
+/// Largest text file minke reads (`config.json`, `tokenizer.json`, a shard
+/// index, an adapter's config): 128 MiB, ten times the largest
+/// `tokenizer.json` of a public model (a 256k-token vocabulary's is about
+/// 33 MB).
+pub const MAX_TEXT_FILE: u64 = 128 << 20;
+
+/// Reads a UTF-8 text file of at most [`MAX_TEXT_FILE`] bytes. Reads
+/// through a limit rather than trusting the file's reported size, so a
+/// FIFO or a device that never ends is refused too.
+pub(crate) fn read_text(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut text = String::new();
+    file.take(MAX_TEXT_FILE + 1)
+        .read_to_string(&mut text)
+        .map_err(io)?;
+    if text.len() as u64 > MAX_TEXT_FILE {
+        return Err(Error::format(
+            path.display(),
+            format!(
+                "larger than the {} MiB a text file may be",
+                MAX_TEXT_FILE >> 20
+            ),
+        ));
+    }
+    Ok(text)
+}
+
 /// The tokenizer data of a model file or folder, read without binding its
 /// weights: a GGUF file (vocabulary-only ones too), a `.minke` file, a
 /// Hugging Face checkpoint folder, or a `tokenizer.json` file itself.
 /// `Ok(None)` if it carries no tokenizer.
 pub fn open_tokenizer(path: &Path) -> Result<Option<TokenizerData>> {
     if path.is_file() && path.extension().is_some_and(|e| e == "json") {
-        let tokenizer = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let tokenizer = read_text(path)?;
         return Ok(Some(TokenizerData::Json {
             tokenizer,
             config: None,

@@ -396,6 +396,7 @@ pub fn params(threads: usize, batch: usize) -> minke::SessionParams {
         kv_type: minke::KvType::F32,
         n_batch: batch,
         logits_all: true,
+        allow_long_context: false,
     }
 }
 

@@ -8,6 +8,7 @@
  *   test_misuse MODEL
  */
 #include "check.h"
+#include <math.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -281,6 +282,83 @@ static void bad_values(const minke_model *m, const minke_tokenizer *t, minke_ses
     CHECK(strcmp(minke_status_name(999), "MINKE_ERR_UNKNOWN") == 0);
 }
 
+/* Sizes a caller may get wrong or mean as "no limit": named errors or
+ * bounded work, never an abort (these asked for terabytes once). */
+static void hostile_sizes(const minke_model *m, minke_session *s, minke_sampler *smp)
+{
+    minke_session_params sp;
+    minke_generate_params gp;
+    minke_generate_result res;
+    minke_session *so = NULL;
+    minke_candidates *c = NULL;
+    uint32_t ids[3] = {1, 504, 3458};
+    uint32_t vocab = minke_model_n_vocab(m), train = minke_model_n_ctx_train(m), tok = 0, i;
+    float *bad = malloc(vocab * sizeof *bad);
+
+    /* Past the trained context: clamped to it. */
+    minke_session_default_params(&sp, sizeof sp);
+    CHECK(sp.flags == 0);
+    sp.n_ctx = 0xFFFFFFFFu;
+    CHECK_ST(minke_session_new(m, &sp, &so), MINKE_OK);
+    CHECK(minke_session_n_ctx(so) == train);
+    minke_session_free(so);
+    so = NULL;
+    /* Allowed past training, but not past what a session can hold, nor
+     * past this machine's memory (16 Mi tokens of SmolLM2 KV cache are
+     * hundreds of GiB). */
+    sp.flags = MINKE_SESSION_ALLOW_LONG_CONTEXT;
+    sp.n_ctx = 0xFFFFFFFFu;
+    CHECK_ST(minke_session_new(m, &sp, &so), MINKE_ERR_INVALID_ARG);
+    sp.n_ctx = 1u << 30;
+    CHECK_ST(minke_session_new(m, &sp, &so), MINKE_ERR_INVALID_ARG);
+    sp.n_ctx = 1u << 24;
+    CHECK_ST(minke_session_new(m, &sp, &so), MINKE_ERR_RESOURCES);
+    CHECK(so == NULL && contains(minke_last_error(), "GiB"));
+    sp.flags = 0x80;
+    sp.n_ctx = 64;
+    CHECK_ST(minke_session_new(m, &sp, &so), MINKE_ERR_INVALID_ARG);
+    CHECK(contains(minke_last_error(), "flags"));
+    /* A caller built against the struct before `flags` (24 bytes): its
+     * bytes past 24 are not read. */
+    sp.size = 24;
+    sp.flags = MINKE_SESSION_ALLOW_LONG_CONTEXT;
+    sp.n_ctx = train + 1;
+    CHECK_ST(minke_session_new(m, &sp, &so), MINKE_OK);
+    CHECK(minke_session_n_ctx(so) == train);
+    minke_session_free(so);
+    so = NULL;
+    /* A batch larger than the context is clamped to it. */
+    minke_session_default_params(&sp, sizeof sp);
+    sp.n_ctx = 16;
+    sp.n_batch = 0xFFFFFFFFu;
+    CHECK_ST(minke_session_new(m, &sp, &so), MINKE_OK);
+    /* max_tokens = UINT32_MAX: "until the end", here the context's. */
+    minke_generate_default_params(&gp, sizeof gp);
+    gp.max_tokens = 0xFFFFFFFFu;
+    gp.stop_at_eos = false;
+    memset(&res, 0, sizeof res);
+    res.size = sizeof res;
+    CHECK_ST(minke_generate(so, smp, ids, 3, &gp, NULL, NULL, &res), MINKE_OK);
+    CHECK(res.stop_reason == MINKE_STOP_CONTEXT_FULL);
+    CHECK(res.n_tokens == 16 - 3 + 1);
+    minke_session_free(so);
+
+    CHECK_ST(minke_best_of_n(s, NULL, NULL, ids, 3, 100000, NULL, NULL, &c), MINKE_ERR_INVALID_ARG);
+    CHECK(c == NULL && contains(minke_last_error(), "best-of-N"));
+
+    /* Logits with nothing finite to choose from. */
+    if (bad) {
+        for (i = 0; i < vocab; i++)
+            bad[i] = NAN;
+        CHECK_ST(minke_sampler_sample(smp, bad, vocab, &tok), MINKE_ERR_INVALID_ARG);
+        CHECK(contains(minke_last_error(), "finite"));
+        for (i = 0; i < vocab; i++)
+            bad[i] = -INFINITY;
+        CHECK_ST(minke_sampler_sample(smp, bad, vocab, &tok), MINKE_ERR_INVALID_ARG);
+        free(bad);
+    }
+}
+
 /* A model freed while its session lives: the session keeps working. Then
  * the model is opened again and gives the same greedy token. */
 static void free_then_reopen(const char *path)
@@ -331,6 +409,7 @@ int main(int argc, char **argv)
     bad_params(m, s, smp);
     bad_files();
     bad_values(m, t, s, smp);
+    hostile_sizes(m, s, smp);
     free_then_reopen(argv[1]);
 
     minke_sampler_free(smp);
