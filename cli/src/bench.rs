@@ -2,7 +2,7 @@
 
 use crate::Res;
 use minke::sampler::argmax;
-use minke::{Model, Session, SessionParams};
+use minke::{Session, SessionParams};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -29,10 +29,8 @@ pub struct Args {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
-    /// Read the weights into memory (in huge pages) instead of mapping
-    /// the file.
-    #[arg(long)]
-    no_mmap: bool,
+    #[command(flatten)]
+    opts: crate::ModelOpts,
 }
 
 fn peak_rss_mb() -> f64 {
@@ -56,16 +54,17 @@ pub fn run(a: Args) -> Res {
         return Err("-p and -r must be at least 1".into());
     }
     let t0 = Instant::now();
-    let model = Model::open_with(&a.model, crate::load(a.no_mmap))?;
+    let model = a.opts.open(&a.model)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let threads = a.threads.unwrap_or(SessionParams::default().n_threads);
     let params = SessionParams {
         n_ctx: a.pp + a.tg + 1,
         n_threads: threads,
         n_batch: a.batch,
-        ..SessionParams::default()
+        ..a.opts.session()
     };
     let mut s = Session::new(&model, params)?;
+    a.opts.note_ctx(a.pp + a.tg + 1, &s);
     let vocab = model.config.vocab_size as u64;
     // Fixed pseudo-random prompt: speed does not depend on which ids.
     let mut x = 0x2545_F491_4F6C_DD1Du64;

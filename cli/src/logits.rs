@@ -2,7 +2,7 @@
 //! summary on stdout and optionally every value in a `.npy` file.
 
 use crate::{parse_tokens, Res};
-use minke::{KvType, Model, Session, SessionParams};
+use minke::{KvType, Session, SessionParams};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -36,10 +36,12 @@ pub struct Args {
     /// Scale of the adapter.
     #[arg(long, default_value_t = 1.0, requires = "lora")]
     lora_scale: f32,
+    #[command(flatten)]
+    opts: crate::ModelOpts,
 }
 
 pub fn run(a: Args) -> Res {
-    let model = Model::open(&a.model)?;
+    let model = a.opts.open(&a.model)?;
     let tokens = match (&a.tokens, &a.prompt) {
         (Some(t), _) => parse_tokens(t)?,
         // As `minke tokenize -p` gives them: with the special prefix (BOS)
@@ -60,9 +62,10 @@ pub fn run(a: Args) -> Res {
         kv_type: KvType::F32,
         logits_all: a.all,
         n_threads: a.threads.unwrap_or(SessionParams::default().n_threads),
-        ..SessionParams::default()
+        ..a.opts.session()
     };
     let mut s = Session::new(&model, params)?;
+    a.opts.note_ctx(tokens.len(), &s);
     if let Some(dir) = &a.lora {
         let adapter = std::sync::Arc::new(minke::lora::LoraAdapter::open(dir)?);
         s.set_adapter(Some(adapter), a.lora_scale)?;

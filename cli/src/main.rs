@@ -62,6 +62,8 @@ enum Cmd {
         /// Scale of the merged adapter.
         #[arg(long, default_value_t = 1.0, requires = "lora")]
         lora_scale: f32,
+        #[command(flatten)]
+        opts: ModelOpts,
     },
     /// Measure prompt processing and generation speed.
     Bench(bench::Args),
@@ -72,6 +74,8 @@ enum Cmd {
         /// Context length to size the session for.
         #[arg(short = 'c', long, default_value_t = 2048)]
         ctx: usize,
+        #[command(flatten)]
+        opts: ModelOpts,
     },
 }
 
@@ -91,9 +95,18 @@ fn main() -> ExitCode {
             no_interleave,
             lora,
             lora_scale,
-        } => quantize(input, output, &dtype, !no_interleave, lora, lora_scale),
+            opts,
+        } => quantize(
+            input,
+            output,
+            &dtype,
+            !no_interleave,
+            lora,
+            lora_scale,
+            opts,
+        ),
         Cmd::Bench(a) => bench::run(a),
-        Cmd::Info { model, ctx } => info(model, ctx),
+        Cmd::Info { model, ctx, opts } => info(model, ctx, opts),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -106,12 +119,54 @@ fn main() -> ExitCode {
 
 type Res = Result<(), Box<dyn std::error::Error>>;
 
-/// How `--no-mmap` loads a model.
-fn load(no_mmap: bool) -> minke::Load {
-    if no_mmap {
-        minke::Load::Read
-    } else {
-        minke::Load::Map
+/// How a command opens its model and sizes its sessions: the options
+/// every command that runs a model takes.
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub(crate) struct ModelOpts {
+    /// Read the weights into memory (in huge pages) instead of mapping the
+    /// file: slower to open, full decode speed whatever the page cache
+    /// holds, and the file may change or go away while minke runs. A
+    /// mapped file must not: truncating it kills minke (SIGBUS).
+    #[arg(long)]
+    no_mmap: bool,
+    /// Accept a context (--ctx, or the text's length) beyond the one the
+    /// model was trained for.
+    #[arg(long)]
+    long_context: bool,
+}
+
+impl ModelOpts {
+    /// How the model file is loaded.
+    fn load(&self) -> minke::Load {
+        if self.no_mmap {
+            minke::Load::Read
+        } else {
+            minke::Load::Map
+        }
+    }
+
+    /// Opens the model at `path`.
+    pub(crate) fn open(&self, path: &std::path::Path) -> minke::Result<Model> {
+        Model::open_with(path, self.load())
+    }
+
+    /// Says on stderr when a session's context came out shorter than
+    /// asked: the model's trained context, without `--long-context`.
+    pub(crate) fn note_ctx(&self, asked: usize, s: &minke::Session<'_>) {
+        let got = s.params().n_ctx;
+        if got < asked {
+            eprintln!(
+                "minke: context {got}, the model's trained length, not {asked} (--long-context to go beyond)"
+            );
+        }
+    }
+
+    /// Session defaults with these options applied.
+    pub(crate) fn session(&self) -> SessionParams {
+        SessionParams {
+            allow_long_context: self.long_context,
+            ..SessionParams::default()
+        }
     }
 }
 
@@ -134,6 +189,7 @@ fn quantize(
     interleave: bool,
     lora: Option<PathBuf>,
     lora_scale: f32,
+    opts: ModelOpts,
 ) -> Res {
     let target = if dtype.eq_ignore_ascii_case("auto") {
         None
@@ -157,18 +213,16 @@ fn quantize(
     );
     let t0 = std::time::Instant::now();
     let adapter = lora.map(minke::lora::LoraAdapter::open).transpose()?;
-    let merge = adapter.as_ref().map(|a| (a, lora_scale));
-    let written = minke::quantize::quantize_with_lora(
-        &input,
-        &output,
+    let q = minke::quantize::Options {
         target,
         interleave,
-        merge,
-        |done, total| {
-            bar.set_length(total);
-            bar.set_position(done);
-        },
-    )?;
+        lora: adapter.as_ref().map(|a| (a, lora_scale)),
+        load: opts.load(),
+    };
+    let written = minke::quantize::quantize_with(&input, &output, &q, |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })?;
     bar.finish_and_clear();
     let size = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
     eprintln!(
@@ -197,8 +251,8 @@ fn format_summary(tensors: impl Iterator<Item = (DType, usize)>) -> String {
     list.join("; ")
 }
 
-fn info(path: PathBuf, ctx: usize) -> Res {
-    let model = Model::open(&path)?;
+fn info(path: PathBuf, ctx: usize, opts: ModelOpts) -> Res {
+    let model = opts.open(&path)?;
     let c = &model.config;
     println!("file:          {} ({:?})", path.display(), model.kind());
     println!("architecture:  {} ({:?})", c.arch.hf_name(), c.arch);
@@ -244,7 +298,7 @@ fn info(path: PathBuf, ctx: usize) -> Res {
     println!("kernel set:    {}", kernels.isa);
     let p = SessionParams {
         n_ctx: ctx,
-        ..SessionParams::default()
+        ..opts.session()
     };
     println!(
         "session:       {:.1} MiB at context {ctx}, of which KV cache {:.1} MiB ({:?}; batch {}, {} threads)",

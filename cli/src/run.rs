@@ -6,7 +6,7 @@
 
 use crate::Res;
 use minke::{
-    generate, ChatMessage, GenerateParams, Model, Sampler, SamplerParams, Session, SessionParams,
+    generate, ChatMessage, GenerateParams, Sampler, SamplerParams, Session, SessionParams,
     StopReason,
 };
 use std::io::{BufRead, IsTerminal, Write};
@@ -75,22 +75,20 @@ pub struct Args {
     /// model's own mean log-probability per token).
     #[arg(long, requires = "best_of")]
     reward_model: Option<PathBuf>,
-    /// Read the weights into memory (in huge pages) instead of mapping
-    /// the file: slower to open, full decode speed whatever the page
-    /// cache holds.
-    #[arg(long)]
-    no_mmap: bool,
+    #[command(flatten)]
+    opts: crate::ModelOpts,
 }
 
 pub fn run(a: Args) -> Res {
-    let model = Model::open_with(&a.model, crate::load(a.no_mmap))?;
+    let model = a.opts.open(&a.model)?;
     let tok = model.tokenizer()?;
     let params = SessionParams {
         n_ctx: a.ctx,
         n_threads: a.threads.unwrap_or(SessionParams::default().n_threads),
-        ..SessionParams::default()
+        ..a.opts.session()
     };
     let mut session = Session::new(&model, params)?;
+    a.opts.note_ctx(a.ctx, &session);
     if let Some(dir) = &a.lora {
         let adapter = std::sync::Arc::new(minke::lora::LoraAdapter::open(dir)?);
         session.set_adapter(Some(adapter), a.lora_scale)?;
@@ -117,14 +115,18 @@ pub fn run(a: Args) -> Res {
     if let Some(n) = a.best_of {
         let prompt = a.prompt.as_deref().ok_or("--best-of needs -p TEXT")?;
         let ids = tok.encode(prompt, true)?;
-        let rm = a.reward_model.as_ref().map(Model::open).transpose()?;
+        let rm = a
+            .reward_model
+            .as_ref()
+            .map(|p| a.opts.open(p))
+            .transpose()?;
         let mut rm_session = match &rm {
             Some(m) => Some(Session::new(
                 m,
                 SessionParams {
                     n_ctx: a.ctx + 64,
                     n_threads: session.params().n_threads,
-                    ..SessionParams::default()
+                    ..a.opts.session()
                 },
             )?),
             None => None,

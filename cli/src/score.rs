@@ -22,6 +22,8 @@ pub struct ScoreArgs {
     /// Threads.
     #[arg(short = 't', long)]
     threads: Option<usize>,
+    #[command(flatten)]
+    opts: crate::ModelOpts,
 }
 
 #[derive(clap::Args)]
@@ -41,6 +43,8 @@ pub struct RewardArgs {
     /// Threads.
     #[arg(short = 't', long)]
     threads: Option<usize>,
+    #[command(flatten)]
+    opts: crate::ModelOpts,
 }
 
 #[derive(clap::Args)]
@@ -57,9 +61,16 @@ pub struct PplArgs {
     /// Threads.
     #[arg(short = 't', long)]
     threads: Option<usize>,
+    #[command(flatten)]
+    opts: crate::ModelOpts,
 }
 
-fn session(model: &Model, n_ctx: usize, threads: Option<usize>) -> minke::Result<Session<'_>> {
+fn session<'m>(
+    model: &'m Model,
+    n_ctx: usize,
+    threads: Option<usize>,
+    opts: &crate::ModelOpts,
+) -> minke::Result<Session<'m>> {
     Session::new(
         model,
         SessionParams {
@@ -68,19 +79,20 @@ fn session(model: &Model, n_ctx: usize, threads: Option<usize>) -> minke::Result
             kv_type: KvType::F32,
             n_batch: n_ctx.min(128),
             logits_all: true,
+            ..opts.session()
         },
     )
 }
 
 pub fn score(a: ScoreArgs) -> Res {
-    let model = Model::open(&a.model)?;
+    let model = a.opts.open(&a.model)?;
     let tok = model.tokenizer()?;
     let prompt = tok.encode(&a.prompt, true)?;
     let cont = tok.encode(&a.continuation, false)?;
     if prompt.is_empty() {
         return Err("the prompt tokenizes to nothing".into());
     }
-    let mut s = session(&model, prompt.len() + cont.len(), a.threads)?;
+    let mut s = session(&model, prompt.len() + cont.len(), a.threads, &a.opts)?;
     let r = score_continuation(&mut s, &prompt, &cont)?;
     if a.json {
         let pieces: Vec<String> = cont
@@ -108,7 +120,7 @@ pub fn score(a: ScoreArgs) -> Res {
 }
 
 pub fn perplexity(a: PplArgs) -> Res {
-    let model = Model::open(&a.model)?;
+    let model = a.opts.open(&a.model)?;
     let tok = model.tokenizer()?;
     let text =
         std::fs::read_to_string(&a.file).map_err(|e| format!("{}: {e}", a.file.display()))?;
@@ -120,7 +132,7 @@ pub fn perplexity(a: PplArgs) -> Res {
     } else {
         tok.bos_id()
     };
-    let mut s = session(&model, a.ctx, a.threads)?;
+    let mut s = session(&model, a.ctx, a.threads, &a.opts)?;
     eprintln!(
         "{} tokens, {} chunks of {}",
         tokens.len(),
@@ -147,7 +159,7 @@ pub fn perplexity(a: PplArgs) -> Res {
 }
 
 pub fn reward(a: RewardArgs) -> Res {
-    let model = Model::open(&a.model)?;
+    let model = a.opts.open(&a.model)?;
     let tokens = match (&a.tokens, &a.prompt, &a.response) {
         (Some(t), _, _) => crate::parse_tokens(t)?,
         (None, Some(p), Some(r)) => minke::score::reward_input(model.tokenizer()?, p, r)?,
@@ -162,7 +174,7 @@ pub fn reward(a: RewardArgs) -> Res {
             n_ctx: tokens.len(),
             n_threads: a.threads.unwrap_or(SessionParams::default().n_threads),
             kv_type: KvType::F32,
-            ..SessionParams::default()
+            ..a.opts.session()
         },
     )?;
     let scores = minke::score::reward(&mut s, &tokens)?;

@@ -25,7 +25,11 @@ use std::path::Path;
 pub enum Load {
     /// Map the file read-only, in place (the default): opening costs
     /// nothing, the memory is the page cache's (shared with every process
-    /// that maps the file), and the file must not change while open.
+    /// that maps the file), and the file must not change while open: a
+    /// file truncated under the map kills the process with SIGBUS when a
+    /// weight past the new end is read (no error can be returned), and a
+    /// rewritten one changes the weights in use. Choose [`Load::Read`]
+    /// for files that other programs may replace.
     /// Decoding is fastest when the file sits in the page cache in 2 MiB
     /// folios: true of files minke wrote or read in cold, not always of
     /// files that other programs wrote or read first.
@@ -100,11 +104,16 @@ fn map_file(path: &Path) -> Result<Mmap> {
         source,
     };
     let file = File::open(path).map_err(io)?;
-    // SAFETY: the map is read-only and private to this process. Another
-    // process truncating or rewriting the file while it is mapped would be
-    // undefined behaviour; like every mmap-based loader (llama.cpp, candle,
-    // safetensors) we require that model files are not modified while open,
-    // and say so in the docs of `Model::open`.
+    // SAFETY: the map is read-only, and shared with the page cache: it
+    // shows the file as it is, so the bytes behind a `&[u8]` change if
+    // someone rewrites the file, and a read past a truncated end raises
+    // SIGBUS, which nothing in-process can turn into an error. (A private
+    // map would not help: its untouched pages are the page cache's too.)
+    // Like every mmap-based loader (llama.cpp, candle, safetensors) we
+    // require that a model file does not change while it is open, and say
+    // so where a caller chooses: `Load`, `Model::open`, the C header's
+    // `use_mmap` and the CLI's `--no-mmap`. `Load::Read` is the choice
+    // for files that may change.
     let map = unsafe { Mmap::map(&file) }.map_err(io)?;
     #[cfg(target_os = "linux")]
     {
@@ -120,6 +129,24 @@ fn map_file(path: &Path) -> Result<Mmap> {
         let _ = map.advise(memmap2::Advice::WillNeed);
     }
     Ok(map)
+}
+
+/// This machine's physical memory in bytes, where the OS says.
+pub(crate) fn physical_memory() -> Option<usize> {
+    #[cfg(unix)]
+    {
+        // SAFETY: sysconf reads system constants; no pointers involved.
+        let (pages, size) = unsafe {
+            (
+                libc::sysconf(libc::_SC_PHYS_PAGES),
+                libc::sysconf(libc::_SC_PAGESIZE),
+            )
+        };
+        if pages > 0 && size > 0 {
+            return (pages as usize).checked_mul(size as usize);
+        }
+    }
+    None
 }
 
 /// Bytes of the maps that hold `ranges` which are backed by 2 MiB pages,

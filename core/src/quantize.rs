@@ -136,12 +136,49 @@ pub fn quantize_with_lora(
     lora: Option<(&LoraAdapter, f32)>,
     progress: impl FnMut(u64, u64),
 ) -> Result<Vec<Planned>> {
+    let opts = Options {
+        target,
+        interleave,
+        lora,
+        load: crate::Load::Map,
+    };
+    quantize_with(input, output, &opts, progress)
+}
+
+/// What [`quantize_with`] writes and how it reads its input.
+#[derive(Clone, Copy)]
+pub struct Options<'a> {
+    /// The weights' format; `None` keeps each quantized tensor's format
+    /// (float ones become q4_0).
+    pub target: Option<DType>,
+    /// Interleave projections where the format has an interleaved form.
+    pub interleave: bool,
+    /// A LoRA adapter to merge, and its scale.
+    pub lora: Option<(&'a LoraAdapter, f32)>,
+    /// How the input is loaded: [`crate::Load::Read`] for an input that
+    /// may change while it is converted.
+    pub load: crate::Load,
+}
+
+/// [`quantize_with_lora`] with every choice in `opts`.
+pub fn quantize_with(
+    input: &Path,
+    output: &Path,
+    opts: &Options<'_>,
+    progress: impl FnMut(u64, u64),
+) -> Result<Vec<Planned>> {
+    let Options {
+        target,
+        interleave,
+        lora,
+        load,
+    } = *opts;
     if let Some(t) = target.filter(|t| !t.plain().can_quantize()) {
         return Err(Error::Unsupported(format!(
             "minke reads {t} but cannot write it yet; `auto` keeps a GGUF's own {t} tensors"
         )));
     }
-    let loaded = file::open(input, crate::Load::Map)?;
+    let loaded = file::open(input, load)?;
     // Check the model binds (all tensors present, shapes right) before
     // spending time on it.
     let model = crate::Model::from_loaded(input, loaded)?;

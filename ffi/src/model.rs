@@ -22,10 +22,14 @@ pub struct minke_model_params {
     /// 0 (the default): one per CPU core.
     pub n_threads: u32,
     /// Map the weights in place (the default: opening costs nothing, the
-    /// file must not change while the model is open). `false` reads the
-    /// file into the process's own memory, in 2 MiB pages where the OS
-    /// allows: one copy at open, then full decode speed whatever the page
-    /// cache holds, and the file may change once open.
+    /// file must not change while the model is open: a file truncated
+    /// under the map kills the process with SIGBUS when a weight past its
+    /// new end is read, and one rewritten in place changes the weights in
+    /// use). `false` reads the file into the process's own memory, in
+    /// 2 MiB pages where the OS allows: one copy at open, then full decode
+    /// speed whatever the page cache holds, and the file may change or go
+    /// away once open. Choose `false` where other programs may replace
+    /// model files.
     pub use_mmap: bool,
     /// Check at open what is otherwise checked when first used: the
     /// tokenizer must build (`MINKE_ERR_TOKENIZER` otherwise) and the
