@@ -28,7 +28,7 @@ pub const MAX_THREADS: usize = 64;
 
 /// Spins before a waiting worker parks: a few tens of microseconds, enough
 /// to cover the gap between the jobs of one token.
-const SPIN: u32 = 20_000;
+const SPIN: u32 = if cfg!(miri) { 20 } else { 20_000 };
 
 type Job = dyn Fn(usize) + Sync;
 
@@ -504,8 +504,32 @@ pub fn par_rows_tid2<T: Send>(
 mod tests {
     use super::*;
 
+    /// Repetitions of the loops below: Miri runs about a million times
+    /// slower than native code.
+    const REPS: usize = if cfg!(miri) { 8 } else { 1000 };
+
+    /// Not a test of the pool: a data race on purpose, which
+    /// `scripts/race.sh` runs expecting its race detectors to report it
+    /// (a detector that saw nothing here would pass everything).
     #[test]
-    fn a_worker_that_cannot_start_is_an_error_and_the_others_are_joined() {
+    #[ignore = "a deliberate data race, for scripts/race.sh"]
+    fn canary_data_race() {
+        struct Racy(UnsafeCell<u64>);
+        // SAFETY: none; the point is the unsynchronized writes below.
+        unsafe impl Sync for Racy {}
+        let x = Racy(UnsafeCell::new(0));
+        std::thread::scope(|s| {
+            let r = &x;
+            for _ in 0..2 {
+                // SAFETY: none: two threads write without synchronization.
+                s.spawn(move || unsafe { *r.0.get() += 1 });
+            }
+        });
+        assert!(x.0.into_inner() <= 2);
+    }
+
+    #[test]
+    fn a_worker_that_cannot_start_is_an_error() {
         FAIL_SPAWN_AT.with(|at| at.set(3));
         let err = ThreadPool::new(5)
             .err()
@@ -525,7 +549,7 @@ mod tests {
     #[test]
     fn each_thread_index_runs_at_most_once_per_job_and_the_caller_always() {
         let pool = ThreadPool::new(4).unwrap();
-        for _ in 0..1000 {
+        for _ in 0..REPS {
             let hits: [AtomicUsize; 4] = Default::default();
             pool.run(&|i| {
                 hits[i].fetch_add(1, Ordering::Relaxed);
@@ -574,7 +598,7 @@ mod tests {
     fn par_rows_covers_every_row_once() {
         for nt in [1, 2, 3, 8] {
             let pool = ThreadPool::new(nt).unwrap();
-            for rows in [1, 2, 7, 64, 1000] {
+            for rows in [1, 2, 7, 64, if cfg!(miri) { 100 } else { 1000 }] {
                 let mut out = vec![0u32; rows * 3];
                 par_rows(&pool, &mut out, 3, 4, |r, chunk| {
                     assert_eq!(chunk.len(), r.len() * 3);
@@ -619,7 +643,7 @@ mod tests {
         std::thread::scope(|sc| {
             for _ in 0..2 {
                 sc.spawn(|| {
-                    for _ in 0..200 {
+                    for _ in 0..REPS / 5 {
                         let mut out = vec![0u32; 256];
                         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                             par_rows(&pool, &mut out, 1, 1, |_, c| {
