@@ -21,6 +21,7 @@ mod json;
 mod pretok;
 mod stream;
 mod template;
+mod template_limits;
 mod unicode;
 mod unicode_table;
 

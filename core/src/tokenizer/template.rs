@@ -5,6 +5,11 @@
 //! on, and gives them `raise_exception`, `strftime_now`, the `bos_token`
 //! and `eos_token` strings and Python's string methods (`.strip()`,
 //! `.split()`...); the same environment is set up here.
+//!
+//! The template comes from a model file, so it renders within limits
+//! (`template_limits.rs`): going past one is an
+//! [`Error::TemplateLimit`](crate::Error::TemplateLimit), never an abort, a
+//! stack overflow or a hang.
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -12,6 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use minijinja::syntax::SyntaxConfig;
 use minijinja::{Environment, ErrorKind, Value};
 
+use super::template_limits as limits;
 use crate::{Error, Result};
 
 /// One turn of a conversation.
@@ -33,16 +39,11 @@ impl ChatMessage {
 }
 
 fn template_error(e: minijinja::Error) -> Error {
-    let mut msg = format!("chat template: {e}");
-    let mut src = std::error::Error::source(&e);
-    while let Some(s) = src {
-        msg.push_str(&format!(": {s}"));
-        src = s.source();
-    }
-    Error::Tokenizer(msg)
+    limits::render_error(e, false)
 }
 
-/// Renders `template` over `messages`.
+/// Renders `template` over `messages`, within the limits of
+/// `template_limits.rs`.
 pub(super) fn render(
     template: &str,
     messages: &[ChatMessage],
@@ -50,22 +51,36 @@ pub(super) fn render(
     bos_token: Option<&str>,
     eos_token: Option<&str>,
 ) -> Result<String> {
-    let mut env = Environment::new();
     let syntax = SyntaxConfig::builder()
         .trim_blocks(true)
         .lstrip_blocks(true)
         .build()
         .map_err(template_error)?;
+    let template = limits::prepare_source(template, &syntax)?;
+    let mut env = Environment::new();
     env.set_syntax(syntax);
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.set_fuel(Some(limits::FUEL));
+    env.set_recursion_limit(limits::RECURSION_LIMIT);
+    env.set_unknown_method_callback(limits::method_callback);
+    env.set_formatter(limits::formatter);
+    env.add_filter("trim", limits::trim_filter);
+    env.add_filter("split", limits::split_filter);
+    env.add_filter("lines", limits::lines_filter);
+    env.add_filter("tojson", limits::tojson_filter);
+    env.add_filter("pprint", limits::pprint_filter);
+    env.add_filter("string", limits::string_filter);
     env.add_function(
         "raise_exception",
         |msg: String| -> std::result::Result<Value, minijinja::Error> {
             Err(minijinja::Error::new(ErrorKind::InvalidOperation, msg))
         },
     );
-    env.add_function("strftime_now", |fmt: String| strftime_now(&fmt));
-    let tmpl = env.template_from_str(template).map_err(template_error)?;
+    env.add_function("strftime_now", limits::strftime_now);
+    env.add_function("__minke_set_value", limits::set_value);
+    env.add_filter("__minke_set_value", limits::set_value);
+    env.add_function("__minke_namespace_value", limits::namespace_value);
+    env.add_filter("__minke_namespace_value", limits::namespace_value);
+    let tmpl = env.template_from_str(&template).map_err(template_error)?;
 
     let msgs: Vec<Value> = messages
         .iter()
@@ -90,7 +105,11 @@ pub(super) fn render(
         "eos_token".to_string(),
         Value::from(eos_token.unwrap_or("")),
     );
-    tmpl.render(Value::from(ctx)).map_err(template_error)
+    let mut out = limits::CappedWriter::default();
+    tmpl.render_captured_to(Value::from(ctx), &mut out)
+        .map_err(|e| limits::render_error(e, out.full))?;
+    String::from_utf8(out.buf)
+        .map_err(|_| Error::Tokenizer("chat template: the output is not UTF-8".into()))
 }
 
 const MONTHS: [&str; 12] = [
@@ -119,7 +138,7 @@ const DAYS: [&str; 7] = [
 
 /// Today's date (UTC) formatted with the `strftime` codes templates use:
 /// `%Y %y %m %d %B %b %A %a %H %M %S %%`.
-fn strftime_now(fmt: &str) -> std::result::Result<String, minijinja::Error> {
+pub(super) fn strftime(fmt: &str) -> std::result::Result<String, minijinja::Error> {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
