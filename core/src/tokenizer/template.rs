@@ -42,21 +42,20 @@ fn template_error(e: minijinja::Error) -> Error {
     limits::render_error(e, false)
 }
 
-/// Renders `template` over `messages`, within the limits of
-/// `template_limits.rs`.
-pub(super) fn render(
-    template: &str,
-    messages: &[ChatMessage],
-    add_generation_prompt: bool,
-    bos_token: Option<&str>,
-    eos_token: Option<&str>,
-) -> Result<String> {
+/// The name of the one template in an environment from [`compile`].
+const NAME: &str = "chat";
+
+/// Checks and compiles `template` (see `template_limits.rs`) into the
+/// environment it renders in. A tokenizer does this once, the first time
+/// its template is used: checking and compiling take several times longer
+/// than a render.
+pub(super) fn compile(template: &str) -> Result<Environment<'static>> {
     let syntax = SyntaxConfig::builder()
         .trim_blocks(true)
         .lstrip_blocks(true)
         .build()
         .map_err(template_error)?;
-    let template = limits::prepare_source(template, &syntax)?;
+    let template = limits::prepare_source(template, &syntax)?.into_owned();
     let mut env = Environment::new();
     env.set_syntax(syntax);
     env.set_fuel(Some(limits::FUEL));
@@ -80,8 +79,34 @@ pub(super) fn render(
     env.add_filter("__minke_set_value", limits::set_value);
     env.add_function("__minke_namespace_value", limits::namespace_value);
     env.add_filter("__minke_namespace_value", limits::namespace_value);
-    let tmpl = env.template_from_str(&template).map_err(template_error)?;
+    env.add_template_owned(NAME, template)
+        .map_err(template_error)?;
+    Ok(env)
+}
 
+/// The same error again, for a template whose compiling failed once and
+/// is asked for again (only these two kinds come out of [`compile`]).
+pub(super) fn error_again(e: &Error) -> Error {
+    match e {
+        Error::TemplateLimit { limit, msg } => Error::TemplateLimit {
+            limit: *limit,
+            msg: msg.clone(),
+        },
+        Error::Tokenizer(m) => Error::Tokenizer(m.clone()),
+        e => Error::Tokenizer(e.to_string()),
+    }
+}
+
+/// Renders the template of `env` (from [`compile`]) over `messages`,
+/// within the limits of `template_limits.rs`.
+pub(super) fn render(
+    env: &Environment<'static>,
+    messages: &[ChatMessage],
+    add_generation_prompt: bool,
+    bos_token: Option<&str>,
+    eos_token: Option<&str>,
+) -> Result<String> {
+    let tmpl = env.get_template(NAME).map_err(template_error)?;
     let msgs: Vec<Value> = messages
         .iter()
         .map(|m| {
@@ -200,6 +225,10 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
 
+    fn render_str(t: &str, msgs: &[ChatMessage]) -> Result<String> {
+        render(&compile(t)?, msgs, false, None, None)
+    }
+
     #[test]
     fn civil_dates() {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
@@ -210,7 +239,7 @@ mod tests {
     #[test]
     fn raise_exception_is_an_error() {
         let t = "{% if messages|length == 0 %}{{ raise_exception('no messages') }}{% endif %}";
-        let e = render(t, &[], false, None, None).unwrap_err().to_string();
+        let e = render_str(t, &[]).unwrap_err().to_string();
         assert!(e.contains("no messages"), "{e}");
     }
 
@@ -218,6 +247,6 @@ mod tests {
     fn python_methods_and_trim_blocks() {
         let t = "{% for m in messages %}\n{{ m.content.strip() | upper }}|{{ m['role'] }}\n{% endfor %}";
         let msgs = [ChatMessage::new("user", "  hi  ")];
-        assert_eq!(render(t, &msgs, false, None, None).unwrap(), "HI|user\n");
+        assert_eq!(render_str(t, &msgs).unwrap(), "HI|user\n");
     }
 }

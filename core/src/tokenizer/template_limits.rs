@@ -118,6 +118,27 @@ const SLOT_BYTES: u64 = 32;
 /// sorted set instead of a list.
 const SHORT_CHAR_SET: usize = 16;
 
+/// What a `{% set %}` tag has shown so far, for [`prepare_source`].
+#[derive(Default)]
+struct SetTag {
+    /// A `.` in its target: it assigns to a namespace's attribute.
+    dotted: bool,
+    /// Where its `=` ends (none: the block form, `{% set x %}...`).
+    assign: Option<usize>,
+    /// What follows the `=`.
+    rhs: Rhs,
+}
+
+/// What follows the `=` of a `{% set %}`.
+#[derive(Default, Clone, Copy, PartialEq)]
+enum Rhs {
+    #[default]
+    Empty,
+    /// One literal: a string, a number, `true`, `false` or `none`.
+    Literal,
+    More,
+}
+
 /// Refuses a template whose source is too long or whose expressions could
 /// nest deeper than [`MAX_NESTING`], before minijinja parses it.
 ///
@@ -166,10 +187,10 @@ pub(super) fn prepare_source<'a>(
     // The open brackets of the current tag, outermost first; empty
     // between tags.
     let mut open: Vec<Element> = Vec::new();
-    // The current tag's first token, whether it is a `set` and what it has
-    // shown so far: a `.` in its target, where its `=` ends.
+    // Whether the next token is the first of a `{% %}` tag, and, in a
+    // `set` tag, what it has shown so far.
     let mut first = true;
-    let mut set: Option<(bool, Option<usize>)> = None;
+    let mut set: Option<SetTag> = None;
     // Text to insert, at byte offsets of `source`, ascending.
     let mut inserts: Vec<(usize, &'static str)> = Vec::new();
     for token in tokenize(source, false, syntax.clone()) {
@@ -186,28 +207,46 @@ pub(super) fn prepare_source<'a>(
             )
         };
         let top = open.len() == 1;
-        if let Some((dotted, assign)) = &mut set {
+        if let Some(tag) = &mut set {
             match token {
-                Token::Dot if top && assign.is_none() => *dotted = true,
-                Token::Assign if top && assign.is_none() => {
-                    *assign = Some(span.end_offset as usize)
+                Token::Dot if top && tag.assign.is_none() => tag.dotted = true,
+                Token::Assign if top && tag.assign.is_none() => {
+                    tag.assign = Some(span.end_offset as usize)
                 }
                 Token::BlockEnd => {
-                    let (f, filter) = match *dotted {
+                    let (f, filter) = match tag.dotted {
                         true => ("__minke_namespace_value((", "|__minke_namespace_value"),
                         false => ("__minke_set_value((", "|__minke_set_value"),
                     };
                     let end = span.start_offset as usize;
-                    match *assign {
+                    match tag.assign {
+                        // One literal (`{% set ns.first = false %}`, the
+                        // most common kind) has nothing to check.
+                        Some(_) if tag.rhs == Rhs::Literal => {}
                         Some(at) => inserts.extend([(at, f), (end, "))")]),
                         None => inserts.push((end, filter)),
                     }
+                }
+                _ if tag.assign.is_some() => {
+                    let literal = matches!(
+                        token,
+                        Token::Str(_)
+                            | Token::String(_)
+                            | Token::Int(_)
+                            | Token::Int128(_)
+                            | Token::Float(_)
+                            | Token::Ident("true" | "false" | "none" | "True" | "False" | "None")
+                    );
+                    tag.rhs = match tag.rhs {
+                        Rhs::Empty if literal => Rhs::Literal,
+                        _ => Rhs::More,
+                    };
                 }
                 _ => {}
             }
         }
         if std::mem::take(&mut first) {
-            set = matches!(token, Token::Ident("set")).then_some((false, None));
+            set = matches!(token, Token::Ident("set")).then(SetTag::default);
         }
         match token {
             Token::TemplateData(_) => {}
