@@ -4,8 +4,9 @@
 //! `scripts/gen_real_refs.py`).
 //!
 //! The model is fetched by `scripts/fetch-model.sh` (`scripts/test.sh` does
-//! it and sets `MINKE_MODEL` and `MINKE_REQUIRE_MODEL=1`). Without it these
-//! tests say so and pass, unless `MINKE_REQUIRE_MODEL=1`.
+//! it and sets `MINKE_MODEL` and `MINKE_REQUIRE_MODEL=1`). Without it each
+//! of these tests prints a `SKIPPED:` line on the terminal and passes, or
+//! fails with `MINKE_REQUIRE_MODEL=1` (`support/real_model.rs`).
 
 use minke::score::log_prob;
 use minke::{KvType, Model, Sampler, SamplerParams, Session, SessionParams};
