@@ -1,8 +1,10 @@
 //! Hostile chat templates (issue 19). A template comes from a model file
-//! and renders inside the host process, so each of these must end, fast,
-//! in an error that names the limit it ran into: never an abort (a huge
+//! and renders inside the host process, so each of these must end fast,
+//! nearly all in an error that names the limit they ran into (a few in an
+//! ordinary error, or rendering harmlessly): never an abort (a huge
 //! allocation), a stack overflow (deep nesting) or a hang (loops). Real
-//! templates rendering as before is `tokenizer_parity.rs`'s to check.
+//! templates rendering as before is `tokenizer_parity.rs`'s to check; the
+//! holes these limits leave are listed in `template_limits.rs`.
 
 use std::time::{Duration, Instant};
 
@@ -287,5 +289,23 @@ fn a_long_real_chat_fits_the_limits() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         eprintln!("{name}: {} bytes in {:?}", text.len(), start.elapsed());
         assert!(text.len() > 2000 * turn.len());
+    }
+}
+
+/// What the limits do not bound yet (see `template_limits.rs`): minijinja
+/// compares and concatenates values by walking them with no fuel spent,
+/// so each of these takes seconds (about 7, 12 and 8 here) and nesting
+/// the repetitions multiplies that. Ignored until minijinja charges fuel
+/// there; `cargo test -- --ignored` shows them failing.
+#[test]
+#[ignore = "minijinja walks values for ==, `in` and ~ with no fuel"]
+fn known_gaps_in_value_walks() {
+    for (name, template) in [
+        ("in", "{{ 1 in [0] * 99999999 }}"),
+        ("==", "{{ ([0] * 99999999) == ([0] * 99999999) }}"),
+        ("~", "{{ ([0] * 99999999) ~ '' }}"),
+    ] {
+        let (_, took) = render(template);
+        assert!(took < FAST, "{name}: took {took:?}");
     }
 }

@@ -36,11 +36,11 @@
 //!   `{% set ns.x = ns %}` makes a cycle that printing follows until the
 //!   stack overflows, and `{% set ns.x = [ns.x] %}` in a loop nests one
 //!   level deeper a turn; a chain of `{% set x = [x, x] %}` doubles what
-//!   printing `x` walks at every step. So every `{% set %}` is rewritten to
-//!   pass its value through [`set_value`] (walked, paid for, at most
-//!   [`MAX_VALUE_DEPTH`] deep), or [`namespace_value`] when it assigns to a
-//!   namespace (a copy as well: nothing a namespace holds reaches a
-//!   namespace).
+//!   printing `x` walks at every step. So every `{% set %}` but one of a
+//!   single literal is rewritten to pass its value through [`set_value`]
+//!   (walked, paid for, at most [`MAX_VALUE_DEPTH`] deep), or
+//!   [`namespace_value`] when it assigns to a namespace (a copy as well:
+//!   nothing a namespace holds reaches a namespace).
 //! - **Serializing** (`tojson`, `pprint`, `string`, and `{{ }}` of a list
 //!   or map): minijinja makes the text, then charges for it; here the value
 //!   is walked and paid for first, so `[0] * 99999999` (a lazy list of 10^8
@@ -154,9 +154,9 @@ enum Rhs {
 /// the top of a tag. Statements nest through their own tags, which
 /// minijinja's parser limits.
 ///
-/// It also returns the source with every `{% set %}` routed through
-/// [`set_value`] or, when it assigns to a namespace's attribute, through
-/// [`namespace_value`] (see there why).
+/// It also returns the source with every `{% set %}` (but one of a single
+/// literal) routed through [`set_value`] or, when it assigns to a
+/// namespace's attribute, through [`namespace_value`] (see there why).
 pub(super) fn prepare_source<'a>(
     source: &'a str,
     syntax: &SyntaxConfig,
