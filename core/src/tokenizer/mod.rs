@@ -22,6 +22,7 @@ mod pretok;
 mod stream;
 mod template;
 mod template_limits;
+mod template_scan;
 mod unicode;
 mod unicode_table;
 

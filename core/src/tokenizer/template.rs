@@ -7,8 +7,8 @@
 //! `.split()`...); the same environment is set up here.
 //!
 //! The template comes from a model file, so it renders within limits
-//! (`template_limits.rs`): going past one is an
-//! [`Error::TemplateLimit`](crate::Error::TemplateLimit), never an abort, a
+//! (`template_limits.rs`, `template_scan.rs`): going past one is an
+//! [`Error::TemplateLimit`], never an abort, a
 //! stack overflow or a hang.
 
 use std::collections::BTreeMap;
@@ -55,7 +55,7 @@ pub(super) fn compile(template: &str) -> Result<Environment<'static>> {
         .lstrip_blocks(true)
         .build()
         .map_err(template_error)?;
-    let template = limits::prepare_source(template, &syntax)?.into_owned();
+    let template = super::template_scan::prepare_source(template, &syntax)?.into_owned();
     let mut env = Environment::new();
     env.set_syntax(syntax);
     env.set_fuel(Some(limits::FUEL));
