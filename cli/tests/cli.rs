@@ -4,7 +4,7 @@
 //!
 //! The real model comes as in `core/tests/real_model.rs`: `MINKE_MODEL`, or
 //! the cache `scripts/fetch-model.sh` fills; without it the tests that need
-//! it say so and pass, unless `MINKE_REQUIRE_MODEL=1`.
+//! it print a `SKIPPED:` line and pass, or fail with `MINKE_REQUIRE_MODEL=1`.
 
 #[path = "../../core/tests/support/real_model.rs"]
 mod real_model;

@@ -28,12 +28,57 @@ pub enum Error {
     ContextFull { n_ctx: usize },
     /// Tokenizer construction or use failed.
     Tokenizer(String),
+    /// A chat template went past one of the limits that keep a template
+    /// from a file from exhausting the time, memory or stack of the
+    /// process that renders it; `msg` says where (minijinja's message).
+    TemplateLimit { limit: TemplateLimit, msg: String },
     /// A kernel set could not be selected.
     Isa(minke_quant::kernels::IsaError),
     /// The system would not give what a request needs (memory for a
     /// session, a worker thread), or the request is larger than this
     /// machine's memory.
     Resources(String),
+}
+
+/// Which limit a chat template ran into ([`Error::TemplateLimit`]). What
+/// each limit is and why: the chat template section of
+/// [`crate::tokenizer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TemplateLimit {
+    /// The template's source is `bytes` long, over `max`.
+    Source { bytes: usize, max: usize },
+    /// An expression or statement on `line` nests (or may nest) deeper
+    /// than `max`.
+    Nesting { line: usize, max: usize },
+    /// Rendering needed more than `fuel` (one a step, one per 64 bytes of
+    /// data made or written).
+    Fuel { fuel: u64 },
+    /// The rendered text would pass `max` bytes.
+    Output { max: usize },
+    /// Macro calls or recursive loops nest deeper than minijinja allows.
+    Recursion,
+}
+
+impl fmt::Display for TemplateLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TemplateLimit::Source { bytes, max } => {
+                write!(f, "the template is {bytes} bytes, over the limit of {max}")
+            }
+            TemplateLimit::Nesting { line, max } => {
+                write!(f, "line {line} nests deeper than the limit of {max}")
+            }
+            TemplateLimit::Fuel { fuel } => write!(
+                f,
+                "rendering ran out of its fuel ({fuel} steps, or 64 bytes of data each)"
+            ),
+            TemplateLimit::Output { max } => {
+                write!(f, "the rendered text would pass the limit of {max} bytes")
+            }
+            TemplateLimit::Recursion => f.write_str("macro calls or recursive loops nest too deep"),
+        }
+    }
 }
 
 /// `Result` with [`Error`].
@@ -64,6 +109,10 @@ impl fmt::Display for Error {
                 )
             }
             Error::Tokenizer(m) => write!(f, "tokenizer: {m}"),
+            Error::TemplateLimit { limit, msg } if msg.is_empty() => {
+                write!(f, "chat template: {limit}")
+            }
+            Error::TemplateLimit { limit, msg } => write!(f, "chat template: {limit}: {msg}"),
             Error::Isa(e) => write!(f, "{e}"),
             Error::Resources(m) => write!(f, "out of resources: {m}"),
         }

@@ -30,7 +30,7 @@ pub mod threads;
 pub mod tokenizer;
 
 pub use config::ModelConfig;
-pub use error::{Error, Result};
+pub use error::{Error, Result, TemplateLimit};
 pub use generate::{best_of_n, generate, Candidate, GenerateParams, Generated, StopReason};
 pub use kv_cache::KvType;
 pub use minke_quant as quant;

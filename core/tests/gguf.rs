@@ -10,6 +10,10 @@ use minke::file::gguf::{
 };
 use minke::Error;
 
+#[path = "support/real_model.rs"]
+mod real_model;
+use real_model::{model_path, skipped};
+
 /// `n` bytes 0, 7, 14, ... (mod 256), as the fixture script writes them.
 fn ramp(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 7 % 256) as u8).collect()
@@ -429,19 +433,13 @@ fn ggml_type_table() {
     assert_eq!(q6k.row_bytes(100), None);
 }
 
-/// The end-to-end model, when `scripts/fetch-model.sh` has fetched it
-/// (or `MINKE_MODEL` names it); skipped otherwise.
+/// The end-to-end model (see `support/real_model.rs`: skipped, loudly,
+/// when it is missing, a failure with `MINKE_REQUIRE_MODEL=1`).
 #[test]
 fn real_model_if_present() {
-    let path = match std::env::var_os("MINKE_MODEL") {
-        Some(p) => PathBuf::from(p),
-        None => match std::env::var_os("HOME") {
-            Some(h) => PathBuf::from(h).join(".cache/minke/models/SmolLM2-135M-Instruct.Q4_1.gguf"),
-            None => return,
-        },
-    };
-    if path.extension() != Some("gguf".as_ref()) || !path.is_file() {
-        eprintln!("skipped: no GGUF model at {}", path.display());
+    let Some(path) = model_path() else { return };
+    if path.extension() != Some("gguf".as_ref()) {
+        skipped(&format!("{} is not a GGUF file", path.display()));
         return;
     }
     let bytes = std::fs::read(&path).unwrap();

@@ -4,8 +4,9 @@
 //! `scripts/gen_real_refs.py`).
 //!
 //! The model is fetched by `scripts/fetch-model.sh` (`scripts/test.sh` does
-//! it and sets `MINKE_MODEL` and `MINKE_REQUIRE_MODEL=1`). Without it these
-//! tests say so and pass, unless `MINKE_REQUIRE_MODEL=1`.
+//! it and sets `MINKE_MODEL` and `MINKE_REQUIRE_MODEL=1`). Without it each
+//! of these tests prints a `SKIPPED:` line on the terminal and passes, or
+//! fails with `MINKE_REQUIRE_MODEL=1` (`support/real_model.rs`).
 
 use minke::score::log_prob;
 use minke::{KvType, Model, Sampler, SamplerParams, Session, SessionParams};
@@ -47,16 +48,22 @@ fn session(model: &Model, n_ctx: usize, threads: usize) -> Session<'_> {
 /// Teacher-forced texts: top-1 agreement and (truncated) KL divergence from
 /// transformers' f32 reading of the same weights.
 ///
+/// The KL computed here is a lower bound: the fixture keeps only the
+/// reference's top 32 log-probabilities a position, so the rest of the
+/// vocabulary counts as one outcome (log-sum inequality).
+///
 /// minke quantizes activations to int8 for the integer dot products, as
 /// llama.cpp does, and that alone is the difference: the same weights run
 /// with f32 activations (`minke quantize --type f32` of this file) give
 /// KL 0.00000 and 100% top-1 on all three texts. The int8 noise (mean KL
-/// about 0.002) flips the argmax at near-ties in 3-5% of positions; no
-/// single projection dominates (f32 activations for any one of them moves
-/// top-1 by under 1.5 points). llama.cpp, which rounds activations the same
-/// way, measures top-1 97.8 / 96.4 / 94.6% and mean KL 0.0028 / 0.0031 /
-/// 0.0043 on the same texts (`llama_vs_ref.json`); minke's KL is lower on
-/// all three. Bounds: mean KL ≤ 0.01, top-1 ≥ 94%.
+/// bound 0.0021 / 0.0024 / 0.0036) flips the argmax at near-ties in 3-5%
+/// of positions; no single projection dominates (f32 activations for any
+/// one of them moves top-1 by under 1.5 points). llama.cpp, which rounds
+/// activations the same way, measures top-1 97.8 / 96.4 / 94.6% and the
+/// same top-32 bound 0.0022 / 0.0026 / 0.0038 on the same texts
+/// (`llama_vs_ref.json`, whose generator also has the full KL, 0.0028 /
+/// 0.0031 / 0.0043); minke's bound is the lower on all three. Bounds: mean
+/// KL ≤ 0.01, top-1 ≥ 94%.
 #[test]
 fn teacher_forced_texts_agree_with_transformers() {
     let Some(path) = model_path() else { return };
@@ -336,7 +343,10 @@ fn the_interleaved_conversion_is_as_accurate() {
 /// arithmetic is transformers' (which dequantizes the GGUF to f32): the GGUF
 /// tensor mapping, the interleaved RoPE of llama.cpp's q/k layout and the
 /// tied head are exactly right, and all differences above come from int8
-/// activations.
+/// activations. What is left is f32 summation order: the largest logit
+/// difference is 4.2e-5 with the AVX-512 kernels, 4.1e-5 with AVX2 and
+/// 8.2e-5 with the scalar ones (`MINKE_ISA`); the bound is 1e-4, as the
+/// README says.
 #[test]
 fn f32_expansion_reproduces_transformers() {
     let Some(path) = model_path() else { return };
@@ -374,7 +384,7 @@ fn f32_expansion_reproduces_transformers() {
     drop(model);
     let _ = std::fs::remove_dir_all(&dir);
     eprintln!("f32 expansion: max |Δlogit| {worst:.2e}");
-    assert!(worst < 2e-3, "max |Δlogit| = {worst}");
+    assert!(worst < 1e-4, "max |Δlogit| = {worst}");
 }
 
 /// Best-of-N: N seeded answers, each scored by the policy's mean log-prob,

@@ -136,7 +136,7 @@ impl From<minke::Error> for FfiError {
             E::Config(_) => MINKE_ERR_CONFIG,
             E::InvalidArgument(_) => MINKE_ERR_INVALID_ARG,
             E::ContextFull { .. } => MINKE_ERR_CONTEXT_FULL,
-            E::Tokenizer(_) => MINKE_ERR_TOKENIZER,
+            E::Tokenizer(_) | E::TemplateLimit { .. } => MINKE_ERR_TOKENIZER,
             E::Resources(_) => MINKE_ERR_RESOURCES,
             // `minke::Error` is non-exhaustive: a variant added later is
             // reported as internal until it gets a code of its own.

@@ -435,10 +435,17 @@ pub unsafe extern "C" fn minke_tokenizer_has_chat_template(tok: *const minke_tok
 /// `add_special = false`: the template writes the special tokens itself.
 /// Sizing as `minke_tokenizer_decode()`.
 ///
+/// The template comes from the model file, so it renders within limits
+/// on its size, its nesting, the work it does (about a million steps) and
+/// its output (8 MiB): one that goes past a limit fails with
+/// `MINKE_ERR_TOKENIZER` and a message naming the limit, in milliseconds,
+/// instead of aborting or hanging the process. The deepest template
+/// accepted renders in 256 KiB of the calling thread's stack.
+///
 /// Returns `MINKE_ERR_NULL_ARG` (`tok`, `n_bytes`, `messages` with
 /// `n_messages > 0`, or a role or content), `MINKE_ERR_UTF8`,
-/// `MINKE_ERR_TOKENIZER` (no template, or the template failed) or
-/// `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+/// `MINKE_ERR_TOKENIZER` (no template, or the template failed or went
+/// past a limit) or `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
 ///
 /// # Safety
 /// `tok` is NULL or a live tokenizer; `messages` NULL or `n_messages`

@@ -21,12 +21,15 @@ mod json;
 mod pretok;
 mod stream;
 mod template;
+mod template_limits;
+mod template_scan;
 mod unicode;
 mod unicode_table;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 
@@ -101,6 +104,8 @@ pub struct Tokenizer {
     bos_token: Option<String>,
     eos_token: Option<String>,
     chat_template: Option<String>,
+    /// `chat_template` checked and compiled, the first time it is used.
+    chat_env: OnceLock<Result<minijinja::Environment<'static>>>,
 }
 
 /// What the loaders ([`json`], [`gguf_vocab`]) hand to [`Tokenizer::assemble`].
@@ -205,6 +210,7 @@ impl Tokenizer {
             bos_token,
             eos_token,
             chat_template: p.chat_template,
+            chat_env: OnceLock::new(),
         })
     }
 
@@ -441,8 +447,13 @@ impl Tokenizer {
             .chat_template
             .as_deref()
             .ok_or_else(|| Error::Tokenizer("the model has no chat template".into()))?;
+        let env = self
+            .chat_env
+            .get_or_init(|| template::compile(tpl))
+            .as_ref()
+            .map_err(template::error_again)?;
         template::render(
-            tpl,
+            env,
             messages,
             add_generation_prompt,
             self.bos_token.as_deref(),

@@ -5,6 +5,11 @@
 //! on, and gives them `raise_exception`, `strftime_now`, the `bos_token`
 //! and `eos_token` strings and Python's string methods (`.strip()`,
 //! `.split()`...); the same environment is set up here.
+//!
+//! The template comes from a model file, so it renders within limits
+//! (`template_limits.rs`, `template_scan.rs`): going past one is an
+//! [`Error::TemplateLimit`], never an abort, a
+//! stack overflow or a hang.
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -12,6 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use minijinja::syntax::SyntaxConfig;
 use minijinja::{Environment, ErrorKind, Value};
 
+use super::template_limits as limits;
 use crate::{Error, Result};
 
 /// One turn of a conversation.
@@ -33,40 +39,74 @@ impl ChatMessage {
 }
 
 fn template_error(e: minijinja::Error) -> Error {
-    let mut msg = format!("chat template: {e}");
-    let mut src = std::error::Error::source(&e);
-    while let Some(s) = src {
-        msg.push_str(&format!(": {s}"));
-        src = s.source();
-    }
-    Error::Tokenizer(msg)
+    limits::render_error(e, false)
 }
 
-/// Renders `template` over `messages`.
-pub(super) fn render(
-    template: &str,
-    messages: &[ChatMessage],
-    add_generation_prompt: bool,
-    bos_token: Option<&str>,
-    eos_token: Option<&str>,
-) -> Result<String> {
-    let mut env = Environment::new();
+/// The name of the one template in an environment from [`compile`].
+const NAME: &str = "chat";
+
+/// Checks and compiles `template` (see `template_limits.rs`) into the
+/// environment it renders in. A tokenizer does this once, the first time
+/// its template is used: checking and compiling take several times longer
+/// than a render.
+pub(super) fn compile(template: &str) -> Result<Environment<'static>> {
     let syntax = SyntaxConfig::builder()
         .trim_blocks(true)
         .lstrip_blocks(true)
         .build()
         .map_err(template_error)?;
+    let template = super::template_scan::prepare_source(template, &syntax)?.into_owned();
+    let mut env = Environment::new();
     env.set_syntax(syntax);
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.set_fuel(Some(limits::FUEL));
+    env.set_recursion_limit(limits::RECURSION_LIMIT);
+    env.set_unknown_method_callback(limits::method_callback);
+    env.set_formatter(limits::formatter);
+    env.add_filter("trim", limits::trim_filter);
+    env.add_filter("split", limits::split_filter);
+    env.add_filter("lines", limits::lines_filter);
+    env.add_filter("tojson", limits::tojson_filter);
+    env.add_filter("pprint", limits::pprint_filter);
+    env.add_filter("string", limits::string_filter);
     env.add_function(
         "raise_exception",
         |msg: String| -> std::result::Result<Value, minijinja::Error> {
             Err(minijinja::Error::new(ErrorKind::InvalidOperation, msg))
         },
     );
-    env.add_function("strftime_now", |fmt: String| strftime_now(&fmt));
-    let tmpl = env.template_from_str(template).map_err(template_error)?;
+    env.add_function("strftime_now", limits::strftime_now);
+    env.add_function("__minke_set_value", limits::set_value);
+    env.add_filter("__minke_set_value", limits::set_value);
+    env.add_function("__minke_namespace_value", limits::namespace_value);
+    env.add_filter("__minke_namespace_value", limits::namespace_value);
+    env.add_template_owned(NAME, template)
+        .map_err(template_error)?;
+    Ok(env)
+}
 
+/// The same error again, for a template whose compiling failed once and
+/// is asked for again (only these two kinds come out of [`compile`]).
+pub(super) fn error_again(e: &Error) -> Error {
+    match e {
+        Error::TemplateLimit { limit, msg } => Error::TemplateLimit {
+            limit: *limit,
+            msg: msg.clone(),
+        },
+        Error::Tokenizer(m) => Error::Tokenizer(m.clone()),
+        e => Error::Tokenizer(e.to_string()),
+    }
+}
+
+/// Renders the template of `env` (from [`compile`]) over `messages`,
+/// within the limits of `template_limits.rs`.
+pub(super) fn render(
+    env: &Environment<'static>,
+    messages: &[ChatMessage],
+    add_generation_prompt: bool,
+    bos_token: Option<&str>,
+    eos_token: Option<&str>,
+) -> Result<String> {
+    let tmpl = env.get_template(NAME).map_err(template_error)?;
     let msgs: Vec<Value> = messages
         .iter()
         .map(|m| {
@@ -90,7 +130,11 @@ pub(super) fn render(
         "eos_token".to_string(),
         Value::from(eos_token.unwrap_or("")),
     );
-    tmpl.render(Value::from(ctx)).map_err(template_error)
+    let mut out = limits::CappedWriter::default();
+    tmpl.render_captured_to(Value::from(ctx), &mut out)
+        .map_err(|e| limits::render_error(e, out.full))?;
+    String::from_utf8(out.buf)
+        .map_err(|_| Error::Tokenizer("chat template: the output is not UTF-8".into()))
 }
 
 const MONTHS: [&str; 12] = [
@@ -119,7 +163,7 @@ const DAYS: [&str; 7] = [
 
 /// Today's date (UTC) formatted with the `strftime` codes templates use:
 /// `%Y %y %m %d %B %b %A %a %H %M %S %%`.
-fn strftime_now(fmt: &str) -> std::result::Result<String, minijinja::Error> {
+pub(super) fn strftime(fmt: &str) -> std::result::Result<String, minijinja::Error> {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -181,6 +225,10 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
 
+    fn render_str(t: &str, msgs: &[ChatMessage]) -> Result<String> {
+        render(&compile(t)?, msgs, false, None, None)
+    }
+
     #[test]
     fn civil_dates() {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
@@ -191,7 +239,7 @@ mod tests {
     #[test]
     fn raise_exception_is_an_error() {
         let t = "{% if messages|length == 0 %}{{ raise_exception('no messages') }}{% endif %}";
-        let e = render(t, &[], false, None, None).unwrap_err().to_string();
+        let e = render_str(t, &[]).unwrap_err().to_string();
         assert!(e.contains("no messages"), "{e}");
     }
 
@@ -199,6 +247,6 @@ mod tests {
     fn python_methods_and_trim_blocks() {
         let t = "{% for m in messages %}\n{{ m.content.strip() | upper }}|{{ m['role'] }}\n{% endfor %}";
         let msgs = [ChatMessage::new("user", "  hi  ")];
-        assert_eq!(render(t, &msgs, false, None, None).unwrap(), "HI|user\n");
+        assert_eq!(render_str(t, &msgs).unwrap(), "HI|user\n");
     }
 }

@@ -2,16 +2,20 @@
  * test_misuse.c: the C API used wrongly. Every function given NULL, params
  * with a bad size, a model freed while its session lives and then opened
  * again, buffers too small, a path that does not exist or is not a model,
- * token ids out of range and strings that are not UTF-8: each must give
- * its own status and a message, never a crash.
+ * token ids out of range, strings that are not UTF-8 and chat templates
+ * built to abort, overflow the stack or hang: each must give its own status
+ * and a message, never a crash.
  *
  *   test_misuse MODEL
  */
+#define _POSIX_C_SOURCE 200809L /* mkdir, rmdir */
 #include "check.h"
 #include <math.h>
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define NUL_ARG MINKE_ERR_NULL_ARG
 
@@ -225,6 +229,92 @@ static void bad_files(void)
     CHECK(contains(minke_last_error(), "`path` is not valid UTF-8"));
 }
 
+static int write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    int ok = f && fputs(text, f) >= 0;
+    if (f)
+        ok = fclose(f) == 0 && ok;
+    return ok;
+}
+
+/* Hostile chat templates, as a model file could carry them: a tiny Hugging
+ * Face tokenizer folder written here, whose tokenizer_config.json holds the
+ * template. Each would abort the process (an allocation of 10^11 bytes),
+ * overflow its stack (20,000 nested minus signs) or hang it (10^10 loop
+ * turns); each must fail at once with MINKE_ERR_TOKENIZER and a message
+ * naming the limit it ran into. */
+static void hostile_templates(void)
+{
+    static const char dir[] = "minke-test-hostile-template";
+    static const char json_path[] = "minke-test-hostile-template/tokenizer.json";
+    static const char config_path[] = "minke-test-hostile-template/tokenizer_config.json";
+    static const char tokenizer_json[] =
+        "{\"version\": \"1.0\", \"added_tokens\": [], \"normalizer\": null,"
+        " \"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false,"
+        " \"trim_offsets\": true, \"use_regex\": true}, \"post_processor\": null,"
+        " \"decoder\": {\"type\": \"ByteLevel\", \"add_prefix_space\": true,"
+        " \"trim_offsets\": true, \"use_regex\": true},"
+        " \"model\": {\"type\": \"BPE\", \"dropout\": null, \"unk_token\": null,"
+        " \"continuing_subword_prefix\": null, \"end_of_word_suffix\": null,"
+        " \"fuse_unk\": false, \"byte_fallback\": false,"
+        " \"vocab\": {\"a\": 0, \"b\": 1}, \"merges\": []}}";
+    enum { DEEP = 20000 };
+    static const char head[] = "{\"chat_template\": \"";
+    struct {
+        const char *template_;
+        const char *error; /* in minke_last_error() */
+    } cases[] = {
+        {"{{ messages[0].content }}", NULL},
+        {"{{ 'x'|indent(99999999999) }}", "ran out of its fuel"},
+        {"{{ '{:>99999999999}'.format(1) }}", "ran out of its fuel"},
+        {"{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+         "ran out of its fuel"},
+        {NULL, "nests deeper than the limit"}, /* 20,000 minus signs */
+    };
+    minke_chat_message msg = {"user", "hello"};
+    char *config = malloc(sizeof head + DEEP + 16);
+    char buf[64];
+    size_t i, n = 0;
+
+    CHECK(config != NULL);
+    CHECK(mkdir(dir, 0700) == 0);
+    CHECK(write_text(json_path, tokenizer_json));
+    for (i = 0; config && i < sizeof cases / sizeof cases[0]; i++) {
+        minke_tokenizer *tok = NULL;
+        minke_status st;
+        if (cases[i].template_) {
+            strcpy(config, head);
+            strcat(config, cases[i].template_);
+            strcat(config, "\"}");
+        } else {
+            strcpy(config, head);
+            strcat(config, "{{ ");
+            memset(config + strlen(config), '-', DEEP);
+            strcpy(config + strlen(head) + 3 + DEEP, "1 }}\"}");
+        }
+        CHECK(write_text(config_path, config));
+        CHECK_ST(minke_tokenizer_open(dir, &tok), MINKE_OK);
+        if (!tok)
+            continue;
+        CHECK(minke_tokenizer_has_chat_template(tok));
+        st = minke_tokenizer_apply_chat_template(tok, &msg, 1, false, buf, sizeof buf, &n);
+        if (cases[i].error) {
+            CHECK_ST(st, MINKE_ERR_TOKENIZER);
+            CHECK(contains(minke_last_error(), "chat template: "));
+            CHECK(contains(minke_last_error(), cases[i].error));
+        } else {
+            CHECK_ST(st, MINKE_OK);
+            CHECK(n == 5 && strcmp(buf, "hello") == 0);
+        }
+        minke_tokenizer_free(tok);
+    }
+    free(config);
+    remove(config_path);
+    remove(json_path);
+    rmdir(dir);
+}
+
 static void bad_values(const minke_model *m, const minke_tokenizer *t, minke_session *s,
                        minke_sampler *smp)
 {
@@ -408,6 +498,7 @@ int main(int argc, char **argv)
     null_everywhere(m, t, s, smp);
     bad_params(m, s, smp);
     bad_files();
+    hostile_templates();
     bad_values(m, t, s, smp);
     hostile_sizes(m, s, smp);
     free_then_reopen(argv[1]);
