@@ -23,6 +23,18 @@ static int check_passed, check_failed;
         }                                                                              \
     } while (0)
 
+/* CHECK, naming what was checked (a file, say) and the last error. */
+#define CHECK_MSG(cond, what)                                                          \
+    do {                                                                               \
+        if (cond) {                                                                    \
+            check_passed++;                                                            \
+        } else {                                                                       \
+            check_failed++;                                                            \
+            fprintf(stderr, "%s:%d: check failed: %s (%s; last error: %s)\n",          \
+                    __FILE__, __LINE__, #cond, (what), minke_last_error());            \
+        }                                                                              \
+    } while (0)
+
 #define CHECK_ST(call, want)                                                           \
     do {                                                                               \
         minke_status got_ = (call);                                                    \
