@@ -2,8 +2,9 @@
 # The whole test suite, runnable on a fresh machine: installs what the tests
 # need (rust components, the real model, C tools, cross toolchain, qemu),
 # then checks formatting and lints and runs every test: Rust (golden
-# fixtures, the real model end to end), the C ABI (scripts/test-c.sh) and
-# the NEON kernels under qemu. `.ci/run` calls exactly this.
+# fixtures, the real model end to end), the C ABI (scripts/test-c.sh), the
+# worker pool under race detectors (scripts/race.sh) and the NEON kernels
+# under qemu. `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,9 @@ cargo test --workspace --locked --no-fail-fast
 
 step "the C ABI"
 scripts/test-c.sh
+
+step "the worker pool under Miri and ThreadSanitizer (pinned nightly)"
+scripts/race.sh
 
 # ---------------------------------------------------------------------------
 # aarch64: the NEON kernels (plain and dotprod), cross-compiled and run under
