@@ -235,6 +235,38 @@ fn quantize(
     Ok(())
 }
 
+/// `minke info` of a file that holds a tokenizer only.
+fn tokenizer_info(path: &std::path::Path, t: &minke::Tokenizer) -> Res {
+    let piece = |id: Option<u32>| {
+        id.and_then(|i| t.id_to_token(i).map(|s| format!("{i} {s:?}")))
+            .unwrap_or_else(|| "none".into())
+    };
+    println!(
+        "file:          {} (vocabulary only: no tensors, tokenizes but does not run)",
+        path.display()
+    );
+    println!(
+        "tokenizer:     {} tokens, chat template: {}",
+        t.vocab_size(),
+        if t.chat_template().is_some() {
+            "yes"
+        } else {
+            "no"
+        }
+    );
+    println!("bos:           {}", piece(t.bos_id()));
+    let eos: Vec<String> = t.eos_ids().iter().map(|&i| piece(Some(i))).collect();
+    println!(
+        "eos:           {}",
+        if eos.is_empty() {
+            "none".into()
+        } else {
+            eos.join(", ")
+        }
+    );
+    Ok(())
+}
+
 /// `q4_0x16: 196 tensors, 702.8 MiB; f32: ...`: tensors and bytes per
 /// format, from each tensor's `(format, bytes)`.
 fn format_summary(tensors: impl Iterator<Item = (DType, usize)>) -> String {
@@ -252,7 +284,16 @@ fn format_summary(tensors: impl Iterator<Item = (DType, usize)>) -> String {
 }
 
 fn info(path: PathBuf, ctx: usize, opts: ModelOpts) -> Res {
-    let model = opts.open(&path)?;
+    let model = match opts.open(&path) {
+        Ok(m) => m,
+        // A vocabulary-only GGUF (llama.cpp's ggml-vocab-*.gguf) cannot
+        // run, but there is still something to describe.
+        Err(e @ minke::Error::Unsupported(_)) => match minke::Tokenizer::open(&path) {
+            Ok(t) => return tokenizer_info(&path, &t),
+            Err(_) => return Err(e.into()),
+        },
+        Err(e) => return Err(e.into()),
+    };
     let c = &model.config;
     println!("file:          {} ({:?})", path.display(), model.kind());
     println!("architecture:  {} ({:?})", c.arch.hf_name(), c.arch);

@@ -129,4 +129,11 @@ fn running_a_vocabulary_only_gguf_is_a_clear_error() {
     assert_clear_error(&minke(&["run", "-m", &v, "-p", "hi", "-n", "1"]), what);
     assert_clear_error(&minke(&["logits", "-m", &v, "--tokens", "1"]), what);
     assert_clear_error(&minke(&["bench", "-m", &v, "-p", "1", "-n", "1"]), what);
+    // `info` describes what there is.
+    let out = stdout(&minke(&["info", &v]));
+    assert!(
+        out.contains("vocabulary only") && out.contains("102400 tokens"),
+        "{out}"
+    );
+    assert!(out.contains("bos:           100000"), "{out}");
 }
