@@ -34,6 +34,22 @@
 #define MINKE_SESSION_ALLOW_LONG_CONTEXT 1
 
 /**
+ * `minke_tokenizer_encode_ex()` flag: put the model's prefix tokens
+ * (e.g. BOS) first, as for a prompt that starts a conversation.
+ */
+#define MINKE_ENCODE_ADD_SPECIAL 1
+
+/**
+ * `minke_tokenizer_encode_ex()` flag: turn special-token text
+ * (`<|im_start|>`) into that control token. Without it, such text is
+ * encoded as ordinary text, as Hugging Face tokenizers do with
+ * `split_special_tokens=True` (added tokens that are not control tokens,
+ * such as DeepSeek-V3's `<think>`, still match). Set it only for text
+ * the app wrote: with it, a user who types `<|im_end|>` ends the turn.
+ */
+#define MINKE_ENCODE_PARSE_SPECIAL 2
+
+/**
  * Major version of the library these declarations belong to.
  */
 #define MINKE_VERSION_MAJOR 0
@@ -1203,7 +1219,12 @@ void minke_tokenizer_free(struct minke_tokenizer *tok);
 /**
  * Turns `text` (NUL-terminated UTF-8) into token ids. With `add_special`,
  * the model's prefix tokens (e.g. BOS) come first, as for a prompt that
- * starts a conversation.
+ * starts a conversation. Special-token text in `text` (`<|im_end|>`)
+ * becomes that control token: use this for text the app wrote, and
+ * `minke_tokenizer_encode_ex()` without `MINKE_ENCODE_PARSE_SPECIAL` for
+ * text a user wrote (this is `minke_tokenizer_encode_ex()` with
+ * `MINKE_ENCODE_PARSE_SPECIAL`, and `MINKE_ENCODE_ADD_SPECIAL` if
+ * `add_special`).
  *
  * The ids go to `tokens`, which holds `capacity` ids; their count goes to
  * `*n_tokens` in every case. If `capacity` is too small, nothing is
@@ -1224,6 +1245,27 @@ minke_status minke_tokenizer_encode(const struct minke_tokenizer *tok,
                                     uint32_t *tokens,
                                     size_t capacity,
                                     size_t *n_tokens);
+
+/**
+ * Turns `text` (NUL-terminated UTF-8) into token ids as `flags`
+ * (`MINKE_ENCODE_*` bits, or 0) say. With 0, the text is a user's: no
+ * prefix tokens, and special-token text stays text. Sizing as
+ * `minke_tokenizer_encode()`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (a bit of `flags`
+ * this library does not know, so that a flag added later is never
+ * silently ignored), `MINKE_ERR_UTF8`, `MINKE_ERR_TOKENIZER` or
+ * `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+ *
+ * # Safety
+ * As `minke_tokenizer_encode()`.
+ */
+minke_status minke_tokenizer_encode_ex(const struct minke_tokenizer *tok,
+                                       const char *text,
+                                       uint32_t flags,
+                                       uint32_t *tokens,
+                                       size_t capacity,
+                                       size_t *n_tokens);
 
 /**
  * Turns token ids into text, NUL-terminated, into `buf` of `size` bytes.
@@ -1350,9 +1392,15 @@ bool minke_tokenizer_has_chat_template(const struct minke_tokenizer *tok);
  * Renders the model's chat template over `messages` (`n_messages` of
  * them) into `buf` of `size` bytes, NUL-terminated; with
  * `add_generation_prompt`, the text ends with the header of the
- * assistant's turn, ready to generate. Tokenize the result with
- * `add_special = false`: the template writes the special tokens itself.
- * Sizing as `minke_tokenizer_decode()`.
+ * assistant's turn, ready to generate. Sizing as
+ * `minke_tokenizer_decode()`.
+ *
+ * The text holds the messages as they are, so encoding it (with
+ * `MINKE_ENCODE_PARSE_SPECIAL`, which the template's own special tokens
+ * need) also turns special-token text a user typed into control tokens.
+ * To prompt the model, use `minke_tokenizer_encode_chat()`, which keeps
+ * the messages text; this function is for showing or logging the prompt,
+ * or for apps that vouch for every message.
  *
  * The template comes from the model file, so it renders within limits
  * on its size, its nesting, the work it does (about a million steps) and
@@ -1378,6 +1426,41 @@ minke_status minke_tokenizer_apply_chat_template(const struct minke_tokenizer *t
                                                  char *buf,
                                                  size_t size,
                                                  size_t *n_bytes);
+
+/**
+ * Renders the model's chat template over `messages` (`n_messages` of
+ * them) and encodes the prompt to token ids, ready to prefill or to give
+ * `minke_generate()`: only the template's own special tokens become
+ * control tokens; special-token text in a message (a user typing
+ * `<|im_end|>`) stays text. Without such text the ids are those of
+ * encoding `minke_tokenizer_apply_chat_template()`'s text with
+ * `MINKE_ENCODE_PARSE_SPECIAL`. No prefix tokens are added: the template
+ * writes its own. With `add_generation_prompt`, the prompt ends with the
+ * header of the assistant's turn. Sizing as `minke_tokenizer_encode()`.
+ * Limits as `minke_tokenizer_apply_chat_template()`.
+ *
+ * A template that measures, slices or compares a message sees each
+ * special-token text in it as one private-use char; the ids hold the
+ * text.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` (`tok`, `n_tokens`, `messages` with
+ * `n_messages > 0`, a role or content, or `tokens` with `capacity > 0`),
+ * `MINKE_ERR_UTF8`, `MINKE_ERR_TOKENIZER` (no template, or the template
+ * failed or went past a limit) or `MINKE_ERR_BUFFER_TOO_SMALL`.
+ * Thread-safe.
+ *
+ * # Safety
+ * `tok` is NULL or a live tokenizer; `messages` NULL or `n_messages`
+ * readable messages whose strings are NULL or NUL-terminated; `tokens`
+ * NULL or valid for writing `capacity` ids; `n_tokens` NULL or writable.
+ */
+minke_status minke_tokenizer_encode_chat(const struct minke_tokenizer *tok,
+                                         const struct minke_chat_message *messages,
+                                         size_t n_messages,
+                                         bool add_generation_prompt,
+                                         uint32_t *tokens,
+                                         size_t capacity,
+                                         size_t *n_tokens);
 
 /**
  * The ids that end generation (see `minke_tokenizer_is_eog()`): a
