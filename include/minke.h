@@ -464,7 +464,8 @@ typedef struct minke_session_params {
   uint32_t n_ctx;
   /**
    * Worker threads, the caller's included. 0 (the default): the model's
-   * `n_threads`.
+   * `n_threads`. At most 64 are used (`minke_session_n_threads()` gives
+   * the number in use).
    */
   uint32_t n_threads;
   /**
@@ -1166,8 +1167,9 @@ uint32_t minke_session_pos(const struct minke_session *session);
 uint32_t minke_session_n_ctx(const struct minke_session *session);
 
 /**
- * Worker threads the session runs on (the caller's included). 0 if
- * `session` is NULL. One thread at a time per session.
+ * Worker threads the session runs on (the caller's included): the
+ * `n_threads` asked for, clamped to 1..=64. 0 if `session` is NULL. One
+ * thread at a time per session.
  *
  * # Safety
  * `session` is NULL or a live session.

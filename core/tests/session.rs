@@ -153,3 +153,16 @@ fn a_model_read_into_memory_is_the_mapped_model() {
         .expect("missing file opened");
     assert!(matches!(e, minke::Error::Io { .. }), "{e}");
 }
+
+#[test]
+fn params_report_the_threads_in_use() {
+    let dir = TempDir::new("nthreads");
+    let path = dir.path("m.minke");
+    write_random(&path, &tiny_config(), 4);
+    let model = Model::open(&path).unwrap();
+    // Asked for more than the pool runs: the session says what it runs.
+    let s = Session::new(&model, params(100_000, 8)).unwrap();
+    assert_eq!(s.params().n_threads, minke::threads::MAX_THREADS);
+    let s = Session::new(&model, params(3, 8)).unwrap();
+    assert_eq!(s.params().n_threads, 3);
+}

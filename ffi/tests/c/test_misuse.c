@@ -417,6 +417,15 @@ static void hostile_sizes(const minke_model *m, minke_session *s, minke_sampler 
     CHECK(minke_session_n_ctx(so) == train);
     minke_session_free(so);
     so = NULL;
+    /* More threads than the pool runs (64): the session says what it
+     * runs, not what was asked. */
+    minke_session_default_params(&sp, sizeof sp);
+    sp.n_ctx = 16;
+    sp.n_threads = 100000;
+    CHECK_ST(minke_session_new(m, &sp, &so), MINKE_OK);
+    CHECK(minke_session_n_threads(so) == 64);
+    minke_session_free(so);
+    so = NULL;
     /* A batch larger than the context is clamped to it. */
     minke_session_default_params(&sp, sizeof sp);
     sp.n_ctx = 16;
