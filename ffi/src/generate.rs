@@ -59,7 +59,8 @@ pub struct minke_generate_params {
     pub max_tokens: u32,
     /// `n_stop` NUL-terminated UTF-8 strings: generation stops when the
     /// text contains one of them, which is not emitted. Default NULL. The
-    /// strings are read during the call only.
+    /// strings are read during the call only. An empty string is refused
+    /// (`MINKE_ERR_INVALID_ARG`): every text contains it.
     pub stop: *const *const c_char,
     /// Number of `stop` strings (default 0).
     pub n_stop: usize,
@@ -179,7 +180,8 @@ pub unsafe extern "C" fn minke_generate_default_params(
 ///
 /// Returns `MINKE_OK` also when the callback stopped generation
 /// (`MINKE_STOP_CANCELLED`); otherwise `MINKE_ERR_NULL_ARG`,
-/// `MINKE_ERR_INVALID_ARG` (empty prompt, bad params), `MINKE_ERR_UTF8`
+/// `MINKE_ERR_INVALID_ARG` (empty prompt, bad params, an empty stop
+/// string), `MINKE_ERR_UTF8`
 /// (a stop string), `MINKE_ERR_TOKEN_OUT_OF_RANGE`,
 /// `MINKE_ERR_CONTEXT_FULL` (the prompt does not fit) or
 /// `MINKE_ERR_TOKENIZER` (the model has no tokenizer). One thread at a

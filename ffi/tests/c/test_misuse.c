@@ -368,6 +368,16 @@ static void bad_values(const minke_model *m, const minke_tokenizer *t, minke_ses
     gp.n_stop = 1;
     CHECK_ST(minke_generate(s, smp, ids, 3, &gp, NULL, NULL, NULL), MINKE_ERR_UTF8);
     CHECK(contains(minke_last_error(), "params.stop[0]"));
+    /* An empty stop string would stop after one token: refused. */
+    {
+        const char *empty[2] = {"ok", ""};
+        uint32_t pos = minke_session_pos(s);
+        gp.stop = empty;
+        gp.n_stop = 2;
+        CHECK_ST(minke_generate(s, smp, ids, 3, &gp, NULL, NULL, NULL), MINKE_ERR_INVALID_ARG);
+        CHECK(contains(minke_last_error(), "stop string 1 is empty"));
+        CHECK(minke_session_pos(s) == pos);
+    }
     CHECK_ST(minke_tokenizer_token_to_id(t, "no such token, surely", small), MINKE_ERR_TOKENIZER);
     CHECK(strcmp(minke_status_name(999), "MINKE_ERR_UNKNOWN") == 0);
 }
