@@ -368,17 +368,9 @@ typedef double (*minke_rank_fn)(const char *text,
                                 void *user_data);
 
 /**
- * Receives each piece of generated text as soon as it is whole UTF-8:
- * `piece` holds `len` bytes followed by a NUL (borrowed: copy it to keep
- * it). Return `true` to go on, `false` to stop generation. It runs on
- * the thread that called `minke_generate()`, and must not call functions
- * on the session or sampler being used, nor unwind (throw) into minke.
- */
-typedef bool (*minke_piece_fn)(const char *piece, size_t len, void *user_data);
-
-/**
  * What `minke_generate()` did. The caller sets `size` to
- * `sizeof(minke_generate_result)` before the call; minke fills the rest.
+ * `sizeof(minke_generate_result)` before the call, with
+ * `minke_generate_default_result()` or by hand; minke fills the rest.
  */
 typedef struct minke_generate_result {
   /**
@@ -407,6 +399,15 @@ typedef struct minke_generate_result {
    */
   double decode_ms;
 } minke_generate_result;
+
+/**
+ * Receives each piece of generated text as soon as it is whole UTF-8:
+ * `piece` holds `len` bytes followed by a NUL (borrowed: copy it to keep
+ * it). Return `true` to go on, `false` to stop generation. It runs on
+ * the thread that called `minke_generate()`, and must not call functions
+ * on the session or sampler being used, nor unwind (throw) into minke.
+ */
+typedef bool (*minke_piece_fn)(const char *piece, size_t len, void *user_data);
 
 /**
  * How a model is opened. Fill it with `minke_model_default_params()`,
@@ -653,6 +654,20 @@ const char *minke_last_error(void);
  * `params` is NULL or valid for writing `size` bytes.
  */
 minke_status minke_generate_default_params(struct minke_generate_params *params, uint32_t size);
+
+/**
+ * Fills `result` (a struct of `size` bytes, normally
+ * `sizeof(minke_generate_result)`) with the values of a call that
+ * generated nothing (`MINKE_STOP_MAX_TOKENS`, zero counts and times) and
+ * sets `result->size`, ready to pass to `minke_generate()`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (`size` below
+ * the first version of the struct). Thread-safe.
+ *
+ * # Safety
+ * `result` is NULL or valid for writing `size` bytes.
+ */
+minke_status minke_generate_default_result(struct minke_generate_result *result, uint32_t size);
 
 /**
  * Generates text: runs `prompt` (`n_prompt` token ids, appended at the

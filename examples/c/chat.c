@@ -156,7 +156,7 @@ int main(int argc, char **argv)
             goto out;
         }
 
-        res.size = sizeof res;
+        minke_generate_default_result(&res, sizeof res);
         st = minke_generate(session, sampler, ids + keep, n_ids - keep, &gp, on_piece, &reply,
                             &res);
         putchar('\n');

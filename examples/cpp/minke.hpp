@@ -289,8 +289,8 @@ minke_generate_result generate(Session &session, Sampler &sampler,
             return false;
         }
     };
-    minke_generate_result result{};
-    result.size = sizeof result;
+    minke_generate_result result;
+    check(minke_generate_default_result(&result, sizeof result));
     minke_status st = minke_generate(session.get(), sampler.get(), prompt.data(), prompt.size(),
                                      &params, trampoline, &ctx, &result);
     if (ctx.error) std::rethrow_exception(ctx.error);

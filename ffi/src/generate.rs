@@ -111,7 +111,8 @@ impl minke_generate_params {
 }
 
 /// What `minke_generate()` did. The caller sets `size` to
-/// `sizeof(minke_generate_result)` before the call; minke fills the rest.
+/// `sizeof(minke_generate_result)` before the call, with
+/// `minke_generate_default_result()` or by hand; minke fills the rest.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct minke_generate_result {
@@ -166,6 +167,27 @@ pub unsafe extern "C" fn minke_generate_default_params(
     ffi_boundary("minke_generate_default_params", || {
         // SAFETY: NULL or writable for `size` bytes (caller).
         unsafe { write_params(params, size, minke_generate_params::default()) }
+    })
+}
+
+/// Fills `result` (a struct of `size` bytes, normally
+/// `sizeof(minke_generate_result)`) with the values of a call that
+/// generated nothing (`MINKE_STOP_MAX_TOKENS`, zero counts and times) and
+/// sets `result->size`, ready to pass to `minke_generate()`.
+///
+/// Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (`size` below
+/// the first version of the struct). Thread-safe.
+///
+/// # Safety
+/// `result` is NULL or valid for writing `size` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn minke_generate_default_result(
+    result: *mut minke_generate_result,
+    size: u32,
+) -> minke_status {
+    ffi_boundary("minke_generate_default_result", || {
+        // SAFETY: NULL or writable for `size` bytes (caller).
+        unsafe { write_params(result, size, minke_generate_result::default()) }
     })
 }
 

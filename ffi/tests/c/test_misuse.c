@@ -196,6 +196,20 @@ static void bad_params(const minke_model *m, minke_session *s, minke_sampler *sm
     memset(&res, 0, sizeof res);
     CHECK_ST(minke_generate(s, smp, ids, 2, NULL, NULL, NULL, &res), MINKE_ERR_INVALID_ARG);
     CHECK(contains(minke_last_error(), "minke_generate_result.size is 0"));
+    /* Its defaults function sets it, as for the params structs. */
+    CHECK_ST(minke_generate_default_result(&res, 2), MINKE_ERR_INVALID_ARG);
+    CHECK_ST(minke_generate_default_result(NULL, sizeof res), MINKE_ERR_NULL_ARG);
+    memset(&res, 0xAB, sizeof res);
+    CHECK_ST(minke_generate_default_result(&res, sizeof res), MINKE_OK);
+    CHECK(res.size == sizeof res && res.n_tokens == 0 && res.n_prompt_tokens == 0);
+    CHECK(res.stop_reason == MINKE_STOP_MAX_TOKENS && res.prefill_ms == 0.0);
+    minke_generate_default_params(&gp, sizeof gp);
+    gp.max_tokens = 1;
+    CHECK_ST(minke_session_rewind(s, 0), MINKE_OK);
+    CHECK_ST(minke_generate(s, smp, ids, 2, &gp, NULL, NULL, &res), MINKE_OK);
+    CHECK(res.n_prompt_tokens == 2 && res.n_tokens == 1);
+    CHECK_ST(minke_session_rewind(s, 0), MINKE_OK);
+    CHECK_ST(minke_sampler_reset(smp), MINKE_OK);
 }
 
 static void bad_files(void)
