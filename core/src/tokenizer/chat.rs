@@ -49,7 +49,7 @@ fn is_swap(c: char) -> bool {
 }
 
 /// Parts of special tokens, to find them at the edges of a message.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Edges {
     /// Every proper prefix of a special token's text.
     prefixes: HashSet<Box<str>>,
@@ -57,13 +57,28 @@ pub(super) struct Edges {
     suffixes: HashSet<Box<str>>,
     /// The longest special token, in bytes.
     max_len: usize,
+    /// Whether a special token starts / ends with this byte: a quick
+    /// test before the sets are looked up.
+    first: [bool; 256],
+    last: [bool; 256],
 }
 
 impl Edges {
     pub(super) fn new(t: &Tokenizer) -> Edges {
-        let mut e = Edges::default();
+        let mut e = Edges {
+            prefixes: HashSet::new(),
+            suffixes: HashSet::new(),
+            max_len: 0,
+            first: [false; 256],
+            last: [false; 256],
+        };
         let contents = t.raw_added.special_contents();
         for s in contents.chain(t.norm_added.special_contents()) {
+            let (Some(&a), Some(&z)) = (s.as_bytes().first(), s.as_bytes().last()) else {
+                continue;
+            };
+            e.first[a as usize] = true;
+            e.last[z as usize] = true;
             e.max_len = e.max_len.max(s.len());
             for (i, _) in s.char_indices().skip(1) {
                 e.prefixes.insert(s[..i].into());
@@ -77,16 +92,22 @@ impl Edges {
     /// that is a proper prefix of a special token.
     fn tail(&self, s: &str, from: usize) -> Option<usize> {
         let lo = from.max(s.len().saturating_sub(self.max_len));
-        (lo..s.len()).find(|&i| s.is_char_boundary(i) && self.prefixes.contains(&s[i..]))
+        (lo..s.len()).find(|&i| {
+            self.first[s.as_bytes()[i] as usize]
+                && s.is_char_boundary(i)
+                && self.prefixes.contains(&s[i..])
+        })
     }
 
     /// The end of the longest head of `s`, ending at or before `to`, that
     /// is a proper suffix of a special token.
     fn head(&self, s: &str, to: usize) -> Option<usize> {
         let hi = to.min(self.max_len);
-        (1..=hi)
-            .rev()
-            .find(|&i| s.is_char_boundary(i) && self.suffixes.contains(&s[..i]))
+        (1..=hi).rev().find(|&i| {
+            self.last[s.as_bytes()[i - 1] as usize]
+                && s.is_char_boundary(i)
+                && self.suffixes.contains(&s[..i])
+        })
     }
 }
 
