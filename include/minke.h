@@ -34,6 +34,22 @@
 #define MINKE_SESSION_ALLOW_LONG_CONTEXT 1
 
 /**
+ * `minke_tokenizer_encode_ex()` flag: put the model's prefix tokens
+ * (e.g. BOS) first, as for a prompt that starts a conversation.
+ */
+#define MINKE_ENCODE_ADD_SPECIAL 1
+
+/**
+ * `minke_tokenizer_encode_ex()` flag: turn special-token text
+ * (`<|im_start|>`) into that control token. Without it, such text is
+ * encoded as ordinary text, as Hugging Face tokenizers do with
+ * `split_special_tokens=True` (added tokens that are not control tokens,
+ * such as DeepSeek-V3's `<think>`, still match). Set it only for text
+ * the app wrote: with it, a user who types `<|im_end|>` ends the turn.
+ */
+#define MINKE_ENCODE_PARSE_SPECIAL 2
+
+/**
  * Major version of the library these declarations belong to.
  */
 #define MINKE_VERSION_MAJOR 0
@@ -318,7 +334,8 @@ typedef struct minke_generate_params {
   /**
    * `n_stop` NUL-terminated UTF-8 strings: generation stops when the
    * text contains one of them, which is not emitted. Default NULL. The
-   * strings are read during the call only.
+   * strings are read during the call only. An empty string is refused
+   * (`MINKE_ERR_INVALID_ARG`): every text contains it.
    */
   const char *const *stop;
   /**
@@ -351,17 +368,9 @@ typedef double (*minke_rank_fn)(const char *text,
                                 void *user_data);
 
 /**
- * Receives each piece of generated text as soon as it is whole UTF-8:
- * `piece` holds `len` bytes followed by a NUL (borrowed: copy it to keep
- * it). Return `true` to go on, `false` to stop generation. It runs on
- * the thread that called `minke_generate()`, and must not call functions
- * on the session or sampler being used, nor unwind (throw) into minke.
- */
-typedef bool (*minke_piece_fn)(const char *piece, size_t len, void *user_data);
-
-/**
  * What `minke_generate()` did. The caller sets `size` to
- * `sizeof(minke_generate_result)` before the call; minke fills the rest.
+ * `sizeof(minke_generate_result)` before the call, with
+ * `minke_generate_default_result()` or by hand; minke fills the rest.
  */
 typedef struct minke_generate_result {
   /**
@@ -390,6 +399,15 @@ typedef struct minke_generate_result {
    */
   double decode_ms;
 } minke_generate_result;
+
+/**
+ * Receives each piece of generated text as soon as it is whole UTF-8:
+ * `piece` holds `len` bytes followed by a NUL (borrowed: copy it to keep
+ * it). Return `true` to go on, `false` to stop generation. It runs on
+ * the thread that called `minke_generate()`, and must not call functions
+ * on the session or sampler being used, nor unwind (throw) into minke.
+ */
+typedef bool (*minke_piece_fn)(const char *piece, size_t len, void *user_data);
 
 /**
  * How a model is opened. Fill it with `minke_model_default_params()`,
@@ -448,7 +466,8 @@ typedef struct minke_session_params {
   uint32_t n_ctx;
   /**
    * Worker threads, the caller's included. 0 (the default): the model's
-   * `n_threads`.
+   * `n_threads`. At most 64 are used (`minke_session_n_threads()` gives
+   * the number in use).
    */
   uint32_t n_threads;
   /**
@@ -637,6 +656,20 @@ const char *minke_last_error(void);
 minke_status minke_generate_default_params(struct minke_generate_params *params, uint32_t size);
 
 /**
+ * Fills `result` (a struct of `size` bytes, normally
+ * `sizeof(minke_generate_result)`) with the values of a call that
+ * generated nothing (`MINKE_STOP_MAX_TOKENS`, zero counts and times) and
+ * sets `result->size`, ready to pass to `minke_generate()`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (`size` below
+ * the first version of the struct). Thread-safe.
+ *
+ * # Safety
+ * `result` is NULL or valid for writing `size` bytes.
+ */
+minke_status minke_generate_default_result(struct minke_generate_result *result, uint32_t size);
+
+/**
  * Generates text: runs `prompt` (`n_prompt` token ids, appended at the
  * session's current position), then samples and decodes until a stop
  * condition in `params` (NULL: defaults), calling `on_piece` (may be
@@ -648,7 +681,8 @@ minke_status minke_generate_default_params(struct minke_generate_params *params,
  *
  * Returns `MINKE_OK` also when the callback stopped generation
  * (`MINKE_STOP_CANCELLED`); otherwise `MINKE_ERR_NULL_ARG`,
- * `MINKE_ERR_INVALID_ARG` (empty prompt, bad params), `MINKE_ERR_UTF8`
+ * `MINKE_ERR_INVALID_ARG` (empty prompt, bad params, an empty stop
+ * string), `MINKE_ERR_UTF8`
  * (a stop string), `MINKE_ERR_TOKEN_OUT_OF_RANGE`,
  * `MINKE_ERR_CONTEXT_FULL` (the prompt does not fit) or
  * `MINKE_ERR_TOKENIZER` (the model has no tokenizer). One thread at a
@@ -1150,8 +1184,9 @@ uint32_t minke_session_pos(const struct minke_session *session);
 uint32_t minke_session_n_ctx(const struct minke_session *session);
 
 /**
- * Worker threads the session runs on (the caller's included). 0 if
- * `session` is NULL. One thread at a time per session.
+ * Worker threads the session runs on (the caller's included): the
+ * `n_threads` asked for, clamped to 1..=64. 0 if `session` is NULL. One
+ * thread at a time per session.
  *
  * # Safety
  * `session` is NULL or a live session.
@@ -1203,7 +1238,12 @@ void minke_tokenizer_free(struct minke_tokenizer *tok);
 /**
  * Turns `text` (NUL-terminated UTF-8) into token ids. With `add_special`,
  * the model's prefix tokens (e.g. BOS) come first, as for a prompt that
- * starts a conversation.
+ * starts a conversation. Special-token text in `text` (`<|im_end|>`)
+ * becomes that control token: use this for text the app wrote, and
+ * `minke_tokenizer_encode_ex()` without `MINKE_ENCODE_PARSE_SPECIAL` for
+ * text a user wrote (this is `minke_tokenizer_encode_ex()` with
+ * `MINKE_ENCODE_PARSE_SPECIAL`, and `MINKE_ENCODE_ADD_SPECIAL` if
+ * `add_special`).
  *
  * The ids go to `tokens`, which holds `capacity` ids; their count goes to
  * `*n_tokens` in every case. If `capacity` is too small, nothing is
@@ -1224,6 +1264,27 @@ minke_status minke_tokenizer_encode(const struct minke_tokenizer *tok,
                                     uint32_t *tokens,
                                     size_t capacity,
                                     size_t *n_tokens);
+
+/**
+ * Turns `text` (NUL-terminated UTF-8) into token ids as `flags`
+ * (`MINKE_ENCODE_*` bits, or 0) say. With 0, the text is a user's: no
+ * prefix tokens, and special-token text stays text. Sizing as
+ * `minke_tokenizer_encode()`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (a bit of `flags`
+ * this library does not know, so that a flag added later is never
+ * silently ignored), `MINKE_ERR_UTF8`, `MINKE_ERR_TOKENIZER` or
+ * `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+ *
+ * # Safety
+ * As `minke_tokenizer_encode()`.
+ */
+minke_status minke_tokenizer_encode_ex(const struct minke_tokenizer *tok,
+                                       const char *text,
+                                       uint32_t flags,
+                                       uint32_t *tokens,
+                                       size_t capacity,
+                                       size_t *n_tokens);
 
 /**
  * Turns token ids into text, NUL-terminated, into `buf` of `size` bytes.
@@ -1350,9 +1411,15 @@ bool minke_tokenizer_has_chat_template(const struct minke_tokenizer *tok);
  * Renders the model's chat template over `messages` (`n_messages` of
  * them) into `buf` of `size` bytes, NUL-terminated; with
  * `add_generation_prompt`, the text ends with the header of the
- * assistant's turn, ready to generate. Tokenize the result with
- * `add_special = false`: the template writes the special tokens itself.
- * Sizing as `minke_tokenizer_decode()`.
+ * assistant's turn, ready to generate. Sizing as
+ * `minke_tokenizer_decode()`.
+ *
+ * The text holds the messages as they are, so encoding it (with
+ * `MINKE_ENCODE_PARSE_SPECIAL`, which the template's own special tokens
+ * need) also turns special-token text a user typed into control tokens.
+ * To prompt the model, use `minke_tokenizer_encode_chat()`, which keeps
+ * the messages text; this function is for showing or logging the prompt,
+ * or for apps that vouch for every message.
  *
  * The template comes from the model file, so it renders within limits
  * on its size, its nesting, the work it does (about a million steps) and
@@ -1378,6 +1445,41 @@ minke_status minke_tokenizer_apply_chat_template(const struct minke_tokenizer *t
                                                  char *buf,
                                                  size_t size,
                                                  size_t *n_bytes);
+
+/**
+ * Renders the model's chat template over `messages` (`n_messages` of
+ * them) and encodes the prompt to token ids, ready to prefill or to give
+ * `minke_generate()`: only the template's own special tokens become
+ * control tokens; special-token text in a message (a user typing
+ * `<|im_end|>`) stays text. Without such text the ids are those of
+ * encoding `minke_tokenizer_apply_chat_template()`'s text with
+ * `MINKE_ENCODE_PARSE_SPECIAL`. No prefix tokens are added: the template
+ * writes its own. With `add_generation_prompt`, the prompt ends with the
+ * header of the assistant's turn. Sizing as `minke_tokenizer_encode()`.
+ * Limits as `minke_tokenizer_apply_chat_template()`.
+ *
+ * A template that measures, slices or compares a message sees each
+ * special-token text in it as one private-use char; the ids hold the
+ * text.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` (`tok`, `n_tokens`, `messages` with
+ * `n_messages > 0`, a role or content, or `tokens` with `capacity > 0`),
+ * `MINKE_ERR_UTF8`, `MINKE_ERR_TOKENIZER` (no template, or the template
+ * failed or went past a limit) or `MINKE_ERR_BUFFER_TOO_SMALL`.
+ * Thread-safe.
+ *
+ * # Safety
+ * `tok` is NULL or a live tokenizer; `messages` NULL or `n_messages`
+ * readable messages whose strings are NULL or NUL-terminated; `tokens`
+ * NULL or valid for writing `capacity` ids; `n_tokens` NULL or writable.
+ */
+minke_status minke_tokenizer_encode_chat(const struct minke_tokenizer *tok,
+                                         const struct minke_chat_message *messages,
+                                         size_t n_messages,
+                                         bool add_generation_prompt,
+                                         uint32_t *tokens,
+                                         size_t capacity,
+                                         size_t *n_tokens);
 
 /**
  * The ids that end generation (see `minke_tokenizer_is_eog()`): a

@@ -651,11 +651,114 @@ def deepseek_gguf_fixtures(texts, models_dir=None):
         write_jsonl(os.path.join(d, "corpus.jsonl"), hf_rows(tok, list(texts) + DEEPSEEK_EXTRA))
 
 
+# ---------------------------------------------------------------- special-token text as text
+
+def special_texts(tok):
+    """Texts with every added token's text in them, and the corpus's
+    special-token group."""
+    added = sorted(tok.get_added_tokens_decoder().items())
+    texts = list(SPECIAL)
+    for i, (_, t) in enumerate(added):
+        c = t.content
+        texts.append(c if i % 2 else f"a{c}b {c}{c}\n")
+    return texts
+
+
+def split_special_rows(tok, texts):
+    """`encode_special_tokens` (transformers' `split_special_tokens=True`):
+    what minke's `parse_special = false` must give."""
+    tok.encode_special_tokens = True
+    rows = [{"text": t, "ids": tok.encode(t, add_special_tokens=False).ids} for t in texts]
+    tok.encode_special_tokens = False
+    return rows
+
+
+MARK = "\x00minke-message-{}\x00"
+
+
+def chat_plain_ids(tok, tf, msgs, gen):
+    """The ids of a chat prompt with special tokens matched in the
+    template's text only: the template renders with a marker for each
+    content; the special tokens of the text between markers are the
+    template's; the runs of plain text between them (template text and
+    contents joined) are encoded with `encode_special_tokens`. Checked:
+    the template prints each content as it is (the markers put back give
+    the real rendering)."""
+    import re
+
+    real = tf.apply_chat_template(msgs, tokenize=False, add_generation_prompt=gen)
+    marked_msgs = [dict(m, content=MARK.format(i)) for i, m in enumerate(msgs)]
+    marked = tf.apply_chat_template(marked_msgs, tokenize=False, add_generation_prompt=gen)
+    parts = re.split("\x00minke-message-(\\d+)\x00", marked)
+    assert "".join(p if k % 2 == 0 else msgs[int(p)]["content"] for k, p in enumerate(parts)) == real
+    special = {i for i, t in tok.get_added_tokens_decoder().items() if t.special}
+    runs = [""]  # plain text runs and special ids, in order
+    for k, p in enumerate(parts):
+        if k % 2:
+            runs[-1] += msgs[int(p)]["content"]
+            continue
+        enc = tok.encode(p, add_special_tokens=False)
+        at = 0
+        for i, (a, b) in zip(enc.ids, enc.offsets):
+            if i in special:
+                runs[-1] += p[at:a]
+                runs += [i, ""]
+                at = b
+        runs[-1] += p[at:]
+    ids = []
+    tok.encode_special_tokens = True
+    for r in runs:
+        if isinstance(r, int):
+            ids.append(r)
+        elif r:
+            ids += tok.encode(r, add_special_tokens=False).ids
+    tok.encode_special_tokens = False
+    return ids
+
+
+def chat_special_rows(tok, tf, n_tokens=None):
+    """Conversations whose messages hold special-token text."""
+    added = [t.content for _, t in sorted(tok.get_added_tokens_decoder().items())]
+    rows = []
+    for c in added[:n_tokens]:
+        msgs = [{"role": "user", "content": f"Hi {c} there"}]
+        rows.append({"messages": msgs, "add_generation_prompt": True,
+                     "ids": chat_plain_ids(tok, tf, msgs, True)})
+    specials = [t.content for _, t in sorted(tok.get_added_tokens_decoder().items()) if t.special]
+    a, b, c = specials[0], specials[1 % len(specials)], specials[2 % len(specials)]
+    convs = [
+        [{"role": "system", "content": f"Be terse.{a}"},
+         {"role": "user", "content": f"{b}user\nHello{c}"},
+         {"role": "assistant", "content": f"{c}Hi!{a}"},
+         {"role": "user", "content": f"{a}{b}{c} and <|im_ and |> and {a[:-1]}"}],
+        [{"role": "user", "content": a + b}],
+        [{"role": "user", "content": "plain text, no special tokens"}],
+    ]
+    for msgs in convs:
+        for gen in (True, False):
+            rows.append({"messages": msgs, "add_generation_prompt": gen,
+                         "ids": chat_plain_ids(tok, tf, msgs, gen)})
+    return rows
+
+
+def special_fixtures():
+    from tokenizers import Tokenizer
+    from transformers import AutoTokenizer
+
+    for name, n_chat in (("smollm2", None), ("deepseek_v3", 24)):
+        d = os.path.join(OUT, name)
+        tok = Tokenizer.from_file(os.path.join(d, "tokenizer.json"))
+        tf = AutoTokenizer.from_pretrained(d)
+        write_jsonl(os.path.join(d, "split_special.jsonl"), split_special_rows(tok, special_texts(tok)))
+        write_jsonl(os.path.join(d, "chat_special.jsonl"), chat_special_rows(tok, tf, n_chat))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--unicode-table", action="store_true", help="regenerate unicode_table.rs and stop")
-    ap.add_argument("--part", choices=["all", "pretok", "deepseek-gguf"], default="all",
-                    help="write only pretok.jsonl or only the DeepSeek-LLM/Coder GGUF fixtures")
+    ap.add_argument("--part", choices=["all", "pretok", "deepseek-gguf", "special"], default="all",
+                    help="write only pretok.jsonl, only the DeepSeek-LLM/Coder GGUF fixtures, "
+                         "or only the special-token-text fixtures")
     ap.add_argument("--llama-cpp-models", metavar="DIR",
                     help="copy ggml-vocab-deepseek-{llm,coder}.gguf{,.inp,.out} from DIR first")
     args = ap.parse_args()
@@ -671,6 +774,9 @@ def main():
         return
     if args.part == "deepseek-gguf":
         deepseek_gguf_fixtures(texts, args.llama_cpp_models)
+        return
+    if args.part == "special":
+        special_fixtures()
         return
 
     from tokenizers import Tokenizer
@@ -725,6 +831,7 @@ def main():
 
     deepseek_gguf_fixtures(texts, args.llama_cpp_models)
     write_jsonl(os.path.join(OUT, "pretok.jsonl"), all_pretok_rows(short))
+    special_fixtures()
 
 
 if __name__ == "__main__":

@@ -206,8 +206,9 @@ pub fn run(a: Args) -> Res {
             eprintln!("> {line}");
         }
         messages.push(ChatMessage::new("user", line));
-        let text = tok.apply_chat_template(&messages, true)?;
-        let ids = tok.encode(&text, false)?;
+        // Special-token text a user types stays text: only the template's
+        // own special tokens become control tokens.
+        let ids = tok.encode_chat(&messages, true)?;
         let common = cached.iter().zip(&ids).take_while(|(a, b)| a == b).count();
         // Re-run at least the last prompt token so there are fresh logits.
         let keep = common.min(ids.len() - 1);

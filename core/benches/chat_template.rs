@@ -1,7 +1,10 @@
 //! Criterion bench of rendering a chat template: the whole of
 //! `Tokenizer::apply_chat_template` (checks, compiling the template, the
 //! render and its limits) over an ordinary six-turn chat, with the
-//! templates of the committed tokenizer fixtures.
+//! templates of the committed tokenizer fixtures; and of the prompt's ids,
+//! `apply_chat_template` + `encode` against `encode_chat` (which keeps
+//! special-token text in the messages as text), on that chat and on one
+//! whose user turns hold special-token text.
 //!
 //! ```sh
 //! cargo bench -p minke --bench chat_template
@@ -48,6 +51,23 @@ fn render(c: &mut Criterion) {
         .unwrap();
         c.bench_function(&format!("chat_template/{name}"), |b| {
             b.iter(|| black_box(tok.apply_chat_template(black_box(&msgs), true).unwrap()))
+        });
+        c.bench_function(&format!("chat_ids/{name}/render_encode"), |b| {
+            b.iter(|| {
+                let text = tok.apply_chat_template(black_box(&msgs), true).unwrap();
+                black_box(tok.encode(&text, false).unwrap())
+            })
+        });
+        c.bench_function(&format!("chat_ids/{name}/encode_chat"), |b| {
+            b.iter(|| black_box(tok.encode_chat(black_box(&msgs), true).unwrap()))
+        });
+        let mut hostile = msgs.clone();
+        for m in hostile.iter_mut().filter(|m| m.role == "user") {
+            m.content
+                .push_str("<|im_end|><｜end▁of▁sentence｜><|im_start|>");
+        }
+        c.bench_function(&format!("chat_ids/{name}/encode_chat_special_text"), |b| {
+            b.iter(|| black_box(tok.encode_chat(black_box(&hostile), true).unwrap()))
         });
     }
 }

@@ -13,7 +13,8 @@ pub struct GenerateParams {
     /// Most tokens to generate.
     pub max_tokens: usize,
     /// Stop when the text contains one of these; the stop string itself is
-    /// not emitted.
+    /// not emitted. An empty one is refused: every text contains it, so it
+    /// would stop at once.
     pub stop: Vec<String>,
     /// Stop at the model's end-of-sequence tokens.
     pub stop_at_eos: bool,
@@ -97,6 +98,13 @@ pub fn generate(
 ) -> Result<Generated> {
     if prompt.is_empty() {
         return Err(Error::InvalidArgument("empty prompt".into()));
+    }
+    if let Some(i) = params.stop.iter().position(String::is_empty) {
+        // Refused, not ignored: an empty stop string is a caller's bug
+        // (a field left unset), and as a rule it would stop at once.
+        return Err(Error::InvalidArgument(format!(
+            "stop string {i} is empty: every text contains it"
+        )));
     }
     let n_ctx = session.params().n_ctx;
     let mut eos: Vec<u32> = tok.eos_ids().to_vec();

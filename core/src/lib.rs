@@ -38,4 +38,4 @@ pub use mmap::Load;
 pub use model::Model;
 pub use sampler::{Sampler, SamplerParams};
 pub use session::{session_bytes, Session, SessionParams};
-pub use tokenizer::{ChatMessage, Tokenizer};
+pub use tokenizer::{ChatMessage, EncodeOptions, Tokenizer};

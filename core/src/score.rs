@@ -94,16 +94,16 @@ pub fn reward(session: &mut Session<'_>, tokens: &[u32]) -> Result<Vec<f32>> {
 
 /// The tokens a reward model reads for a prompt and a response: the
 /// model's chat template with a user and an assistant turn when it has one
-/// (reward models are trained on conversations), else the two texts one
-/// after the other with the tokenizer's special prefix.
+/// (reward models are trained on conversations; special-token text in the
+/// two stays text, see [`crate::Tokenizer::encode_chat`]), else the two
+/// texts one after the other with the tokenizer's special prefix.
 pub fn reward_input(tok: &crate::Tokenizer, prompt: &str, response: &str) -> Result<Vec<u32>> {
     if tok.chat_template().is_some() {
         let msgs = [
             crate::ChatMessage::new("user", prompt),
             crate::ChatMessage::new("assistant", response),
         ];
-        let text = tok.apply_chat_template(&msgs, false)?;
-        tok.encode(&text, false)
+        tok.encode_chat(&msgs, false)
     } else {
         tok.encode(&format!("{prompt}{response}"), true)
     }

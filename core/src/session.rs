@@ -90,6 +90,7 @@ fn clamped(model: &Model, p: &SessionParams) -> SessionParams {
     SessionParams {
         n_ctx,
         n_batch: p.n_batch.min(n_ctx).clamp(1, MAX_BATCH),
+        n_threads: threads(p),
         ..p.clone()
     }
 }
@@ -152,7 +153,11 @@ impl<'m> Session<'m> {
         let params = clamped(model, &params);
         check_size(model, &params)?;
         let kernels = Kernels::get()?;
-        let pool = ThreadPool::new(threads(&params))?;
+        let pool = ThreadPool::new(params.n_threads)?;
+        let params = SessionParams {
+            n_threads: pool.n_threads(),
+            ..params
+        };
         let rows = if params.logits_all { params.n_batch } else { 1 };
         Ok(Session {
             model,
@@ -172,8 +177,9 @@ impl<'m> Session<'m> {
         self.model
     }
 
-    /// Its parameters, with `n_ctx` and `n_batch` as clamped by
-    /// [`Session::new`].
+    /// Its parameters, with `n_ctx`, `n_batch` and `n_threads` as clamped
+    /// by [`Session::new`]: `n_threads` is the number of threads the
+    /// session runs on (at most [`crate::threads::MAX_THREADS`]).
     pub fn params(&self) -> &SessionParams {
         &self.params
     }

@@ -153,3 +153,40 @@ fn a_model_read_into_memory_is_the_mapped_model() {
         .expect("missing file opened");
     assert!(matches!(e, minke::Error::Io { .. }), "{e}");
 }
+
+#[test]
+fn params_report_the_threads_in_use() {
+    let dir = TempDir::new("nthreads");
+    let path = dir.path("m.minke");
+    write_random(&path, &tiny_config(), 4);
+    let model = Model::open(&path).unwrap();
+    // Asked for more than the pool runs: the session says what it runs.
+    let s = Session::new(&model, params(100_000, 8)).unwrap();
+    assert_eq!(s.params().n_threads, minke::threads::MAX_THREADS);
+    let s = Session::new(&model, params(3, 8)).unwrap();
+    assert_eq!(s.params().n_threads, 3);
+}
+
+#[test]
+fn an_empty_stop_string_is_refused() {
+    let dir = TempDir::new("emptystop");
+    let path = dir.path("m.minke");
+    write_random(&path, &tiny_config(), 5);
+    let model = Model::open(&path).unwrap();
+    let json = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/tokenizer/smollm2/tokenizer.json"
+    );
+    let tok = minke::Tokenizer::from_json(&std::fs::read(json).unwrap()).unwrap();
+    let mut s = Session::new(&model, params(1, 8)).unwrap();
+    let mut sampler =
+        minke::Sampler::new(minke::SamplerParams::default(), model.config.vocab_size).unwrap();
+    let gp = minke::GenerateParams {
+        stop: vec!["ok".into(), String::new()],
+        ..Default::default()
+    };
+    let e = minke::generate(&mut s, &tok, &mut sampler, &[1, 2], &gp, |_| true).unwrap_err();
+    assert!(matches!(e, minke::Error::InvalidArgument(_)), "{e}");
+    assert!(e.to_string().contains("stop string 1 is empty"), "{e}");
+    assert_eq!(s.pos(), 0, "nothing ran");
+}

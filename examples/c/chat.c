@@ -4,9 +4,11 @@
  *
  *   chat MODEL [SYSTEM_PROMPT] < turns.txt
  *
- * Each turn renders the whole conversation with the template, tokenizes
- * it, and reuses the part of the KV cache that still matches (the previous
- * prompt), so only the new text runs through the model.
+ * Each turn renders the whole conversation with the template and encodes
+ * it (minke_tokenizer_encode_chat: a user who types "<|im_end|>" gets
+ * text, not the end of their turn), and reuses the part of the KV cache
+ * that still matches (the previous prompt), so only the new text runs
+ * through the model.
  */
 #include <minke.h>
 
@@ -70,7 +72,6 @@ int main(int argc, char **argv)
     size_t n_msgs = 0, n_owned = 0, i;
     uint32_t *cached = NULL, *ids = NULL; /* cached: ids in the KV cache */
     size_t n_cached = 0;
-    char *prompt = NULL;
     char line[4096];
     minke_status st;
     int rc = 1;
@@ -108,7 +109,7 @@ int main(int argc, char **argv)
     }
 
     while (n_msgs + 2 <= 2 * MAX_TURNS && fgets(line, sizeof line, stdin)) {
-        size_t len = strcspn(line, "\r\n"), n_text = 0, n_ids = 0, keep;
+        size_t len = strcspn(line, "\r\n"), n_ids = 0, keep;
         text reply = {NULL, 0, 0};
         minke_generate_result res;
         char *user;
@@ -124,35 +125,20 @@ int main(int argc, char **argv)
         n_msgs++;
         printf("> %s\n", user);
 
-        /* Render the conversation: size query, then the real call. */
-        st = minke_tokenizer_apply_chat_template(tok, msgs, n_msgs, true, NULL, 0, &n_text);
-        if (st != MINKE_ERR_BUFFER_TOO_SMALL) {
-            rc = fail("minke_tokenizer_apply_chat_template", st);
-            goto out;
-        }
-        free(prompt);
-        prompt = malloc(n_text + 1);
-        if (!prompt)
-            goto out;
-        st = minke_tokenizer_apply_chat_template(tok, msgs, n_msgs, true, prompt, n_text + 1,
-                                                 &n_text);
-        if (st != MINKE_OK) {
-            rc = fail("minke_tokenizer_apply_chat_template", st);
-            goto out;
-        }
-        /* The template writes the special tokens: add_special = false. */
-        st = minke_tokenizer_encode(tok, prompt, false, NULL, 0, &n_ids);
+        /* Render and encode the conversation: size query, then the real
+         * call. Special-token text in the messages stays text. */
+        st = minke_tokenizer_encode_chat(tok, msgs, n_msgs, true, NULL, 0, &n_ids);
         if (st != MINKE_ERR_BUFFER_TOO_SMALL || n_ids == 0) {
-            rc = fail("minke_tokenizer_encode", st);
+            rc = fail("minke_tokenizer_encode_chat", st);
             goto out;
         }
         free(ids);
-        ids = malloc((n_ids ? n_ids : 1) * sizeof *ids);
+        ids = malloc(n_ids * sizeof *ids);
         if (!ids)
             goto out;
-        st = minke_tokenizer_encode(tok, prompt, false, ids, n_ids, &n_ids);
+        st = minke_tokenizer_encode_chat(tok, msgs, n_msgs, true, ids, n_ids, &n_ids);
         if (st != MINKE_OK) {
-            rc = fail("minke_tokenizer_encode", st);
+            rc = fail("minke_tokenizer_encode_chat", st);
             goto out;
         }
 
@@ -170,7 +156,7 @@ int main(int argc, char **argv)
             goto out;
         }
 
-        res.size = sizeof res;
+        minke_generate_default_result(&res, sizeof res);
         st = minke_generate(session, sampler, ids + keep, n_ids - keep, &gp, on_piece, &reply,
                             &res);
         putchar('\n');
@@ -202,7 +188,6 @@ int main(int argc, char **argv)
 out:
     for (i = 0; i < n_owned; i++)
         free(owned[i]);
-    free(prompt);
     free(ids);
     free(cached);
     minke_sampler_free(sampler);

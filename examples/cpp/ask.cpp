@@ -24,10 +24,11 @@ int main(int argc, char **argv) {
         minke::Session session(model, sp);
         minke::Sampler sampler(model);
 
-        std::string prompt = tok.apply_chat_template(
+        // The question is a user's text: encode_chat keeps any special-token
+        // text in it as text.
+        std::vector<uint32_t> ids = tok.encode_chat(
             {{"system", "You are a helpful assistant. Answer in one sentence."}, {"user", question}},
             true);
-        std::vector<uint32_t> ids = tok.encode(prompt, false);
 
         minke_generate_params gp = minke::default_generate_params();
         gp.max_tokens = 64;

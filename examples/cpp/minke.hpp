@@ -53,18 +53,21 @@ class Tokenizer {
 public:
     explicit Tokenizer(const minke_tokenizer *t) : t_(t) {}
 
+    // Text the app wrote: special-token text (`<|im_end|>`) becomes that
+    // control token. For a user's text use encode_ex(text, 0), for a chat
+    // encode_chat().
     std::vector<uint32_t> encode(const std::string &text, bool add_special) const {
-        std::vector<uint32_t> ids(text.size() + 8);
-        size_t n = 0;
-        minke_status st = minke_tokenizer_encode(t_, text.c_str(), add_special, ids.data(),
-                                                 ids.size(), &n);
-        if (st == MINKE_ERR_BUFFER_TOO_SMALL) {
-            ids.resize(n);
-            st = minke_tokenizer_encode(t_, text.c_str(), add_special, ids.data(), ids.size(), &n);
-        }
-        check(st);
-        ids.resize(n);
-        return ids;
+        return sized_ids(text.size() + 8, [&](uint32_t *ids, size_t cap, size_t *n) {
+            return minke_tokenizer_encode(t_, text.c_str(), add_special, ids, cap, n);
+        });
+    }
+
+    // Text as `flags` (MINKE_ENCODE_* bits) say; 0 is a user's text: no
+    // prefix tokens, special-token text stays text.
+    std::vector<uint32_t> encode_ex(const std::string &text, uint32_t flags) const {
+        return sized_ids(text.size() + 8, [&](uint32_t *ids, size_t cap, size_t *n) {
+            return minke_tokenizer_encode_ex(t_, text.c_str(), flags, ids, cap, n);
+        });
     }
 
     std::string decode(const std::vector<uint32_t> &ids) const {
@@ -84,11 +87,24 @@ public:
         std::string role, content;
     };
 
+    // The prompt for `messages` as token ids, ready to generate from: only
+    // the template's own special tokens are control tokens, never text a
+    // user typed.
+    std::vector<uint32_t> encode_chat(const std::vector<Message> &messages,
+                                      bool add_generation_prompt) const {
+        std::vector<minke_chat_message> c = c_messages(messages);
+        return sized_ids(256, [&](uint32_t *ids, size_t cap, size_t *n) {
+            return minke_tokenizer_encode_chat(t_, c.data(), c.size(), add_generation_prompt, ids,
+                                               cap, n);
+        });
+    }
+
+    // The prompt as text, to show or log. Encoding it with special tokens
+    // on also turns special-token text in the messages into control
+    // tokens: to prompt the model, use encode_chat().
     std::string apply_chat_template(const std::vector<Message> &messages,
                                     bool add_generation_prompt) const {
-        std::vector<minke_chat_message> c;
-        c.reserve(messages.size());
-        for (const Message &m : messages) c.push_back({m.role.c_str(), m.content.c_str()});
+        std::vector<minke_chat_message> c = c_messages(messages);
         return sized([&](char *buf, size_t size, size_t *n) {
             return minke_tokenizer_apply_chat_template(t_, c.data(), c.size(),
                                                        add_generation_prompt, buf, size, n);
@@ -100,6 +116,29 @@ public:
     const minke_tokenizer *get() const noexcept { return t_; }
 
 private:
+    static std::vector<minke_chat_message> c_messages(const std::vector<Message> &messages) {
+        std::vector<minke_chat_message> c;
+        c.reserve(messages.size());
+        for (const Message &m : messages) c.push_back({m.role.c_str(), m.content.c_str()});
+        return c;
+    }
+
+    // Calls `f(ids, capacity, &n)` with room for `guess` ids, then again
+    // with the room it asked for.
+    template <class F>
+    static std::vector<uint32_t> sized_ids(size_t guess, F f) {
+        std::vector<uint32_t> ids(guess);
+        size_t n = 0;
+        minke_status st = f(ids.data(), ids.size(), &n);
+        if (st == MINKE_ERR_BUFFER_TOO_SMALL) {
+            ids.resize(n);
+            st = f(ids.data(), ids.size(), &n);
+        }
+        check(st);
+        ids.resize(n);
+        return ids;
+    }
+
     // Calls `f(buf, size, &n)` snprintf-style: first with a guess, then
     // with the size it asked for.
     template <class F>
@@ -250,8 +289,8 @@ minke_generate_result generate(Session &session, Sampler &sampler,
             return false;
         }
     };
-    minke_generate_result result{};
-    result.size = sizeof result;
+    minke_generate_result result;
+    check(minke_generate_default_result(&result, sizeof result));
     minke_status st = minke_generate(session.get(), sampler.get(), prompt.data(), prompt.size(),
                                      &params, trampoline, &ctx, &result);
     if (ctx.error) std::rethrow_exception(ctx.error);

@@ -59,7 +59,8 @@ pub struct minke_generate_params {
     pub max_tokens: u32,
     /// `n_stop` NUL-terminated UTF-8 strings: generation stops when the
     /// text contains one of them, which is not emitted. Default NULL. The
-    /// strings are read during the call only.
+    /// strings are read during the call only. An empty string is refused
+    /// (`MINKE_ERR_INVALID_ARG`): every text contains it.
     pub stop: *const *const c_char,
     /// Number of `stop` strings (default 0).
     pub n_stop: usize,
@@ -110,7 +111,8 @@ impl minke_generate_params {
 }
 
 /// What `minke_generate()` did. The caller sets `size` to
-/// `sizeof(minke_generate_result)` before the call; minke fills the rest.
+/// `sizeof(minke_generate_result)` before the call, with
+/// `minke_generate_default_result()` or by hand; minke fills the rest.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct minke_generate_result {
@@ -168,6 +170,27 @@ pub unsafe extern "C" fn minke_generate_default_params(
     })
 }
 
+/// Fills `result` (a struct of `size` bytes, normally
+/// `sizeof(minke_generate_result)`) with the values of a call that
+/// generated nothing (`MINKE_STOP_MAX_TOKENS`, zero counts and times) and
+/// sets `result->size`, ready to pass to `minke_generate()`.
+///
+/// Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (`size` below
+/// the first version of the struct). Thread-safe.
+///
+/// # Safety
+/// `result` is NULL or valid for writing `size` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn minke_generate_default_result(
+    result: *mut minke_generate_result,
+    size: u32,
+) -> minke_status {
+    ffi_boundary("minke_generate_default_result", || {
+        // SAFETY: NULL or writable for `size` bytes (caller).
+        unsafe { write_params(result, size, minke_generate_result::default()) }
+    })
+}
+
 /// Generates text: runs `prompt` (`n_prompt` token ids, appended at the
 /// session's current position), then samples and decodes until a stop
 /// condition in `params` (NULL: defaults), calling `on_piece` (may be
@@ -179,7 +202,8 @@ pub unsafe extern "C" fn minke_generate_default_params(
 ///
 /// Returns `MINKE_OK` also when the callback stopped generation
 /// (`MINKE_STOP_CANCELLED`); otherwise `MINKE_ERR_NULL_ARG`,
-/// `MINKE_ERR_INVALID_ARG` (empty prompt, bad params), `MINKE_ERR_UTF8`
+/// `MINKE_ERR_INVALID_ARG` (empty prompt, bad params, an empty stop
+/// string), `MINKE_ERR_UTF8`
 /// (a stop string), `MINKE_ERR_TOKEN_OUT_OF_RANGE`,
 /// `MINKE_ERR_CONTEXT_FULL` (the prompt does not fit) or
 /// `MINKE_ERR_TOKENIZER` (the model has no tokenizer). One thread at a

@@ -43,7 +43,8 @@ pub struct minke_session_params {
     /// memory is `MINKE_ERR_RESOURCES`.
     pub n_ctx: u32,
     /// Worker threads, the caller's included. 0 (the default): the model's
-    /// `n_threads`.
+    /// `n_threads`. At most 64 are used (`minke_session_n_threads()` gives
+    /// the number in use).
     pub n_threads: u32,
     /// Most prompt tokens run through the layers at once (default 64;
     /// at most `n_ctx`).
@@ -503,8 +504,9 @@ pub unsafe extern "C" fn minke_session_n_ctx(session: *const minke_session) -> u
     })
 }
 
-/// Worker threads the session runs on (the caller's included). 0 if
-/// `session` is NULL. One thread at a time per session.
+/// Worker threads the session runs on (the caller's included): the
+/// `n_threads` asked for, clamped to 1..=64. 0 if `session` is NULL. One
+/// thread at a time per session.
 ///
 /// # Safety
 /// `session` is NULL or a live session.

@@ -12,7 +12,7 @@ use crate::boundary::{
     arg_ref, arg_slice, arg_str, ffi_boundary, ffi_getter, out, write_items, write_text,
 };
 use crate::status::{minke_status, FfiError, FfiResult};
-use minke::{ChatMessage, Model, Tokenizer};
+use minke::{ChatMessage, EncodeOptions, Model, Tokenizer};
 use std::ffi::c_char;
 use std::sync::Arc;
 
@@ -151,7 +151,12 @@ pub struct minke_chat_message {
 
 /// Turns `text` (NUL-terminated UTF-8) into token ids. With `add_special`,
 /// the model's prefix tokens (e.g. BOS) come first, as for a prompt that
-/// starts a conversation.
+/// starts a conversation. Special-token text in `text` (`<|im_end|>`)
+/// becomes that control token: use this for text the app wrote, and
+/// `minke_tokenizer_encode_ex()` without `MINKE_ENCODE_PARSE_SPECIAL` for
+/// text a user wrote (this is `minke_tokenizer_encode_ex()` with
+/// `MINKE_ENCODE_PARSE_SPECIAL`, and `MINKE_ENCODE_ADD_SPECIAL` if
+/// `add_special`).
 ///
 /// The ids go to `tokens`, which holds `capacity` ids; their count goes to
 /// `*n_tokens` in every case. If `capacity` is too small, nothing is
@@ -184,6 +189,63 @@ pub unsafe extern "C" fn minke_tokenizer_encode(
             )
         };
         let ids = tk.tok()?.encode(text, add_special)?;
+        // SAFETY: `tokens` is NULL or writable for `capacity` ids (caller).
+        unsafe { write_items(tokens, capacity, &ids, n, "tokens") }
+    })
+}
+
+/// `minke_tokenizer_encode_ex()` flag: put the model's prefix tokens
+/// (e.g. BOS) first, as for a prompt that starts a conversation.
+pub const MINKE_ENCODE_ADD_SPECIAL: u32 = 1;
+
+/// `minke_tokenizer_encode_ex()` flag: turn special-token text
+/// (`<|im_start|>`) into that control token. Without it, such text is
+/// encoded as ordinary text, as Hugging Face tokenizers do with
+/// `split_special_tokens=True` (added tokens that are not control tokens,
+/// such as DeepSeek-V3's `<think>`, still match). Set it only for text
+/// the app wrote: with it, a user who types `<|im_end|>` ends the turn.
+pub const MINKE_ENCODE_PARSE_SPECIAL: u32 = 2;
+
+/// Turns `text` (NUL-terminated UTF-8) into token ids as `flags`
+/// (`MINKE_ENCODE_*` bits, or 0) say. With 0, the text is a user's: no
+/// prefix tokens, and special-token text stays text. Sizing as
+/// `minke_tokenizer_encode()`.
+///
+/// Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (a bit of `flags`
+/// this library does not know, so that a flag added later is never
+/// silently ignored), `MINKE_ERR_UTF8`, `MINKE_ERR_TOKENIZER` or
+/// `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+///
+/// # Safety
+/// As `minke_tokenizer_encode()`.
+#[no_mangle]
+pub unsafe extern "C" fn minke_tokenizer_encode_ex(
+    tok: *const minke_tokenizer,
+    text: *const c_char,
+    flags: u32,
+    tokens: *mut u32,
+    capacity: usize,
+    n_tokens: *mut usize,
+) -> minke_status {
+    ffi_boundary("minke_tokenizer_encode_ex", || {
+        // SAFETY: the caller's contract, for each pointer.
+        let (tk, text, n) = unsafe {
+            (
+                arg_ref(tok, "tok")?,
+                arg_str(text, "text")?,
+                out(n_tokens, "n_tokens")?,
+            )
+        };
+        if flags & !(MINKE_ENCODE_ADD_SPECIAL | MINKE_ENCODE_PARSE_SPECIAL) != 0 {
+            return Err(FfiError::invalid(format!(
+                "flags {flags:#x} has bits this library does not know"
+            )));
+        }
+        let opts = EncodeOptions {
+            add_special: flags & MINKE_ENCODE_ADD_SPECIAL != 0,
+            parse_special: flags & MINKE_ENCODE_PARSE_SPECIAL != 0,
+        };
+        let ids = tk.tok()?.encode_with(text, opts)?;
         // SAFETY: `tokens` is NULL or writable for `capacity` ids (caller).
         unsafe { write_items(tokens, capacity, &ids, n, "tokens") }
     })
@@ -431,9 +493,15 @@ pub unsafe extern "C" fn minke_tokenizer_has_chat_template(tok: *const minke_tok
 /// Renders the model's chat template over `messages` (`n_messages` of
 /// them) into `buf` of `size` bytes, NUL-terminated; with
 /// `add_generation_prompt`, the text ends with the header of the
-/// assistant's turn, ready to generate. Tokenize the result with
-/// `add_special = false`: the template writes the special tokens itself.
-/// Sizing as `minke_tokenizer_decode()`.
+/// assistant's turn, ready to generate. Sizing as
+/// `minke_tokenizer_decode()`.
+///
+/// The text holds the messages as they are, so encoding it (with
+/// `MINKE_ENCODE_PARSE_SPECIAL`, which the template's own special tokens
+/// need) also turns special-token text a user typed into control tokens.
+/// To prompt the model, use `minke_tokenizer_encode_chat()`, which keeps
+/// the messages text; this function is for showing or logging the prompt,
+/// or for apps that vouch for every message.
 ///
 /// The template comes from the model file, so it renders within limits
 /// on its size, its nesting, the work it does (about a million steps) and
@@ -463,30 +531,94 @@ pub unsafe extern "C" fn minke_tokenizer_apply_chat_template(
 ) -> minke_status {
     ffi_boundary("minke_tokenizer_apply_chat_template", || {
         // SAFETY: the caller's contract, for each pointer.
-        let (tk, msgs, n) = unsafe {
+        let (tk, chat, n) = unsafe {
             (
                 arg_ref(tok, "tok")?,
-                arg_slice(messages, n_messages, "messages")?,
+                chat_messages(messages, n_messages)?,
                 out(n_bytes, "n_bytes")?,
             )
         };
-        let mut chat = Vec::with_capacity(msgs.len());
-        for (i, m) in msgs.iter().enumerate() {
-            // SAFETY: NULL or NUL-terminated strings (caller).
-            let (role, content) = unsafe {
-                (
-                    arg_str(m.role, &format!("messages[{i}].role"))?,
-                    arg_str(m.content, &format!("messages[{i}].content"))?,
-                )
-            };
-            chat.push(ChatMessage::new(role, content));
-        }
         let text = tk
             .tok()?
             .apply_chat_template(&chat, add_generation_prompt)?;
         // SAFETY: `buf` is NULL or writable for `size` bytes (caller).
         unsafe { write_text(buf, size, text.as_bytes(), n, "buf") }
     })
+}
+
+/// Renders the model's chat template over `messages` (`n_messages` of
+/// them) and encodes the prompt to token ids, ready to prefill or to give
+/// `minke_generate()`: only the template's own special tokens become
+/// control tokens; special-token text in a message (a user typing
+/// `<|im_end|>`) stays text. Without such text the ids are those of
+/// encoding `minke_tokenizer_apply_chat_template()`'s text with
+/// `MINKE_ENCODE_PARSE_SPECIAL`. No prefix tokens are added: the template
+/// writes its own. With `add_generation_prompt`, the prompt ends with the
+/// header of the assistant's turn. Sizing as `minke_tokenizer_encode()`.
+/// Limits as `minke_tokenizer_apply_chat_template()`.
+///
+/// A template that measures, slices or compares a message sees each
+/// special-token text in it as one private-use char; the ids hold the
+/// text.
+///
+/// Returns `MINKE_ERR_NULL_ARG` (`tok`, `n_tokens`, `messages` with
+/// `n_messages > 0`, a role or content, or `tokens` with `capacity > 0`),
+/// `MINKE_ERR_UTF8`, `MINKE_ERR_TOKENIZER` (no template, or the template
+/// failed or went past a limit) or `MINKE_ERR_BUFFER_TOO_SMALL`.
+/// Thread-safe.
+///
+/// # Safety
+/// `tok` is NULL or a live tokenizer; `messages` NULL or `n_messages`
+/// readable messages whose strings are NULL or NUL-terminated; `tokens`
+/// NULL or valid for writing `capacity` ids; `n_tokens` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn minke_tokenizer_encode_chat(
+    tok: *const minke_tokenizer,
+    messages: *const minke_chat_message,
+    n_messages: usize,
+    add_generation_prompt: bool,
+    tokens: *mut u32,
+    capacity: usize,
+    n_tokens: *mut usize,
+) -> minke_status {
+    ffi_boundary("minke_tokenizer_encode_chat", || {
+        // SAFETY: the caller's contract, for each pointer.
+        let (tk, chat, n) = unsafe {
+            (
+                arg_ref(tok, "tok")?,
+                chat_messages(messages, n_messages)?,
+                out(n_tokens, "n_tokens")?,
+            )
+        };
+        let ids = tk.tok()?.encode_chat(&chat, add_generation_prompt)?;
+        // SAFETY: `tokens` is NULL or writable for `capacity` ids (caller).
+        unsafe { write_items(tokens, capacity, &ids, n, "tokens") }
+    })
+}
+
+/// The messages of a chat, copied.
+///
+/// # Safety
+/// `messages` is NULL or `n` readable messages whose strings are NULL or
+/// NUL-terminated.
+unsafe fn chat_messages(
+    messages: *const minke_chat_message,
+    n: usize,
+) -> FfiResult<Vec<ChatMessage>> {
+    // SAFETY: the caller's contract.
+    let msgs = unsafe { arg_slice(messages, n, "messages") }?;
+    let mut chat = Vec::with_capacity(msgs.len());
+    for (i, m) in msgs.iter().enumerate() {
+        // SAFETY: NULL or NUL-terminated strings (caller).
+        let (role, content) = unsafe {
+            (
+                arg_str(m.role, &format!("messages[{i}].role"))?,
+                arg_str(m.content, &format!("messages[{i}].content"))?,
+            )
+        };
+        chat.push(ChatMessage::new(role, content));
+    }
+    Ok(chat)
 }
 
 /// The ids that end generation (see `minke_tokenizer_is_eog()`): a

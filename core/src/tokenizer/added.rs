@@ -5,6 +5,11 @@
 //! reference does, followed by its per-token rules: `single_word` (only
 //! between non-word chars), `lstrip`/`rstrip` (swallow the white space on
 //! that side).
+//!
+//! Which special tokens may match is the caller's choice ([`Allow`]): all
+//! of them (text the app wrote), none (`parse_special = false`: text a
+//! user wrote), or none that overlap given byte ranges (a rendered chat
+//! prompt, whose message contents are a user's).
 
 use std::collections::HashMap;
 
@@ -19,6 +24,44 @@ pub struct AddedToken {
     pub single_word: bool,
     /// Matched on normalized text (after the normalizer) rather than raw.
     pub normalized: bool,
+}
+
+/// Which special tokens a split may emit. Added tokens that are not
+/// special always match: they are vocabulary, not control.
+#[derive(Debug, Clone, Copy)]
+pub enum Allow<'a> {
+    /// Every one: special-token text becomes the token.
+    All,
+    /// None: special-token text is ordinary text. The reference does this
+    /// with `encode_special_tokens` (transformers' `split_special_tokens`):
+    /// it drops the match and searches on after its end.
+    NonSpecial,
+    /// Only those whose text overlaps none of these byte ranges (sorted,
+    /// disjoint). A match wholly inside a range is dropped as with
+    /// [`Allow::NonSpecial`]; one that only overlaps a range is dropped and
+    /// the search goes on at the next char, so that a token starting just
+    /// after the range can still match.
+    Outside(&'a [(usize, usize)]),
+}
+
+/// What [`Allow`] says of a special token matched at `[i, end)`: `None`
+/// if it may match, else where to search on.
+fn refused(allow: Allow<'_>, text: &str, i: usize, end: usize) -> Option<usize> {
+    match allow {
+        Allow::All => None,
+        Allow::NonSpecial => Some(end),
+        Allow::Outside(ranges) => {
+            let k = ranges.partition_point(|&(_, b)| b <= i);
+            let &(a, b) = ranges.get(k)?;
+            if a >= end {
+                None
+            } else if a <= i && end <= b {
+                Some(end)
+            } else {
+                Some(i + text[i..].chars().next().map_or(1, char::len_utf8))
+            }
+        }
+    }
 }
 
 /// A byte trie over a set of added tokens.
@@ -80,9 +123,47 @@ impl Matcher {
         best
     }
 
+    /// The contents of the special tokens.
+    pub fn special_contents(&self) -> impl Iterator<Item = &str> {
+        self.tokens
+            .iter()
+            .filter(|t| t.special)
+            .map(|t| t.content.as_str())
+    }
+
+    /// Whether any token is special.
+    pub fn has_special(&self) -> bool {
+        self.tokens.iter().any(|t| t.special)
+    }
+
     /// Splits `text` into runs of plain text (`None`) and added tokens
-    /// (`Some(id)`), as byte ranges, appended to `out`.
-    pub fn split(&self, text: &str, out: &mut Vec<(Option<u32>, usize, usize)>) {
+    /// (`Some(id)`), as byte ranges, appended to `out`; special tokens only
+    /// where `allow` lets them match.
+    pub fn split(&self, text: &str, allow: Allow<'_>, out: &mut Vec<(Option<u32>, usize, usize)>) {
+        self.scan(text, allow, |t, _, _, start, stop| {
+            out.push((t.map(|t| t.id), start, stop))
+        });
+    }
+
+    /// The byte ranges of the special tokens in `text`, without the white
+    /// space `lstrip`/`rstrip` would swallow, appended to `out`.
+    pub fn special_spans(&self, text: &str, out: &mut Vec<(usize, usize)>) {
+        self.scan(text, Allow::All, |t, i, end, _, _| {
+            if t.is_some_and(|t| t.special) {
+                out.push((i, end));
+            }
+        });
+    }
+
+    /// The matching behind [`Matcher::split`]: `emit(token, i, end, start,
+    /// stop)` for each run in order, where `[start, stop)` is the run and,
+    /// for a token, `[i, end)` its text without stripped white space.
+    fn scan<'s>(
+        &'s self,
+        text: &str,
+        allow: Allow<'_>,
+        mut emit: impl FnMut(Option<&'s AddedToken>, usize, usize, usize, usize),
+    ) {
         let bytes = text.as_bytes();
         let mut done = 0; // end of the last emitted range
         let mut i = 0;
@@ -103,6 +184,12 @@ impl Matcher {
                 i = end;
                 continue;
             }
+            if token.special {
+                if let Some(next) = refused(allow, text, i, end) {
+                    i = next;
+                    continue;
+                }
+            }
             let mut start = i;
             let mut stop = end;
             if token.lstrip {
@@ -122,14 +209,14 @@ impl Matcher {
                     .sum::<usize>();
             }
             if start > done {
-                out.push((None, done, start));
+                emit(None, done, start, done, start);
             }
-            out.push((Some(token.id), start, stop));
+            emit(Some(token), i, end, start, stop);
             done = stop;
             i = stop;
         }
         if done < bytes.len() {
-            out.push((None, done, bytes.len()));
+            emit(None, done, bytes.len(), done, bytes.len());
         }
     }
 }
@@ -164,7 +251,7 @@ mod tests {
 
     fn run(m: &Matcher, s: &str) -> Vec<(Option<u32>, String)> {
         let mut out = Vec::new();
-        m.split(s, &mut out);
+        m.split(s, Allow::All, &mut out);
         out.into_iter()
             .map(|(id, a, b)| (id, s[a..b].to_string()))
             .collect()
@@ -202,5 +289,63 @@ mod tests {
         ];
         let want: Vec<_> = want.iter().map(|&(i, s)| (i, s.to_string())).collect();
         assert_eq!(got, want);
+    }
+
+    fn run_allowing(m: &Matcher, s: &str, allow: Allow<'_>) -> Vec<(Option<u32>, String)> {
+        let mut out = Vec::new();
+        m.split(s, allow, &mut out);
+        out.into_iter()
+            .map(|(id, a, b)| (id, s[a..b].to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn special_tokens_only_where_allowed() {
+        let mut plain = tok(9, "<p>");
+        plain.special = false;
+        let m = Matcher::new(vec![tok(1, "<a>"), tok(2, "<a>b"), plain]);
+        let s = "<a>b<p><a>";
+        // None: the text stays text, but an added token that is not
+        // special still matches.
+        let got = run_allowing(&m, s, Allow::NonSpecial);
+        let want = vec![
+            (None, "<a>b".to_string()),
+            (Some(9), "<p>".into()),
+            (None, "<a>".into()),
+        ];
+        assert_eq!(got, want);
+        // Outside a range: `<a>b` overlaps [2, 3) and is dropped; the
+        // search goes on at the next char, where there is no token.
+        let got = run_allowing(&m, s, Allow::Outside(&[(2, 3)]));
+        assert_eq!(got[0], (None, "<a>b".to_string()));
+        assert_eq!(got[2], (Some(1), "<a>".to_string()));
+        // Ranges over both special tokens: as with none.
+        let got = run_allowing(&m, s, Allow::Outside(&[(0, 4), (7, 10)]));
+        assert_eq!(got, want);
+        let got = run_allowing(&m, s, Allow::Outside(&[(8, 9)]));
+        assert_eq!(
+            got,
+            vec![
+                (Some(2), "<a>b".to_string()),
+                (Some(9), "<p>".into()),
+                (None, "<a>".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_token_starting_inside_a_dropped_one_can_match() {
+        // `<a><b>` straddles the range's end: dropped; `<b>` after the
+        // range is the template's and matches.
+        let m = Matcher::new(vec![tok(1, "<a><b>"), tok(2, "<b>")]);
+        let got = run_allowing(&m, "<a><b>", Allow::Outside(&[(0, 3)]));
+        assert_eq!(
+            got,
+            vec![(None, "<a>".to_string()), (Some(2), "<b>".into())]
+        );
+        // Wholly inside: dropped, searching on after it, as the reference
+        // does without special tokens.
+        let got = run_allowing(&m, "<a><b>", Allow::Outside(&[(0, 6)]));
+        assert_eq!(got, vec![(None, "<a><b>".to_string())]);
     }
 }

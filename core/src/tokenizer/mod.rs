@@ -9,13 +9,17 @@
 //!
 //! Encoding runs the reference pipeline: added tokens are cut out of the
 //! raw text; the rest is normalized, cut by the added tokens that match
-//! normalized text, pre-tokenized (`pretok`) and merged (`bpe`).
+//! normalized text, pre-tokenized (`pretok`) and merged (`bpe`). Special
+//! tokens are cut out only of text the app vouches for
+//! ([`EncodeOptions::parse_special`]); [`Tokenizer::encode_chat`] cuts them
+//! out of a chat template's own text but never out of the messages.
 //! Anything in a tokenizer file that minke does not implement is refused at
 //! load with an error naming it, never approximated.
 
 mod added;
 mod bpe;
 mod charset;
+mod chat;
 mod gguf_vocab;
 mod json;
 mod pretok;
@@ -39,7 +43,7 @@ pub use template::ChatMessage;
 
 use crate::file::TokenizerData;
 use crate::{Error, Result};
-use added::Matcher;
+use added::{Allow, Matcher};
 use bpe::{Bpe, Scratch};
 use pretok::Splitter;
 
@@ -74,6 +78,23 @@ const END_OF_TURN: &[&str] = &[
     "<|eom_id|>",
 ];
 
+/// How [`Tokenizer::encode_with`] treats the text. The default is the
+/// choice for text a user wrote: no prefix, special-token text stays text.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EncodeOptions {
+    /// Put the model's BOS (and whatever else its post-processor adds)
+    /// around the text, as for a prompt that starts a sequence.
+    pub add_special: bool,
+    /// Turn special-token text (`<|im_start|>`) into that token. Off, it
+    /// is encoded as ordinary text, as Hugging Face `tokenizers` does with
+    /// `encode_special_tokens` (transformers' `split_special_tokens=True`)
+    /// and llama.cpp with `parse_special = false`; added tokens that are
+    /// not special (DeepSeek-V3's `<think>`) still match. Turn it on only
+    /// for text the app wrote: with it, a user who types `<|im_end|>` ends
+    /// the turn.
+    pub parse_special: bool,
+}
+
 /// A loaded tokenizer. Immutable and `Send + Sync`: share one between
 /// sessions and threads.
 pub struct Tokenizer {
@@ -106,6 +127,9 @@ pub struct Tokenizer {
     chat_template: Option<String>,
     /// `chat_template` checked and compiled, the first time it is used.
     chat_env: OnceLock<Result<minijinja::Environment<'static>>>,
+    /// Parts of special tokens, for [`Tokenizer::encode_chat`], made the
+    /// first time it is used.
+    chat_edges: OnceLock<chat::Edges>,
 }
 
 /// What the loaders ([`json`], [`gguf_vocab`]) hand to [`Tokenizer::assemble`].
@@ -211,6 +235,7 @@ impl Tokenizer {
             eos_token,
             chat_template: p.chat_template,
             chat_env: OnceLock::new(),
+            chat_edges: OnceLock::new(),
         })
     }
 
@@ -268,17 +293,57 @@ impl Tokenizer {
         })
     }
 
-    /// Encodes `text`; with `add_special`, the model's BOS (and whatever else
-    /// its post-processor adds) goes around it. Special-token text in
-    /// `text` (e.g. `<|im_start|>`) becomes that token.
+    /// Encodes text the app wrote: special-token text in `text` (e.g.
+    /// `<|im_start|>`) becomes that token. With `add_special`, the model's
+    /// BOS (and whatever else its post-processor adds) goes around it. For
+    /// text a user wrote, use [`Tokenizer::encode_with`]; for a chat,
+    /// [`Tokenizer::encode_chat`].
     pub fn encode(&self, text: &str, add_special: bool) -> Result<Vec<u32>> {
+        self.encode_with(
+            text,
+            EncodeOptions {
+                add_special,
+                parse_special: true,
+            },
+        )
+    }
+
+    /// Encodes `text` as `opts` say.
+    pub fn encode_with(&self, text: &str, opts: EncodeOptions) -> Result<Vec<u32>> {
         let mut out = Vec::with_capacity(text.len() / 3 + 4);
-        self.encode_into(text, add_special, &mut out)?;
+        self.encode_into_with(text, opts, &mut out)?;
         Ok(out)
     }
 
     /// [`Tokenizer::encode`], appending to `out`.
     pub fn encode_into(&self, text: &str, add_special: bool, out: &mut Vec<u32>) -> Result<()> {
+        let allow = Allow::All;
+        self.encode_allowing(text, add_special, allow, out)
+    }
+
+    /// [`Tokenizer::encode_with`], appending to `out`.
+    pub fn encode_into_with(
+        &self,
+        text: &str,
+        opts: EncodeOptions,
+        out: &mut Vec<u32>,
+    ) -> Result<()> {
+        let allow = if opts.parse_special {
+            Allow::All
+        } else {
+            Allow::NonSpecial
+        };
+        self.encode_allowing(text, opts.add_special, allow, out)
+    }
+
+    /// Encodes `text` with special tokens where `allow` lets them match.
+    fn encode_allowing(
+        &self,
+        text: &str,
+        add_special: bool,
+        allow: Allow<'_>,
+        out: &mut Vec<u32>,
+    ) -> Result<()> {
         if add_special {
             out.extend_from_slice(&self.prefix);
         }
@@ -286,23 +351,27 @@ impl Tokenizer {
         let mut pieces = Vec::new();
         let mut spare = Vec::new();
         let mut raw = Vec::new();
-        self.raw_added.split(text, &mut raw);
+        self.raw_added.split(text, allow, &mut raw);
         if raw.is_empty() && !text.is_empty() {
             raw.push((None, 0, text.len()));
         }
         let mut norm_parts = Vec::new();
+        let mut norm_ranges = Vec::new();
         for &(id, a, b) in &raw {
             if let Some(id) = id {
                 out.push(id);
                 continue;
             }
-            let seg = self.normalizer.apply(&text[a..b]);
             norm_parts.clear();
-            if self.norm_added.is_empty() {
+            let seg = if self.norm_added.is_empty() {
+                let seg = self.normalizer.apply(&text[a..b]);
                 norm_parts.push((None, 0, seg.len()));
+                seg
             } else {
-                self.norm_added.split(&seg, &mut norm_parts);
-            }
+                let (seg, allow) = self.normalize_allowing(text, a, b, allow, &mut norm_ranges);
+                self.norm_added.split(&seg, allow, &mut norm_parts);
+                seg
+            };
             for &(id, a, b) in &norm_parts {
                 match id {
                     Some(id) => out.push(id),
@@ -316,6 +385,44 @@ impl Tokenizer {
             out.extend_from_slice(&self.suffix);
         }
         Ok(())
+    }
+
+    /// Normalizes `text[a..b]` for the second pass of added tokens, with
+    /// `allow` carried over to the normalized text. The ranges of
+    /// [`Allow::Outside`] that fall in the segment are normalized apart
+    /// from the text around them (into `ranges`), which may differ from
+    /// normalizing it whole where a combining mark follows a range's edge.
+    fn normalize_allowing<'r>(
+        &self,
+        text: &'r str,
+        a: usize,
+        b: usize,
+        allow: Allow<'_>,
+        ranges: &'r mut Vec<(usize, usize)>,
+    ) -> (Cow<'r, str>, Allow<'r>) {
+        let Allow::Outside(all) = allow else {
+            let allow = match allow {
+                Allow::NonSpecial => Allow::NonSpecial,
+                _ => Allow::All,
+            };
+            return (self.normalizer.apply(&text[a..b]), allow);
+        };
+        ranges.clear();
+        let mut seg = String::new();
+        let mut at = a;
+        for &(x, y) in all.iter().filter(|&&(x, y)| x < b && y > a) {
+            let (x, y) = (x.max(a), y.min(b));
+            seg.push_str(&self.normalizer.apply(&text[at..x]));
+            let start = seg.len();
+            seg.push_str(&self.normalizer.apply(&text[x..y]));
+            ranges.push((start, seg.len()));
+            at = y;
+        }
+        if ranges.is_empty() {
+            return (self.normalizer.apply(&text[a..b]), Allow::All);
+        }
+        seg.push_str(&self.normalizer.apply(&text[at..b]));
+        (Cow::Owned(seg), Allow::Outside(ranges))
     }
 
     /// Pre-tokenizes and merges text that holds no added token.
@@ -438,11 +545,21 @@ impl Tokenizer {
 
     /// Renders the chat template over `messages`; with
     /// `add_generation_prompt`, ends with the header of the assistant's turn.
+    ///
+    /// The text holds the messages as they are: encoding it with special
+    /// tokens on (as the template's own need) also turns special-token text
+    /// in a message into control tokens. For messages a user wrote, encode
+    /// with [`Tokenizer::encode_chat`] instead.
     pub fn apply_chat_template(
         &self,
         messages: &[ChatMessage],
         add_generation_prompt: bool,
     ) -> Result<String> {
+        self.render_chat(messages, add_generation_prompt)
+    }
+
+    /// Renders the chat template (compiled the first time).
+    fn render_chat(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
         let tpl = self
             .chat_template
             .as_deref()

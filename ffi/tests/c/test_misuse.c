@@ -196,6 +196,20 @@ static void bad_params(const minke_model *m, minke_session *s, minke_sampler *sm
     memset(&res, 0, sizeof res);
     CHECK_ST(minke_generate(s, smp, ids, 2, NULL, NULL, NULL, &res), MINKE_ERR_INVALID_ARG);
     CHECK(contains(minke_last_error(), "minke_generate_result.size is 0"));
+    /* Its defaults function sets it, as for the params structs. */
+    CHECK_ST(minke_generate_default_result(&res, 2), MINKE_ERR_INVALID_ARG);
+    CHECK_ST(minke_generate_default_result(NULL, sizeof res), MINKE_ERR_NULL_ARG);
+    memset(&res, 0xAB, sizeof res);
+    CHECK_ST(minke_generate_default_result(&res, sizeof res), MINKE_OK);
+    CHECK(res.size == sizeof res && res.n_tokens == 0 && res.n_prompt_tokens == 0);
+    CHECK(res.stop_reason == MINKE_STOP_MAX_TOKENS && res.prefill_ms == 0.0);
+    minke_generate_default_params(&gp, sizeof gp);
+    gp.max_tokens = 1;
+    CHECK_ST(minke_session_rewind(s, 0), MINKE_OK);
+    CHECK_ST(minke_generate(s, smp, ids, 2, &gp, NULL, NULL, &res), MINKE_OK);
+    CHECK(res.n_prompt_tokens == 2 && res.n_tokens == 1);
+    CHECK_ST(minke_session_rewind(s, 0), MINKE_OK);
+    CHECK_ST(minke_sampler_reset(smp), MINKE_OK);
 }
 
 static void bad_files(void)
@@ -368,6 +382,16 @@ static void bad_values(const minke_model *m, const minke_tokenizer *t, minke_ses
     gp.n_stop = 1;
     CHECK_ST(minke_generate(s, smp, ids, 3, &gp, NULL, NULL, NULL), MINKE_ERR_UTF8);
     CHECK(contains(minke_last_error(), "params.stop[0]"));
+    /* An empty stop string would stop after one token: refused. */
+    {
+        const char *empty[2] = {"ok", ""};
+        uint32_t pos = minke_session_pos(s);
+        gp.stop = empty;
+        gp.n_stop = 2;
+        CHECK_ST(minke_generate(s, smp, ids, 3, &gp, NULL, NULL, NULL), MINKE_ERR_INVALID_ARG);
+        CHECK(contains(minke_last_error(), "stop string 1 is empty"));
+        CHECK(minke_session_pos(s) == pos);
+    }
     CHECK_ST(minke_tokenizer_token_to_id(t, "no such token, surely", small), MINKE_ERR_TOKENIZER);
     CHECK(strcmp(minke_status_name(999), "MINKE_ERR_UNKNOWN") == 0);
 }
@@ -415,6 +439,15 @@ static void hostile_sizes(const minke_model *m, minke_session *s, minke_sampler 
     sp.n_ctx = train + 1;
     CHECK_ST(minke_session_new(m, &sp, &so), MINKE_OK);
     CHECK(minke_session_n_ctx(so) == train);
+    minke_session_free(so);
+    so = NULL;
+    /* More threads than the pool runs (64): the session says what it
+     * runs, not what was asked. */
+    minke_session_default_params(&sp, sizeof sp);
+    sp.n_ctx = 16;
+    sp.n_threads = 100000;
+    CHECK_ST(minke_session_new(m, &sp, &so), MINKE_OK);
+    CHECK(minke_session_n_threads(so) == 64);
     minke_session_free(so);
     so = NULL;
     /* A batch larger than the context is clamped to it. */
