@@ -236,3 +236,35 @@ fn unsafe_free_replace(hay: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     out[at..at + to.len()].copy_from_slice(to);
     out
 }
+
+/// A checkpoint folder with `fixture(case)`'s weights and `config` as its
+/// `config.json`.
+fn checkpoint_with_config(dir: &TempDir, case: &str, config: &str) -> PathBuf {
+    let ck = dir.path("ck");
+    std::fs::create_dir_all(&ck).unwrap();
+    std::fs::copy(
+        fixture(case).join("model.safetensors"),
+        ck.join("model.safetensors"),
+    )
+    .unwrap();
+    std::fs::write(ck.join("config.json"), config).unwrap();
+    ck
+}
+
+/// Found by the `config` fuzz target: MLA's query/key head size is the sum
+/// of two sizes from the file, and was added before either was bounded
+/// (an overflow panic in debug builds).
+#[test]
+fn mla_head_sizes_that_overflow_are_named() {
+    let dir = TempDir::new("qk-overflow");
+    let cfg = std::fs::read_to_string(fixture("deepseek_v3").join("config.json")).unwrap();
+    let cfg = cfg.replace(
+        "\"qk_nope_head_dim\": 16",
+        "\"qk_nope_head_dim\": 18446744073709551615",
+    );
+    let e = err(&checkpoint_with_config(&dir, "deepseek_v3", &cfg));
+    assert!(
+        e.contains("qk_nope_head_dim (18446744073709551615) + qk_rope_head_dim (8) overflows"),
+        "{e}"
+    );
+}
