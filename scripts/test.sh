@@ -29,6 +29,9 @@ cargo test --workspace --locked --no-fail-fast
 step "the C ABI"
 scripts/test-c.sh
 
+step "fuzz smoke (every fuzz target a few seconds from its corpus)"
+scripts/fuzz.sh smoke
+
 # ---------------------------------------------------------------------------
 # aarch64: the NEON kernels (plain and dotprod), cross-compiled and run under
 # qemu-user. Linker and runner come from .cargo/config.toml; QEMU_CPU=max
