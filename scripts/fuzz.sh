@@ -1,24 +1,32 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of every parser that reads bytes from outside
 # (cargo-fuzz + libFuzzer; targets and their input formats in
-# fuzz/fuzz_targets/, the committed corpus in fuzz/corpus/<target>/).
+# fuzz/fuzz_targets/). Each target reads two committed folders:
+#   fuzz/seeds/<target>/   seed-*: inputs made from tests/fixtures (any
+#                          size); regress-*: inputs that crashed once
+#   fuzz/corpus/<target>/  what fuzzing grew, minimized, inputs of at most
+#                          4 KiB (bigger ones regrow from the seeds)
 #
 #   scripts/fuzz.sh [run] [-m MINUTES | -r RUNS] [-j JOBS] [TARGET...]
 #       Builds the targets, then fuzzes each in turn (all when none is
 #       named) for MINUTES minutes (default 5) or RUNS executions, growing
 #       fuzz/corpus/<target>/; prints the executions each target reached.
+#       Add a finding's input to fuzz/seeds/<target>/regress-NAME with its
+#       fix.
 #       A crash, hang (> 10 s) or allocation over 2 GiB stops that target:
 #       the input is in fuzz/artifacts/<target>/, and the script exits 1.
 #   scripts/fuzz.sh smoke
 #       What scripts/test.sh runs: installs the pinned nightly and
 #       cargo-fuzz if missing, builds, and runs every target for a few
-#       seconds from the committed corpus with a fixed seed (-seed=1), in a
-#       scratch copy so the corpus is left as it is. Fails on any finding.
+#       seconds from the seeds and corpus with a fixed seed (-seed=1); new
+#       inputs go to a scratch folder, the committed ones are only read.
+#       Fails on any finding.
 #   scripts/fuzz.sh cmin [TARGET...]
-#       Minimizes the committed corpus (cargo fuzz cmin), after a campaign.
+#       After a campaign: drops grown inputs over 4 KiB and minimizes the
+#       rest (cargo fuzz cmin), before the corpus is committed.
 #   scripts/fuzz.sh seeds
-#       Rewrites the seed inputs (fuzz/corpus/<target>/seed-*) from
-#       tests/fixtures/ (fuzz/examples/make_seeds.rs).
+#       Rewrites fuzz/seeds/<target>/seed-* from tests/fixtures/
+#       (fuzz/examples/make_seeds.rs).
 #   scripts/fuzz.sh list
 #       The targets.
 #
@@ -104,8 +112,8 @@ cmd_run() {
     mkdir -p fuzz/artifacts
     local failed=0
     for t in "${targets[@]}"; do
-        mkdir -p "fuzz/corpus/$t"
-        run_one "$t" "$PWD/fuzz/artifacts/$t.log" "$PWD/fuzz/corpus/$t" -- \
+        mkdir -p "fuzz/corpus/$t" "fuzz/seeds/$t"
+        run_one "$t" "$PWD/fuzz/artifacts/$t.log" "$PWD/fuzz/corpus/$t" "$PWD/fuzz/seeds/$t" -- \
             "${limit[@]}" || failed=1
     done
     exit "$failed"
@@ -120,9 +128,9 @@ cmd_smoke() {
     for t in "${TARGETS[@]}"; do
         mkdir -p "$tmp/$t"
         # New inputs go to the scratch folder (the first); the committed
-        # corpus is only read.
-        mkdir -p "fuzz/corpus/$t"
-        if ! run_one "$t" "$tmp/$t.log" "$tmp/$t" "$PWD/fuzz/corpus/$t" -- \
+        # ones are only read.
+        mkdir -p "fuzz/corpus/$t" "fuzz/seeds/$t"
+        if ! run_one "$t" "$tmp/$t.log" "$tmp/$t" "$PWD/fuzz/corpus/$t" "$PWD/fuzz/seeds/$t" -- \
             -seed=1 -runs=20000 -max_total_time=15; then
             tail -40 "$tmp/$t.log" >&2
             failed=1
@@ -139,17 +147,19 @@ cmd_cmin() {
     for t in "${targets[@]}"; do
         local before after
         before=$(ls "fuzz/corpus/$t" | wc -l)
+        find "fuzz/corpus/$t" -type f -size +4096c -delete
         fuzz cmin "$t" "$PWD/fuzz/corpus/$t" -- -timeout=10 -rss_limit_mb=2048 \
             >"fuzz/artifacts/$t-cmin.log" 2>&1
         after=$(ls "fuzz/corpus/$t" | wc -l)
-        printf '%-12s %6s -> %6s inputs, %s\n' "$t" "$before" "$after" "$(du -sh "fuzz/corpus/$t" | cut -f1)"
+        printf '%-12s %6s -> %6s inputs, %s\n' "$t" "$before" "$after" \
+            "$(du -sh --apparent-size "fuzz/corpus/$t" | cut -f1)"
     done
 }
 
 cmd_seeds() {
     install_tools
-    say "writing seeds from tests/fixtures/"
-    (cd fuzz && nice -n "$NICE" cargo "+$NIGHTLY" run --release --example make_seeds -- corpus)
+    say "writing fuzz/seeds/ from tests/fixtures/"
+    (cd fuzz && nice -n "$NICE" cargo "+$NIGHTLY" run --release --example make_seeds -- seeds)
 }
 
 case "${1:-run}" in
