@@ -33,6 +33,9 @@ scripts/test-c.sh
 step "the worker pool under Miri and ThreadSanitizer (pinned nightly)"
 scripts/race.sh
 
+step "fuzz smoke (every fuzz target a few seconds from its corpus)"
+scripts/fuzz.sh smoke
+
 # ---------------------------------------------------------------------------
 # aarch64: the NEON kernels (plain and dotprod), cross-compiled and run under
 # qemu-user. Linker and runner come from .cargo/config.toml; QEMU_CPU=max

@@ -184,9 +184,18 @@ impl ModelConfig {
             Arch::Llama | Arch::Qwen2 => None,
         };
         // MLA heads: transformers writes `head_dim` = qk_rope_head_dim, which
-        // is not what the rest of minke means by it.
+        // is not what the rest of minke means by it. The sum is checked:
+        // `validate` bounds each part, but only after this.
         let (head_dim, n_kv_heads) = match &deepseek {
-            Some(d) => (d.qk_head_dim(), n_heads),
+            Some(d) => {
+                let (nope, rope) = (d.qk_nope_head_dim, d.qk_rope_head_dim);
+                let qk = nope.checked_add(rope).ok_or_else(|| {
+                    Error::Config(format!(
+                        "qk_nope_head_dim ({nope}) + qk_rope_head_dim ({rope}) overflows"
+                    ))
+                })?;
+                (qk, n_heads)
+            }
             None => (head_dim, n_kv_heads),
         };
         // DeepSeek-V2 rotates adjacent pairs (complex multiplication); V3

@@ -236,3 +236,69 @@ fn unsafe_free_replace(hay: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     out[at..at + to.len()].copy_from_slice(to);
     out
 }
+
+/// A checkpoint folder with `fixture(case)`'s weights and `config` as its
+/// `config.json`.
+fn checkpoint_with_config(dir: &TempDir, case: &str, config: &str) -> PathBuf {
+    let ck = dir.path("ck");
+    std::fs::create_dir_all(&ck).unwrap();
+    std::fs::copy(
+        fixture(case).join("model.safetensors"),
+        ck.join("model.safetensors"),
+    )
+    .unwrap();
+    std::fs::write(ck.join("config.json"), config).unwrap();
+    ck
+}
+
+/// Found by the `config` fuzz target: MLA's query/key head size is the sum
+/// of two sizes from the file, and was added before either was bounded
+/// (an overflow panic in debug builds).
+#[test]
+fn mla_head_sizes_that_overflow_are_named() {
+    let dir = TempDir::new("qk-overflow");
+    let cfg = std::fs::read_to_string(fixture("deepseek_v3").join("config.json")).unwrap();
+    let cfg = cfg.replace(
+        "\"qk_nope_head_dim\": 16",
+        "\"qk_nope_head_dim\": 18446744073709551615",
+    );
+    let e = err(&checkpoint_with_config(&dir, "deepseek_v3", &cfg));
+    assert!(
+        e.contains("qk_nope_head_dim (18446744073709551615) + qk_rope_head_dim (8) overflows"),
+        "{e}"
+    );
+}
+
+/// Found while fuzzing the tokenizer: the id tables are sized by the
+/// largest id, so one added token (or vocabulary entry) numbered
+/// 2,000,000,000 in an otherwise good tokenizer.json reserved 32 GB and
+/// aborted. Now the tokenizer is refused, naming the id; the model still
+/// opens and runs on ids.
+#[test]
+fn a_token_id_far_past_the_vocabulary_is_named() {
+    let src = fixture("tokenizer/smollm2/tokenizer.json");
+    let good: serde_json::Value = serde_json::from_slice(&std::fs::read(src).unwrap()).unwrap();
+    let dir = TempDir::new("big-id");
+    let config = std::fs::read_to_string(fixture("llama_gqa").join("config.json")).unwrap();
+    let ck = checkpoint_with_config(&dir, "llama_gqa", &config);
+    let mut added = good.clone();
+    added["added_tokens"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"id": 2_000_000_000u32, "content": "<big>", "special": true}));
+    let mut vocab = good.clone();
+    vocab["model"]["vocab"]["zzzq"] = serde_json::json!(1_000_000_000u32);
+    for (t, id) in [(added, "2000000000"), (vocab, "1000000000")] {
+        std::fs::write(ck.join("tokenizer.json"), t.to_string()).unwrap();
+        let m = Model::open(&ck).unwrap();
+        let e = m.tokenizer().unwrap_err().to_string();
+        let want = format!("token id {id} is far past the 49170 tokens listed");
+        assert!(e.contains(&want), "{e}");
+        let e = minke::Tokenizer::open(ck.join("tokenizer.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(&want), "{e}");
+    }
+    // The fixture as it is builds.
+    minke::Tokenizer::from_json(good.to_string().as_bytes()).unwrap();
+}

@@ -162,6 +162,18 @@ impl Tokenizer {
             .chain(p.added.iter().map(|t| t.id))
             .max()
             .ok_or_else(|| Error::Tokenizer("the vocabulary is empty".into()))?;
+        // The tables below are indexed by id, so their size is the largest
+        // id, not the number of tokens: one token numbered 2,000,000,000
+        // would reserve 32 GB. Ids may leave holes (they decode to
+        // nothing), but not more holes than tokens.
+        let listed = p.vocab.len() + p.added.len();
+        let limit = listed.saturating_mul(2).saturating_add(256);
+        if max_id as usize >= limit {
+            return Err(Error::Tokenizer(format!(
+                "token id {max_id} is far past the {listed} tokens listed \
+                 (ids must stay below {limit})"
+            )));
+        }
         let n = max_id as usize + 1;
         let mut tokens: Vec<Option<Box<str>>> = vec![None; n];
         for (id, s) in &p.vocab {
