@@ -130,7 +130,7 @@ for src in examples/c/generate.c examples/c/chat.c; do
     n="$(basename "$src" .c)"
     gcc "${STRICT_C[@]}" "$src" -o "$B/bin/$n" "${LINK[@]}" || cc_ok=0
 done
-for n in "${TESTS[@]}" test_memory; do
+for n in "${TESTS[@]}" test_memory test_corpus; do
     gcc "${STRICT_C[@]}" -I ffi/tests/c "ffi/tests/c/$n.c" -o "$B/bin/$n" "${LINK[@]}" -lpthread -lm || cc_ok=0
 done
 g++ "${STRICT_CXX[@]}" examples/cpp/ask.cpp -o "$B/bin/ask" "${LINK[@]}" || cc_ok=0
@@ -161,6 +161,9 @@ check ask "$B/bin/ask" "$MODEL"
 for n in "${TESTS[@]}" test_memory; do
     check "$n" "$B/bin/$n" "$MODEL"
 done
+# The fuzzers' GGUF seeds and corpus: a named error or a run for each.
+CORPUS=(fuzz/seeds/gguf fuzz/corpus/gguf)
+check test_corpus "$B/bin/test_corpus" "${CORPUS[@]}"
 
 # ---------------------------------------------------------------------------
 step "sanitizers"
@@ -173,6 +176,9 @@ if gcc "${SAN[@]}" "$B/probe.c" -o "$B/asan/probe" 2>/dev/null && "$B/asan/probe
             "${LINK[@]}" -lpthread -lm
         check "asan-ubsan-$n" "$B/asan/$n" "$MODEL"
     done
+    gcc "${STRICT_C[@]}" "${SAN[@]}" -I ffi/tests/c ffi/tests/c/test_corpus.c -o "$B/asan/test_corpus" \
+        "${LINK[@]}"
+    check asan-ubsan-test_corpus "$B/asan/test_corpus" "${CORPUS[@]}"
     check asan-ubsan-generate bash -c "gcc ${STRICT_C[*]} ${SAN[*]} examples/c/generate.c -o '$B/asan/generate' ${LINK[*]} && '$B/asan/generate' '$MODEL' Hello 8"
     unset ASAN_OPTIONS UBSAN_OPTIONS
 else
