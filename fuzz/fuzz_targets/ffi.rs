@@ -49,7 +49,9 @@ fn model_dir() -> PathBuf {
             "tokenizer_config.json",
         ),
     ] {
-        std::fs::copy(&from, d.join(name)).expect("fixture file");
+        let to = d.join(name);
+        let _ = std::fs::remove_file(&to);
+        std::os::unix::fs::symlink(&from, &to).expect("fixture link");
     }
     d
 }

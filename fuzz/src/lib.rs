@@ -27,8 +27,9 @@ pub fn fixtures() -> PathBuf {
 
 /// A folder for the files one fuzzing process writes: in `/dev/shm` where
 /// there is one (files opened on every execution stay in memory), else the
-/// temporary directory; unique to the process. Left behind on exit (it
-/// holds at most the last input's files).
+/// temporary directory; unique to the process. libFuzzer exits without
+/// running destructors, so the folder is left behind; the folders of
+/// processes that are gone are removed here instead.
 pub fn scratch_dir(target: &str) -> PathBuf {
     let base = Path::new("/dev/shm");
     let base = if base.is_dir() {
@@ -36,9 +37,35 @@ pub fn scratch_dir(target: &str) -> PathBuf {
     } else {
         std::env::temp_dir()
     };
+    remove_stale(&base);
     let dir = base.join(format!("minke-fuzz-{target}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch folder");
     dir
+}
+
+/// Removes `minke-fuzz-<target>-<pid>` folders in `base` whose process
+/// has ended (Linux: no `/proc/<pid>`; elsewhere nothing is removed).
+fn remove_stale(base: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.starts_with("minke-fuzz-"))
+            .and_then(|n| n.rsplit('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// Writes `bytes` to `path` (the harness's own failure, not minke's, if
