@@ -98,6 +98,18 @@ pub fn byte_to_char_table() -> [char; 256] {
     table
 }
 
+/// [`byte_to_char_table`] inverted, built once.
+pub fn byte_level_inverse() -> &'static HashMap<char, u8> {
+    static INVERSE: std::sync::OnceLock<HashMap<char, u8>> = std::sync::OnceLock::new();
+    INVERSE.get_or_init(|| {
+        byte_to_char_table()
+            .iter()
+            .enumerate()
+            .map(|(b, &c)| (c, b as u8))
+            .collect()
+    })
+}
+
 /// The bytes a byte-level spelled token stands for, or `None` if a char of
 /// it is not in the byte alphabet.
 pub fn byte_level_decode(token: &str, inverse: &HashMap<char, u8>) -> Option<Vec<u8>> {

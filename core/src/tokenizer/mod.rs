@@ -503,12 +503,8 @@ impl Tokenizer {
             return Some(id);
         }
         if self.byte_level {
-            let inverse: HashMap<char, u8> = bpe::byte_to_char_table()
-                .iter()
-                .enumerate()
-                .map(|(b, &c)| (c, b as u8))
-                .collect();
-            self.bpe.token_id(&bpe::byte_level_decode(token, &inverse)?)
+            self.bpe
+                .token_id(&bpe::byte_level_decode(token, bpe::byte_level_inverse())?)
         } else {
             self.bpe.token_id(token.as_bytes())
         }
