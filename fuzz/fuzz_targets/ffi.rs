@@ -13,9 +13,12 @@
 //! Input: structured (`arbitrary`): session and sampler params, then up to
 //! 24 calls.
 //!
-//! Sizes are clamped where issue 19's caps are not in yet (a huge size
-//! there aborts on allocation or spawns threads today, a known finding):
-//! see `clamp_session`, `clamp_sampler` and `Call::Generate`/`BestOfN`.
+//! Sizes are clamped (`clamp_session`, `clamp_sampler` and
+//! `Call::Generate`/`BestOfN`) to keep executions fast and under
+//! libFuzzer's malloc limit: minke's own caps (`core/tests/limits.rs`,
+//! `test_misuse.c`) allow sessions of several GiB, lazily zeroed, which
+//! the limit would report as out-of-memory. The clamps date from before
+//! those caps; loosen them with `-malloc_limit_mb` raised.
 #![no_main]
 
 use arbitrary::{Arbitrary, Unstructured};
@@ -99,6 +102,7 @@ struct SessionP {
     n_batch: u32,
     kv_type: u32,
     logits_all: bool,
+    flags: u32,
 }
 
 impl SessionP {
@@ -112,14 +116,13 @@ impl SessionP {
             n_batch: self.n_batch,
             kv_type: self.kv_type,
             logits_all: self.logits_all,
+            flags: self.flags,
         }
     }
 }
 
-/// Session sizes a session is made with. Clamped until issue 19's caps on
-/// `n_ctx`, `n_batch` and the thread count land (today a huge `n_ctx` or
-/// `n_batch` aborts on allocation and a huge `n_threads` spawns 64
-/// threads); 0 is kept, it is an error. `minke_session_bytes` and
+/// Session sizes a session is made with, clamped (see the module notes);
+/// 0 is kept, it is an error. `minke_session_bytes` and
 /// `minke_session_max_ctx` get the values unclamped: they only compute.
 fn clamp_session(mut p: minke_session_params) -> minke_session_params {
     p.n_ctx %= 97;

@@ -40,6 +40,7 @@ thread_local! {
                 kv_type: KvType::F32,
                 n_batch: 2,
                 logits_all: false,
+                allow_long_context: false,
             },
         )
         .expect("a session of the base fixture"),
