@@ -235,6 +235,19 @@ fn quantize(
     Ok(())
 }
 
+/// `minke info`'s tokenizer line.
+fn tokenizer_line(t: &minke::Tokenizer) -> String {
+    let template = if t.chat_template().is_some() {
+        "yes"
+    } else {
+        "no"
+    };
+    format!(
+        "tokenizer:     {} tokens, chat template: {template}",
+        t.vocab_size()
+    )
+}
+
 /// `minke info` of a file that holds a tokenizer only.
 fn tokenizer_info(path: &std::path::Path, t: &minke::Tokenizer) -> Res {
     let piece = |id: Option<u32>| {
@@ -245,15 +258,7 @@ fn tokenizer_info(path: &std::path::Path, t: &minke::Tokenizer) -> Res {
         "file:          {} (vocabulary only: no tensors, tokenizes but does not run)",
         path.display()
     );
-    println!(
-        "tokenizer:     {} tokens, chat template: {}",
-        t.vocab_size(),
-        if t.chat_template().is_some() {
-            "yes"
-        } else {
-            "no"
-        }
-    );
+    println!("{}", tokenizer_line(t));
     println!("bos:           {}", piece(t.bos_id()));
     let eos: Vec<String> = t.eos_ids().iter().map(|&i| piece(Some(i))).collect();
     println!(
@@ -324,15 +329,7 @@ fn info(path: PathBuf, ctx: usize, opts: ModelOpts) -> Res {
         model.weight_bytes_per_token() as f64 / (1 << 20) as f64
     );
     match model.tokenizer() {
-        Ok(t) => println!(
-            "tokenizer:     {} tokens, chat template: {}",
-            t.vocab_size(),
-            if t.chat_template().is_some() {
-                "yes"
-            } else {
-                "no"
-            }
-        ),
+        Ok(t) => println!("{}", tokenizer_line(t)),
         Err(e) => println!("tokenizer:     none ({e})"),
     }
     let kernels = minke::quant::Kernels::get()?;

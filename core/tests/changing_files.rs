@@ -11,6 +11,16 @@ use minke::{Load, Model};
 
 const TOKENS: [u32; 12] = [1, 5, 9, 33, 2, 95, 0, 7, 40, 41, 42, 60];
 
+/// Truncates the file at `path` to its first 4 KiB.
+fn cut_to_one_page(path: &std::path::Path) {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(4096)
+        .unwrap();
+}
+
 #[test]
 fn a_model_read_into_memory_survives_its_file_being_truncated_and_rewritten() {
     let dir = TempDir::new("changing-read");
@@ -18,12 +28,7 @@ fn a_model_read_into_memory_survives_its_file_being_truncated_and_rewritten() {
     write_random(&path, &tiny_config(), 1);
     let model = Model::open_with(&path, Load::Read).unwrap();
     let before = all_logits(&model, params(2, 4), &TOKENS);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_len(4096)
-        .unwrap();
+    cut_to_one_page(&path);
     let truncated = all_logits(&model, params(2, 4), &TOKENS);
     assert_eq!(before, truncated);
     // Another model in its place.
@@ -42,12 +47,7 @@ fn a_mapped_model_whose_file_is_truncated_raises_sigbus() {
     if let Ok(path) = std::env::var(CHILD) {
         let model = Model::open_with(&path, Load::Map).unwrap();
         let _ = all_logits(&model, params(1, 4), &TOKENS);
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_len(4096)
-            .unwrap();
+        cut_to_one_page(std::path::Path::new(&path));
         let _ = all_logits(&model, params(1, 4), &TOKENS);
         // Reaching here means the weights were read from a file that has
         // none: the parent fails.
