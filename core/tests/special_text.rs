@@ -18,32 +18,15 @@
 #[path = "support/real_model.rs"]
 mod real_model;
 
-use std::path::PathBuf;
+#[path = "support/tokenizer_fixtures.rs"]
+mod tokenizer_fixtures;
+use tokenizer_fixtures::*;
+
 use std::sync::OnceLock;
 
 use minke::tokenizer::{ChatMessage, Tokenizer};
 use minke::EncodeOptions;
 use serde_json::Value;
-
-fn read(rel: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/tokenizer")
-        .join(rel);
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-fn jsonl(rel: &str) -> Vec<Value> {
-    String::from_utf8(read(rel))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn ids_of(v: &Value) -> Vec<u32> {
-    let a = v.as_array().unwrap();
-    a.iter().map(|i| i.as_u64().unwrap() as u32).collect()
-}
 
 fn messages_of(v: &Value) -> Vec<ChatMessage> {
     let a = v.as_array().unwrap();

@@ -6,38 +6,14 @@
 //! DeepSeek-LLM and DeepSeek-Coder are opened from llama.cpp's
 //! vocabulary-only GGUF files, as `Tokenizer::open` reads any model file.
 
-use std::path::PathBuf;
+#[path = "support/tokenizer_fixtures.rs"]
+mod tokenizer_fixtures;
+use tokenizer_fixtures::*;
+
 use std::sync::OnceLock;
 
 use minke::tokenizer::{ChatMessage, GgufVocab, Tokenizer};
 use serde_json::Value;
-
-fn fixture(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/tokenizer")
-        .join(rel)
-}
-
-fn read(rel: &str) -> Vec<u8> {
-    let p = fixture(rel);
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-fn jsonl(rel: &str) -> Vec<Value> {
-    String::from_utf8(read(rel))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn ids_of(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i.as_u64().unwrap() as u32)
-        .collect()
-}
 
 fn smollm2() -> &'static Tokenizer {
     static T: OnceLock<Tokenizer> = OnceLock::new();
