@@ -42,6 +42,10 @@ pub enum Error {
     /// load, a prefill, a decode); the message says what was stopped.
     /// What the work had done is undone or stated where it is documented.
     Aborted(String),
+    /// A saved session state cannot be restored here: truncated or
+    /// damaged, of another format version, or made with another model,
+    /// adapter, cache type or a longer context (see [`crate::state`]).
+    State(String),
 }
 
 /// Which limit a chat template ran into ([`Error::TemplateLimit`]). What
@@ -120,6 +124,7 @@ impl fmt::Display for Error {
             Error::Isa(e) => write!(f, "{e}"),
             Error::Resources(m) => write!(f, "out of resources: {m}"),
             Error::Aborted(m) => write!(f, "aborted: {m}"),
+            Error::State(m) => write!(f, "session state: {m}"),
         }
     }
 }

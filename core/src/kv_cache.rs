@@ -126,6 +126,66 @@ impl KvCache {
         }
     }
 
+    /// Its element type.
+    pub fn kv_type(&self) -> KvType {
+        match self.k {
+            Store::F32(_) => KvType::F32,
+            Store::F16(_) => KvType::F16,
+        }
+    }
+
+    fn n_layers(&self) -> usize {
+        let len = match &self.k {
+            Store::F32(x) => x.len(),
+            Store::F16(x) => x.len(),
+        };
+        len / (self.n_ctx * self.kv_dim).max(1)
+    }
+
+    /// Bytes [`KvCache::save`] writes for positions `0..n`.
+    pub(crate) fn saved_len(&self, n: usize) -> usize {
+        2 * self.n_layers() * n * self.kv_dim * self.kv_type().size()
+    }
+
+    /// Writes positions `0..n` of every layer as stored (keys, then
+    /// values; layer by layer, head by head; little-endian elements).
+    pub(crate) fn save(&self, n: usize, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        assert!(n <= self.n_ctx, "saving {n} positions of {}", self.n_ctx);
+        let d = self.head_dim;
+        for side in [&self.k, &self.v] {
+            for run in (0..self.n_layers() * self.kv_dim / d).map(|h| h * self.n_ctx * d) {
+                let r = run..run + n * d;
+                match side {
+                    Store::F32(x) => out.write_all(bytemuck::cast_slice(&x[r]))?,
+                    Store::F16(x) => out.write_all(bytemuck::cast_slice(&x[r]))?,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads back what [`KvCache::save`] wrote for positions `0..n`:
+    /// `data` is [`KvCache::saved_len`]`(n)` bytes.
+    pub(crate) fn load(&mut self, n: usize, data: &[u8]) {
+        assert!(n <= self.n_ctx && data.len() == self.saved_len(n));
+        if n == 0 {
+            return;
+        }
+        let (d, n_ctx) = (self.head_dim, self.n_ctx);
+        let runs = self.n_layers() * self.kv_dim / d;
+        let mut src = data.chunks_exact(n * d * self.kv_type().size());
+        for side in [&mut self.k, &mut self.v] {
+            for run in (0..runs).map(|h| h * n_ctx * d) {
+                let from = src.next().unwrap_or(&[]);
+                let r = run..run + n * d;
+                match side {
+                    Store::F32(x) => bytemuck::cast_slice_mut(&mut x[r]).copy_from_slice(from),
+                    Store::F16(x) => bytemuck::cast_slice_mut(&mut x[r]).copy_from_slice(from),
+                }
+            }
+        }
+    }
+
     /// A read-only view of one layer.
     pub fn layer(&self, layer: usize) -> LayerKv<'_> {
         let (a, b) = (self.at(layer), self.at(layer + 1));

@@ -25,6 +25,7 @@ pub mod quantize;
 pub mod sampler;
 pub mod score;
 pub mod session;
+pub mod state;
 pub mod tensor;
 pub mod threads;
 pub mod tokenizer;

@@ -325,6 +325,12 @@ impl SessionLora {
         })
     }
 
+    /// The scale its deltas are applied at (the adapter's own times the
+    /// session's).
+    pub(crate) fn applied_scale(&self) -> f32 {
+        self.scale
+    }
+
     /// The adapter.
     pub fn adapter(&self) -> &std::sync::Arc<LoraAdapter> {
         &self.adapter

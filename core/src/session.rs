@@ -48,6 +48,11 @@ impl Default for SessionParams {
     }
 }
 
+/// A session's abort callback: asked before each layer of every prefill
+/// and decode, on the thread that runs it; `true` stops the call with
+/// [`Error::Aborted`].
+pub type AbortFn = dyn Fn() -> bool + Send;
+
 /// A conversation: KV cache, buffers and threads over a borrowed model.
 pub struct Session<'m> {
     model: &'m Model,
@@ -62,6 +67,9 @@ pub struct Session<'m> {
     /// Rows of `logits` valid after the last call.
     n_logits: usize,
     pos: usize,
+    /// The tokens in the KV cache, `pos` of them (`n_ctx` capacity).
+    tokens: Vec<u32>,
+    abort: Option<Box<AbortFn>>,
 }
 
 fn threads(p: &SessionParams) -> usize {
@@ -74,7 +82,7 @@ fn threads(p: &SessionParams) -> usize {
 pub fn session_bytes(model: &Model, p: &SessionParams) -> usize {
     let p = clamped(model, p);
     let rows = if p.logits_all { p.n_batch } else { 1 };
-    State::bytes(model, &p, threads(&p)) + rows * model.config.n_outputs() * 4
+    State::bytes(model, &p, threads(&p)) + rows * model.config.n_outputs() * 4 + p.n_ctx * 4
 }
 
 /// `p` as [`Session::new`] runs it: `n_ctx` at most the model's trained
@@ -167,6 +175,8 @@ impl<'m> Session<'m> {
             lora: None,
             pool,
             kernels,
+            tokens: Vec::with_capacity(params.n_ctx),
+            abort: None,
             params,
             pos: 0,
         })
@@ -236,8 +246,14 @@ impl<'m> Session<'m> {
             )));
         }
         self.pos = pos;
+        self.tokens.truncate(pos);
         self.n_logits = 0;
         Ok(())
+    }
+
+    /// The tokens in the KV cache, in order (`pos()` of them).
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens
     }
 
     /// Logits of the last token run (`vocab` values, or `n_labels` for a
@@ -248,9 +264,41 @@ impl<'m> Session<'m> {
         &self.logits[last * v..(last + 1) * v]
     }
 
+    /// The positions whose logits the session holds: the last token's
+    /// after a call (empty before any and after a rewind), and with
+    /// [`SessionParams::logits_all`] every token of the last call's last
+    /// batch (the whole call when it ran at most `n_batch` tokens).
+    pub fn logits_positions(&self) -> std::ops::Range<usize> {
+        self.pos - self.n_logits..self.pos
+    }
+
+    /// The logits that follow the token at position `pos` (what the model
+    /// predicts for `pos + 1`), if the session holds them
+    /// ([`Session::logits_positions`]).
+    pub fn logits_at(&self, pos: usize) -> Option<&[f32]> {
+        let r = self.logits_positions();
+        if !r.contains(&pos) {
+            return None;
+        }
+        let v = self.model.config.n_outputs();
+        let row = pos - r.start;
+        Some(&self.logits[row * v..(row + 1) * v])
+    }
+
     /// Runs one token at the current position; returns its logits.
     pub fn decode(&mut self, token: u32) -> Result<&[f32]> {
         self.prefill(&[token])
+    }
+
+    /// Sets (or with `None` removes) the abort callback: asked before
+    /// each layer of every prefill and decode, on the calling thread, so a
+    /// UI can stop a long prompt within a layer's time. When it returns
+    /// `true` the call ends with [`Error::Aborted`]: the batches of
+    /// `n_batch` tokens completed before stay in the cache (`pos()` says
+    /// how far it got), the one it stopped in is dropped, and `logits()` is
+    /// undefined until the next token runs.
+    pub fn set_abort_callback(&mut self, f: Option<Box<AbortFn>>) {
+        self.abort = f;
     }
 
     /// Runs `tokens` from the current position, in batches of `n_batch`;
@@ -258,7 +306,7 @@ impl<'m> Session<'m> {
     pub fn prefill(&mut self, tokens: &[u32]) -> Result<&[f32]> {
         self.check(tokens)?;
         for chunk in tokens.chunks(self.params.n_batch) {
-            self.forward(chunk, false);
+            self.forward(chunk, self.params.logits_all)?;
         }
         Ok(self.logits())
     }
@@ -276,7 +324,7 @@ impl<'m> Session<'m> {
         let v = self.model.config.n_outputs();
         let mut i = 0;
         for chunk in tokens.chunks(self.params.n_batch) {
-            self.forward(chunk, true);
+            self.forward(chunk, true)?;
             for t in 0..chunk.len() {
                 f(i + t, &self.logits[t * v..(t + 1) * v]);
             }
@@ -313,7 +361,7 @@ impl<'m> Session<'m> {
     }
 
     /// The forward pass for `tokens.len() <= n_batch` tokens at `self.pos`.
-    fn forward(&mut self, tokens: &[u32], all: bool) {
+    fn forward(&mut self, tokens: &[u32], all: bool) -> Result<()> {
         let m = self.model;
         let env = Env {
             config: &m.config,
@@ -321,10 +369,223 @@ impl<'m> Session<'m> {
             pool: &self.pool,
             kernels: self.kernels,
             lora: self.lora.as_ref(),
+            abort: self.abort.as_deref(),
         };
-        self.n_logits = self
+        match self
             .state
-            .forward(&env, m, tokens, self.pos, all, &mut self.logits);
-        self.pos += tokens.len();
+            .forward(&env, m, tokens, self.pos, all, &mut self.logits)
+        {
+            Some(rows) => {
+                self.n_logits = rows;
+                self.pos += tokens.len();
+                self.tokens.extend_from_slice(tokens);
+                Ok(())
+            }
+            None => {
+                self.n_logits = 0;
+                Err(Error::Aborted(format!(
+                    "the abort callback stopped the forward pass; the session is at position {}",
+                    self.pos
+                )))
+            }
+        }
+    }
+
+    /// Bytes [`Session::save_state`] writes now.
+    pub fn state_size(&self) -> usize {
+        let n_out = if self.n_logits > 0 {
+            self.model.config.n_outputs()
+        } else {
+            0
+        };
+        crate::state::HEADER
+            + 4 * (self.pos + n_out)
+            + self.state.saved_cache_len(self.pos)
+            + crate::state::TRAILER
+    }
+
+    fn state_header(&self) -> crate::state::Header {
+        let n_out = if self.n_logits > 0 {
+            self.model.config.n_outputs()
+        } else {
+            0
+        };
+        crate::state::Header {
+            kv_type: crate::state::kv_code(self.state.kv_type()),
+            model: self.model.fingerprint(),
+            adapter: self.adapter_fingerprint(),
+            n_pos: self.pos as u64,
+            n_out: n_out as u64,
+            cache_bytes: self.state.saved_cache_len(self.pos) as u64,
+        }
+    }
+
+    fn adapter_fingerprint(&self) -> u64 {
+        crate::state::adapter_fingerprint(
+            self.lora
+                .as_ref()
+                .map(|l| (l.adapter().as_ref(), l.applied_scale())),
+        )
+    }
+
+    /// Writes the session's state — its tokens, KV cache and last logits,
+    /// tied to this model and adapter — as [`Session::state_size`] bytes
+    /// in the format of [`crate::state`]. Restoring it, into this session
+    /// or another over the same model, gives the same logits and the same
+    /// continuation bit for bit.
+    pub fn save_state(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        use std::io::Write;
+        let mut w = crate::state::Hashing {
+            out,
+            hash: crate::state::Hash64::default(),
+        };
+        let h = self.state_header();
+        h.write(&mut w)?;
+        w.write_all(bytemuck::cast_slice(&self.tokens))?;
+        if h.n_out > 0 {
+            w.write_all(bytemuck::cast_slice(self.logits()))?;
+        }
+        self.state.save_cache(self.pos, &mut w)?;
+        let sum = w.hash.finish();
+        w.out.write_all(&sum.to_le_bytes())
+    }
+
+    /// [`Session::save_state`] into a new buffer.
+    pub fn state(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.state_size());
+        self.save_state(&mut v)
+            .expect("writing to a Vec cannot fail");
+        v
+    }
+
+    /// Restores a state [`Session::save_state`] wrote, from this session or
+    /// another over the same model: afterwards `pos()`, `tokens()`,
+    /// `logits()` and every later result are the saved session's. The
+    /// session's own context may be longer than the saved one's.
+    ///
+    /// # Errors
+    /// [`Error::State`] when `data` is truncated or damaged, of another
+    /// format version, or was saved with another model, adapter or KV
+    /// cache type, or holds more tokens than this session's context; the
+    /// session is then unchanged.
+    pub fn restore_state(&mut self, data: &[u8]) -> Result<()> {
+        let h = crate::state::Header::read(data)?;
+        let bad = |m: String| Err(Error::State(m));
+        let want = self.state_header();
+        if h.model != want.model {
+            return bad(format!(
+                "it was saved from another model (fingerprint {:016x}; this one is {:016x})",
+                h.model, want.model
+            ));
+        }
+        if h.adapter != want.adapter {
+            return bad(
+                "it was saved with another LoRA adapter or scale than this session has".into(),
+            );
+        }
+        if h.kv_type != want.kv_type {
+            let name = |c: u32| match c {
+                0 => "F16".to_string(),
+                1 => "F32".to_string(),
+                c => format!("unknown ({c})"),
+            };
+            return bad(format!(
+                "it holds a {} KV cache and this session's is {}",
+                name(h.kv_type),
+                name(want.kv_type)
+            ));
+        }
+        let n = h.n_pos as usize;
+        if n > self.params.n_ctx {
+            return bad(format!(
+                "it holds {n} tokens and this session's context is {}",
+                self.params.n_ctx
+            ));
+        }
+        let v = self.model.config.n_outputs();
+        if h.n_out != 0 && h.n_out as usize != v {
+            return bad(format!("it keeps {} logits; the model has {v}", h.n_out));
+        }
+        if h.cache_bytes as usize != self.state.saved_cache_len(n) {
+            return bad(format!(
+                "its cache is {} bytes; {n} positions of this model take {}",
+                h.cache_bytes,
+                self.state.saved_cache_len(n)
+            ));
+        }
+        let body = &data[crate::state::HEADER..];
+        let (toks, body) = body.split_at(4 * n);
+        let (logits, body) = body.split_at(4 * h.n_out as usize);
+        let cache = &body[..h.cache_bytes as usize];
+        let vocab = self.model.config.vocab_size;
+        let toks = toks
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes(b.try_into().expect("4")));
+        if let Some(t) = toks.clone().find(|&t| t as usize >= vocab) {
+            return bad(format!("token id {t} is outside the vocabulary of {vocab}"));
+        }
+        // Everything is checked: from here on nothing fails.
+        self.tokens.clear();
+        self.tokens.extend(toks);
+        for (o, b) in self.logits.iter_mut().zip(logits.chunks_exact(4)) {
+            *o = f32::from_le_bytes(b.try_into().expect("4"));
+        }
+        self.n_logits = usize::from(h.n_out > 0);
+        self.pos = n;
+        self.state.load_cache(n, cache);
+        Ok(())
+    }
+
+    /// Writes [`Session::save_state`] to `path`, through a temporary file
+    /// renamed into place, so a reader never sees half a state.
+    pub fn save_state_file(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        let path = path.as_ref();
+        let io = |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(format!(".tmp{}", std::process::id()));
+        let tmp = std::path::PathBuf::from(tmp);
+        let write = || -> std::io::Result<()> {
+            let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+            self.save_state(&mut f)?;
+            f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            std::fs::rename(&tmp, path)
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            io(e)
+        })
+    }
+
+    /// Restores a state [`Session::save_state_file`] wrote. A file larger
+    /// than any state this session can hold is refused before it is read.
+    pub fn load_state_file(&mut self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        let path = path.as_ref();
+        let io = |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut f = std::fs::File::open(path).map_err(io)?;
+        let len = f.metadata().map_err(io)?.len();
+        let most = crate::state::HEADER
+            + 4 * (self.params.n_ctx + self.model.config.n_outputs())
+            + self.state.saved_cache_len(self.params.n_ctx)
+            + crate::state::TRAILER;
+        if len > most as u64 {
+            return Err(Error::State(format!(
+                "{}: {len} bytes is more than any state of this session ({most})",
+                path.display()
+            )));
+        }
+        let mut data = Vec::new();
+        data.try_reserve_exact(len as usize)
+            .map_err(|_| Error::Resources(format!("{len} bytes to read {}", path.display())))?;
+        std::io::Read::read_to_end(&mut f, &mut data).map_err(io)?;
+        self.restore_state(&data).map_err(|e| match e {
+            Error::State(m) => Error::State(format!("{}: {m}", path.display())),
+            e => e,
+        })
     }
 }

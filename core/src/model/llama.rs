@@ -221,6 +221,15 @@ fn widest(c: &ModelConfig) -> usize {
 }
 
 impl State {
+    /// The KV cache (for saving and restoring a session's state).
+    pub(crate) fn cache(&self) -> &KvCache {
+        &self.kv
+    }
+
+    pub(crate) fn cache_mut(&mut self) -> &mut KvCache {
+        &mut self.kv
+    }
+
     /// Floats and blocks [`State::new`] allocates (for memory estimates).
     pub fn bytes(c: &ModelConfig, p: &SessionParams, threads: usize) -> usize {
         let nb = p.n_batch;
@@ -264,7 +273,8 @@ impl State {
 
     /// Runs `tokens` (at most `n_batch`) at positions `pos0..`, and writes
     /// the logits of the last token, or of every token when `all`, to
-    /// `logits` (`(rows, vocab)`). Returns the number of rows written.
+    /// `logits` (`(rows, vocab)`). Returns the number of rows written, or
+    /// `None` when the abort callback stopped it before a layer.
     pub fn forward(
         &mut self,
         env: &Env<'_>,
@@ -273,7 +283,7 @@ impl State {
         pos0: usize,
         all: bool,
         logits: &mut [f32],
-    ) -> usize {
+    ) -> Option<usize> {
         let c = env.config;
         let n = tokens.len();
         let (h, qd, kvd, hd) = (c.hidden_size, c.q_dim(), c.kv_dim(), c.head_dim);
@@ -293,6 +303,9 @@ impl State {
         }
         let shape = attn_shape(c);
         for (li, l) in w.layers.iter().enumerate() {
+            if env.stop() {
+                return None;
+            }
             let Layer {
                 attn_norm,
                 q,
@@ -432,6 +445,6 @@ impl State {
         );
         let x = quantize_input(&ctx, &w.output.w, &s.xn[..rows * h], &mut s.xq);
         linear(&ctx, &w.output, x, rows, logits, &mut s.tmp);
-        rows
+        Some(rows)
     }
 }

@@ -18,6 +18,15 @@ pub(crate) struct Env<'a> {
     pub pool: &'a crate::threads::ThreadPool,
     pub kernels: &'static minke_quant::Kernels,
     pub lora: Option<&'a crate::lora::SessionLora>,
+    /// The session's abort callback, asked before each layer.
+    pub abort: Option<&'a crate::session::AbortFn>,
+}
+
+impl Env<'_> {
+    /// Whether the abort callback asks to stop.
+    pub fn stop(&self) -> bool {
+        self.abort.is_some_and(|f| f())
+    }
 }
 
 /// A session's per-architecture state (KV cache, buffers).
@@ -55,8 +64,41 @@ impl State {
         }
     }
 
+    /// The cache's element type.
+    pub fn kv_type(&self) -> crate::KvType {
+        match self {
+            State::Llama(s) => s.cache().kv_type(),
+            State::Deepseek(s) => s.cache().kv_type(),
+        }
+    }
+
+    /// Bytes [`State::save_cache`] writes for positions `0..n`.
+    pub fn saved_cache_len(&self, n: usize) -> usize {
+        match self {
+            State::Llama(s) => s.cache().saved_len(n),
+            State::Deepseek(s) => s.cache().saved_len(n),
+        }
+    }
+
+    /// Writes the cache of positions `0..n`.
+    pub fn save_cache(&self, n: usize, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        match self {
+            State::Llama(s) => s.cache().save(n, out),
+            State::Deepseek(s) => s.cache().save(n, out),
+        }
+    }
+
+    /// Reads back [`State::save_cache`]'s `saved_cache_len(n)` bytes.
+    pub fn load_cache(&mut self, n: usize, data: &[u8]) {
+        match self {
+            State::Llama(s) => s.cache_mut().load(n, data),
+            State::Deepseek(s) => s.cache_mut().load(n, data),
+        }
+    }
+
     /// Runs `tokens` at `pos0..`; writes logits (last row, or all rows if
-    /// `all`) to `logits`; returns the number of rows.
+    /// `all`) to `logits`; returns the number of rows, or `None` if the
+    /// abort callback stopped it (before a layer).
     pub fn forward(
         &mut self,
         env: &Env<'_>,
@@ -65,7 +107,7 @@ impl State {
         pos0: usize,
         all: bool,
         logits: &mut [f32],
-    ) -> usize {
+    ) -> Option<usize> {
         match (self, &m.w) {
             (State::Llama(s), Weights::Llama(w)) => s.forward(env, w, tokens, pos0, all, logits),
             (State::Deepseek(s), Weights::Deepseek(w)) => {
@@ -96,6 +138,8 @@ pub struct Model {
     /// Built from `tokenizer_data` at open; the error is kept (not raised)
     /// so that a model whose tokenizer minke cannot build still runs on ids.
     tokenizer: Option<std::result::Result<Tokenizer, String>>,
+    /// [`crate::state::model_fingerprint`], computed on first use.
+    fingerprint: std::sync::OnceLock<u64>,
 }
 
 impl Model {
@@ -136,7 +180,16 @@ impl Model {
             path: path.to_path_buf(),
             tokenizer_data: l.tokenizer,
             tokenizer,
+            fingerprint: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Its identity in saved session states: the configuration and a
+    /// sample of every tensor (see [`crate::state`]), computed once.
+    pub fn fingerprint(&self) -> u64 {
+        *self
+            .fingerprint
+            .get_or_init(|| crate::state::model_fingerprint(self))
     }
 
     /// The kind of file it came from.

@@ -68,6 +68,57 @@ impl LatentCache {
         }
     }
 
+    /// Its element type.
+    pub fn kv_type(&self) -> KvType {
+        match self.data {
+            Store::F32(_) => KvType::F32,
+            Store::F16(_) => KvType::F16,
+        }
+    }
+
+    fn n_layers(&self) -> usize {
+        self.byte_len() / self.kv_type().size() / (self.n_ctx * self.width).max(1)
+    }
+
+    /// Bytes [`LatentCache::save`] writes for positions `0..n`.
+    pub(crate) fn saved_len(&self, n: usize) -> usize {
+        self.n_layers() * n * self.width * self.kv_type().size()
+    }
+
+    /// Writes rows `0..n` of every layer as stored (little-endian).
+    pub(crate) fn save(&self, n: usize, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        assert!(n <= self.n_ctx, "saving {n} positions of {}", self.n_ctx);
+        for layer in 0..self.n_layers() {
+            let at = layer * self.n_ctx * self.width;
+            let r = at..at + n * self.width;
+            match &self.data {
+                Store::F32(x) => out.write_all(bytemuck::cast_slice(&x[r]))?,
+                Store::F16(x) => out.write_all(bytemuck::cast_slice(&x[r]))?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads back what [`LatentCache::save`] wrote for rows `0..n`: `data`
+    /// is [`LatentCache::saved_len`]`(n)` bytes.
+    pub(crate) fn load(&mut self, n: usize, data: &[u8]) {
+        assert!(n <= self.n_ctx && data.len() == self.saved_len(n));
+        if n == 0 {
+            return;
+        }
+        let (n_ctx, width) = (self.n_ctx, self.width);
+        let mut src = data.chunks_exact(n * width * self.kv_type().size());
+        for layer in 0..self.n_layers() {
+            let at = layer * n_ctx * width;
+            let r = at..at + n * width;
+            let from = src.next().unwrap_or(&[]);
+            match &mut self.data {
+                Store::F32(x) => bytemuck::cast_slice_mut(&mut x[r]).copy_from_slice(from),
+                Store::F16(x) => bytemuck::cast_slice_mut(&mut x[r]).copy_from_slice(from),
+            }
+        }
+    }
+
     /// Stores position `pos` of `layer`: the normalised latent `c` and the
     /// rotated key part `k_pe`.
     pub fn store(&mut self, layer: usize, pos: usize, c: &[f32], k_pe: &[f32]) {

@@ -127,6 +127,15 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// The latent cache (for saving and restoring a session's state).
+    pub(crate) fn cache(&self) -> &LatentCache {
+        &self.cache
+    }
+
+    pub(crate) fn cache_mut(&mut self) -> &mut LatentCache {
+        &mut self.cache
+    }
+
     /// Bytes [`State::new`] allocates (for memory estimates).
     pub fn bytes(c: &ModelConfig, p: &SessionParams, threads: usize) -> usize {
         let dm = dims(c);
@@ -199,7 +208,7 @@ impl State {
         pos0: usize,
         all: bool,
         logits: &mut [f32],
-    ) -> usize {
+    ) -> Option<usize> {
         self.forward_traced(env, w, tokens, pos0, all, logits, |_, _, _| {})
     }
 
@@ -216,7 +225,7 @@ impl State {
         all: bool,
         logits: &mut [f32],
         mut trace: impl FnMut(usize, &[f32], Option<&MoeBuffers>),
-    ) -> usize {
+    ) -> Option<usize> {
         let c = env.config;
         let eps = c.rms_norm_eps;
         let n = tokens.len();
@@ -243,6 +252,9 @@ impl State {
                 .cos_sin(pos0 + t, &mut s.cos_sin[t * rope..(t + 1) * rope]);
         }
         for (li, l) in w.layers.iter().enumerate() {
+            if env.stop() {
+                return None;
+            }
             let Layer {
                 attn_norm,
                 q,
@@ -325,6 +337,6 @@ impl State {
         rmsnorm_rows(&mut s.xn[..rows * h], &s.x[first * h..n * h], &w.norm, eps);
         let x = quantize_input(&ctx, &w.output.w, &s.xn[..rows * h], &mut s.xq);
         linear(&ctx, &w.output, x, rows, logits, &mut s.tmp);
-        rows
+        Some(rows)
     }
 }

@@ -62,6 +62,7 @@ fn layers_and_routing_match_transformers() {
         let pool = ThreadPool::new(2).unwrap();
         let env = Env {
             lora: None,
+            abort: None,
             config: c,
             store: &model.store,
             pool: &pool,
