@@ -152,6 +152,12 @@ enum minke_status
    * stopped early, as its documentation describes.
    */
   MINKE_ERR_ABORTED = 14,
+  /**
+   * A saved session state cannot be restored into this session: it is
+   * truncated or damaged, of another format version, or was saved with
+   * another model, LoRA adapter, KV cache type or a longer context.
+   */
+  MINKE_ERR_STATE = 15,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -352,6 +358,19 @@ typedef struct minke_generate_params {
    * Stop at end-of-generation tokens (default `true`).
    */
   bool stop_at_eos;
+  /**
+   * Where the generated token ids go (default NULL: nowhere), room for
+   * `tokens_capacity` ids: the first `tokens_capacity` generated ids are
+   * written, and `minke_generate_result.n_tokens` says how many there
+   * were. With `minke_session_tokens()`, the app knows exactly what is in
+   * the KV cache. A caller compiled against the struct before these two
+   * fields (32 bytes) gets neither.
+   */
+  uint32_t *tokens;
+  /**
+   * Room in `tokens`, in ids (default 0).
+   */
+  size_t tokens_capacity;
 } minke_generate_params;
 
 /**
@@ -496,6 +515,14 @@ typedef struct minke_session_params {
    */
   uint32_t flags;
 } minke_session_params;
+
+/**
+ * Asked before each layer of every prefill and decode (and so between
+ * the tokens `minke_generate()` runs), on the thread that made the call:
+ * return `true` to stop. It must be cheap, must not call minke on the same
+ * session, and must not unwind (throw) into minke.
+ */
+typedef bool (*minke_abort_fn)(void *user_data);
 
 /**
  * One turn of a conversation, for `minke_tokenizer_apply_chat_template()`.
@@ -1198,6 +1225,145 @@ uint32_t minke_session_n_ctx(const struct minke_session *session);
  * `session` is NULL or a live session.
  */
 uint32_t minke_session_n_threads(const struct minke_session *session);
+
+/**
+ * Bytes `minke_session_state_get()` writes for the session as it is now
+ * (its tokens, KV cache and last logits, with a header naming the format
+ * version and the model): `*size`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`. One thread at a time per session.
+ *
+ * # Safety
+ * `session` is NULL or a live session; `size` NULL or writable.
+ */
+minke_status minke_session_state_size(const struct minke_session *session, size_t *size);
+
+/**
+ * Writes the session's state to `buf` (room for `capacity` bytes); its
+ * size goes to `*written` in every case. If `capacity` is too small,
+ * nothing is written and the result is `MINKE_ERR_BUFFER_TOO_SMALL`
+ * (`buf` may be NULL when `capacity` is 0, to ask for the size). The
+ * bytes can be kept in memory or on disk and given to
+ * `minke_session_state_set()` of this or another session over the same
+ * model, in this process or a later one.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_BUFFER_TOO_SMALL`. One
+ * thread at a time per session.
+ *
+ * # Safety
+ * `session` is NULL or a live session; `buf` NULL or writable for
+ * `capacity` bytes; `written` NULL or writable.
+ */
+minke_status minke_session_state_get(const struct minke_session *session,
+                                     uint8_t *buf,
+                                     size_t capacity,
+                                     size_t *written);
+
+/**
+ * Restores a state that `minke_session_state_get()` wrote (`len` bytes at
+ * `buf`): afterwards the session's position, tokens, KV cache and logits
+ * are the saved session's, and what it computes next is bit for bit what
+ * the saved session would have. The session's context may be longer than
+ * the saved one's; its LoRA adapter (and scale) and KV cache type must be
+ * those the state was saved with.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_STATE` (the bytes are
+ * truncated or damaged, of another format version, or from another model,
+ * adapter or cache type, or hold more tokens than the session's context);
+ * on an error the session is unchanged. One thread at a time per session.
+ *
+ * # Safety
+ * `session` is NULL or a live session; `buf` NULL or readable for `len`
+ * bytes.
+ */
+minke_status minke_session_state_set(struct minke_session *session, const uint8_t *buf, size_t len);
+
+/**
+ * Writes the session's state to the file `path` (UTF-8), through a
+ * temporary file renamed into place: a reader never sees half a state.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_UTF8` or `MINKE_ERR_IO`. One
+ * thread at a time per session.
+ *
+ * # Safety
+ * `session` is NULL or a live session; `path` NULL or NUL-terminated.
+ */
+minke_status minke_session_state_save_file(const struct minke_session *session, const char *path);
+
+/**
+ * Restores the state in the file `path` (written by
+ * `minke_session_state_save_file()`, or the bytes of
+ * `minke_session_state_get()` saved by the app). A file larger than any
+ * state of this session is refused before it is read.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_UTF8`, `MINKE_ERR_IO` or
+ * `MINKE_ERR_STATE` as `minke_session_state_set()`; on an error the
+ * session is unchanged. One thread at a time per session.
+ *
+ * # Safety
+ * `session` is NULL or a live session; `path` NULL or NUL-terminated.
+ */
+minke_status minke_session_state_load_file(struct minke_session *session, const char *path);
+
+/**
+ * The tokens in the session's KV cache, in order (`minke_session_pos()`
+ * of them: every prompt token and every generated token run so far), to
+ * `tokens` (room for `capacity`); their count goes to `*n_tokens` in
+ * every case. If `capacity` is too small nothing is written and the
+ * result is `MINKE_ERR_BUFFER_TOO_SMALL`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_BUFFER_TOO_SMALL`. One
+ * thread at a time per session.
+ *
+ * # Safety
+ * `session` is NULL or a live session; `tokens` NULL or writable for
+ * `capacity` ids; `n_tokens` NULL or writable.
+ */
+minke_status minke_session_tokens(const struct minke_session *session,
+                                  uint32_t *tokens,
+                                  size_t capacity,
+                                  size_t *n_tokens);
+
+/**
+ * The logits that follow the token at position `pos` (what the model
+ * predicts for `pos + 1`): `*logits` points to `*n_vocab` floats borrowed
+ * from the session, valid until the next call that changes it. After a
+ * call the session holds the last token's logits; a session created with
+ * `logits_all` holds those of every token of the last call (of its last
+ * `n_batch` tokens when it ran more): prefill at most `n_batch` tokens a
+ * call to read them all.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (the session
+ * does not hold that position's logits; the message says which it holds).
+ * One thread at a time per session.
+ *
+ * # Safety
+ * `session` is NULL or a live session; `logits` and `n_vocab` NULL or
+ * writable.
+ */
+minke_status minke_session_logits_at(const struct minke_session *session,
+                                     uint32_t pos,
+                                     const float **logits,
+                                     size_t *n_vocab);
+
+/**
+ * Sets the session's abort callback (`abort` NULL removes it). When it
+ * returns `true`, the prefill, decode or `minke_generate()` in progress
+ * ends with `MINKE_ERR_ABORTED`: the batches of `n_batch` tokens that had
+ * completed stay in the session (`minke_session_pos()` says how far it
+ * got), the one it stopped in is dropped, and the logits are undefined
+ * until the next token runs. A UI can so cancel a long prompt within one
+ * layer's time.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`. One thread at a time per session.
+ *
+ * # Safety
+ * `session` is NULL or a live session; `abort` NULL or a function safe to
+ * call with `user_data` for as long as it is set.
+ */
+minke_status minke_session_set_abort_callback(struct minke_session *session,
+                                              minke_abort_fn abort,
+                                              void *user_data);
 
 /**
  * The name of a status code (`"MINKE_ERR_IO"`), or `"MINKE_ERR_UNKNOWN"`

@@ -66,6 +66,15 @@ pub struct minke_generate_params {
     pub n_stop: usize,
     /// Stop at end-of-generation tokens (default `true`).
     pub stop_at_eos: bool,
+    /// Where the generated token ids go (default NULL: nowhere), room for
+    /// `tokens_capacity` ids: the first `tokens_capacity` generated ids are
+    /// written, and `minke_generate_result.n_tokens` says how many there
+    /// were. With `minke_session_tokens()`, the app knows exactly what is in
+    /// the KV cache. A caller compiled against the struct before these two
+    /// fields (32 bytes) gets neither.
+    pub tokens: *mut u32,
+    /// Room in `tokens`, in ids (default 0).
+    pub tokens_capacity: usize,
 }
 
 impl Default for minke_generate_params {
@@ -77,6 +86,8 @@ impl Default for minke_generate_params {
             stop: std::ptr::null(),
             n_stop: 0,
             stop_at_eos: d.stop_at_eos,
+            tokens: std::ptr::null_mut(),
+            tokens_capacity: 0,
         }
     }
 }
@@ -84,9 +95,19 @@ impl Default for minke_generate_params {
 // SAFETY: repr(C), leading u32 `size`, fields are integers, pointers and
 // a C bool.
 unsafe impl Params for minke_generate_params {
-    const SIZES: &'static [usize] = &[std::mem::size_of::<minke_generate_params>()];
+    const SIZES: &'static [usize] = &[
+        // The first version ended with `stop_at_eos`.
+        std::mem::offset_of!(minke_generate_params, tokens),
+        std::mem::size_of::<minke_generate_params>(),
+    ];
     const NAME: &'static str = "minke_generate_params";
 }
+
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(
+    std::mem::offset_of!(minke_generate_params, tokens) == 32
+        && std::mem::size_of::<minke_generate_params>() == 48
+);
 
 impl minke_generate_params {
     /// The Rust settings, the stop strings copied.
@@ -255,6 +276,12 @@ pub unsafe extern "C" fn minke_generate(
         }
         // SAFETY: `stop` holds `n_stop` strings (caller).
         let gp = unsafe { p.to_core() }?;
+        if p.tokens.is_null() && p.tokens_capacity > 0 {
+            return Err(FfiError::new(
+                minke_status::MINKE_ERR_NULL_ARG,
+                "`params.tokens` is NULL and `params.tokens_capacity` is not 0",
+            ));
+        }
         s.check_tokens(prompt)?;
         s.check_room(prompt.len())?;
         let tok = s.model.tokenizer()?;
@@ -270,6 +297,13 @@ pub unsafe extern "C" fn minke_generate(
             // the call, and the caller's `user_data`.
             unsafe { f(cbuf.as_ptr().cast(), piece.len(), user_data) }
         })?;
+        let n = g.tokens.len().min(p.tokens_capacity);
+        if n > 0 {
+            // SAFETY: `tokens` is writable for `tokens_capacity` ids
+            // (caller), non-NULL as that is not 0 (checked above); `n` is at
+            // most it.
+            unsafe { std::ptr::copy_nonoverlapping(g.tokens.as_ptr(), p.tokens, n) };
+        }
         if let Some(size) = result_size {
             let r = minke_generate_result {
                 size,

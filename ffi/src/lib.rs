@@ -22,6 +22,7 @@ pub mod model;
 pub mod sampler;
 pub mod score;
 pub mod session;
+pub mod state;
 pub mod status;
 pub mod tokenizer;
 pub mod version;
@@ -34,6 +35,7 @@ pub use lora::minke_lora;
 pub use model::{minke_model, minke_model_params};
 pub use sampler::{minke_sampler, minke_sampler_params};
 pub use session::{minke_kv_type, minke_session, minke_session_params};
+pub use state::minke_abort_fn;
 pub use status::minke_status;
 pub use tokenizer::{minke_chat_message, minke_tokenizer};
 

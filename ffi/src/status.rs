@@ -53,6 +53,10 @@ pub enum minke_status {
     /// returned `false`, an abort callback returned `true`): the call
     /// stopped early, as its documentation describes.
     MINKE_ERR_ABORTED = 14,
+    /// A saved session state cannot be restored into this session: it is
+    /// truncated or damaged, of another format version, or was saved with
+    /// another model, LoRA adapter, KV cache type or a longer context.
+    MINKE_ERR_STATE = 15,
 }
 
 use minke_status::*;
@@ -76,12 +80,13 @@ impl minke_status {
             MINKE_ERR_TOKEN_OUT_OF_RANGE => b"MINKE_ERR_TOKEN_OUT_OF_RANGE\0",
             MINKE_ERR_RESOURCES => b"MINKE_ERR_RESOURCES\0",
             MINKE_ERR_ABORTED => b"MINKE_ERR_ABORTED\0",
+            MINKE_ERR_STATE => b"MINKE_ERR_STATE\0",
         }
     }
 }
 
 /// Every code, in numeric order (for tests).
-pub(crate) const ALL_STATUS: [minke_status; 15] = [
+pub(crate) const ALL_STATUS: [minke_status; 16] = [
     MINKE_OK,
     MINKE_ERR_NULL_ARG,
     MINKE_ERR_INVALID_ARG,
@@ -97,6 +102,7 @@ pub(crate) const ALL_STATUS: [minke_status; 15] = [
     MINKE_ERR_TOKEN_OUT_OF_RANGE,
     MINKE_ERR_RESOURCES,
     MINKE_ERR_ABORTED,
+    MINKE_ERR_STATE,
 ];
 
 /// The name of a status code (`"MINKE_ERR_IO"`), or `"MINKE_ERR_UNKNOWN"`
@@ -145,6 +151,7 @@ impl From<minke::Error> for FfiError {
             E::Tokenizer(_) | E::TemplateLimit { .. } => MINKE_ERR_TOKENIZER,
             E::Resources(_) => MINKE_ERR_RESOURCES,
             E::Aborted(_) => MINKE_ERR_ABORTED,
+            E::State(_) => MINKE_ERR_STATE,
             // `minke::Error` is non-exhaustive: a variant added later is
             // reported as internal until it gets a code of its own.
             _ => MINKE_ERR_INTERNAL,
@@ -164,7 +171,7 @@ mod tests {
     /// The numbers are the ABI: this test fails if one ever changes.
     #[test]
     fn codes_are_stable() {
-        let expected: [(minke_status, u32); 15] = [
+        let expected: [(minke_status, u32); 16] = [
             (MINKE_OK, 0),
             (MINKE_ERR_NULL_ARG, 1),
             (MINKE_ERR_INVALID_ARG, 2),
@@ -180,6 +187,7 @@ mod tests {
             (MINKE_ERR_TOKEN_OUT_OF_RANGE, 12),
             (MINKE_ERR_RESOURCES, 13),
             (MINKE_ERR_ABORTED, 14),
+            (MINKE_ERR_STATE, 15),
         ];
         for (s, v) in expected {
             assert_eq!(s as u32, v, "{s:?}");
