@@ -115,10 +115,13 @@ static int read_generate_params(JNIEnv *env, jobject params, struct generate_par
     stop = (jobjectArray)(*env)->GetObjectField(env, params, mj.generate_stop_utf8);
     n = (size_t)(*env)->GetArrayLength(env, stop);
     g->p.n_stop = 0;
-    if (n == 0)
+    if (n == 0) {
+        (*env)->DeleteLocalRef(env, stop);
         return 0;
+    }
     g->stop = calloc(n, sizeof *g->stop);
     if (g->stop == NULL) {
+        (*env)->DeleteLocalRef(env, stop);
         mj_throw_oom(env, "minke: stop strings");
         return -1;
     }
@@ -128,6 +131,7 @@ static int read_generate_params(JNIEnv *env, jobject params, struct generate_par
         (*env)->DeleteLocalRef(env, s);
         g->p.n_stop = i + 1;
         if (g->stop[i] == NULL) {
+            (*env)->DeleteLocalRef(env, stop);
             free_generate_params(g);
             return -1;
         }
@@ -348,6 +352,12 @@ static jint native_sampler_sample(JNIEnv *env, jclass cls, jlong sampler, jfloat
     float *l;
     (void)cls;
 
+    if (n == 0) {
+        /* No array to pin: the C API reports the wrong length itself. */
+        static const float none = 0;
+        mj_failed(env, minke_sampler_sample(SAMPLER(sampler), &none, 0, &token));
+        return (jint)token;
+    }
     /* Sampling is short and calls nothing back: read the array in place. */
     l = (*env)->GetPrimitiveArrayCritical(env, logits, NULL);
     if (l == NULL) {

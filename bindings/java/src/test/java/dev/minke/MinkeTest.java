@@ -556,6 +556,7 @@ public final class MinkeTest {
                 smp.accept(draws[i]);
             }
             expectStatus(Status.ERR_INVALID_ARG, () -> smp.sample(new float[10]));
+            expectStatus(Status.ERR_INVALID_ARG, () -> smp.sample(new float[0]));
             expectStatus(Status.ERR_TOKEN_OUT_OF_RANGE, () -> smp.accept(model.nVocab()));
         }
         MinkeException e = expectStatus(Status.ERR_INVALID_ARG,
