@@ -5,10 +5,12 @@
 #      cbindgen generates from ffi/src (CI fails on a stale header),
 #   3. checks the .so exports exactly the header's minke_* functions, its
 #      soname and the version macros against Cargo.toml,
-#   4. builds the C/C++ examples and C tests with strict warnings and runs
-#      them on the real model (scripts/fetch-model.sh),
-#   5. runs the C tests under AddressSanitizer + UBSan (leaks included),
-#      or valgrind where ASan cannot run,
+#   4. builds the C/C++ examples and the C and C++ tests with strict
+#      warnings and runs them on the real model (scripts/fetch-model.sh);
+#      checks that the C++ wrapper (examples/cpp/minke.hpp) uses every
+#      function of the header,
+#   5. runs the C and C++ tests under AddressSanitizer + UBSan (leaks
+#      included), or valgrind where ASan cannot run,
 #   6. links a program statically and reports stripped sizes,
 #   7. installs to a temporary prefix and builds consumers through
 #      pkg-config and CMake's find_package(minke).
@@ -120,6 +122,16 @@ readelf -Ws "$B/lib/libminke.a" 2>/dev/null |
 check static-lib-has-api diff -u "$B/declared.txt" "$B/static-exported.txt"
 check soname bash -c "readelf -d '$so' | grep -q 'Library soname: \[libminke.so.$abi\]'"
 printf '  %s functions exported\n' "$(wc -l <"$B/exported.txt")" >&2
+# The C++ wrapper covers the whole API: a function added to the header
+# without a wrapper is named here.
+wrapper_complete() {
+    local f missing=""
+    while read -r f; do
+        grep -q "\b$f(" examples/cpp/minke.hpp || missing="$missing $f"
+    done <"$B/declared.txt"
+    [[ -z "$missing" ]] || { echo "examples/cpp/minke.hpp does not use:$missing"; return 1; }
+}
+check cpp-wrapper-complete wrapper_complete
 
 # ---------------------------------------------------------------------------
 step "build examples and tests (-Werror)"
@@ -134,6 +146,8 @@ for n in "${TESTS[@]}" test_memory test_corpus; do
     gcc "${STRICT_C[@]}" -I ffi/tests/c "ffi/tests/c/$n.c" -o "$B/bin/$n" "${LINK[@]}" -lpthread -lm || cc_ok=0
 done
 g++ "${STRICT_CXX[@]}" examples/cpp/ask.cpp -o "$B/bin/ask" "${LINK[@]}" || cc_ok=0
+g++ "${STRICT_CXX[@]}" -I examples/cpp ffi/tests/cpp/test_wrapper.cpp -o "$B/bin/test_wrapper" \
+    "${LINK[@]}" || cc_ok=0
 # The header alone, in other language modes.
 echo '#include <minke.h>' >"$B/inc.c"
 gcc -std=c11 -Wall -Wextra -Wpedantic -Werror -fsyntax-only -I include "$B/inc.c" || cc_ok=0
@@ -158,6 +172,7 @@ run_chat() {
 }
 check chat run_chat
 check ask "$B/bin/ask" "$MODEL"
+check test_wrapper "$B/bin/test_wrapper" "$MODEL"
 for n in "${TESTS[@]}" test_memory; do
     check "$n" "$B/bin/$n" "$MODEL"
 done
@@ -180,11 +195,12 @@ if gcc "${SAN[@]}" "$B/probe.c" -o "$B/asan/probe" 2>/dev/null && "$B/asan/probe
         "${LINK[@]}"
     check asan-ubsan-test_corpus "$B/asan/test_corpus" "${CORPUS[@]}"
     check asan-ubsan-generate bash -c "gcc ${STRICT_C[*]} ${SAN[*]} examples/c/generate.c -o '$B/asan/generate' ${LINK[*]} && '$B/asan/generate' '$MODEL' Hello 8"
+    check asan-ubsan-test_wrapper bash -c "g++ ${STRICT_CXX[*]} ${SAN[*]} -I examples/cpp ffi/tests/cpp/test_wrapper.cpp -o '$B/asan/test_wrapper' ${LINK[*]} && '$B/asan/test_wrapper' '$MODEL'"
     unset ASAN_OPTIONS UBSAN_OPTIONS
 else
     printf '  AddressSanitizer cannot run here: valgrind memcheck instead\n' >&2
     command -v valgrind >/dev/null || { apt-get install -y valgrind >&2 || { apt-get update >&2 && apt-get install -y valgrind >&2; }; }
-    for n in "${TESTS[@]}"; do
+    for n in "${TESTS[@]}" test_wrapper; do
         check "valgrind-$n" valgrind -q --error-exitcode=99 --leak-check=full \
             --show-possibly-lost=no --errors-for-leak-kinds=definite,indirect \
             "$B/bin/$n" "$MODEL"

@@ -30,6 +30,9 @@ cargo test --workspace --locked --no-fail-fast
 step "the C ABI"
 scripts/test-c.sh
 
+step "the JVM binding (scripts/test-java.sh; installs a JDK if javac is missing)"
+scripts/test-java.sh
+
 step "the worker pool under Miri and ThreadSanitizer (pinned nightly)"
 scripts/race.sh
 

@@ -1,16 +1,21 @@
-// minke.hpp: a small header-only C++17 wrapper over the C API in minke.h.
+// minke.hpp: a header-only C++17 wrapper over the whole C API in minke.h.
 //
 // Handles become move-only RAII objects, status codes become exceptions
 // (minke::Error, carrying the status and minke_last_error()'s message),
-// and minke_generate takes any callable `bool(std::string_view)`.
-// Thread rules are the C API's: share a Model between threads; keep a
-// Session or Sampler to one thread at a time.
+// and the C callbacks take any callable: minke::generate a
+// `bool(std::string_view piece)`, minke::best_of_n a ranker
+// `double(std::string_view text, const uint32_t *tokens, size_t n)`. An
+// exception from a callable stops the C call and is rethrown after it.
+// Thread rules are the C API's: share a Model (and its Tokenizer) between
+// threads; keep a Session or Sampler to one thread at a time.
+// scripts/test-c.sh checks that every function of minke.h is used here.
 #ifndef MINKE_HPP
 #define MINKE_HPP
 
 #include <minke.h>
 
 #include <exception>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -36,6 +41,11 @@ inline void check(minke_status st) {
     if (st != MINKE_OK) throw Error(st, minke_last_error());
 }
 
+// The library loaded, which may differ from the header's MINKE_VERSION_*
+// when linking dynamically.
+inline std::string version() { return minke_version(); }
+inline uint32_t abi_version() { return minke_abi_version(); }
+
 namespace detail {
 struct ModelFree {
     void operator()(minke_model *p) const noexcept { minke_model_free(p); }
@@ -46,18 +56,69 @@ struct SessionFree {
 struct SamplerFree {
     void operator()(minke_sampler *p) const noexcept { minke_sampler_free(p); }
 };
+struct TokenizerFree {
+    void operator()(minke_tokenizer *p) const noexcept { minke_tokenizer_free(p); }
+};
+struct LoraFree {
+    void operator()(minke_lora *p) const noexcept { minke_lora_free(p); }
+};
+struct CandidatesFree {
+    void operator()(minke_candidates *p) const noexcept { minke_candidates_free(p); }
+};
+
+// Calls `f(ids, capacity, &n)` with room for `guess` ids, then again with
+// the room it asked for.
+template <class F>
+std::vector<uint32_t> sized_ids(size_t guess, F f) {
+    std::vector<uint32_t> ids(guess > 0 ? guess : 1);
+    size_t n = 0;
+    minke_status st = f(ids.data(), ids.size(), &n);
+    if (st == MINKE_ERR_BUFFER_TOO_SMALL) {
+        ids.resize(n);
+        st = f(ids.data(), ids.size(), &n);
+    }
+    check(st);
+    ids.resize(n);
+    return ids;
+}
+
+// Calls `f(buf, size, &n)` snprintf-style: first with a guess, then with
+// the size it asked for.
+template <class F>
+std::string sized_text(F f) {
+    std::string s(256, '\0');
+    size_t n = 0;
+    minke_status st = f(&s[0], s.size(), &n);
+    if (st == MINKE_ERR_BUFFER_TOO_SMALL) {
+        s.assign(n + 1, '\0');
+        st = f(&s[0], s.size(), &n);
+    }
+    check(st);
+    s.resize(n);
+    return s;
+}
 }  // namespace detail
 
-// The tokenizer of a Model: a borrowed view, valid while the Model lives.
+// A tokenizer: a Model's (a borrowed view, valid while the Model lives), or
+// one opened alone with Tokenizer::open(), which this object and its copies
+// own together. Copies are cheap; any number of threads may use one.
 class Tokenizer {
 public:
     explicit Tokenizer(const minke_tokenizer *t) : t_(t) {}
+
+    // Only the tokenizer of a model file (GGUF, also vocabulary-only;
+    // .minke; a Hugging Face folder; a tokenizer.json).
+    static Tokenizer open(const std::string &path) {
+        minke_tokenizer *t = nullptr;
+        check(minke_tokenizer_open(path.c_str(), &t));
+        return Tokenizer(std::shared_ptr<minke_tokenizer>(t, detail::TokenizerFree()));
+    }
 
     // Text the app wrote: special-token text (`<|im_end|>`) becomes that
     // control token. For a user's text use encode_ex(text, 0), for a chat
     // encode_chat().
     std::vector<uint32_t> encode(const std::string &text, bool add_special) const {
-        return sized_ids(text.size() + 8, [&](uint32_t *ids, size_t cap, size_t *n) {
+        return detail::sized_ids(text.size() + 8, [&](uint32_t *ids, size_t cap, size_t *n) {
             return minke_tokenizer_encode(t_, text.c_str(), add_special, ids, cap, n);
         });
     }
@@ -65,22 +126,29 @@ public:
     // Text as `flags` (MINKE_ENCODE_* bits) say; 0 is a user's text: no
     // prefix tokens, special-token text stays text.
     std::vector<uint32_t> encode_ex(const std::string &text, uint32_t flags) const {
-        return sized_ids(text.size() + 8, [&](uint32_t *ids, size_t cap, size_t *n) {
+        return detail::sized_ids(text.size() + 8, [&](uint32_t *ids, size_t cap, size_t *n) {
             return minke_tokenizer_encode_ex(t_, text.c_str(), flags, ids, cap, n);
         });
     }
 
     std::string decode(const std::vector<uint32_t> &ids) const {
-        return sized([&](char *buf, size_t size, size_t *n) {
+        return detail::sized_text([&](char *buf, size_t size, size_t *n) {
             return minke_tokenizer_decode(t_, ids.data(), ids.size(), buf, size, n);
         });
     }
 
     // The raw bytes of one token (may be part of a UTF-8 character).
     std::string piece(uint32_t id) const {
-        return sized([&](char *buf, size_t size, size_t *n) {
+        return detail::sized_text([&](char *buf, size_t size, size_t *n) {
             return minke_tokenizer_token_to_piece(t_, id, buf, size, n);
         });
+    }
+
+    // The id of a token as the vocabulary spells it; throws if none.
+    uint32_t token_to_id(const std::string &piece) const {
+        uint32_t id = 0;
+        check(minke_tokenizer_token_to_id(t_, piece.c_str(), &id));
+        return id;
     }
 
     struct Message {
@@ -93,7 +161,7 @@ public:
     std::vector<uint32_t> encode_chat(const std::vector<Message> &messages,
                                       bool add_generation_prompt) const {
         std::vector<minke_chat_message> c = c_messages(messages);
-        return sized_ids(256, [&](uint32_t *ids, size_t cap, size_t *n) {
+        return detail::sized_ids(256, [&](uint32_t *ids, size_t cap, size_t *n) {
             return minke_tokenizer_encode_chat(t_, c.data(), c.size(), add_generation_prompt, ids,
                                                cap, n);
         });
@@ -105,17 +173,34 @@ public:
     std::string apply_chat_template(const std::vector<Message> &messages,
                                     bool add_generation_prompt) const {
         std::vector<minke_chat_message> c = c_messages(messages);
-        return sized([&](char *buf, size_t size, size_t *n) {
+        return detail::sized_text([&](char *buf, size_t size, size_t *n) {
             return minke_tokenizer_apply_chat_template(t_, c.data(), c.size(),
                                                        add_generation_prompt, buf, size, n);
         });
     }
 
-    bool is_eog(uint32_t id) const { return minke_tokenizer_is_eog(t_, id); }
+    // The ids that end generation (is_eog() is true for each).
+    std::vector<uint32_t> eog_ids() const {
+        const uint32_t *ids = nullptr;
+        size_t n = 0;
+        check(minke_tokenizer_eog_ids(t_, &ids, &n));
+        return n > 0 ? std::vector<uint32_t>(ids, ids + n) : std::vector<uint32_t>();
+    }
+
+    uint32_t n_vocab() const { return minke_tokenizer_n_vocab(t_); }
+    // -1 where the model has none.
     int32_t bos() const { return minke_tokenizer_bos(t_); }
+    int32_t eos() const { return minke_tokenizer_eos(t_); }
+    int32_t pad() const { return minke_tokenizer_pad(t_); }
+    bool is_eog(uint32_t id) const { return minke_tokenizer_is_eog(t_, id); }
+    bool is_special(uint32_t id) const { return minke_tokenizer_is_special(t_, id); }
+    bool has_chat_template() const { return minke_tokenizer_has_chat_template(t_); }
     const minke_tokenizer *get() const noexcept { return t_; }
 
 private:
+    explicit Tokenizer(std::shared_ptr<minke_tokenizer> owned)
+        : owned_(std::move(owned)), t_(owned_.get()) {}
+
     static std::vector<minke_chat_message> c_messages(const std::vector<Message> &messages) {
         std::vector<minke_chat_message> c;
         c.reserve(messages.size());
@@ -123,38 +208,7 @@ private:
         return c;
     }
 
-    // Calls `f(ids, capacity, &n)` with room for `guess` ids, then again
-    // with the room it asked for.
-    template <class F>
-    static std::vector<uint32_t> sized_ids(size_t guess, F f) {
-        std::vector<uint32_t> ids(guess);
-        size_t n = 0;
-        minke_status st = f(ids.data(), ids.size(), &n);
-        if (st == MINKE_ERR_BUFFER_TOO_SMALL) {
-            ids.resize(n);
-            st = f(ids.data(), ids.size(), &n);
-        }
-        check(st);
-        ids.resize(n);
-        return ids;
-    }
-
-    // Calls `f(buf, size, &n)` snprintf-style: first with a guess, then
-    // with the size it asked for.
-    template <class F>
-    static std::string sized(F f) {
-        std::string s(256, '\0');
-        size_t n = 0;
-        minke_status st = f(&s[0], s.size(), &n);
-        if (st == MINKE_ERR_BUFFER_TOO_SMALL) {
-            s.assign(n + 1, '\0');
-            st = f(&s[0], s.size(), &n);
-        }
-        check(st);
-        s.resize(n);
-        return s;
-    }
-
+    std::shared_ptr<minke_tokenizer> owned_;  // null for a borrowed tokenizer
     const minke_tokenizer *t_;
 };
 
@@ -172,6 +226,7 @@ public:
         m_.reset(m);
     }
 
+    // Borrowed: valid while this Model lives.
     Tokenizer tokenizer() const {
         const minke_tokenizer *t = nullptr;
         check(minke_model_tokenizer(m_.get(), &t));
@@ -179,11 +234,38 @@ public:
     }
 
     uint32_t n_vocab() const { return minke_model_n_vocab(m_.get()); }
+    uint32_t n_ctx_train() const { return minke_model_n_ctx_train(m_.get()); }
+    uint32_t n_layers() const { return minke_model_n_layers(m_.get()); }
+    uint32_t n_embd() const { return minke_model_n_embd(m_.get()); }
+    // Scores a reward model gives (Session::reward); 0 for a language model.
+    uint32_t n_labels() const { return minke_model_n_labels(m_.get()); }
+    uint64_t weight_bytes() const { return minke_model_weight_bytes(m_.get()); }
     std::string arch() const { return minke_model_arch(m_.get()); }
     const minke_model *get() const noexcept { return m_.get(); }
 
 private:
     std::unique_ptr<minke_model, detail::ModelFree> m_;
+};
+
+// A LoRA adapter (a PEFT folder), attached per session with
+// Session::set_adapter(). Sessions keep it alive: it may go first.
+class Lora {
+public:
+    explicit Lora(const std::string &path) {
+        minke_lora *l = nullptr;
+        check(minke_lora_open(path.c_str(), &l));
+        l_.reset(l);
+    }
+    const minke_lora *get() const noexcept { return l_.get(); }
+
+private:
+    std::unique_ptr<minke_lora, detail::LoraFree> l_;
+};
+
+// The log-probabilities of a continuation (Session::score).
+struct Score {
+    double total;                  // their sum
+    std::vector<double> logprobs;  // one per continuation token
 };
 
 class Session {
@@ -199,6 +281,15 @@ public:
         uint64_t b = 0;
         check(minke_session_bytes(model.get(), &params, &b));
         return b;
+    }
+
+    // The largest n_ctx whose session (other fields as `params`) fits in
+    // `budget` bytes.
+    static uint32_t max_ctx(const Model &model, const minke_session_params &params,
+                            uint64_t budget) {
+        uint32_t n_ctx = 0;
+        check(minke_session_max_ctx(model.get(), &params, budget, &n_ctx));
+        return n_ctx;
     }
 
     explicit Session(const Model &model, const minke_session_params &params = default_params())
@@ -222,9 +313,50 @@ public:
         return logits;
     }
 
+    // The logits after the last token run, as prefill/decode returned them.
+    const float *logits() const {
+        const float *logits = nullptr;
+        size_t n = 0;
+        check(minke_session_logits(s_.get(), &logits, &n));
+        return logits;
+    }
+
+    // Teacher-forced log-probabilities of `cont` after `prompt`, from
+    // position 0; needs a session made with logits_all.
+    Score score(const std::vector<uint32_t> &prompt, const std::vector<uint32_t> &cont) {
+        Score r{0.0, std::vector<double>(cont.size())};
+        check(minke_session_score(s_.get(), prompt.data(), prompt.size(), cont.data(),
+                                  cont.size(), r.logprobs.data(), &r.total));
+        return r;
+    }
+
+    // A reward model's scores for `tokens`, one per label, from position 0.
+    std::vector<float> reward(const std::vector<uint32_t> &tokens) {
+        size_t n = 0;
+        // Ask for the count first: nothing runs when the room is too small.
+        minke_status st =
+            minke_session_reward(s_.get(), tokens.data(), tokens.size(), nullptr, 0, &n);
+        if (st != MINKE_ERR_BUFFER_TOO_SMALL) {
+            check(st);
+            return {};
+        }
+        std::vector<float> scores(n);
+        check(minke_session_reward(s_.get(), tokens.data(), tokens.size(), scores.data(),
+                                   scores.size(), &n));
+        scores.resize(n);
+        return scores;
+    }
+
+    // Applies `lora` times `scale` from the next token on.
+    void set_adapter(const Lora &lora, float scale = 1.0f) {
+        check(minke_session_set_adapter(s_.get(), lora.get(), scale));
+    }
+    void clear_adapter() { check(minke_session_set_adapter(s_.get(), nullptr, 1.0f)); }
+
     void rewind(uint32_t pos) { check(minke_session_rewind(s_.get(), pos)); }
     uint32_t pos() const { return minke_session_pos(s_.get()); }
     uint32_t n_ctx() const { return minke_session_n_ctx(s_.get()); }
+    uint32_t n_threads() const { return minke_session_n_threads(s_.get()); }
     uint32_t n_vocab() const noexcept { return n_vocab_; }
     minke_session *get() noexcept { return s_.get(); }
 
@@ -253,6 +385,9 @@ public:
         check(minke_sampler_sample(s_.get(), logits, n_vocab_, &t));
         return t;
     }
+
+    // From the session's logits after its last token.
+    uint32_t sample(const Session &session) { return sample(session.logits()); }
 
     void accept(uint32_t token) { check(minke_sampler_accept(s_.get(), token)); }
     void reset() { check(minke_sampler_reset(s_.get())); }
@@ -296,6 +431,76 @@ minke_generate_result generate(Session &session, Sampler &sampler,
     if (ctx.error) std::rethrow_exception(ctx.error);
     check(st);
     return result;
+}
+
+// The answers of best_of_n(), best first.
+class Candidates {
+public:
+    explicit Candidates(minke_candidates *c) : c_(c) {}
+
+    size_t size() const { return minke_candidates_count(c_.get()); }
+    double score(size_t i) const { return minke_candidates_score(c_.get(), i); }
+    // A fresh sampler with this seed and the same params generates it again.
+    uint64_t seed(size_t i) const { return minke_candidates_seed(c_.get(), i); }
+    // A minke_stop_reason value.
+    uint32_t stop_reason(size_t i) const { return minke_candidates_stop_reason(c_.get(), i); }
+
+    std::string text(size_t i) const {
+        return detail::sized_text([&](char *buf, size_t size, size_t *n) {
+            return minke_candidates_text(c_.get(), i, buf, size, n);
+        });
+    }
+
+    std::vector<uint32_t> tokens(size_t i) const {
+        return detail::sized_ids(64, [&](uint32_t *ids, size_t cap, size_t *n) {
+            return minke_candidates_tokens(c_.get(), i, ids, cap, n);
+        });
+    }
+
+    const minke_candidates *get() const noexcept { return c_.get(); }
+
+private:
+    std::unique_ptr<minke_candidates, detail::CandidatesFree> c_;
+};
+
+// Best-of-N ranked by each answer's mean log-probability per token.
+inline Candidates best_of_n(Session &session, const std::vector<uint32_t> &prompt, uint32_t n,
+                            const minke_sampler_params &sampler_params,
+                            const minke_generate_params &generate_params) {
+    minke_candidates *c = nullptr;
+    check(minke_best_of_n(session.get(), &sampler_params, &generate_params, prompt.data(),
+                          prompt.size(), n, nullptr, nullptr, &c));
+    return Candidates(c);
+}
+
+// Best-of-N ranked by a callable `double(std::string_view text, const
+// uint32_t *tokens, size_t n_tokens)`, higher is better; NaN aborts, and so
+// does an exception, which is rethrown here.
+template <class R>
+Candidates best_of_n(Session &session, const std::vector<uint32_t> &prompt, uint32_t n,
+                     const minke_sampler_params &sampler_params,
+                     const minke_generate_params &generate_params, R &&rank) {
+    struct Ctx {
+        R *r;
+        std::exception_ptr error;
+    } ctx{&rank, nullptr};
+    auto trampoline = [](const char *text, size_t len, const uint32_t *tokens, size_t n_tokens,
+                         void *user_data) -> double {
+        Ctx *c = static_cast<Ctx *>(user_data);
+        try {
+            return (*c->r)(std::string_view(text, len), tokens, n_tokens);
+        } catch (...) {
+            c->error = std::current_exception();
+            return std::numeric_limits<double>::quiet_NaN();
+        }
+    };
+    minke_candidates *c = nullptr;
+    minke_status st = minke_best_of_n(session.get(), &sampler_params, &generate_params,
+                                      prompt.data(), prompt.size(), n, trampoline, &ctx, &c);
+    Candidates owned(c);
+    if (ctx.error) std::rethrow_exception(ctx.error);
+    check(st);
+    return owned;
 }
 
 }  // namespace minke

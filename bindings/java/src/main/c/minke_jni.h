@@ -1,0 +1,100 @@
+/*
+ * minke_jni.h: what the C files of the JNI binding share: the Java
+ * classes, fields and methods they use (looked up once, in JNI_OnLoad),
+ * and helpers that move arrays and UTF-8 text across and turn a
+ * minke_status into a Java exception.
+ *
+ * Text crosses only as byte arrays of UTF-8, never through NewStringUTF
+ * or GetStringUTFChars: those speak JNI's "modified" UTF-8, which spells
+ * U+0000 and every character beyond U+FFFF (emoji) differently.
+ */
+#ifndef MINKE_JNI_H
+#define MINKE_JNI_H
+
+#include <jni.h>
+#include <minke.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The Java side (Minke.ABI_VERSION) is written for this ABI. */
+#if MINKE_ABI_VERSION != 1
+#error "bindings/java is written for MINKE_ABI_VERSION 1"
+#endif
+
+/* Handles travel to Java as jlong and back. */
+#define MJ_HANDLE(p) ((jlong)(intptr_t)(p))
+#define MJ_PTR(type, h) ((type *)(intptr_t)(h))
+
+/* A native method for RegisterNatives, whose JNINativeMethod.fnPtr is a
+ * void *: ISO C leaves function-to-object pointer casts undefined, every
+ * JNI platform defines them, and __extension__ says so to -Wpedantic. */
+#if defined(__GNUC__)
+#define MJ_FN_PTR(fn) (__extension__(void *)(fn))
+#else
+#define MJ_FN_PTR(fn) ((void *)(fn))
+#endif
+
+/* Java classes (global references), fields and methods native code uses. */
+struct mj_ids {
+    jclass minke_exception;
+    jmethodID minke_exception_new; /* (int code, byte[] message) */
+    jclass out_of_memory;
+    jclass byte_array;
+
+    jfieldID model_n_threads, model_use_mmap, model_validate;
+    jfieldID session_n_ctx, session_n_threads, session_n_batch, session_kv_type,
+        session_logits_all, session_flags;
+    jfieldID sampler_temperature, sampler_top_k, sampler_top_p, sampler_min_p,
+        sampler_repeat_penalty, sampler_frequency_penalty, sampler_presence_penalty,
+        sampler_penalty_last_n, sampler_seed;
+    jfieldID generate_max_tokens, generate_stop_at_eos, generate_stop_utf8;
+
+    jclass generate_result;
+    jmethodID generate_result_new; /* (stop reason, prompt, generated, prefill ms, decode ms) */
+    jclass candidate;
+    jmethodID candidate_new; /* (text, tokens, score, seed, stop reason) */
+    jmethodID pieces_on_piece; /* Callbacks.Pieces.onPiece(byte[]) -> boolean */
+    jmethodID ranks_rank;      /* Callbacks.Ranks.rank(byte[], int[]) -> double */
+};
+
+extern struct mj_ids mj;
+
+/* Throws MinkeException(st, minke_last_error()) unless st is MINKE_OK;
+ * returns whether it threw. Call it right after the failing minke call:
+ * the message is the calling thread's last one. */
+int mj_failed(JNIEnv *env, minke_status st);
+
+/* Throws OutOfMemoryError naming what could not be allocated. */
+void mj_throw_oom(JNIEnv *env, const char *what);
+
+/* A malloc'd NUL-terminated copy of a byte array of UTF-8, or NULL with an
+ * exception pending. Free it with free(). */
+char *mj_c_string(JNIEnv *env, jbyteArray utf8);
+
+/* A malloc'd copy of a Java int[] of token ids (room for one id at least,
+ * so that an empty array is a valid pointer and the C API reports the
+ * empty input itself), or NULL with an exception pending. */
+uint32_t *mj_c_ids(JNIEnv *env, jintArray ids, size_t *n);
+
+/* New Java arrays, or NULL with an exception pending. */
+jbyteArray mj_j_bytes(JNIEnv *env, const char *bytes, size_t n);
+jintArray mj_j_ids(JNIEnv *env, const uint32_t *ids, size_t n);
+
+/* A C call whose text output is sized snprintf-style: it writes into
+ * (buf, size) and the length it needs to *n. */
+typedef minke_status (*mj_text_fn)(const void *args, char *buf, size_t size, size_t *n);
+/* Same for token ids. */
+typedef minke_status (*mj_ids_fn)(const void *args, uint32_t *ids, size_t capacity, size_t *n);
+
+/* Runs f with room for `guess` bytes, then again with the room it asked
+ * for; the text as a byte[], or NULL with an exception pending. */
+jbyteArray mj_sized_text(JNIEnv *env, mj_text_fn f, const void *args, size_t guess);
+/* The same for token ids. */
+jintArray mj_sized_ids(JNIEnv *env, mj_ids_fn f, const void *args, size_t guess);
+
+/* Each file's natives, registered on dev.minke.Native by JNI_OnLoad. */
+jint mj_register_model(JNIEnv *env, jclass native);
+jint mj_register_session(JNIEnv *env, jclass native);
+
+#endif /* MINKE_JNI_H */

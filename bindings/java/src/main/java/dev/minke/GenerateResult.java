@@ -1,0 +1,52 @@
+// GenerateResult.java: what a generate call did (minke_generate_result).
+package dev.minke;
+
+/** What {@link Session#generate} did: why it stopped, counts and timings. */
+public final class GenerateResult {
+    private final StopReason stopReason;
+    private final int nPromptTokens;
+    private final int nTokens;
+    private final double prefillMs;
+    private final double decodeMs;
+
+    // Made by native code.
+    GenerateResult(int stopReason, int nPromptTokens, int nTokens, double prefillMs,
+            double decodeMs) {
+        this.stopReason = StopReason.of(stopReason);
+        this.nPromptTokens = nPromptTokens;
+        this.nTokens = nTokens;
+        this.prefillMs = prefillMs;
+        this.decodeMs = decodeMs;
+    }
+
+    public StopReason stopReason() {
+        return stopReason;
+    }
+
+    /** Tokens of the prompt. */
+    public int nPromptTokens() {
+        return nPromptTokens;
+    }
+
+    /** Tokens generated (an end-of-generation token that stopped it included). */
+    public int nTokens() {
+        return nTokens;
+    }
+
+    /** Time to run the prompt, in milliseconds. */
+    public double prefillMs() {
+        return prefillMs;
+    }
+
+    /** Time of the generation loop, in milliseconds. */
+    public double decodeMs() {
+        return decodeMs;
+    }
+
+    @Override
+    public String toString() {
+        return "GenerateResult[" + stopReason + ", " + nPromptTokens + " prompt tokens, "
+                + nTokens + " generated, prefill " + prefillMs + " ms, decode " + decodeMs
+                + " ms]";
+    }
+}

@@ -1,0 +1,33 @@
+// KvType.java: element type of a session's KV cache (minke_kv_type).
+package dev.minke;
+
+/** Element type of the KV cache, mirroring {@code minke_kv_type}. */
+public enum KvType {
+    /** Half precision: half the memory of F32, accuracy to spare (the default). */
+    F16(0),
+    /** Single precision. */
+    F32(1),
+    /** A type this binding does not know (a newer library's default); cannot be set. */
+    UNKNOWN(-1);
+
+    private final int code;
+
+    KvType(int code) {
+        this.code = code;
+    }
+
+    /** The C value. */
+    public int code() {
+        return code;
+    }
+
+    /** The type of a C value; {@link #UNKNOWN} for one this binding does not know. */
+    public static KvType of(int code) {
+        for (KvType t : values()) {
+            if (t.code == code && t != UNKNOWN) {
+                return t;
+            }
+        }
+        return UNKNOWN;
+    }
+}

@@ -1,0 +1,372 @@
+// Session.java: one conversation over a model (minke_session).
+package dev.minke;
+
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * A conversation: KV cache, buffers and worker threads over a {@link
+ * Model}, all allocated when it is made ({@link #bytes} says how much
+ * beforehand). One thread at a time: a second call while one runs (from
+ * another thread, or from a callback of {@link #generate}) is an {@link
+ * IllegalStateException}; move it between threads freely. It keeps the
+ * model's weights alive: the model may be closed first.
+ *
+ * <pre>{@code
+ * try (Session session = new Session(model, new SessionParams().nCtx(1024));
+ *      Sampler sampler = new Sampler(model)) {
+ *     int[] prompt = tok.encodeChat(Arrays.asList(ChatMessage.user("Hi!")), true);
+ *     session.generate(sampler, prompt, piece -> {
+ *         System.out.print(piece);
+ *         return true; // false stops
+ *     });
+ * }
+ * }</pre>
+ */
+public final class Session extends Handle {
+    /** A session with the default params. */
+    public Session(Model model) {
+        this(model, new SessionParams());
+    }
+
+    /**
+     * A session of {@code model} sized by {@code params}.
+     *
+     * @throws MinkeException {@link Status#ERR_INVALID_ARG}, {@link
+     *     Status#ERR_RESOURCES} (more than this machine's memory) or {@link
+     *     Status#ERR_UNSUPPORTED} (no kernels for this CPU)
+     */
+    public Session(Model model, SessionParams params) {
+        super("Session", create(model, params), true, Native::sessionFree);
+    }
+
+    private static long create(Model model, SessionParams params) {
+        Objects.requireNonNull(model, "model");
+        Objects.requireNonNull(params, "params");
+        long m = model.acquire();
+        try {
+            return Native.sessionNew(m, params);
+        } finally {
+            model.release();
+        }
+    }
+
+    /**
+     * The most heap memory, in bytes, a session of {@code model} with {@code
+     * params} takes (KV cache, activations, scratch, logits); it allocates
+     * nothing afterwards.
+     */
+    public static long bytes(Model model, SessionParams params) {
+        Objects.requireNonNull(params, "params");
+        long m = model.acquire();
+        try {
+            return Native.sessionBytes(m, params);
+        } finally {
+            model.release();
+        }
+    }
+
+    /**
+     * The largest context length whose session, with the other fields of
+     * {@code params}, fits in {@code budget} bytes as {@link #bytes} counts
+     * them; at most the model's trained context.
+     *
+     * @throws MinkeException {@link Status#ERR_INVALID_ARG} if not even one
+     *     token fits
+     */
+    public static int maxCtx(Model model, SessionParams params, long budget) {
+        Objects.requireNonNull(params, "params");
+        long m = model.acquire();
+        try {
+            return Native.sessionMaxCtx(m, params, budget);
+        } finally {
+            model.release();
+        }
+    }
+
+    /**
+     * Runs prompt tokens from the current position, in batches; {@link
+     * #logits()} then gives the logits after the last one.
+     *
+     * @throws MinkeException {@link Status#ERR_INVALID_ARG} (no tokens),
+     *     {@link Status#ERR_TOKEN_OUT_OF_RANGE} or {@link
+     *     Status#ERR_CONTEXT_FULL} (they do not fit; nothing is run)
+     */
+    public void prefill(int[] tokens) {
+        Objects.requireNonNull(tokens, "tokens");
+        long s = acquire();
+        try {
+            Native.sessionPrefill(s, tokens);
+        } finally {
+            release();
+        }
+    }
+
+    /**
+     * Runs one token at the current position (a generation step).
+     *
+     * @throws MinkeException {@link Status#ERR_TOKEN_OUT_OF_RANGE} or {@link
+     *     Status#ERR_CONTEXT_FULL}
+     */
+    public void decode(int token) {
+        long s = acquire();
+        try {
+            Native.sessionDecode(s, token);
+        } finally {
+            release();
+        }
+    }
+
+    /**
+     * A copy of the logits after the last token run (one per vocabulary
+     * entry). Before any token, or right after a rewind, they are zeros or
+     * stale. To sample without the copy, use {@link Sampler#sample(Session)}.
+     */
+    public float[] logits() {
+        long s = acquire();
+        try {
+            float[] out = new float[Native.sessionLogits(s, null)];
+            Native.sessionLogits(s, out);
+            return out;
+        } finally {
+            release();
+        }
+    }
+
+    /**
+     * Copies the logits into {@code out}, which must hold at least the
+     * vocabulary size; returns that size. Reusing one array saves an
+     * allocation per token.
+     */
+    public int logits(float[] out) {
+        Objects.requireNonNull(out, "out");
+        long s = acquire();
+        try {
+            int n = Native.sessionLogits(s, null);
+            if (out.length < n) {
+                throw new IllegalArgumentException(
+                        "out holds " + out.length + " floats, the vocabulary " + n);
+            }
+            return Native.sessionLogits(s, out);
+        } finally {
+            release();
+        }
+    }
+
+    /**
+     * Forgets every position from {@code pos} on, so the next token goes at
+     * {@code pos}.
+     *
+     * @throws MinkeException {@link Status#ERR_INVALID_ARG} if {@code pos}
+     *     is past the current position
+     */
+    public void rewind(int pos) {
+        Checks.nonNegative(pos, "pos");
+        long s = acquire();
+        try {
+            Native.sessionRewind(s, pos);
+        } finally {
+            release();
+        }
+    }
+
+    /** Tokens in the KV cache: the position of the next token. */
+    public int pos() {
+        long s = acquire();
+        try {
+            return Native.sessionPos(s);
+        } finally {
+            release();
+        }
+    }
+
+    /** The context length in use. */
+    public int nCtx() {
+        long s = acquire();
+        try {
+            return Native.sessionNCtx(s);
+        } finally {
+            release();
+        }
+    }
+
+    /** Worker threads the session runs on, the caller's included. */
+    public int nThreads() {
+        long s = acquire();
+        try {
+            return Native.sessionNThreads(s);
+        } finally {
+            release();
+        }
+    }
+
+    /** {@link #generate(Sampler, int[], GenerateParams, PieceCallback)} with default params. */
+    public GenerateResult generate(Sampler sampler, int[] prompt, PieceCallback onPiece) {
+        return generate(sampler, prompt, new GenerateParams(), onPiece);
+    }
+
+    /**
+     * Generates text: runs {@code prompt} (appended at the current
+     * position), then samples and decodes until a stop condition in {@code
+     * params}, giving {@code onPiece} (may be null) the text as it comes.
+     * The sampler records the prompt and the generated tokens. Afterwards
+     * the session holds the prompt and every generated token but the last
+     * ({@link #pos()}), so a next turn can continue from there.
+     *
+     * <p>To stop early, return {@code false} from {@code onPiece}: the
+     * result says {@link StopReason#CANCELLED}. If {@code onPiece} throws,
+     * generation stops and this rethrows it.
+     *
+     * @throws MinkeException {@link Status#ERR_INVALID_ARG} (empty prompt,
+     *     an empty stop string), {@link Status#ERR_TOKEN_OUT_OF_RANGE},
+     *     {@link Status#ERR_CONTEXT_FULL} (the prompt does not fit) or
+     *     {@link Status#ERR_TOKENIZER} (the model has no tokenizer)
+     */
+    public GenerateResult generate(Sampler sampler, int[] prompt, GenerateParams params,
+            PieceCallback onPiece) {
+        Objects.requireNonNull(sampler, "sampler");
+        Objects.requireNonNull(prompt, "prompt");
+        Objects.requireNonNull(params, "params");
+        Callbacks.Pieces sink = onPiece == null ? null : new Callbacks.Pieces(onPiece);
+        GenerateResult result;
+        long s = acquire();
+        try {
+            long smp = sampler.acquire();
+            try {
+                result = Native.generate(s, smp, prompt, params, sink);
+            } finally {
+                sampler.release();
+            }
+        } finally {
+            release();
+        }
+        // The sink caught what the app's callback threw and stopped
+        // generation; it goes on from here. (A failure of JNI itself inside
+        // the callback, such as no memory for a piece's bytes, is already
+        // pending and propagates from Native.generate.)
+        if (sink != null && sink.thrown != null) {
+            Callbacks.rethrow(sink.thrown);
+        }
+        return result;
+    }
+
+    /**
+     * Scores a continuation: the log-probability of each token of {@code
+     * cont} after {@code prompt} (at least one id), teacher-forced in one
+     * run from the start of the session, which is rewound to 0 first and
+     * afterwards holds {@code prompt} and all of {@code cont} but its last
+     * token. The session must have been made with {@link
+     * SessionParams#logitsAll(boolean)}.
+     *
+     * @throws MinkeException {@link Status#ERR_INVALID_ARG} (empty prompt,
+     *     or no {@code logitsAll}), {@link Status#ERR_TOKEN_OUT_OF_RANGE} or
+     *     {@link Status#ERR_CONTEXT_FULL}
+     */
+    public Score score(int[] prompt, int[] cont) {
+        Objects.requireNonNull(prompt, "prompt");
+        Objects.requireNonNull(cont, "cont");
+        double[] logprobs = new double[cont.length];
+        long s = acquire();
+        try {
+            double total = Native.sessionScore(s, prompt, cont, logprobs);
+            return new Score(total, logprobs);
+        } finally {
+            release();
+        }
+    }
+
+    /**
+     * A reward model's scores for {@code tokens} (e.g. a chat with a user and
+     * an assistant turn): one per label ({@link Model#nLabels()}), read at
+     * the last token that is not padding. Runs from the start of the
+     * session, which is rewound to 0 first.
+     *
+     * @throws MinkeException {@link Status#ERR_INVALID_ARG} (a language
+     *     model, not a reward model; no tokens, or only padding), {@link
+     *     Status#ERR_TOKEN_OUT_OF_RANGE} or {@link Status#ERR_CONTEXT_FULL}
+     */
+    public float[] reward(int[] tokens) {
+        Objects.requireNonNull(tokens, "tokens");
+        long s = acquire();
+        try {
+            return Native.sessionReward(s, tokens);
+        } finally {
+            release();
+        }
+    }
+
+    /**
+     * Applies {@code lora} times {@code scale} (1: as trained, 0: no effect)
+     * from the next token on; null removes the adapter. Other sessions of
+     * the model are not affected. The KV cache is kept: rewind if earlier
+     * positions must be computed with the new weights too. On failure the
+     * session keeps the adapter it had.
+     *
+     * @throws MinkeException {@link Status#ERR_INVALID_ARG} (the adapter
+     *     does not fit the model, or {@code scale} is not finite) or {@link
+     *     Status#ERR_UNSUPPORTED}
+     */
+    public void setAdapter(Lora lora, float scale) {
+        long s = acquire();
+        try {
+            if (lora == null) {
+                Native.sessionSetAdapter(s, 0, scale);
+                return;
+            }
+            long l = lora.acquire();
+            try {
+                Native.sessionSetAdapter(s, l, scale);
+            } finally {
+                lora.release();
+            }
+        } finally {
+            release();
+        }
+    }
+
+    /**
+     * Best-of-N: runs {@code prompt} (appended at the current position)
+     * once, then generates {@code n} answers from it, each with a fresh
+     * sampler of {@code samplerParams} with seeds {@code seed}, {@code seed
+     * + 1}, ... (use a temperature above 0 for answers that differ),
+     * stopping as {@code generateParams} say. {@code ranker} scores each
+     * (null: the answer's mean log-probability per token under this
+     * session's model). Afterwards the session holds the prompt and the
+     * last answer generated: rewind to reuse the prompt.
+     *
+     * @return the answers, best first
+     * @throws MinkeException {@link Status#ERR_INVALID_ARG} ({@code n} is
+     *     0, empty prompt, bad params, or the ranker returned NaN), {@link
+     *     Status#ERR_CONTEXT_FULL} or {@link Status#ERR_TOKENIZER}; what the
+     *     ranker threw, rethrown
+     */
+    public List<Candidate> bestOfN(int[] prompt, int n, SamplerParams samplerParams,
+            GenerateParams generateParams, Ranker ranker) {
+        Objects.requireNonNull(prompt, "prompt");
+        Objects.requireNonNull(samplerParams, "samplerParams");
+        Objects.requireNonNull(generateParams, "generateParams");
+        Checks.nonNegative(n, "n");
+        Callbacks.Ranks sink = ranker == null ? null : new Callbacks.Ranks(ranker);
+        Candidate[] ranked = null;
+        MinkeException failed = null;
+        long s = acquire();
+        try {
+            ranked = Native.bestOfN(s, samplerParams, generateParams, prompt, n, sink);
+        } catch (MinkeException e) {
+            // A ranker that threw made the library fail: its exception is
+            // the one to report.
+            failed = e;
+        } finally {
+            release();
+        }
+        if (sink != null && sink.thrown != null) {
+            Callbacks.rethrow(sink.thrown);
+        }
+        if (failed != null) {
+            throw failed;
+        }
+        return Collections.unmodifiableList(Arrays.asList(ranked));
+    }
+}

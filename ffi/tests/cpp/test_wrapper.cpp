@@ -1,0 +1,370 @@
+// test_wrapper.cpp: examples/cpp/minke.hpp on the real model, every class
+// and function of it used once at least: versions, the model's getters,
+// tokenizers (the model's and one opened alone, shared by copies), the chat
+// template, sizing, a greedy loop by hand against generate(), logits,
+// rewind, cancellation and exceptions from callables, scores, rewards and
+// LoRA on the fixtures, best-of-N with both rankers, and errors as
+// minke::Error. Built by scripts/test-c.sh with -Werror, and under ASan.
+//
+//   test_wrapper MODEL [FIXTURES]     (FIXTURES: default tests/fixtures)
+#include "minke.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace {
+
+int passed = 0, failed = 0;
+std::string fixtures = "tests/fixtures";
+
+void check_at(bool ok, const char *what, int line) {
+    if (ok) {
+        passed++;
+    } else {
+        failed++;
+        std::fprintf(stderr, "test_wrapper.cpp:%d: check failed: %s\n", line, what);
+    }
+}
+#define CHECK(cond) check_at((cond), #cond, __LINE__)
+
+// Runs `f`, which must throw minke::Error with `status`.
+template <class F>
+void expect_error_at(F f, minke_status status, const char *what, int line) {
+    try {
+        f();
+        check_at(false, what, line);
+        std::fprintf(stderr, "  (nothing was thrown)\n");
+    } catch (const minke::Error &e) {
+        check_at(e.status() == status, what, line);
+        if (e.status() != status) std::fprintf(stderr, "  (got %s)\n", e.what());
+        check_at(std::strncmp(e.what(), minke_status_name(status), 9) == 0, "message", line);
+    }
+}
+#define EXPECT_ERROR(expr, status) \
+    expect_error_at([&] { (void)(expr); }, (status), #expr, __LINE__)
+
+std::string fixture(const char *rel) { return fixtures + "/" + rel; }
+
+struct Boom {};
+
+const char *const PROMPT = "The capital of France is";
+
+void versions() {
+    char want[32];
+    std::snprintf(want, sizeof want, "%d.%d.%d", MINKE_VERSION_MAJOR, MINKE_VERSION_MINOR,
+                  MINKE_VERSION_PATCH);
+    CHECK(minke::version() == want);
+    CHECK(minke::abi_version() == MINKE_ABI_VERSION);
+}
+
+void model_getters(const minke::Model &m) {
+    CHECK(m.arch() == "LlamaForCausalLM");
+    CHECK(m.n_vocab() == 49152);
+    CHECK(m.n_layers() == 30 && m.n_embd() == 576);
+    CHECK(m.n_ctx_train() >= 2048);
+    CHECK(m.n_labels() == 0);
+    CHECK(m.weight_bytes() > 50u * 1000 * 1000);
+    minke_model_params mp = minke::Model::default_params();
+    CHECK(mp.use_mmap && !mp.validate);
+    EXPECT_ERROR(minke::Model("/no/such/model.gguf"), MINKE_ERR_IO);
+    try {
+        minke::Model bad("/no/such/model.gguf");
+    } catch (const minke::Error &e) {
+        CHECK(std::strstr(e.what(), "/no/such/model.gguf") != nullptr);
+    }
+}
+
+void tokenizer(const minke::Tokenizer &tok, const std::string &model_path) {
+    CHECK(tok.n_vocab() == 49152);
+    for (const char *text : {"Hello, world!", "Zürich 東京 🐋 👨‍👩‍👧‍👦", ""}) {
+        std::vector<uint32_t> ids = tok.encode(text, false);
+        CHECK(tok.decode(ids) == text);
+        std::string joined;
+        for (uint32_t id : ids) joined += tok.piece(id);
+        CHECK(joined == text);
+    }
+    uint32_t im_end = tok.token_to_id("<|im_end|>");
+    CHECK(tok.is_eog(im_end) && tok.is_special(im_end));
+    CHECK(!tok.is_special(tok.encode("Paris", false)[0]));
+    CHECK(tok.piece(im_end) == "<|im_end|>");
+    std::vector<uint32_t> eog = tok.eog_ids();
+    size_t found = 0;
+    for (uint32_t id : eog) found += id == im_end;
+    CHECK(found == 1);
+    CHECK(tok.eos() >= 0 && tok.bos() >= -1 && tok.pad() >= -1);
+    EXPECT_ERROR(tok.token_to_id("no such token, surely"), MINKE_ERR_TOKENIZER);
+    EXPECT_ERROR(tok.decode({49152}), MINKE_ERR_TOKEN_OUT_OF_RANGE);
+    // Special-token text: parsed for the app's text, text for a user's.
+    CHECK(tok.encode("<|im_end|>", false) == std::vector<uint32_t>{im_end});
+    CHECK(tok.encode_ex("<|im_end|>", MINKE_ENCODE_PARSE_SPECIAL) ==
+          std::vector<uint32_t>{im_end});
+    CHECK(tok.encode_ex("<|im_end|>", 0).size() > 1);
+    EXPECT_ERROR(tok.encode_ex("x", 1u << 20), MINKE_ERR_INVALID_ARG);
+
+    // The chat template.
+    CHECK(tok.has_chat_template());
+    std::vector<minke::Tokenizer::Message> chat = {{"system", "Be brief."}, {"user", "Hi! 🐋"}};
+    std::string text = tok.apply_chat_template(chat, true);
+    CHECK(text.find("<|im_start|>user\nHi! 🐋<|im_end|>") != std::string::npos);
+    CHECK(text.size() > 22 && text.compare(text.size() - 22, 22, "<|im_start|>assistant\n") == 0);
+    CHECK(tok.encode_chat(chat, true) == tok.encode_ex(text, MINKE_ENCODE_PARSE_SPECIAL));
+
+    // A tokenizer opened alone gives the same ids; copies share it.
+    minke::Tokenizer copy(nullptr);
+    {
+        minke::Tokenizer alone = minke::Tokenizer::open(model_path);
+        CHECK(alone.encode("Hello 🐋", true) == tok.encode("Hello 🐋", true));
+        copy = alone;
+    }
+    CHECK(copy.n_vocab() == 49152 && copy.decode(copy.encode("still here", false)) == "still here");
+    minke::Tokenizer vocab =
+        minke::Tokenizer::open(fixture("tokenizer/deepseek_coder/ggml-vocab-deepseek-coder.gguf"));
+    CHECK(vocab.n_vocab() == 32256 && !vocab.has_chat_template());
+    CHECK((vocab.encode("Hello world", true) == std::vector<uint32_t>{32013, 17535, 1835}));
+    EXPECT_ERROR(minke::Tokenizer::open("/no/such/tokenizer.json"), MINKE_ERR_IO);
+}
+
+void sizing(const minke::Model &m) {
+    minke_session_params sp = minke::Session::default_params();
+    CHECK(sp.n_ctx == 2048 && sp.kv_type == MINKE_KV_F16);
+    sp.n_ctx = 512;
+    uint64_t bytes = minke::Session::bytes(m, sp);
+    uint32_t n_ctx = minke::Session::max_ctx(m, sp, bytes);
+    CHECK(bytes > 0 && n_ctx >= 512 && n_ctx < 520);
+    EXPECT_ERROR(minke::Session::max_ctx(m, sp, 1), MINKE_ERR_INVALID_ARG);
+    sp.n_ctx = 64;
+    sp.n_threads = 2;
+    minke::Session s(m, sp);
+    CHECK(s.n_ctx() == 64 && s.n_threads() == 2 && s.n_vocab() == 49152 && s.pos() == 0);
+    sp.n_ctx = 0;
+    EXPECT_ERROR(minke::Session(m, sp), MINKE_ERR_INVALID_ARG);
+}
+
+// generate() against a loop by hand; logits, rewind, stops and exceptions.
+void generation(const minke::Model &m, const minke::Tokenizer &tok) {
+    std::vector<uint32_t> prompt = tok.encode(PROMPT, true);
+    minke_generate_params gp = minke::default_generate_params();
+    gp.max_tokens = 16;
+    gp.stop_at_eos = false;
+
+    minke::Session s(m);
+    minke::Sampler smp(m);
+    std::string text;
+    minke_generate_result r = minke::generate(
+        s, smp, prompt,
+        [&](std::string_view piece) {
+            text += piece;
+            return true;
+        },
+        gp);
+    CHECK(r.stop_reason == MINKE_STOP_MAX_TOKENS && r.n_tokens == 16);
+    CHECK(r.n_prompt_tokens == prompt.size() && s.pos() == prompt.size() + 15);
+    CHECK(text.rfind(" Paris", 0) == 0);
+
+    // By hand: the same text.
+    minke::Session s2(m);
+    minke::Sampler smp2(m, minke::Sampler::default_params());
+    const float *logits = s2.prefill(prompt);
+    CHECK(logits == s2.logits());
+    std::string by_hand;
+    for (int i = 0; i < 16; i++) {
+        uint32_t t = smp2.sample(s2);
+        CHECK(t == smp2.sample(logits));
+        smp2.accept(t);
+        by_hand += tok.piece(t);
+        if (i + 1 < 16) logits = s2.decode(t);
+    }
+    CHECK(by_hand == text);
+
+    // Rewind: the same logits, bit for bit.
+    s2.rewind(0);
+    const float *l1 = s2.prefill(prompt);
+    std::vector<float> first(l1, l1 + s2.n_vocab());
+    s2.rewind(0);
+    CHECK(std::memcmp(first.data(), s2.prefill(prompt), first.size() * sizeof(float)) == 0);
+    EXPECT_ERROR(s2.rewind(s2.pos() + 1), MINKE_ERR_INVALID_ARG);
+    EXPECT_ERROR(s2.decode(49152), MINKE_ERR_TOKEN_OUT_OF_RANGE);
+    EXPECT_ERROR(smp2.accept(49152), MINKE_ERR_TOKEN_OUT_OF_RANGE);
+
+    // The callable stops it; then one throws and it is rethrown.
+    s.rewind(0);
+    smp.reset();
+    int calls = 0;
+    r = minke::generate(s, smp, prompt, [&](std::string_view) { return ++calls < 2; }, gp);
+    CHECK(r.stop_reason == MINKE_STOP_CANCELLED && calls == 2);
+    s.rewind(0);
+    calls = 0;
+    try {
+        minke::generate(
+            s, smp, prompt,
+            [&](std::string_view) -> bool {
+                if (++calls == 3) throw Boom();
+                return true;
+            },
+            gp);
+        CHECK(false);
+    } catch (const Boom &) {
+        CHECK(calls == 3);
+    }
+
+    // Moved handles keep working; sampling with a temperature repeats
+    // after a reset.
+    minke::Session moved(std::move(s));
+    moved.rewind(0);
+    minke_sampler_params sp = minke::Sampler::default_params();
+    sp.temperature = 1.2f;
+    sp.seed = 7;
+    minke::Sampler hot(m, sp);
+    const float *l = moved.prefill(prompt);
+    uint32_t a = hot.sample(l), b = hot.sample(l);
+    hot.reset();
+    CHECK(hot.sample(l) == a && hot.sample(l) == b);
+    sp.top_p = 2.0f;
+    EXPECT_ERROR(minke::Sampler(m, sp), MINKE_ERR_INVALID_ARG);
+}
+
+void score_and_reward(const minke::Model &m, const minke::Tokenizer &tok) {
+    std::vector<uint32_t> prompt = tok.encode(PROMPT, true);
+    std::vector<uint32_t> cont = tok.encode(" Paris, and Berlin.", false);
+    minke_session_params p = minke::Session::default_params();
+    p.n_ctx = 128;
+    minke::Session plain(m, p);
+    p.logits_all = true;
+    minke::Session s(m, p);
+    minke::Score sc = s.score(prompt, cont);
+    double sum = 0;
+    for (double lp : sc.logprobs) sum += lp;
+    CHECK(sc.logprobs.size() == cont.size() && sc.total < 0 && std::fabs(sum - sc.total) < 1e-9);
+    CHECK(sc.logprobs[0] > -2.0);
+    CHECK(s.score(prompt, {}).total == 0.0);
+    EXPECT_ERROR(plain.score(prompt, cont), MINKE_ERR_INVALID_ARG);
+    EXPECT_ERROR(plain.reward(prompt), MINKE_ERR_INVALID_ARG);
+
+    minke::Model rm(fixture("llama_reward"));
+    CHECK(rm.n_labels() == 1);
+    minke_session_params rp = minke::Session::default_params();
+    rp.kv_type = MINKE_KV_F32;
+    minke::Session rs(rm, rp);
+    std::vector<float> r = rs.reward({5, 6, 7, 8});
+    // What `minke reward` prints for these ids.
+    CHECK(r.size() == 1 && std::fabs(r[0] - 0.616983) < 1e-4);
+    EXPECT_ERROR(rs.reward({}), MINKE_ERR_INVALID_ARG);
+}
+
+double max_diff(const float *a, const float *b, size_t n) {
+    double d = 0;
+    for (size_t i = 0; i < n; i++) d = std::fmax(d, std::fabs((double)a[i] - (double)b[i]));
+    return d;
+}
+
+void lora() {
+    const std::vector<uint32_t> ids = {1, 5, 9, 17, 33, 65};
+    minke::Model base(fixture("llama_lora/base"));
+    minke::Session s(base);
+    const size_t nv = s.n_vocab();
+    const float *l = s.prefill(ids);
+    std::vector<float> plain(l, l + nv);
+    {
+        minke::Lora lora(fixture("llama_lora/adapter"));
+        EXPECT_ERROR(s.set_adapter(lora, NAN), MINKE_ERR_INVALID_ARG);
+        s.set_adapter(lora);
+    }
+    // The session keeps the adapter after the handle is gone.
+    s.rewind(0);
+    CHECK(max_diff(plain.data(), s.prefill(ids), nv) > 1e-3);
+    s.clear_adapter();
+    s.rewind(0);
+    CHECK(max_diff(plain.data(), s.prefill(ids), nv) < 1e-6);
+    EXPECT_ERROR(minke::Lora(fixture("llama_lora/no_such_adapter")), MINKE_ERR_IO);
+}
+
+void best_of_n(const minke::Model &m, const minke::Tokenizer &tok) {
+    std::vector<uint32_t> prompt = tok.encode("Once upon a time,", true);
+    minke_sampler_params sp = minke::Sampler::default_params();
+    sp.temperature = 0.9f;
+    sp.seed = 42;
+    minke_generate_params gp = minke::default_generate_params();
+    gp.max_tokens = 8;
+    minke_session_params p = minke::Session::default_params();
+    p.n_ctx = 128;
+    minke::Session s(m, p);
+
+    minke::Candidates c = minke::best_of_n(s, prompt, 3, sp, gp);
+    CHECK(c.size() == 3);
+    bool seen[3] = {false, false, false};
+    for (size_t i = 0; i < c.size(); i++) {
+        CHECK(std::isfinite(c.score(i)) && c.score(i) <= 0);
+        if (i > 0) CHECK(c.score(i) <= c.score(i - 1));
+        CHECK(c.seed(i) >= 42 && c.seed(i) < 45 && !seen[c.seed(i) - 42]);
+        if (c.seed(i) >= 42 && c.seed(i) < 45) seen[c.seed(i) - 42] = true;
+        std::vector<uint32_t> ids = c.tokens(i);
+        CHECK(!ids.empty() && ids.size() <= 8);
+        CHECK(c.stop_reason(i) == MINKE_STOP_MAX_TOKENS || c.stop_reason(i) == MINKE_STOP_EOS);
+        std::printf("  %zu: seed %llu score %.4f: %s\n", i, (unsigned long long)c.seed(i),
+                    c.score(i), c.text(i).c_str());
+    }
+    CHECK(c.get() != nullptr);
+    EXPECT_ERROR(c.text(3), MINKE_ERR_INVALID_ARG);
+
+    // A ranker: the longest text first, its score what it returned.
+    s.rewind(0);
+    int calls = 0;
+    minke::Candidates byLen = minke::best_of_n(
+        s, prompt, 3, sp, gp, [&](std::string_view text, const uint32_t *ids, size_t n) {
+            calls++;
+            CHECK(ids != nullptr && n >= 1);
+            return (double)text.size();
+        });
+    CHECK(calls == 3 && byLen.size() == 3);
+    for (size_t i = 0; i < byLen.size(); i++) CHECK(byLen.score(i) == byLen.text(i).size());
+    CHECK(byLen.text(0).size() >= byLen.text(2).size());
+
+    // NaN aborts; an exception aborts and is rethrown.
+    s.rewind(0);
+    EXPECT_ERROR(minke::best_of_n(s, prompt, 3, sp, gp,
+                                  [](std::string_view, const uint32_t *, size_t) { return NAN; }),
+                 MINKE_ERR_INVALID_ARG);
+    s.rewind(0);
+    try {
+        minke::best_of_n(s, prompt, 3, sp, gp,
+                         [](std::string_view, const uint32_t *, size_t) -> double { throw Boom(); });
+        CHECK(false);
+    } catch (const Boom &) {
+        CHECK(true);
+    }
+    s.rewind(0);
+    EXPECT_ERROR(minke::best_of_n(s, prompt, 0, sp, gp), MINKE_ERR_INVALID_ARG);
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        std::fprintf(stderr, "usage: %s MODEL [FIXTURES]\n", argv[0]);
+        return 2;
+    }
+    if (argc > 2) fixtures = argv[2];
+    try {
+        versions();
+        minke_model_params mp = minke::Model::default_params();
+        mp.validate = true;
+        minke::Model model(argv[1], mp);
+        minke::Tokenizer tok = model.tokenizer();
+        model_getters(model);
+        tokenizer(tok, argv[1]);
+        sizing(model);
+        generation(model, tok);
+        score_and_reward(model, tok);
+        lora();
+        best_of_n(model, tok);
+    } catch (const std::exception &e) {
+        failed++;
+        std::fprintf(stderr, "test_wrapper: unexpected exception: %s\n", e.what());
+    }
+    std::printf("test_wrapper: %d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+}
