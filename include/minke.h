@@ -146,6 +146,12 @@ enum minke_status
    * machine has: ask for less (a shorter context, a smaller batch).
    */
   MINKE_ERR_RESOURCES = 13,
+  /**
+   * A callback of the caller's asked to stop (a load-progress callback
+   * returned `false`, an abort callback returned `true`): the call
+   * stopped early, as its documentation describes.
+   */
+  MINKE_ERR_ABORTED = 14,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

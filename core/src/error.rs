@@ -38,6 +38,10 @@ pub enum Error {
     /// session, a worker thread), or the request is larger than this
     /// machine's memory.
     Resources(String),
+    /// A caller's callback asked to stop the work in progress (a model
+    /// load, a prefill, a decode); the message says what was stopped.
+    /// What the work had done is undone or stated where it is documented.
+    Aborted(String),
 }
 
 /// Which limit a chat template ran into ([`Error::TemplateLimit`]). What
@@ -115,6 +119,7 @@ impl fmt::Display for Error {
             Error::TemplateLimit { limit, msg } => write!(f, "chat template: {limit}: {msg}"),
             Error::Isa(e) => write!(f, "{e}"),
             Error::Resources(m) => write!(f, "out of resources: {m}"),
+            Error::Aborted(m) => write!(f, "aborted: {m}"),
         }
     }
 }

@@ -49,6 +49,10 @@ pub enum minke_status {
     /// session, a worker thread), or it asks for more memory than the
     /// machine has: ask for less (a shorter context, a smaller batch).
     MINKE_ERR_RESOURCES = 13,
+    /// A callback of the caller's asked to stop (a load-progress callback
+    /// returned `false`, an abort callback returned `true`): the call
+    /// stopped early, as its documentation describes.
+    MINKE_ERR_ABORTED = 14,
 }
 
 use minke_status::*;
@@ -71,12 +75,13 @@ impl minke_status {
             MINKE_ERR_CONFIG => b"MINKE_ERR_CONFIG\0",
             MINKE_ERR_TOKEN_OUT_OF_RANGE => b"MINKE_ERR_TOKEN_OUT_OF_RANGE\0",
             MINKE_ERR_RESOURCES => b"MINKE_ERR_RESOURCES\0",
+            MINKE_ERR_ABORTED => b"MINKE_ERR_ABORTED\0",
         }
     }
 }
 
 /// Every code, in numeric order (for tests).
-pub(crate) const ALL_STATUS: [minke_status; 14] = [
+pub(crate) const ALL_STATUS: [minke_status; 15] = [
     MINKE_OK,
     MINKE_ERR_NULL_ARG,
     MINKE_ERR_INVALID_ARG,
@@ -91,6 +96,7 @@ pub(crate) const ALL_STATUS: [minke_status; 14] = [
     MINKE_ERR_CONFIG,
     MINKE_ERR_TOKEN_OUT_OF_RANGE,
     MINKE_ERR_RESOURCES,
+    MINKE_ERR_ABORTED,
 ];
 
 /// The name of a status code (`"MINKE_ERR_IO"`), or `"MINKE_ERR_UNKNOWN"`
@@ -138,6 +144,7 @@ impl From<minke::Error> for FfiError {
             E::ContextFull { .. } => MINKE_ERR_CONTEXT_FULL,
             E::Tokenizer(_) | E::TemplateLimit { .. } => MINKE_ERR_TOKENIZER,
             E::Resources(_) => MINKE_ERR_RESOURCES,
+            E::Aborted(_) => MINKE_ERR_ABORTED,
             // `minke::Error` is non-exhaustive: a variant added later is
             // reported as internal until it gets a code of its own.
             _ => MINKE_ERR_INTERNAL,
@@ -157,7 +164,7 @@ mod tests {
     /// The numbers are the ABI: this test fails if one ever changes.
     #[test]
     fn codes_are_stable() {
-        let expected: [(minke_status, u32); 14] = [
+        let expected: [(minke_status, u32); 15] = [
             (MINKE_OK, 0),
             (MINKE_ERR_NULL_ARG, 1),
             (MINKE_ERR_INVALID_ARG, 2),
@@ -172,6 +179,7 @@ mod tests {
             (MINKE_ERR_CONFIG, 11),
             (MINKE_ERR_TOKEN_OUT_OF_RANGE, 12),
             (MINKE_ERR_RESOURCES, 13),
+            (MINKE_ERR_ABORTED, 14),
         ];
         for (s, v) in expected {
             assert_eq!(s as u32, v, "{s:?}");
@@ -215,5 +223,7 @@ mod tests {
         assert_eq!(FfiError::from(a).status, MINKE_ERR_INVALID_ARG);
         let r = minke::Error::Resources("a thread".into());
         assert_eq!(FfiError::from(r).status, MINKE_ERR_RESOURCES);
+        let x = minke::Error::Aborted("loading x.gguf".into());
+        assert_eq!(FfiError::from(x).status, MINKE_ERR_ABORTED);
     }
 }
