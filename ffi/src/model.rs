@@ -2,7 +2,8 @@
 //! read-only, by every session that runs it, on any thread.
 
 use crate::boundary::{
-    arg_ref, arg_str, ffi_boundary, ffi_getter, out, read_params, write_params, Params,
+    arg_ref, arg_str, ffi_boundary, ffi_getter, fn_name, free_handle, out, read_params,
+    write_params, Params,
 };
 use crate::status::{minke_status, FfiError};
 use crate::tokenizer::minke_tokenizer;
@@ -81,7 +82,7 @@ pub unsafe extern "C" fn minke_model_default_params(
     params: *mut minke_model_params,
     size: u32,
 ) -> minke_status {
-    ffi_boundary("minke_model_default_params", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: `params` is NULL or writable for `size` bytes (caller).
         unsafe { write_params(params, size, minke_model_params::default()) }
     })
@@ -110,7 +111,7 @@ pub unsafe extern "C" fn minke_model_open(
     params: *const minke_model_params,
     out_model: *mut *mut minke_model,
 ) -> minke_status {
-    ffi_boundary("minke_model_open", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: out-pointer validity is the caller's promise.
         let out_model = unsafe { out(out_model, "out_model") }?;
         // A failure below leaves NULL behind.
@@ -161,13 +162,9 @@ pub unsafe extern "C" fn minke_model_open(
 /// `model` is NULL or a pointer from `minke_model_open()` not yet freed.
 #[no_mangle]
 pub unsafe extern "C" fn minke_model_free(model: *mut minke_model) {
-    ffi_getter("minke_model_free", (), || {
-        if !model.is_null() {
-            // SAFETY: a live pointer from Box::into_raw in minke_model_open
-            // (caller), freed exactly once.
-            drop(unsafe { Box::from_raw(model) });
-        }
-    })
+    // SAFETY: NULL or from this type's constructor, not yet freed, used
+    // by no other thread (the caller's contract).
+    unsafe { free_handle(fn_name!(), model) }
 }
 
 /// Runs a getter on a model handle; `fallback` if it is NULL.
@@ -197,11 +194,7 @@ unsafe fn get<T: Copy>(
 #[no_mangle]
 pub unsafe extern "C" fn minke_model_n_vocab(model: *const minke_model) -> u32 {
     // SAFETY: forwarded caller contract.
-    unsafe {
-        get("minke_model_n_vocab", model, 0, |m| {
-            m.model.config.vocab_size as u32
-        })
-    }
+    unsafe { get(fn_name!(), model, 0, |m| m.model.config.vocab_size as u32) }
 }
 
 /// Context length the model was trained for (`max_position_embeddings`).
@@ -213,7 +206,7 @@ pub unsafe extern "C" fn minke_model_n_vocab(model: *const minke_model) -> u32 {
 pub unsafe extern "C" fn minke_model_n_ctx_train(model: *const minke_model) -> u32 {
     // SAFETY: forwarded caller contract.
     unsafe {
-        get("minke_model_n_ctx_train", model, 0, |m| {
+        get(fn_name!(), model, 0, |m| {
             m.model
                 .config
                 .max_position_embeddings
@@ -229,11 +222,7 @@ pub unsafe extern "C" fn minke_model_n_ctx_train(model: *const minke_model) -> u
 #[no_mangle]
 pub unsafe extern "C" fn minke_model_n_layers(model: *const minke_model) -> u32 {
     // SAFETY: forwarded caller contract.
-    unsafe {
-        get("minke_model_n_layers", model, 0, |m| {
-            m.model.config.n_layers as u32
-        })
-    }
+    unsafe { get(fn_name!(), model, 0, |m| m.model.config.n_layers as u32) }
 }
 
 /// Number of labels of a sequence-classification (reward) model: the
@@ -246,7 +235,7 @@ pub unsafe extern "C" fn minke_model_n_layers(model: *const minke_model) -> u32 
 pub unsafe extern "C" fn minke_model_n_labels(model: *const minke_model) -> u32 {
     // SAFETY: forwarded caller contract.
     unsafe {
-        get("minke_model_n_labels", model, 0, |m| {
+        get(fn_name!(), model, 0, |m| {
             m.model.config.n_labels.unwrap_or(0) as u32
         })
     }
@@ -260,11 +249,7 @@ pub unsafe extern "C" fn minke_model_n_labels(model: *const minke_model) -> u32 
 #[no_mangle]
 pub unsafe extern "C" fn minke_model_n_embd(model: *const minke_model) -> u32 {
     // SAFETY: forwarded caller contract.
-    unsafe {
-        get("minke_model_n_embd", model, 0, |m| {
-            m.model.config.hidden_size as u32
-        })
-    }
+    unsafe { get(fn_name!(), model, 0, |m| m.model.config.hidden_size as u32) }
 }
 
 /// Bytes of all weight tensors (mapped from the file, not allocated).
@@ -275,11 +260,7 @@ pub unsafe extern "C" fn minke_model_n_embd(model: *const minke_model) -> u32 {
 #[no_mangle]
 pub unsafe extern "C" fn minke_model_weight_bytes(model: *const minke_model) -> u64 {
     // SAFETY: forwarded caller contract.
-    unsafe {
-        get("minke_model_weight_bytes", model, 0, |m| {
-            m.model.weight_bytes() as u64
-        })
-    }
+    unsafe { get(fn_name!(), model, 0, |m| m.model.weight_bytes() as u64) }
 }
 
 /// The architecture's Hugging Face class name (`"LlamaForCausalLM"`,
@@ -299,7 +280,7 @@ pub unsafe extern "C" fn minke_model_arch(model: *const minke_model) -> *const c
     ];
     // SAFETY: forwarded caller contract.
     let name = unsafe {
-        get("minke_model_arch", model, c"", |m| {
+        get(fn_name!(), model, c"", |m| {
             let want = m.model.config.arch.hf_name().as_bytes();
             NAMES
                 .iter()
@@ -327,7 +308,7 @@ pub unsafe extern "C" fn minke_model_tokenizer(
     model: *const minke_model,
     out_tokenizer: *mut *const minke_tokenizer,
 ) -> minke_status {
-    ffi_boundary("minke_model_tokenizer", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: NULL or valid for a pointer write (caller).
         let o = unsafe { out(out_tokenizer, "out_tokenizer") }?;
         o.set(std::ptr::null());

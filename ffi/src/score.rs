@@ -3,7 +3,7 @@
 //! for a sequence (`minke_session_reward`). Both run from position 0 and
 //! leave the scored tokens in the session's KV cache.
 
-use crate::boundary::{arg_mut, arg_slice, ffi_boundary, out, write_items};
+use crate::boundary::{arg_mut, arg_slice, ffi_boundary, fn_name, out, write_items};
 use crate::session::minke_session;
 use crate::status::{minke_status, FfiError, FfiResult};
 
@@ -51,7 +51,7 @@ pub unsafe extern "C" fn minke_session_score(
     out_logprobs: *mut f64,
     out_total: *mut f64,
 ) -> minke_status {
-    ffi_boundary("minke_session_score", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (s, prompt, cont, total) = unsafe {
             (
@@ -119,7 +119,7 @@ pub unsafe extern "C" fn minke_session_reward(
     capacity: usize,
     n_labels: *mut usize,
 ) -> minke_status {
-    ffi_boundary("minke_session_reward", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (s, toks, n_out) = unsafe {
             (

@@ -9,7 +9,8 @@
 //! and capacity 0 to ask for the size alone).
 
 use crate::boundary::{
-    arg_ref, arg_slice, arg_str, ffi_boundary, ffi_getter, out, write_items, write_text,
+    arg_ref, arg_slice, arg_str, ffi_boundary, ffi_getter, fn_name, free_handle, out, write_items,
+    write_text,
 };
 use crate::status::{minke_status, FfiError, FfiResult};
 use minke::{ChatMessage, EncodeOptions, Model, Tokenizer};
@@ -106,7 +107,7 @@ pub unsafe extern "C" fn minke_tokenizer_open(
     path: *const c_char,
     out_tokenizer: *mut *mut minke_tokenizer,
 ) -> minke_status {
-    ffi_boundary("minke_tokenizer_open", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: NULL or writable (caller).
         let o = unsafe { out(out_tokenizer, "out_tokenizer") }?;
         o.set(std::ptr::null_mut());
@@ -127,16 +128,13 @@ pub unsafe extern "C" fn minke_tokenizer_open(
 /// a live model's tokenizer.
 #[no_mangle]
 pub unsafe extern "C" fn minke_tokenizer_free(tok: *mut minke_tokenizer) {
-    ffi_getter("minke_tokenizer_free", (), || {
-        // SAFETY: NULL, or live and readable (caller).
-        let alone = unsafe { tok.as_ref() }.is_some_and(|t| matches!(t.source, Source::Alone(_)));
-        if alone {
-            // SAFETY: a live pointer from Box::into_raw in
-            // minke_tokenizer_open (only those hold `Source::Alone`), freed
-            // exactly once (caller).
-            drop(unsafe { Box::from_raw(tok) });
-        }
-    })
+    // SAFETY: NULL, or live and readable (caller).
+    let alone = unsafe { tok.as_ref() }.is_some_and(|t| matches!(t.source, Source::Alone(_)));
+    if alone {
+        // SAFETY: a live pointer from Box::into_raw in minke_tokenizer_open
+        // (only those hold `Source::Alone`), freed exactly once (caller).
+        unsafe { free_handle(fn_name!(), tok) }
+    }
 }
 
 /// One turn of a conversation, for `minke_tokenizer_apply_chat_template()`.
@@ -179,7 +177,7 @@ pub unsafe extern "C" fn minke_tokenizer_encode(
     capacity: usize,
     n_tokens: *mut usize,
 ) -> minke_status {
-    ffi_boundary("minke_tokenizer_encode", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (tk, text, n) = unsafe {
             (
@@ -227,7 +225,7 @@ pub unsafe extern "C" fn minke_tokenizer_encode_ex(
     capacity: usize,
     n_tokens: *mut usize,
 ) -> minke_status {
-    ffi_boundary("minke_tokenizer_encode_ex", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (tk, text, n) = unsafe {
             (
@@ -272,7 +270,7 @@ pub unsafe extern "C" fn minke_tokenizer_decode(
     size: usize,
     n_bytes: *mut usize,
 ) -> minke_status {
-    ffi_boundary("minke_tokenizer_decode", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (tk, ids, n) = unsafe {
             (
@@ -310,7 +308,7 @@ pub unsafe extern "C" fn minke_tokenizer_token_to_piece(
     size: usize,
     n_bytes: *mut usize,
 ) -> minke_status {
-    ffi_boundary("minke_tokenizer_token_to_piece", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (tk, n) = unsafe { (arg_ref(tok, "tok")?, out(n_bytes, "n_bytes")?) };
         let t = tk.tok()?;
@@ -336,7 +334,7 @@ pub unsafe extern "C" fn minke_tokenizer_token_to_id(
     piece: *const c_char,
     id: *mut u32,
 ) -> minke_status {
-    ffi_boundary("minke_tokenizer_token_to_id", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (tk, piece, o) = unsafe {
             (
@@ -390,11 +388,7 @@ fn id_or_minus_one(id: Option<u32>) -> i32 {
 #[no_mangle]
 pub unsafe extern "C" fn minke_tokenizer_n_vocab(tok: *const minke_tokenizer) -> u32 {
     // SAFETY: forwarded caller contract.
-    unsafe {
-        get("minke_tokenizer_n_vocab", tok, 0, |_, t| {
-            t.vocab_size() as u32
-        })
-    }
+    unsafe { get(fn_name!(), tok, 0, |_, t| t.vocab_size() as u32) }
 }
 
 /// The beginning-of-sequence token id, or -1 if the model has none (or
@@ -405,11 +399,7 @@ pub unsafe extern "C" fn minke_tokenizer_n_vocab(tok: *const minke_tokenizer) ->
 #[no_mangle]
 pub unsafe extern "C" fn minke_tokenizer_bos(tok: *const minke_tokenizer) -> i32 {
     // SAFETY: forwarded caller contract.
-    unsafe {
-        get("minke_tokenizer_bos", tok, -1, |_, t| {
-            id_or_minus_one(t.bos_id())
-        })
-    }
+    unsafe { get(fn_name!(), tok, -1, |_, t| id_or_minus_one(t.bos_id())) }
 }
 
 /// The end-of-sequence token id, or -1 if the model has none (or `tok`
@@ -422,7 +412,7 @@ pub unsafe extern "C" fn minke_tokenizer_bos(tok: *const minke_tokenizer) -> i32
 pub unsafe extern "C" fn minke_tokenizer_eos(tok: *const minke_tokenizer) -> i32 {
     // SAFETY: forwarded caller contract.
     unsafe {
-        get("minke_tokenizer_eos", tok, -1, |_, t| {
+        get(fn_name!(), tok, -1, |_, t| {
             id_or_minus_one(t.eos_ids().first().copied())
         })
     }
@@ -436,11 +426,7 @@ pub unsafe extern "C" fn minke_tokenizer_eos(tok: *const minke_tokenizer) -> i32
 #[no_mangle]
 pub unsafe extern "C" fn minke_tokenizer_pad(tok: *const minke_tokenizer) -> i32 {
     // SAFETY: forwarded caller contract.
-    unsafe {
-        get("minke_tokenizer_pad", tok, -1, |_, t| {
-            id_or_minus_one(t.pad_id())
-        })
-    }
+    unsafe { get(fn_name!(), tok, -1, |_, t| id_or_minus_one(t.pad_id())) }
 }
 
 /// Whether `id` ends generation (end of sequence or end of turn, e.g.
@@ -452,11 +438,7 @@ pub unsafe extern "C" fn minke_tokenizer_pad(tok: *const minke_tokenizer) -> i32
 #[no_mangle]
 pub unsafe extern "C" fn minke_tokenizer_is_eog(tok: *const minke_tokenizer, id: u32) -> bool {
     // SAFETY: forwarded caller contract.
-    unsafe {
-        get("minke_tokenizer_is_eog", tok, false, |tk, _| {
-            tk.eog.contains(&id)
-        })
-    }
+    unsafe { get(fn_name!(), tok, false, |tk, _| tk.eog.contains(&id)) }
 }
 
 /// Whether `id` is a special (control) token such as `<|im_start|>`.
@@ -467,11 +449,7 @@ pub unsafe extern "C" fn minke_tokenizer_is_eog(tok: *const minke_tokenizer, id:
 #[no_mangle]
 pub unsafe extern "C" fn minke_tokenizer_is_special(tok: *const minke_tokenizer, id: u32) -> bool {
     // SAFETY: forwarded caller contract.
-    unsafe {
-        get("minke_tokenizer_is_special", tok, false, |_, t| {
-            t.is_special(id)
-        })
-    }
+    unsafe { get(fn_name!(), tok, false, |_, t| t.is_special(id)) }
 }
 
 /// Whether the model has a chat template (needed by
@@ -483,11 +461,7 @@ pub unsafe extern "C" fn minke_tokenizer_is_special(tok: *const minke_tokenizer,
 #[no_mangle]
 pub unsafe extern "C" fn minke_tokenizer_has_chat_template(tok: *const minke_tokenizer) -> bool {
     // SAFETY: forwarded caller contract.
-    unsafe {
-        get("minke_tokenizer_has_chat_template", tok, false, |_, t| {
-            t.chat_template().is_some()
-        })
-    }
+    unsafe { get(fn_name!(), tok, false, |_, t| t.chat_template().is_some()) }
 }
 
 /// Renders the model's chat template over `messages` (`n_messages` of
@@ -529,7 +503,7 @@ pub unsafe extern "C" fn minke_tokenizer_apply_chat_template(
     size: usize,
     n_bytes: *mut usize,
 ) -> minke_status {
-    ffi_boundary("minke_tokenizer_apply_chat_template", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (tk, chat, n) = unsafe {
             (
@@ -581,7 +555,7 @@ pub unsafe extern "C" fn minke_tokenizer_encode_chat(
     capacity: usize,
     n_tokens: *mut usize,
 ) -> minke_status {
-    ffi_boundary("minke_tokenizer_encode_chat", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (tk, chat, n) = unsafe {
             (
@@ -634,7 +608,7 @@ pub unsafe extern "C" fn minke_tokenizer_eog_ids(
     ids: *mut *const u32,
     n_ids: *mut usize,
 ) -> minke_status {
-    ffi_boundary("minke_tokenizer_eog_ids", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (tk, o_ids, o_n) =
             unsafe { (arg_ref(tok, "tok")?, out(ids, "ids")?, out(n_ids, "n_ids")?) };
