@@ -16,6 +16,10 @@
  *   back, and MINKE_ERR_BUFFER_TOO_SMALL says to call again with more room.
  * - Threads: a model (and its tokenizer) may be used by any number of
  *   threads at once; a session or a sampler by one thread at a time.
+ *
+ * Types come first; the functions then follow a program's life, each
+ * section opened by a banner: version, status and errors, model,
+ * tokenizer, session, sampler, generate, score, best-of-N, LoRA.
  */
 
 #ifndef MINKE_H
@@ -24,30 +28,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-/**
- * `minke_session_params.flags`: keep an `n_ctx` beyond the context the
- * model was trained for (`minke_model_n_ctx_train()`); without it,
- * `minke_session_new()` clamps `n_ctx` to that length. Positions past
- * training give poor text unless the model's RoPE scaling covers them.
- */
-#define MINKE_SESSION_ALLOW_LONG_CONTEXT 1
-
-/**
- * `minke_tokenizer_encode_ex()` flag: put the model's prefix tokens
- * (e.g. BOS) first, as for a prompt that starts a conversation.
- */
-#define MINKE_ENCODE_ADD_SPECIAL 1
-
-/**
- * `minke_tokenizer_encode_ex()` flag: turn special-token text
- * (`<|im_start|>`) into that control token. Without it, such text is
- * encoded as ordinary text, as Hugging Face tokenizers do with
- * `split_special_tokens=True` (added tokens that are not control tokens,
- * such as DeepSeek-V3's `<think>`, still match). Set it only for text
- * the app wrote: with it, a user who types `<|im_end|>` ends the turn.
- */
-#define MINKE_ENCODE_PARSE_SPECIAL 2
 
 /**
  * Major version of the library these declarations belong to.
@@ -71,6 +51,30 @@
  * named `libminke.so.<MINKE_ABI_VERSION>`.
  */
 #define MINKE_ABI_VERSION 1
+
+/**
+ * `minke_tokenizer_encode_ex()` flag: put the model's prefix tokens
+ * (e.g. BOS) first, as for a prompt that starts a conversation.
+ */
+#define MINKE_ENCODE_ADD_SPECIAL 1
+
+/**
+ * `minke_tokenizer_encode_ex()` flag: turn special-token text
+ * (`<|im_start|>`) into that control token. Without it, such text is
+ * encoded as ordinary text, as Hugging Face tokenizers do with
+ * `split_special_tokens=True` (added tokens that are not control tokens,
+ * such as DeepSeek-V3's `<think>`, still match). Set it only for text
+ * the app wrote: with it, a user who types `<|im_end|>` ends the turn.
+ */
+#define MINKE_ENCODE_PARSE_SPECIAL 2
+
+/**
+ * `minke_session_params.flags`: keep an `n_ctx` beyond the context the
+ * model was trained for (`minke_model_n_ctx_train()`); without it,
+ * `minke_session_new()` clamps `n_ctx` to that length. Positions past
+ * training give poor text unless the model's RoPE scaling covers them.
+ */
+#define MINKE_SESSION_ALLOW_LONG_CONTEXT 1
 
 /**
  * The result of a C call: `MINKE_OK` (0) or a non-zero error code. On an
@@ -270,6 +274,102 @@ typedef struct minke_session minke_session;
 typedef struct minke_tokenizer minke_tokenizer;
 
 /**
+ * How a model is opened. Fill it with `minke_model_default_params()`,
+ * then change fields.
+ */
+typedef struct minke_model_params {
+  /**
+   * `sizeof(minke_model_params)` as the caller compiled it; set by
+   * `minke_model_default_params()`.
+   */
+  uint32_t size;
+  /**
+   * Threads a session of this model uses when its own params say 0.
+   * 0 (the default): one per CPU core.
+   */
+  uint32_t n_threads;
+  /**
+   * Map the weights in place (the default: opening costs nothing, the
+   * file must not change while the model is open: a file truncated
+   * under the map kills the process with SIGBUS when a weight past its
+   * new end is read, and one rewritten in place changes the weights in
+   * use). `false` reads the file into the process's own memory, in
+   * 2 MiB pages where the OS allows: one copy at open, then full decode
+   * speed whatever the page cache holds, and the file may change or go
+   * away once open. Choose `false` where other programs may replace
+   * model files.
+   */
+  bool use_mmap;
+  /**
+   * Check at open what is otherwise checked when first used: the
+   * tokenizer must build (`MINKE_ERR_TOKENIZER` otherwise) and the
+   * configuration must be in range. Default `false`: a model whose
+   * tokenizer minke cannot build still opens and runs on token ids.
+   */
+  bool validate;
+} minke_model_params;
+
+/**
+ * One turn of a conversation, for `minke_tokenizer_apply_chat_template()`.
+ */
+typedef struct minke_chat_message {
+  /**
+   * `"system"`, `"user"`, `"assistant"`...: NUL-terminated UTF-8.
+   */
+  const char *role;
+  /**
+   * The message text: NUL-terminated UTF-8.
+   */
+  const char *content;
+} minke_chat_message;
+
+/**
+ * How a session is sized. Fill it with `minke_session_default_params()`,
+ * then change fields.
+ */
+typedef struct minke_session_params {
+  /**
+   * `sizeof(minke_session_params)` as the caller compiled it; set by
+   * `minke_session_default_params()`.
+   */
+  uint32_t size;
+  /**
+   * Context length in tokens, prompt and generation together (default
+   * 2048), clamped to the model's trained context unless `flags` has
+   * `MINKE_SESSION_ALLOW_LONG_CONTEXT` (`minke_session_n_ctx()` gives
+   * the length in use). Memory grows linearly with it: see
+   * `minke_session_bytes()`; a session larger than the machine's
+   * memory is `MINKE_ERR_RESOURCES`.
+   */
+  uint32_t n_ctx;
+  /**
+   * Worker threads, the caller's included. 0 (the default): the model's
+   * `n_threads`. At most 64 are used (`minke_session_n_threads()` gives
+   * the number in use).
+   */
+  uint32_t n_threads;
+  /**
+   * Most prompt tokens run through the layers at once (default 64;
+   * at most `n_ctx`).
+   */
+  uint32_t n_batch;
+  /**
+   * A `minke_kv_type` value (default `MINKE_KV_F16`).
+   */
+  uint32_t kv_type;
+  /**
+   * Keep the logits of every prompt position, not only the last (for
+   * scoring); costs `n_batch * n_vocab` floats more. Default `false`.
+   */
+  bool logits_all;
+  /**
+   * `MINKE_SESSION_*` bits (default 0). A caller compiled against the
+   * struct before this field (24 bytes) gets 0.
+   */
+  uint32_t flags;
+} minke_session_params;
+
+/**
  * Sampling settings. Fill it with `minke_sampler_default_params()` (greedy
  * decoding, no penalties), then change fields.
  */
@@ -355,25 +455,6 @@ typedef struct minke_generate_params {
 } minke_generate_params;
 
 /**
- * Scores one candidate of `minke_best_of_n()`; higher is better. `text`
- * is the candidate's text, `text_len` bytes of UTF-8 followed by a NUL;
- * `tokens` its `n_tokens` generated ids (an end-of-generation token that
- * ended it included). Both are borrowed for the call only.
- *
- * Return NaN to abort `minke_best_of_n()` (it then fails with
- * `MINKE_ERR_INVALID_ARG`). It runs on the thread that called
- * `minke_best_of_n()`, and may use other minke handles, e.g. tokenize the
- * text and call `minke_session_reward()` on a reward model's session; it
- * must not call functions on the session being used, nor unwind (throw)
- * into minke.
- */
-typedef double (*minke_rank_fn)(const char *text,
-                                size_t text_len,
-                                const uint32_t *tokens,
-                                size_t n_tokens,
-                                void *user_data);
-
-/**
  * What `minke_generate()` did. The caller sets `size` to
  * `sizeof(minke_generate_result)` before the call, with
  * `minke_generate_default_result()` or by hand; minke fills the rest.
@@ -416,228 +497,56 @@ typedef struct minke_generate_result {
 typedef bool (*minke_piece_fn)(const char *piece, size_t len, void *user_data);
 
 /**
- * How a model is opened. Fill it with `minke_model_default_params()`,
- * then change fields.
+ * Scores one candidate of `minke_best_of_n()`; higher is better. `text`
+ * is the candidate's text, `text_len` bytes of UTF-8 followed by a NUL;
+ * `tokens` its `n_tokens` generated ids (an end-of-generation token that
+ * ended it included). Both are borrowed for the call only.
+ *
+ * Return NaN to abort `minke_best_of_n()` (it then fails with
+ * `MINKE_ERR_INVALID_ARG`). It runs on the thread that called
+ * `minke_best_of_n()`, and may use other minke handles, e.g. tokenize the
+ * text and call `minke_session_reward()` on a reward model's session; it
+ * must not call functions on the session being used, nor unwind (throw)
+ * into minke.
  */
-typedef struct minke_model_params {
-  /**
-   * `sizeof(minke_model_params)` as the caller compiled it; set by
-   * `minke_model_default_params()`.
-   */
-  uint32_t size;
-  /**
-   * Threads a session of this model uses when its own params say 0.
-   * 0 (the default): one per CPU core.
-   */
-  uint32_t n_threads;
-  /**
-   * Map the weights in place (the default: opening costs nothing, the
-   * file must not change while the model is open: a file truncated
-   * under the map kills the process with SIGBUS when a weight past its
-   * new end is read, and one rewritten in place changes the weights in
-   * use). `false` reads the file into the process's own memory, in
-   * 2 MiB pages where the OS allows: one copy at open, then full decode
-   * speed whatever the page cache holds, and the file may change or go
-   * away once open. Choose `false` where other programs may replace
-   * model files.
-   */
-  bool use_mmap;
-  /**
-   * Check at open what is otherwise checked when first used: the
-   * tokenizer must build (`MINKE_ERR_TOKENIZER` otherwise) and the
-   * configuration must be in range. Default `false`: a model whose
-   * tokenizer minke cannot build still opens and runs on token ids.
-   */
-  bool validate;
-} minke_model_params;
-
-/**
- * How a session is sized. Fill it with `minke_session_default_params()`,
- * then change fields.
- */
-typedef struct minke_session_params {
-  /**
-   * `sizeof(minke_session_params)` as the caller compiled it; set by
-   * `minke_session_default_params()`.
-   */
-  uint32_t size;
-  /**
-   * Context length in tokens, prompt and generation together (default
-   * 2048), clamped to the model's trained context unless `flags` has
-   * `MINKE_SESSION_ALLOW_LONG_CONTEXT` (`minke_session_n_ctx()` gives
-   * the length in use). Memory grows linearly with it: see
-   * `minke_session_bytes()`; a session larger than the machine's
-   * memory is `MINKE_ERR_RESOURCES`.
-   */
-  uint32_t n_ctx;
-  /**
-   * Worker threads, the caller's included. 0 (the default): the model's
-   * `n_threads`. At most 64 are used (`minke_session_n_threads()` gives
-   * the number in use).
-   */
-  uint32_t n_threads;
-  /**
-   * Most prompt tokens run through the layers at once (default 64;
-   * at most `n_ctx`).
-   */
-  uint32_t n_batch;
-  /**
-   * A `minke_kv_type` value (default `MINKE_KV_F16`).
-   */
-  uint32_t kv_type;
-  /**
-   * Keep the logits of every prompt position, not only the last (for
-   * scoring); costs `n_batch * n_vocab` floats more. Default `false`.
-   */
-  bool logits_all;
-  /**
-   * `MINKE_SESSION_*` bits (default 0). A caller compiled against the
-   * struct before this field (24 bytes) gets 0.
-   */
-  uint32_t flags;
-} minke_session_params;
-
-/**
- * One turn of a conversation, for `minke_tokenizer_apply_chat_template()`.
- */
-typedef struct minke_chat_message {
-  /**
-   * `"system"`, `"user"`, `"assistant"`...: NUL-terminated UTF-8.
-   */
-  const char *role;
-  /**
-   * The message text: NUL-terminated UTF-8.
-   */
-  const char *content;
-} minke_chat_message;
+typedef double (*minke_rank_fn)(const char *text,
+                                size_t text_len,
+                                const uint32_t *tokens,
+                                size_t n_tokens,
+                                void *user_data);
 
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
 
 /**
- * Best-of-N: runs `prompt` (`n_prompt` ids, appended at the session's
- * current position) once, then generates `n` answers from it, each with
- * a fresh sampler of `sampler_params` (NULL: defaults; seeds
- * `seed`, `seed + 1`, ... `seed + n - 1`; use a temperature above 0 for
- * answers that differ) that has seen the prompt, stopping as
- * `generate_params` (NULL: defaults) says. Each answer is scored by
- * `rank` (called with `user_data`; NULL: the answer's mean log-probability
- * per token under the session's model) and the answers come back sorted
- * best first in `*out_candidates`, a new handle the caller owns and frees
- * with `minke_candidates_free()` (NULL on failure). Afterwards the
- * session holds the prompt and the last answer generated (not
- * necessarily the best): rewind to reuse the prompt.
+ * ------------------------------------------------------------------
+ * Version: the library's and the ABI's, to compare with the header's.
+ * ------------------------------------------------------------------
  *
- * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (`n` is 0, empty
- * prompt, bad params, or `rank` returned NaN), `MINKE_ERR_UTF8` (a stop
- * string), `MINKE_ERR_TOKEN_OUT_OF_RANGE`, `MINKE_ERR_CONTEXT_FULL` (the
- * prompt does not fit) or `MINKE_ERR_TOKENIZER` (the model has no
- * tokenizer). One thread at a time per session.
- *
- * # Safety
- * `session` NULL or live; `sampler_params` and `generate_params` NULL or
- * filled params structs (the latter's `stop` holding `n_stop`
- * NUL-terminated strings); `prompt` NULL or `n_prompt` readable ids;
- * `rank` NULL or a function safe to call with `user_data`;
- * `out_candidates` NULL or writable.
+ * The library's version as a NUL-terminated string, e.g. `"0.1.0"`: the
+ * version of the library actually loaded, which may differ from the
+ * header's `MINKE_VERSION_*` when linking dynamically. The string is
+ * static: never free it. Thread-safe.
  */
-minke_status minke_best_of_n(struct minke_session *session,
-                             const struct minke_sampler_params *sampler_params,
-                             const struct minke_generate_params *generate_params,
-                             const uint32_t *prompt,
-                             size_t n_prompt,
-                             uint32_t n,
-                             minke_rank_fn rank,
-                             void *user_data,
-                             struct minke_candidates **out_candidates);
+const char *minke_version(void);
 
 /**
- * Frees candidates. NULL does nothing. Free them once, when no other
- * thread reads them.
- *
- * # Safety
- * `candidates` is NULL or a pointer from `minke_best_of_n()` not yet
- * freed.
+ * `MINKE_ABI_VERSION` of the library actually loaded: compare it with the
+ * header's to detect a mismatched shared library. Thread-safe.
  */
-void minke_candidates_free(struct minke_candidates *candidates);
+uint32_t minke_abi_version(void);
 
 /**
- * Number of candidates (the `n` of `minke_best_of_n()`). 0 if
- * `candidates` is NULL. Thread-safe.
+ * ------------------------------------------------------------------
+ * Status and errors: what a call returned, and why it failed.
+ * ------------------------------------------------------------------
  *
- * # Safety
- * `candidates` is NULL or live.
+ * The name of a status code (`"MINKE_ERR_IO"`), or `"MINKE_ERR_UNKNOWN"`
+ * for a value this library does not know. The string is static: never
+ * free it. Thread-safe.
  */
-size_t minke_candidates_count(const struct minke_candidates *candidates);
-
-/**
- * Score of candidate `i` (0 is the best; scores never increase with
- * `i`). NaN if `candidates` is NULL or `i` out of range. Thread-safe.
- *
- * # Safety
- * `candidates` is NULL or live.
- */
-double minke_candidates_score(const struct minke_candidates *candidates, size_t i);
-
-/**
- * Sampler seed that produced candidate `i`: a fresh sampler with this
- * seed and the same params generates it again. 0 if `candidates` is NULL
- * or `i` out of range. Thread-safe.
- *
- * # Safety
- * `candidates` is NULL or live.
- */
-uint64_t minke_candidates_seed(const struct minke_candidates *candidates, size_t i);
-
-/**
- * Why candidate `i`'s generation stopped: a `minke_stop_reason` value.
- * `MINKE_STOP_MAX_TOKENS` if `candidates` is NULL or `i` out of range.
- * Thread-safe.
- *
- * # Safety
- * `candidates` is NULL or live.
- */
-uint32_t minke_candidates_stop_reason(const struct minke_candidates *candidates, size_t i);
-
-/**
- * Text of candidate `i`, UTF-8, into `buf` (`size` bytes) with a NUL,
- * snprintf-style: its length without the NUL goes to `*n_bytes` in every
- * case but bad arguments; a buffer too small gets an empty string and
- * `MINKE_ERR_BUFFER_TOO_SMALL` (`buf` may be NULL when `size` is 0).
- *
- * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (`i` out of
- * range) or `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
- *
- * # Safety
- * `candidates` NULL or live; `buf` NULL or writable for `size` bytes;
- * `n_bytes` NULL or writable.
- */
-minke_status minke_candidates_text(const struct minke_candidates *candidates,
-                                   size_t i,
-                                   char *buf,
-                                   size_t size,
-                                   size_t *n_bytes);
-
-/**
- * Generated token ids of candidate `i` (an end-of-generation token that
- * ended it included) into `tokens` (room for `capacity`), snprintf-style:
- * the count goes to `*n_tokens` in every case but bad arguments; too
- * little room writes nothing and gives `MINKE_ERR_BUFFER_TOO_SMALL`
- * (`tokens` may be NULL when `capacity` is 0).
- *
- * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (`i` out of
- * range) or `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
- *
- * # Safety
- * `candidates` NULL or live; `tokens` NULL or writable for `capacity`
- * ids; `n_tokens` NULL or writable.
- */
-minke_status minke_candidates_tokens(const struct minke_candidates *candidates,
-                                     size_t i,
-                                     uint32_t *tokens,
-                                     size_t capacity,
-                                     size_t *n_tokens);
+const char *minke_status_name(uint32_t status);
 
 /**
  * The message of the last call on the calling thread that failed, e.g.
@@ -649,119 +558,10 @@ minke_status minke_candidates_tokens(const struct minke_candidates *candidates,
 const char *minke_last_error(void);
 
 /**
- * Fills `params` (a struct of `size` bytes, normally
- * `sizeof(minke_generate_params)`) with the defaults and sets
- * `params->size`.
+ * ------------------------------------------------------------------
+ * Model: open a model file, ask what it holds, free it.
+ * ------------------------------------------------------------------
  *
- * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (`size` below
- * the first version of the struct). Thread-safe.
- *
- * # Safety
- * `params` is NULL or valid for writing `size` bytes.
- */
-minke_status minke_generate_default_params(struct minke_generate_params *params, uint32_t size);
-
-/**
- * Fills `result` (a struct of `size` bytes, normally
- * `sizeof(minke_generate_result)`) with the values of a call that
- * generated nothing (`MINKE_STOP_MAX_TOKENS`, zero counts and times) and
- * sets `result->size`, ready to pass to `minke_generate()`.
- *
- * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (`size` below
- * the first version of the struct). Thread-safe.
- *
- * # Safety
- * `result` is NULL or valid for writing `size` bytes.
- */
-minke_status minke_generate_default_result(struct minke_generate_result *result, uint32_t size);
-
-/**
- * Generates text: runs `prompt` (`n_prompt` token ids, appended at the
- * session's current position), then samples and decodes until a stop
- * condition in `params` (NULL: defaults), calling `on_piece` (may be
- * NULL) with the text as it comes. The sampler records the prompt and the
- * generated tokens. Afterwards the session holds the prompt and every
- * generated token but the last (`minke_session_pos()`), so a follow-up
- * turn can continue from there. `result` (may be NULL; its `size` set by
- * the caller) receives counts, timings and the stop reason.
- *
- * Returns `MINKE_OK` also when the callback stopped generation
- * (`MINKE_STOP_CANCELLED`); otherwise `MINKE_ERR_NULL_ARG`,
- * `MINKE_ERR_INVALID_ARG` (empty prompt, bad params, an empty stop
- * string), `MINKE_ERR_UTF8`
- * (a stop string), `MINKE_ERR_TOKEN_OUT_OF_RANGE`,
- * `MINKE_ERR_CONTEXT_FULL` (the prompt does not fit) or
- * `MINKE_ERR_TOKENIZER` (the model has no tokenizer). One thread at a
- * time per session and per sampler.
- *
- * # Safety
- * `session`, `sampler` NULL or live; `prompt` NULL or `n_prompt` readable
- * ids; `params` NULL or a filled params struct whose `stop` holds
- * `n_stop` NUL-terminated strings; `on_piece` NULL or a function safe to
- * call with `user_data`; `result` NULL or a struct of `result->size`
- * writable bytes.
- */
-minke_status minke_generate(struct minke_session *session,
-                            struct minke_sampler *sampler,
-                            const uint32_t *prompt,
-                            size_t n_prompt,
-                            const struct minke_generate_params *params,
-                            minke_piece_fn on_piece,
-                            void *user_data,
-                            struct minke_generate_result *result);
-
-/**
- * Loads a LoRA adapter from a PEFT folder (`adapter_config.json` and
- * `adapter_model.safetensors`, f32/f16/bf16). `path` is a NUL-terminated
- * UTF-8 path. On success `*out_lora` is a new adapter that the caller
- * owns and frees with `minke_lora_free()`; on failure it is set to NULL.
- * The adapter is checked against a model when attached to a session
- * (`minke_session_set_adapter()`), not here.
- *
- * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_UTF8`, `MINKE_ERR_IO` (a file
- * is missing or unreadable), `MINKE_ERR_FORMAT` (malformed config or
- * tensors) or `MINKE_ERR_UNSUPPORTED`. Thread-safe.
- *
- * # Safety
- * `path` is NULL or a NUL-terminated string; `out_lora` is NULL or valid
- * for writing a pointer.
- */
-minke_status minke_lora_open(const char *path, struct minke_lora **out_lora);
-
-/**
- * Frees an adapter handle. NULL does nothing. Sessions it is attached to
- * keep the adapter alive and go on using it until they are freed or
- * given another adapter. Free it once, when no other thread uses the
- * handle.
- *
- * # Safety
- * `lora` is NULL or a pointer from `minke_lora_open()` not yet freed.
- */
-void minke_lora_free(struct minke_lora *lora);
-
-/**
- * Applies `lora` times `scale` (1: the adapter as trained, 0: no effect)
- * to the session's model from the next token on; NULL removes the
- * adapter. Other sessions of the model are not affected, and one adapter
- * may be attached to any number of sessions, of any thread. The KV cache
- * is kept: rewind (`minke_session_rewind()`) if earlier positions must be
- * computed with the new weights too. On failure the session keeps the
- * adapter it had.
- *
- * Returns `MINKE_ERR_NULL_ARG` (`session`), `MINKE_ERR_INVALID_ARG` (the
- * adapter adapts a weight the model lacks or of another shape, or
- * `scale` is not finite) or `MINKE_ERR_UNSUPPORTED` (a run-time adapter
- * on DeepSeek's `kv_b_proj`: merge it into the file instead). One thread
- * at a time per session; `lora` may be used by other threads meanwhile.
- *
- * # Safety
- * `session` is NULL or a live session; `lora` is NULL or a live adapter.
- */
-minke_status minke_session_set_adapter(struct minke_session *session,
-                                       const struct minke_lora *lora,
-                                       float scale);
-
-/**
  * Fills `params` (a struct of `size` bytes, normally
  * `sizeof(minke_model_params)`) with the defaults and sets `params->size`.
  *
@@ -891,322 +691,10 @@ minke_status minke_model_tokenizer(const struct minke_model *model,
                                    const struct minke_tokenizer **out_tokenizer);
 
 /**
- * Fills `params` (a struct of `size` bytes, normally
- * `sizeof(minke_sampler_params)`) with the defaults and sets
- * `params->size`.
+ * ------------------------------------------------------------------
+ * Tokenizer: text to token ids and back, special tokens, chat templates.
+ * ------------------------------------------------------------------
  *
- * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (`size` below
- * the first version of the struct). Thread-safe.
- *
- * # Safety
- * `params` is NULL or valid for writing `size` bytes.
- */
-minke_status minke_sampler_default_params(struct minke_sampler_params *params, uint32_t size);
-
-/**
- * Creates a sampler for `model`'s vocabulary with `params` (NULL:
- * defaults). `*out_sampler` is a new sampler the caller owns and frees
- * with `minke_sampler_free()`, or NULL on failure. All its memory is
- * allocated here: sampling allocates nothing.
- *
- * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (a setting out
- * of range; the message names it). Thread-safe.
- *
- * # Safety
- * `model` is NULL or a live model; `params` NULL or a filled params
- * struct; `out_sampler` NULL or writable.
- */
-minke_status minke_sampler_new(const struct minke_model *model,
-                               const struct minke_sampler_params *params,
-                               struct minke_sampler **out_sampler);
-
-/**
- * Frees a sampler. NULL does nothing. Call it when no other call on the
- * sampler is running.
- *
- * # Safety
- * `sampler` is NULL or a pointer from `minke_sampler_new()` not yet freed.
- */
-void minke_sampler_free(struct minke_sampler *sampler);
-
-/**
- * Chooses a token from `logits` (`n_logits` floats, one per vocabulary
- * entry, e.g. from `minke_session_logits()`) into `*token`. It does not
- * record the token: call `minke_sampler_accept()` with the one you keep.
- *
- * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (`n_logits` is
- * not the vocabulary size). One thread at a time per sampler.
- *
- * # Safety
- * `sampler` is NULL or a live sampler; `logits` NULL or `n_logits`
- * readable floats; `token` NULL or writable.
- */
-minke_status minke_sampler_sample(struct minke_sampler *sampler,
-                                  const float *logits,
-                                  size_t n_logits,
-                                  uint32_t *token);
-
-/**
- * Records `token` as part of the context (prompt or generated) for the
- * penalties.
- *
- * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_TOKEN_OUT_OF_RANGE`. One
- * thread at a time per sampler.
- *
- * # Safety
- * `sampler` is NULL or a live sampler.
- */
-minke_status minke_sampler_accept(struct minke_sampler *sampler, uint32_t token);
-
-/**
- * Forgets the penalty history and restarts the random generator from the
- * seed. Returns `MINKE_ERR_NULL_ARG`. One thread at a time per sampler.
- *
- * # Safety
- * `sampler` is NULL or a live sampler.
- */
-minke_status minke_sampler_reset(struct minke_sampler *sampler);
-
-/**
- * Scores a continuation: the natural-log probability of each of the
- * `n_cont` tokens `cont` after `prompt` (`n_prompt` ids, at least one),
- * teacher-forced in one run from the start of the session, which is
- * rewound to 0 first and afterwards holds `prompt` and all of `cont` but
- * its last token. The session must have been created with
- * `logits_all = true` (see `minke_session_params`).
- *
- * `out_logprobs` (NULL if not wanted) receives `n_cont` doubles; `*out_total`
- * their sum, the log-probability of the whole continuation (0 when
- * `n_cont` is 0). Both are written only on success.
- *
- * Returns `MINKE_ERR_NULL_ARG` (`session`, `out_total`, or a NULL array
- * with a non-zero count), `MINKE_ERR_INVALID_ARG` (empty prompt, or a
- * session without `logits_all`), `MINKE_ERR_TOKEN_OUT_OF_RANGE` or
- * `MINKE_ERR_CONTEXT_FULL` (prompt and continuation do not fit). One
- * thread at a time per session.
- *
- * # Safety
- * `session` is NULL or a live session; `prompt` NULL or `n_prompt`
- * readable ids; `cont` NULL or `n_cont` readable ids; `out_logprobs`
- * NULL or writable for `n_cont` doubles; `out_total` NULL or writable.
- */
-minke_status minke_session_score(struct minke_session *session,
-                                 const uint32_t *prompt,
-                                 size_t n_prompt,
-                                 const uint32_t *cont,
-                                 size_t n_cont,
-                                 double *out_logprobs,
-                                 double *out_total);
-
-/**
- * A reward model's scores for `tokens` (`n_tokens` ids, e.g. a chat with
- * a user and an assistant turn): one per label (`minke_model_n_labels()`;
- * a reward model has one), read at the last token that is not padding.
- * Runs from the start of the session, which is rewound to 0 first.
- *
- * The scores go to `out_scores`, which holds `capacity` floats; their
- * count goes to `*n_labels` in every case but NULL arguments. If
- * `capacity` is too small, nothing is run and the result is
- * `MINKE_ERR_BUFFER_TOO_SMALL` (`out_scores` may be NULL when `capacity`
- * is 0, to ask for the count).
- *
- * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (the model is a
- * language model, not a `*ForSequenceClassification` one; no tokens, or
- * only padding), `MINKE_ERR_TOKEN_OUT_OF_RANGE`,
- * `MINKE_ERR_CONTEXT_FULL` or `MINKE_ERR_BUFFER_TOO_SMALL`. One thread at
- * a time per session.
- *
- * # Safety
- * `session` is NULL or a live session; `tokens` NULL or `n_tokens`
- * readable ids; `out_scores` NULL or writable for `capacity` floats;
- * `n_labels` NULL or writable.
- */
-minke_status minke_session_reward(struct minke_session *session,
-                                  const uint32_t *tokens,
-                                  size_t n_tokens,
-                                  float *out_scores,
-                                  size_t capacity,
-                                  size_t *n_labels);
-
-/**
- * Fills `params` (a struct of `size` bytes, normally
- * `sizeof(minke_session_params)`) with the defaults and sets
- * `params->size`.
- *
- * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (`size` below
- * the first version of the struct). Thread-safe.
- *
- * # Safety
- * `params` is NULL or valid for writing `size` bytes.
- */
-minke_status minke_session_default_params(struct minke_session_params *params, uint32_t size);
-
-/**
- * The most heap memory, in bytes, that a session of `model` with `params`
- * (NULL: defaults) takes: KV cache, activations, scratch, logits and
- * bookkeeping. `minke_session_new()` with the same arguments allocates no
- * more, and the session allocates nothing afterwards. Worker threads'
- * stacks (`n_threads - 1` of them, the platform's default size, mostly
- * untouched) are not counted. The model's weights are mapped, not
- * counted either.
- *
- * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG`. Thread-safe.
- *
- * # Safety
- * `model` is NULL or a live model; `params` NULL or a filled params
- * struct; `bytes` NULL or writable.
- */
-minke_status minke_session_bytes(const struct minke_model *model,
-                                 const struct minke_session_params *params,
-                                 uint64_t *bytes);
-
-/**
- * The largest context length (`n_ctx`) whose session, with the other
- * fields of `params` (NULL: defaults), fits in `budget` bytes as
- * `minke_session_bytes()` counts them; at most the model's trained
- * context (`minke_model_n_ctx_train()`). The answer goes to `*n_ctx`.
- *
- * Returns `MINKE_ERR_NULL_ARG`, or `MINKE_ERR_INVALID_ARG` (bad `params`,
- * or not even a one-token context fits: `*n_ctx` is then 0). Thread-safe.
- *
- * # Safety
- * `model` is NULL or a live model; `params` NULL or a filled params
- * struct; `n_ctx` NULL or writable.
- */
-minke_status minke_session_max_ctx(const struct minke_model *model,
-                                   const struct minke_session_params *params,
-                                   uint64_t budget,
-                                   uint32_t *n_ctx);
-
-/**
- * Creates a session of `model` with `params` (NULL: defaults), allocating
- * all it will use (`minke_session_bytes()` says how much beforehand).
- * `*out_session` is a new session the caller owns and frees with
- * `minke_session_free()`, or NULL on failure. The session keeps the
- * model's weights alive: the model handle may be freed first.
- *
- * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG`,
- * `MINKE_ERR_RESOURCES` (larger than this machine's memory, refused by
- * the allocator, or a worker thread would not start) or
- * `MINKE_ERR_UNSUPPORTED` (no kernel set for this CPU). Thread-safe
- * (sessions of one model may be created on several threads at once).
- *
- * # Safety
- * `model` is NULL or a live model; `params` NULL or a filled params
- * struct; `out_session` NULL or writable.
- */
-minke_status minke_session_new(const struct minke_model *model,
-                               const struct minke_session_params *params,
-                               struct minke_session **out_session);
-
-/**
- * Frees a session and its memory; its worker threads end. NULL does
- * nothing. Logits pointers from it are invalid afterwards. Call it when
- * no other call on the session is running.
- *
- * # Safety
- * `session` is NULL or a pointer from `minke_session_new()` not yet freed.
- */
-void minke_session_free(struct minke_session *session);
-
-/**
- * Runs `n_tokens` prompt tokens from the session's current position, in
- * batches of `n_batch`. If `logits` is not NULL, `*logits` points to the
- * `minke_model_n_vocab()` logits that follow the last token: borrowed
- * from the session, valid until the next call that changes it (prefill,
- * decode, rewind, generate, free).
- *
- * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (no tokens),
- * `MINKE_ERR_TOKEN_OUT_OF_RANGE` or `MINKE_ERR_CONTEXT_FULL` (the tokens
- * do not fit; nothing is run). One thread at a time per session.
- *
- * # Safety
- * `session` is NULL or a live session; `tokens` NULL or `n_tokens`
- * readable ids; `logits` NULL or writable.
- */
-minke_status minke_session_prefill(struct minke_session *session,
-                                   const uint32_t *tokens,
-                                   size_t n_tokens,
-                                   const float **logits);
-
-/**
- * Runs one token at the session's current position (a generation step).
- * `logits` as in `minke_session_prefill()`.
- *
- * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_TOKEN_OUT_OF_RANGE` or
- * `MINKE_ERR_CONTEXT_FULL`. One thread at a time per session.
- *
- * # Safety
- * `session` is NULL or a live session; `logits` NULL or writable.
- */
-minke_status minke_session_decode(struct minke_session *session,
-                                  uint32_t token,
-                                  const float **logits);
-
-/**
- * The logits after the last token run: `*logits` points to `*n_vocab`
- * floats borrowed from the session, valid until the next call that
- * changes it (prefill, decode, rewind, generate, free). Before any token
- * (or right after a rewind) they are zeros or stale.
- *
- * Returns `MINKE_ERR_NULL_ARG`. One thread at a time per session.
- *
- * # Safety
- * `session` is NULL or a live session; `logits` and `n_vocab` NULL or
- * writable.
- */
-minke_status minke_session_logits(const struct minke_session *session,
-                                  const float **logits,
-                                  size_t *n_vocab);
-
-/**
- * Forgets every position from `pos` on, so the next token goes at `pos`
- * (to edit a conversation, or score several continuations of a prompt).
- *
- * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (`pos` is past
- * the current position). One thread at a time per session.
- *
- * # Safety
- * `session` is NULL or a live session.
- */
-minke_status minke_session_rewind(struct minke_session *session, uint32_t pos);
-
-/**
- * Tokens in the session's KV cache: the position of the next token.
- * 0 if `session` is NULL. One thread at a time per session.
- *
- * # Safety
- * `session` is NULL or a live session.
- */
-uint32_t minke_session_pos(const struct minke_session *session);
-
-/**
- * The session's context length. 0 if `session` is NULL. One thread at a
- * time per session.
- *
- * # Safety
- * `session` is NULL or a live session.
- */
-uint32_t minke_session_n_ctx(const struct minke_session *session);
-
-/**
- * Worker threads the session runs on (the caller's included): the
- * `n_threads` asked for, clamped to 1..=64. 0 if `session` is NULL. One
- * thread at a time per session.
- *
- * # Safety
- * `session` is NULL or a live session.
- */
-uint32_t minke_session_n_threads(const struct minke_session *session);
-
-/**
- * The name of a status code (`"MINKE_ERR_IO"`), or `"MINKE_ERR_UNKNOWN"`
- * for a value this library does not know. The string is static: never
- * free it. Thread-safe.
- */
-const char *minke_status_name(uint32_t status);
-
-/**
  * Opens the tokenizer of a model file without the model: a GGUF file
  * (also a vocabulary-only one, such as llama.cpp's `ggml-vocab-*.gguf`,
  * which has no tensors), a `.minke` file, a Hugging Face checkpoint
@@ -1501,18 +989,574 @@ minke_status minke_tokenizer_eog_ids(const struct minke_tokenizer *tok,
                                      size_t *n_ids);
 
 /**
- * The library's version as a NUL-terminated string, e.g. `"0.1.0"`: the
- * version of the library actually loaded, which may differ from the
- * header's `MINKE_VERSION_*` when linking dynamically. The string is
- * static: never free it. Thread-safe.
+ * ------------------------------------------------------------------
+ * Session: one conversation over a model (KV cache, buffers, threads).
+ * ------------------------------------------------------------------
+ *
+ * Fills `params` (a struct of `size` bytes, normally
+ * `sizeof(minke_session_params)`) with the defaults and sets
+ * `params->size`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (`size` below
+ * the first version of the struct). Thread-safe.
+ *
+ * # Safety
+ * `params` is NULL or valid for writing `size` bytes.
  */
-const char *minke_version(void);
+minke_status minke_session_default_params(struct minke_session_params *params, uint32_t size);
 
 /**
- * `MINKE_ABI_VERSION` of the library actually loaded: compare it with the
- * header's to detect a mismatched shared library. Thread-safe.
+ * The most heap memory, in bytes, that a session of `model` with `params`
+ * (NULL: defaults) takes: KV cache, activations, scratch, logits and
+ * bookkeeping. `minke_session_new()` with the same arguments allocates no
+ * more, and the session allocates nothing afterwards. Worker threads'
+ * stacks (`n_threads - 1` of them, the platform's default size, mostly
+ * untouched) are not counted. The model's weights are mapped, not
+ * counted either.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG`. Thread-safe.
+ *
+ * # Safety
+ * `model` is NULL or a live model; `params` NULL or a filled params
+ * struct; `bytes` NULL or writable.
  */
-uint32_t minke_abi_version(void);
+minke_status minke_session_bytes(const struct minke_model *model,
+                                 const struct minke_session_params *params,
+                                 uint64_t *bytes);
+
+/**
+ * The largest context length (`n_ctx`) whose session, with the other
+ * fields of `params` (NULL: defaults), fits in `budget` bytes as
+ * `minke_session_bytes()` counts them; at most the model's trained
+ * context (`minke_model_n_ctx_train()`). The answer goes to `*n_ctx`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, or `MINKE_ERR_INVALID_ARG` (bad `params`,
+ * or not even a one-token context fits: `*n_ctx` is then 0). Thread-safe.
+ *
+ * # Safety
+ * `model` is NULL or a live model; `params` NULL or a filled params
+ * struct; `n_ctx` NULL or writable.
+ */
+minke_status minke_session_max_ctx(const struct minke_model *model,
+                                   const struct minke_session_params *params,
+                                   uint64_t budget,
+                                   uint32_t *n_ctx);
+
+/**
+ * Creates a session of `model` with `params` (NULL: defaults), allocating
+ * all it will use (`minke_session_bytes()` says how much beforehand).
+ * `*out_session` is a new session the caller owns and frees with
+ * `minke_session_free()`, or NULL on failure. The session keeps the
+ * model's weights alive: the model handle may be freed first.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG`,
+ * `MINKE_ERR_RESOURCES` (larger than this machine's memory, refused by
+ * the allocator, or a worker thread would not start) or
+ * `MINKE_ERR_UNSUPPORTED` (no kernel set for this CPU). Thread-safe
+ * (sessions of one model may be created on several threads at once).
+ *
+ * # Safety
+ * `model` is NULL or a live model; `params` NULL or a filled params
+ * struct; `out_session` NULL or writable.
+ */
+minke_status minke_session_new(const struct minke_model *model,
+                               const struct minke_session_params *params,
+                               struct minke_session **out_session);
+
+/**
+ * Frees a session and its memory; its worker threads end. NULL does
+ * nothing. Logits pointers from it are invalid afterwards. Call it when
+ * no other call on the session is running.
+ *
+ * # Safety
+ * `session` is NULL or a pointer from `minke_session_new()` not yet freed.
+ */
+void minke_session_free(struct minke_session *session);
+
+/**
+ * Runs `n_tokens` prompt tokens from the session's current position, in
+ * batches of `n_batch`. If `logits` is not NULL, `*logits` points to the
+ * `minke_model_n_vocab()` logits that follow the last token: borrowed
+ * from the session, valid until the next call that changes it (prefill,
+ * decode, rewind, generate, free).
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (no tokens),
+ * `MINKE_ERR_TOKEN_OUT_OF_RANGE` or `MINKE_ERR_CONTEXT_FULL` (the tokens
+ * do not fit; nothing is run). One thread at a time per session.
+ *
+ * # Safety
+ * `session` is NULL or a live session; `tokens` NULL or `n_tokens`
+ * readable ids; `logits` NULL or writable.
+ */
+minke_status minke_session_prefill(struct minke_session *session,
+                                   const uint32_t *tokens,
+                                   size_t n_tokens,
+                                   const float **logits);
+
+/**
+ * Runs one token at the session's current position (a generation step).
+ * `logits` as in `minke_session_prefill()`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_TOKEN_OUT_OF_RANGE` or
+ * `MINKE_ERR_CONTEXT_FULL`. One thread at a time per session.
+ *
+ * # Safety
+ * `session` is NULL or a live session; `logits` NULL or writable.
+ */
+minke_status minke_session_decode(struct minke_session *session,
+                                  uint32_t token,
+                                  const float **logits);
+
+/**
+ * The logits after the last token run: `*logits` points to `*n_vocab`
+ * floats borrowed from the session, valid until the next call that
+ * changes it (prefill, decode, rewind, generate, free). Before any token
+ * (or right after a rewind) they are zeros or stale.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`. One thread at a time per session.
+ *
+ * # Safety
+ * `session` is NULL or a live session; `logits` and `n_vocab` NULL or
+ * writable.
+ */
+minke_status minke_session_logits(const struct minke_session *session,
+                                  const float **logits,
+                                  size_t *n_vocab);
+
+/**
+ * Forgets every position from `pos` on, so the next token goes at `pos`
+ * (to edit a conversation, or score several continuations of a prompt).
+ *
+ * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (`pos` is past
+ * the current position). One thread at a time per session.
+ *
+ * # Safety
+ * `session` is NULL or a live session.
+ */
+minke_status minke_session_rewind(struct minke_session *session, uint32_t pos);
+
+/**
+ * Tokens in the session's KV cache: the position of the next token.
+ * 0 if `session` is NULL. One thread at a time per session.
+ *
+ * # Safety
+ * `session` is NULL or a live session.
+ */
+uint32_t minke_session_pos(const struct minke_session *session);
+
+/**
+ * The session's context length. 0 if `session` is NULL. One thread at a
+ * time per session.
+ *
+ * # Safety
+ * `session` is NULL or a live session.
+ */
+uint32_t minke_session_n_ctx(const struct minke_session *session);
+
+/**
+ * Worker threads the session runs on (the caller's included): the
+ * `n_threads` asked for, clamped to 1..=64. 0 if `session` is NULL. One
+ * thread at a time per session.
+ *
+ * # Safety
+ * `session` is NULL or a live session.
+ */
+uint32_t minke_session_n_threads(const struct minke_session *session);
+
+/**
+ * ------------------------------------------------------------------
+ * Sampler: choose the next token from logits.
+ * ------------------------------------------------------------------
+ *
+ * Fills `params` (a struct of `size` bytes, normally
+ * `sizeof(minke_sampler_params)`) with the defaults and sets
+ * `params->size`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (`size` below
+ * the first version of the struct). Thread-safe.
+ *
+ * # Safety
+ * `params` is NULL or valid for writing `size` bytes.
+ */
+minke_status minke_sampler_default_params(struct minke_sampler_params *params, uint32_t size);
+
+/**
+ * Creates a sampler for `model`'s vocabulary with `params` (NULL:
+ * defaults). `*out_sampler` is a new sampler the caller owns and frees
+ * with `minke_sampler_free()`, or NULL on failure. All its memory is
+ * allocated here: sampling allocates nothing.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (a setting out
+ * of range; the message names it). Thread-safe.
+ *
+ * # Safety
+ * `model` is NULL or a live model; `params` NULL or a filled params
+ * struct; `out_sampler` NULL or writable.
+ */
+minke_status minke_sampler_new(const struct minke_model *model,
+                               const struct minke_sampler_params *params,
+                               struct minke_sampler **out_sampler);
+
+/**
+ * Frees a sampler. NULL does nothing. Call it when no other call on the
+ * sampler is running.
+ *
+ * # Safety
+ * `sampler` is NULL or a pointer from `minke_sampler_new()` not yet freed.
+ */
+void minke_sampler_free(struct minke_sampler *sampler);
+
+/**
+ * Chooses a token from `logits` (`n_logits` floats, one per vocabulary
+ * entry, e.g. from `minke_session_logits()`) into `*token`. It does not
+ * record the token: call `minke_sampler_accept()` with the one you keep.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (`n_logits` is
+ * not the vocabulary size). One thread at a time per sampler.
+ *
+ * # Safety
+ * `sampler` is NULL or a live sampler; `logits` NULL or `n_logits`
+ * readable floats; `token` NULL or writable.
+ */
+minke_status minke_sampler_sample(struct minke_sampler *sampler,
+                                  const float *logits,
+                                  size_t n_logits,
+                                  uint32_t *token);
+
+/**
+ * Records `token` as part of the context (prompt or generated) for the
+ * penalties.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_TOKEN_OUT_OF_RANGE`. One
+ * thread at a time per sampler.
+ *
+ * # Safety
+ * `sampler` is NULL or a live sampler.
+ */
+minke_status minke_sampler_accept(struct minke_sampler *sampler, uint32_t token);
+
+/**
+ * Forgets the penalty history and restarts the random generator from the
+ * seed. Returns `MINKE_ERR_NULL_ARG`. One thread at a time per sampler.
+ *
+ * # Safety
+ * `sampler` is NULL or a live sampler.
+ */
+minke_status minke_sampler_reset(struct minke_sampler *sampler);
+
+/**
+ * ------------------------------------------------------------------
+ * Generate: prompt, sample and decode in one call, streaming text.
+ * ------------------------------------------------------------------
+ *
+ * Fills `params` (a struct of `size` bytes, normally
+ * `sizeof(minke_generate_params)`) with the defaults and sets
+ * `params->size`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (`size` below
+ * the first version of the struct). Thread-safe.
+ *
+ * # Safety
+ * `params` is NULL or valid for writing `size` bytes.
+ */
+minke_status minke_generate_default_params(struct minke_generate_params *params, uint32_t size);
+
+/**
+ * Fills `result` (a struct of `size` bytes, normally
+ * `sizeof(minke_generate_result)`) with the values of a call that
+ * generated nothing (`MINKE_STOP_MAX_TOKENS`, zero counts and times) and
+ * sets `result->size`, ready to pass to `minke_generate()`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (`size` below
+ * the first version of the struct). Thread-safe.
+ *
+ * # Safety
+ * `result` is NULL or valid for writing `size` bytes.
+ */
+minke_status minke_generate_default_result(struct minke_generate_result *result, uint32_t size);
+
+/**
+ * Generates text: runs `prompt` (`n_prompt` token ids, appended at the
+ * session's current position), then samples and decodes until a stop
+ * condition in `params` (NULL: defaults), calling `on_piece` (may be
+ * NULL) with the text as it comes. The sampler records the prompt and the
+ * generated tokens. Afterwards the session holds the prompt and every
+ * generated token but the last (`minke_session_pos()`), so a follow-up
+ * turn can continue from there. `result` (may be NULL; its `size` set by
+ * the caller) receives counts, timings and the stop reason.
+ *
+ * Returns `MINKE_OK` also when the callback stopped generation
+ * (`MINKE_STOP_CANCELLED`); otherwise `MINKE_ERR_NULL_ARG`,
+ * `MINKE_ERR_INVALID_ARG` (empty prompt, bad params, an empty stop
+ * string), `MINKE_ERR_UTF8`
+ * (a stop string), `MINKE_ERR_TOKEN_OUT_OF_RANGE`,
+ * `MINKE_ERR_CONTEXT_FULL` (the prompt does not fit) or
+ * `MINKE_ERR_TOKENIZER` (the model has no tokenizer). One thread at a
+ * time per session and per sampler.
+ *
+ * # Safety
+ * `session`, `sampler` NULL or live; `prompt` NULL or `n_prompt` readable
+ * ids; `params` NULL or a filled params struct whose `stop` holds
+ * `n_stop` NUL-terminated strings; `on_piece` NULL or a function safe to
+ * call with `user_data`; `result` NULL or a struct of `result->size`
+ * writable bytes.
+ */
+minke_status minke_generate(struct minke_session *session,
+                            struct minke_sampler *sampler,
+                            const uint32_t *prompt,
+                            size_t n_prompt,
+                            const struct minke_generate_params *params,
+                            minke_piece_fn on_piece,
+                            void *user_data,
+                            struct minke_generate_result *result);
+
+/**
+ * ------------------------------------------------------------------
+ * Score: log-probabilities of a continuation, and reward models.
+ * ------------------------------------------------------------------
+ *
+ * Scores a continuation: the natural-log probability of each of the
+ * `n_cont` tokens `cont` after `prompt` (`n_prompt` ids, at least one),
+ * teacher-forced in one run from the start of the session, which is
+ * rewound to 0 first and afterwards holds `prompt` and all of `cont` but
+ * its last token. The session must have been created with
+ * `logits_all = true` (see `minke_session_params`).
+ *
+ * `out_logprobs` (NULL if not wanted) receives `n_cont` doubles; `*out_total`
+ * their sum, the log-probability of the whole continuation (0 when
+ * `n_cont` is 0). Both are written only on success.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` (`session`, `out_total`, or a NULL array
+ * with a non-zero count), `MINKE_ERR_INVALID_ARG` (empty prompt, or a
+ * session without `logits_all`), `MINKE_ERR_TOKEN_OUT_OF_RANGE` or
+ * `MINKE_ERR_CONTEXT_FULL` (prompt and continuation do not fit). One
+ * thread at a time per session.
+ *
+ * # Safety
+ * `session` is NULL or a live session; `prompt` NULL or `n_prompt`
+ * readable ids; `cont` NULL or `n_cont` readable ids; `out_logprobs`
+ * NULL or writable for `n_cont` doubles; `out_total` NULL or writable.
+ */
+minke_status minke_session_score(struct minke_session *session,
+                                 const uint32_t *prompt,
+                                 size_t n_prompt,
+                                 const uint32_t *cont,
+                                 size_t n_cont,
+                                 double *out_logprobs,
+                                 double *out_total);
+
+/**
+ * A reward model's scores for `tokens` (`n_tokens` ids, e.g. a chat with
+ * a user and an assistant turn): one per label (`minke_model_n_labels()`;
+ * a reward model has one), read at the last token that is not padding.
+ * Runs from the start of the session, which is rewound to 0 first.
+ *
+ * The scores go to `out_scores`, which holds `capacity` floats; their
+ * count goes to `*n_labels` in every case but NULL arguments. If
+ * `capacity` is too small, nothing is run and the result is
+ * `MINKE_ERR_BUFFER_TOO_SMALL` (`out_scores` may be NULL when `capacity`
+ * is 0, to ask for the count).
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (the model is a
+ * language model, not a `*ForSequenceClassification` one; no tokens, or
+ * only padding), `MINKE_ERR_TOKEN_OUT_OF_RANGE`,
+ * `MINKE_ERR_CONTEXT_FULL` or `MINKE_ERR_BUFFER_TOO_SMALL`. One thread at
+ * a time per session.
+ *
+ * # Safety
+ * `session` is NULL or a live session; `tokens` NULL or `n_tokens`
+ * readable ids; `out_scores` NULL or writable for `capacity` floats;
+ * `n_labels` NULL or writable.
+ */
+minke_status minke_session_reward(struct minke_session *session,
+                                  const uint32_t *tokens,
+                                  size_t n_tokens,
+                                  float *out_scores,
+                                  size_t capacity,
+                                  size_t *n_labels);
+
+/**
+ * ------------------------------------------------------------------
+ * Best-of-N: several answers, ranked by a score.
+ * ------------------------------------------------------------------
+ *
+ * Best-of-N: runs `prompt` (`n_prompt` ids, appended at the session's
+ * current position) once, then generates `n` answers from it, each with
+ * a fresh sampler of `sampler_params` (NULL: defaults; seeds
+ * `seed`, `seed + 1`, ... `seed + n - 1`; use a temperature above 0 for
+ * answers that differ) that has seen the prompt, stopping as
+ * `generate_params` (NULL: defaults) says. Each answer is scored by
+ * `rank` (called with `user_data`; NULL: the answer's mean log-probability
+ * per token under the session's model) and the answers come back sorted
+ * best first in `*out_candidates`, a new handle the caller owns and frees
+ * with `minke_candidates_free()` (NULL on failure). Afterwards the
+ * session holds the prompt and the last answer generated (not
+ * necessarily the best): rewind to reuse the prompt.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (`n` is 0, empty
+ * prompt, bad params, or `rank` returned NaN), `MINKE_ERR_UTF8` (a stop
+ * string), `MINKE_ERR_TOKEN_OUT_OF_RANGE`, `MINKE_ERR_CONTEXT_FULL` (the
+ * prompt does not fit) or `MINKE_ERR_TOKENIZER` (the model has no
+ * tokenizer). One thread at a time per session.
+ *
+ * # Safety
+ * `session` NULL or live; `sampler_params` and `generate_params` NULL or
+ * filled params structs (the latter's `stop` holding `n_stop`
+ * NUL-terminated strings); `prompt` NULL or `n_prompt` readable ids;
+ * `rank` NULL or a function safe to call with `user_data`;
+ * `out_candidates` NULL or writable.
+ */
+minke_status minke_best_of_n(struct minke_session *session,
+                             const struct minke_sampler_params *sampler_params,
+                             const struct minke_generate_params *generate_params,
+                             const uint32_t *prompt,
+                             size_t n_prompt,
+                             uint32_t n,
+                             minke_rank_fn rank,
+                             void *user_data,
+                             struct minke_candidates **out_candidates);
+
+/**
+ * Frees candidates. NULL does nothing. Free them once, when no other
+ * thread reads them.
+ *
+ * # Safety
+ * `candidates` is NULL or a pointer from `minke_best_of_n()` not yet
+ * freed.
+ */
+void minke_candidates_free(struct minke_candidates *candidates);
+
+/**
+ * Number of candidates (the `n` of `minke_best_of_n()`). 0 if
+ * `candidates` is NULL. Thread-safe.
+ *
+ * # Safety
+ * `candidates` is NULL or live.
+ */
+size_t minke_candidates_count(const struct minke_candidates *candidates);
+
+/**
+ * Score of candidate `i` (0 is the best; scores never increase with
+ * `i`). NaN if `candidates` is NULL or `i` out of range. Thread-safe.
+ *
+ * # Safety
+ * `candidates` is NULL or live.
+ */
+double minke_candidates_score(const struct minke_candidates *candidates, size_t i);
+
+/**
+ * Sampler seed that produced candidate `i`: a fresh sampler with this
+ * seed and the same params generates it again. 0 if `candidates` is NULL
+ * or `i` out of range. Thread-safe.
+ *
+ * # Safety
+ * `candidates` is NULL or live.
+ */
+uint64_t minke_candidates_seed(const struct minke_candidates *candidates, size_t i);
+
+/**
+ * Why candidate `i`'s generation stopped: a `minke_stop_reason` value.
+ * `MINKE_STOP_MAX_TOKENS` if `candidates` is NULL or `i` out of range.
+ * Thread-safe.
+ *
+ * # Safety
+ * `candidates` is NULL or live.
+ */
+uint32_t minke_candidates_stop_reason(const struct minke_candidates *candidates, size_t i);
+
+/**
+ * Text of candidate `i`, UTF-8, into `buf` (`size` bytes) with a NUL,
+ * snprintf-style: its length without the NUL goes to `*n_bytes` in every
+ * case but bad arguments; a buffer too small gets an empty string and
+ * `MINKE_ERR_BUFFER_TOO_SMALL` (`buf` may be NULL when `size` is 0).
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (`i` out of
+ * range) or `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+ *
+ * # Safety
+ * `candidates` NULL or live; `buf` NULL or writable for `size` bytes;
+ * `n_bytes` NULL or writable.
+ */
+minke_status minke_candidates_text(const struct minke_candidates *candidates,
+                                   size_t i,
+                                   char *buf,
+                                   size_t size,
+                                   size_t *n_bytes);
+
+/**
+ * Generated token ids of candidate `i` (an end-of-generation token that
+ * ended it included) into `tokens` (room for `capacity`), snprintf-style:
+ * the count goes to `*n_tokens` in every case but bad arguments; too
+ * little room writes nothing and gives `MINKE_ERR_BUFFER_TOO_SMALL`
+ * (`tokens` may be NULL when `capacity` is 0).
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (`i` out of
+ * range) or `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+ *
+ * # Safety
+ * `candidates` NULL or live; `tokens` NULL or writable for `capacity`
+ * ids; `n_tokens` NULL or writable.
+ */
+minke_status minke_candidates_tokens(const struct minke_candidates *candidates,
+                                     size_t i,
+                                     uint32_t *tokens,
+                                     size_t capacity,
+                                     size_t *n_tokens);
+
+/**
+ * ------------------------------------------------------------------
+ * LoRA: fine-tuned adapters over a shared model.
+ * ------------------------------------------------------------------
+ *
+ * Loads a LoRA adapter from a PEFT folder (`adapter_config.json` and
+ * `adapter_model.safetensors`, f32/f16/bf16). `path` is a NUL-terminated
+ * UTF-8 path. On success `*out_lora` is a new adapter that the caller
+ * owns and frees with `minke_lora_free()`; on failure it is set to NULL.
+ * The adapter is checked against a model when attached to a session
+ * (`minke_session_set_adapter()`), not here.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_UTF8`, `MINKE_ERR_IO` (a file
+ * is missing or unreadable), `MINKE_ERR_FORMAT` (malformed config or
+ * tensors) or `MINKE_ERR_UNSUPPORTED`. Thread-safe.
+ *
+ * # Safety
+ * `path` is NULL or a NUL-terminated string; `out_lora` is NULL or valid
+ * for writing a pointer.
+ */
+minke_status minke_lora_open(const char *path, struct minke_lora **out_lora);
+
+/**
+ * Frees an adapter handle. NULL does nothing. Sessions it is attached to
+ * keep the adapter alive and go on using it until they are freed or
+ * given another adapter. Free it once, when no other thread uses the
+ * handle.
+ *
+ * # Safety
+ * `lora` is NULL or a pointer from `minke_lora_open()` not yet freed.
+ */
+void minke_lora_free(struct minke_lora *lora);
+
+/**
+ * Applies `lora` times `scale` (1: the adapter as trained, 0: no effect)
+ * to the session's model from the next token on; NULL removes the
+ * adapter. Other sessions of the model are not affected, and one adapter
+ * may be attached to any number of sessions, of any thread. The KV cache
+ * is kept: rewind (`minke_session_rewind()`) if earlier positions must be
+ * computed with the new weights too. On failure the session keeps the
+ * adapter it had.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` (`session`), `MINKE_ERR_INVALID_ARG` (the
+ * adapter adapts a weight the model lacks or of another shape, or
+ * `scale` is not finite) or `MINKE_ERR_UNSUPPORTED` (a run-time adapter
+ * on DeepSeek's `kv_b_proj`: merge it into the file instead). One thread
+ * at a time per session; `lora` may be used by other threads meanwhile.
+ *
+ * # Safety
+ * `session` is NULL or a live session; `lora` is NULL or a live adapter.
+ */
+minke_status minke_session_set_adapter(struct minke_session *session,
+                                       const struct minke_lora *lora,
+                                       float scale);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -53,6 +53,10 @@ impl minke_candidates {
     }
 }
 
+/// ------------------------------------------------------------------
+/// Best-of-N: several answers, ranked by a score.
+/// ------------------------------------------------------------------
+///
 /// Best-of-N: runs `prompt` (`n_prompt` ids, appended at the session's
 /// current position) once, then generates `n` answers from it, each with
 /// a fresh sampler of `sampler_params` (NULL: defaults; seeds

@@ -150,6 +150,10 @@ unsafe impl Params for minke_generate_result {
     const NAME: &'static str = "minke_generate_result";
 }
 
+/// ------------------------------------------------------------------
+/// Generate: prompt, sample and decode in one call, streaming text.
+/// ------------------------------------------------------------------
+///
 /// Fills `params` (a struct of `size` bytes, normally
 /// `sizeof(minke_generate_params)`) with the defaults and sets
 /// `params->size`.

@@ -14,17 +14,32 @@
 //! committed copy differs.
 #![allow(non_camel_case_types)]
 
-pub mod best_of_n;
-pub mod boundary;
-pub mod generate;
-pub mod lora;
-pub mod model;
-pub mod sampler;
-pub mod score;
-pub mod session;
-pub mod status;
-pub mod tokenizer;
+// The header's order: cbindgen takes these modules in turn, and each
+// module's items in source order, so the header reads in the order of a
+// program's life, as llama.h does. The first function of each module
+// opens its section with a banner in its comment. (One module a group,
+// or rustfmt would sort them by name.)
 pub mod version;
+
+pub mod status;
+
+pub mod boundary;
+
+pub mod model;
+
+pub mod tokenizer;
+
+pub mod session;
+
+pub mod sampler;
+
+pub mod generate;
+
+pub mod score;
+
+pub mod best_of_n;
+
+pub mod lora;
 
 pub use best_of_n::{minke_candidates, minke_rank_fn};
 pub use generate::{

@@ -18,6 +18,10 @@ pub struct minke_lora {
     pub(crate) adapter: Arc<LoraAdapter>,
 }
 
+/// ------------------------------------------------------------------
+/// LoRA: fine-tuned adapters over a shared model.
+/// ------------------------------------------------------------------
+///
 /// Loads a LoRA adapter from a PEFT folder (`adapter_config.json` and
 /// `adapter_model.safetensors`, f32/f16/bf16). `path` is a NUL-terminated
 /// UTF-8 path. On success `*out_lora` is a new adapter that the caller

@@ -69,6 +69,10 @@ pub struct minke_model {
     pub(crate) tokenizer: Result<minke_tokenizer, String>,
 }
 
+/// ------------------------------------------------------------------
+/// Model: open a model file, ask what it holds, free it.
+/// ------------------------------------------------------------------
+///
 /// Fills `params` (a struct of `size` bytes, normally
 /// `sizeof(minke_model_params)`) with the defaults and sets `params->size`.
 ///

@@ -95,6 +95,10 @@ pub struct minke_sampler {
     pub(crate) vocab: usize,
 }
 
+/// ------------------------------------------------------------------
+/// Sampler: choose the next token from logits.
+/// ------------------------------------------------------------------
+///
 /// Fills `params` (a struct of `size` bytes, normally
 /// `sizeof(minke_sampler_params)`) with the defaults and sets
 /// `params->size`.

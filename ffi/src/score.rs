@@ -20,6 +20,10 @@ fn check_fits_from_start(s: &minke_session, n: usize) -> FfiResult<()> {
     Ok(())
 }
 
+/// ------------------------------------------------------------------
+/// Score: log-probabilities of a continuation, and reward models.
+/// ------------------------------------------------------------------
+///
 /// Scores a continuation: the natural-log probability of each of the
 /// `n_cont` tokens `cont` after `prompt` (`n_prompt` ids, at least one),
 /// teacher-forced in one run from the start of the session, which is

@@ -179,6 +179,10 @@ impl minke_session {
     }
 }
 
+/// ------------------------------------------------------------------
+/// Session: one conversation over a model (KV cache, buffers, threads).
+/// ------------------------------------------------------------------
+///
 /// Fills `params` (a struct of `size` bytes, normally
 /// `sizeof(minke_session_params)`) with the defaults and sets
 /// `params->size`.

@@ -107,6 +107,10 @@ const _: () = {
     }
 };
 
+/// ------------------------------------------------------------------
+/// Status and errors: what a call returned, and why it failed.
+/// ------------------------------------------------------------------
+///
 /// The name of a status code (`"MINKE_ERR_IO"`), or `"MINKE_ERR_UNKNOWN"`
 /// for a value this library does not know. The string is static: never
 /// free it. Thread-safe.

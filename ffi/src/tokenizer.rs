@@ -82,6 +82,10 @@ impl minke_tokenizer {
     }
 }
 
+/// ------------------------------------------------------------------
+/// Tokenizer: text to token ids and back, special tokens, chat templates.
+/// ------------------------------------------------------------------
+///
 /// Opens the tokenizer of a model file without the model: a GGUF file
 /// (also a vocabulary-only one, such as llama.cpp's `ggml-vocab-*.gguf`,
 /// which has no tensors), a `.minke` file, a Hugging Face checkpoint
