@@ -692,7 +692,7 @@ minke_status minke_model_tokenizer(const struct minke_model *model,
 
 /**
  * ------------------------------------------------------------------
- * Tokenizer: text to token ids and back, special tokens, chat templates.
+ * Tokenizer: text to token ids and back, special tokens.
  * ------------------------------------------------------------------
  *
  * Opens the tokenizer of a model file without the model: a GGUF file
@@ -892,6 +892,23 @@ bool minke_tokenizer_is_eog(const struct minke_tokenizer *tok, uint32_t id);
 bool minke_tokenizer_is_special(const struct minke_tokenizer *tok, uint32_t id);
 
 /**
+ * The ids that end generation (see `minke_tokenizer_is_eog()`): a
+ * borrowed array of `*n_ids` ids in `*ids`, valid while the tokenizer is.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`. Thread-safe.
+ *
+ * # Safety
+ * `tok` is NULL or a live tokenizer; `ids` and `n_ids` NULL or writable.
+ */
+minke_status minke_tokenizer_eog_ids(const struct minke_tokenizer *tok,
+                                     const uint32_t **ids,
+                                     size_t *n_ids);
+
+/**
+ * ------------------------------------------------------------------
+ * Chat templates: conversations to prompts.
+ * ------------------------------------------------------------------
+ *
  * Whether the model has a chat template (needed by
  * `minke_tokenizer_apply_chat_template()`). `false` if `tok` is NULL.
  * Thread-safe.
@@ -974,19 +991,6 @@ minke_status minke_tokenizer_encode_chat(const struct minke_tokenizer *tok,
                                          uint32_t *tokens,
                                          size_t capacity,
                                          size_t *n_tokens);
-
-/**
- * The ids that end generation (see `minke_tokenizer_is_eog()`): a
- * borrowed array of `*n_ids` ids in `*ids`, valid while the tokenizer is.
- *
- * Returns `MINKE_ERR_NULL_ARG`. Thread-safe.
- *
- * # Safety
- * `tok` is NULL or a live tokenizer; `ids` and `n_ids` NULL or writable.
- */
-minke_status minke_tokenizer_eog_ids(const struct minke_tokenizer *tok,
-                                     const uint32_t **ids,
-                                     size_t *n_ids);
 
 /**
  * ------------------------------------------------------------------

@@ -29,6 +29,8 @@ pub mod model;
 
 pub mod tokenizer;
 
+pub mod chat;
+
 pub mod session;
 
 pub mod sampler;
@@ -42,6 +44,7 @@ pub mod best_of_n;
 pub mod lora;
 
 pub use best_of_n::{minke_candidates, minke_rank_fn};
+pub use chat::minke_chat_message;
 pub use generate::{
     minke_generate_params, minke_generate_result, minke_piece_fn, minke_stop_reason,
 };
@@ -50,7 +53,7 @@ pub use model::{minke_model, minke_model_params};
 pub use sampler::{minke_sampler, minke_sampler_params};
 pub use session::{minke_kv_type, minke_session, minke_session_params};
 pub use status::minke_status;
-pub use tokenizer::{minke_chat_message, minke_tokenizer};
+pub use tokenizer::minke_tokenizer;
 
 #[cfg(test)]
 mod tests;

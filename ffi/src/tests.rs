@@ -216,8 +216,8 @@ fn a_tokenizer_opens_alone_from_a_vocabulary_file() {
             CStr::from_ptr(buf.as_ptr()).to_str().unwrap(),
             "Hello world"
         );
-        assert!(!tokenizer::minke_tokenizer_has_chat_template(tok));
-        let st = tokenizer::minke_tokenizer_apply_chat_template(
+        assert!(!chat::minke_tokenizer_has_chat_template(tok));
+        let st = chat::minke_tokenizer_apply_chat_template(
             tok,
             null(),
             0,
