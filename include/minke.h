@@ -166,6 +166,41 @@ typedef uint32_t minke_status;
 #endif // __cplusplus
 
 /**
+ * How much a log message matters, least first.
+ */
+enum minke_log_level
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Detail: sizes chosen, tensors skipped, every call that failed
+   * (with the message `minke_last_error()` gives).
+   */
+  MINKE_LOG_DEBUG = 1,
+  /**
+   * What the library did: a model opened (what it is, how long it took).
+   */
+  MINKE_LOG_INFO = 2,
+  /**
+   * A choice made for the caller, or a part of a model it cannot use
+   * (a tokenizer it cannot build: the model runs on token ids only).
+   */
+  MINKE_LOG_WARN = 3,
+  /**
+   * A failure.
+   */
+  MINKE_LOG_ERROR = 4,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum minke_log_level minke_log_level;
+#else
+typedef uint32_t minke_log_level;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * Element type of the KV cache.
  */
 enum minke_kv_type
@@ -514,6 +549,16 @@ typedef double (*minke_rank_fn)(const char *text,
                                 const uint32_t *tokens,
                                 size_t n_tokens,
                                 void *user_data);
+
+/**
+ * Receives one log message: its level, its text (NUL-terminated UTF-8,
+ * one line without a newline, borrowed for the call) and the
+ * `user_data` given to `minke_log_set()`. It is called on whichever
+ * thread logs (any thread that calls minke), so it must be thread-safe;
+ * it must not call `minke_log_set()` (refused), nor unwind (throw) into
+ * minke. A message logged by a minke call made inside it is dropped.
+ */
+typedef void (*minke_log_fn)(minke_log_level level, const char *text, void *user_data);
 
 #ifdef __cplusplus
 extern "C" {
@@ -1561,6 +1606,27 @@ void minke_lora_free(struct minke_lora *lora);
 minke_status minke_session_set_adapter(struct minke_session *session,
                                        const struct minke_lora *lora,
                                        float scale);
+
+/**
+ * ------------------------------------------------------------------
+ * Logging: the library's diagnostics, to a callback of the caller's.
+ * ------------------------------------------------------------------
+ *
+ * Sends the library's log messages of `min_level` (a `minke_log_level`)
+ * and above to `callback` with `user_data`, replacing the callback set
+ * before; a NULL `callback` silences the library again (the default:
+ * nothing is logged, nothing printed). Process-wide and thread-safe:
+ * when it returns, the callback it replaced is not running on any
+ * thread and is never called again, so its `user_data` may be freed.
+ *
+ * Returns `MINKE_ERR_INVALID_ARG` (`min_level` is not a level, or the
+ * call comes from inside the log callback).
+ *
+ * # Safety
+ * `callback` is NULL or a function that is safe to call, from any
+ * thread, with `user_data` until it is replaced.
+ */
+minke_status minke_log_set(minke_log_fn callback, uint32_t min_level, void *user_data);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -141,7 +141,7 @@ g++ -std=c++11 -Wall -Wextra -Wpedantic -Werror -fsyntax-only -I include -x c++ 
 if [[ "$cc_ok" == 1 ]]; then pass "strict-build"; else fail "strict-build"; fi
 # test_names calls every function that returns a minke_status.
 awk '/^minke_status minke_/{sub(/\(.*/, "", $2); print $2}' include/minke.h | sort -u >"$B/fallible.txt"
-grep -oE 'NAMED\(minke_[a-z0-9_]+' ffi/tests/c/test_names.c | cut -c7- | sort -u >"$B/named.txt"
+grep -oE 'NAMED(_ST)?\(minke_[a-z0-9_]+' ffi/tests/c/test_names.c | sed 's/.*(//' | sort -u >"$B/named.txt"
 check names-cover-header diff -u "$B/fallible.txt" "$B/named.txt"
 
 # ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@ pub mod error;
 pub mod file;
 pub mod generate;
 pub mod kv_cache;
+pub mod log;
 pub mod lora;
 mod mmap;
 pub mod model;

@@ -3,6 +3,7 @@
 //! logits, worker threads), so `prefill` and `decode` allocate nothing.
 
 use crate::kv_cache::KvType;
+use crate::log::{log_debug, log_info};
 use crate::model::{Env, Model, State};
 use crate::threads::ThreadPool;
 use crate::{Error, Result};
@@ -150,7 +151,15 @@ impl<'m> Session<'m> {
                 "n_ctx, n_batch and n_threads must be at least 1".into(),
             ));
         }
+        let asked = params.n_ctx;
         let params = clamped(model, &params);
+        if params.n_ctx < asked {
+            log_info!(
+                "n_ctx {asked} is past the {} tokens the model was trained for: clamped \
+                 (allow_long_context keeps it)",
+                params.n_ctx
+            );
+        }
         check_size(model, &params)?;
         let kernels = Kernels::get()?;
         let pool = ThreadPool::new(params.n_threads)?;
@@ -159,6 +168,15 @@ impl<'m> Session<'m> {
             ..params
         };
         let rows = if params.logits_all { params.n_batch } else { 1 };
+        log_debug!(
+            "session: n_ctx {}, n_batch {}, {} threads, {:?} KV cache, kernels {}, {:.1} MiB",
+            params.n_ctx,
+            params.n_batch,
+            params.n_threads,
+            params.kv_type,
+            kernels.name,
+            session_bytes(model, &params) as f64 / (1 << 20) as f64
+        );
         Ok(Session {
             model,
             state: State::new(model, &params, pool.n_threads()),

@@ -8,6 +8,7 @@
 //! snprintf-style output buffers.
 
 use crate::status::{minke_status, FfiError, FfiResult};
+use minke::log::Level;
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -64,6 +65,7 @@ pub(crate) fn ffi_boundary(func: &str, body: impl FnOnce() -> FfiResult<()>) -> 
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => minke_status::MINKE_OK,
         Ok(Err(e)) => {
+            minke::log::write(Level::Debug, format_args!("{func}: {}", e.msg));
             set_last_error(func, &e.msg);
             e.status
         }
@@ -73,6 +75,7 @@ pub(crate) fn ffi_boundary(func: &str, body: impl FnOnce() -> FfiResult<()>) -> 
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
+            minke::log::write(Level::Error, format_args!("{func}: internal error: {what}"));
             set_last_error(func, &format!("internal error (a bug in minke): {what}"));
             minke_status::MINKE_ERR_INTERNAL
         }

@@ -16,7 +16,8 @@
 
 // The header's order: cbindgen takes these modules in turn, and each
 // module's items in source order, so the header reads in the order of a
-// program's life, as llama.h does. The first function of each module
+// program's life, as llama.h does, with what is not part of that life
+// (logging) last. The first function of each module
 // opens its section with a banner in its comment. (One module a group,
 // or rustfmt would sort them by name.)
 pub mod version;
@@ -43,11 +44,14 @@ pub mod best_of_n;
 
 pub mod lora;
 
+pub mod log;
+
 pub use best_of_n::{minke_candidates, minke_rank_fn};
 pub use chat::minke_chat_message;
 pub use generate::{
     minke_generate_params, minke_generate_result, minke_piece_fn, minke_stop_reason,
 };
+pub use log::{minke_log_fn, minke_log_level};
 pub use lora::minke_lora;
 pub use model::{minke_model, minke_model_params};
 pub use sampler::{minke_sampler, minke_sampler_params};

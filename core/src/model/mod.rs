@@ -3,6 +3,7 @@
 
 use crate::config::{Arch, ModelConfig};
 use crate::file::{self, FileKind, TokenizerData};
+use crate::log::log_warn;
 use crate::tensor::TensorStore;
 use crate::tokenizer::Tokenizer;
 use crate::{Error, Result};
@@ -128,6 +129,9 @@ impl Model {
             .tokenizer
             .as_ref()
             .map(|t| Tokenizer::from_data(t).map_err(|e| e.to_string()));
+        if let Some(Err(e)) = &tokenizer {
+            log_warn!("{file}: no usable tokenizer, the model runs on token ids only: {e}");
+        }
         Ok(Model {
             config: l.config,
             store: l.store,
