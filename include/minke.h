@@ -309,6 +309,22 @@ typedef struct minke_session minke_session;
 typedef struct minke_tokenizer minke_tokenizer;
 
 /**
+ * Receives the progress of `minke_model_open()`: `progress` is the
+ * fraction done, 0 first, then values that never decrease, 1 last when
+ * the model is ready. Without mmap, reading the file advances it by
+ * bytes read (every 16 MiB); then checking the tensors advances it by
+ * tensors, binding the weights and building the tokenizer take the rest.
+ * With mmap nothing is read, so the tensors take the whole range. The
+ * steps are shares of the work, not of the time.
+ *
+ * Return `true` to go on, `false` to stop the load: `minke_model_open()`
+ * then frees what it made and returns `MINKE_ERR_ABORTED`. It runs on
+ * the thread that called `minke_model_open()`, with the params'
+ * `progress_user_data`, and must not unwind (throw) into minke.
+ */
+typedef bool (*minke_progress_fn)(float progress, void *user_data);
+
+/**
  * How a model is opened. Fill it with `minke_model_default_params()`,
  * then change fields.
  */
@@ -342,6 +358,16 @@ typedef struct minke_model_params {
    * tokenizer minke cannot build still opens and runs on token ids.
    */
   bool validate;
+  /**
+   * Called during `minke_model_open()` with how much of the load is
+   * done (default NULL: none). A caller compiled against the struct
+   * before this field (12 bytes) gets NULL.
+   */
+  minke_progress_fn progress;
+  /**
+   * Passed to `progress` (default NULL).
+   */
+  void *progress_user_data;
 } minke_model_params;
 
 /**
@@ -629,8 +655,9 @@ minke_status minke_model_default_params(struct minke_model_params *params, uint3
  * Returns `MINKE_ERR_NULL_ARG` (`path` or `out_model` NULL), `MINKE_ERR_UTF8`,
  * `MINKE_ERR_IO` (cannot read the file), `MINKE_ERR_FORMAT` (malformed),
  * `MINKE_ERR_UNSUPPORTED` (architecture or tensor type), `MINKE_ERR_CONFIG`,
- * `MINKE_ERR_TOKENIZER` (with `params->validate`) or
- * `MINKE_ERR_INVALID_ARG` (bad `params`). Thread-safe.
+ * `MINKE_ERR_TOKENIZER` (with `params->validate`),
+ * `MINKE_ERR_INVALID_ARG` (bad `params`) or `MINKE_ERR_ABORTED` (the
+ * `params->progress` callback returned `false`). Thread-safe.
  *
  * # Safety
  * `path` is NULL or a NUL-terminated string; `params` is NULL or a
@@ -734,6 +761,181 @@ const char *minke_model_arch(const struct minke_model *model);
  */
 minke_status minke_model_tokenizer(const struct minke_model *model,
                                    const struct minke_tokenizer **out_tokenizer);
+
+/**
+ * Number of attention (query) heads. 0 if `model` is NULL. Thread-safe.
+ *
+ * # Safety
+ * `model` is NULL or a live model.
+ */
+uint32_t minke_model_n_heads(const struct minke_model *model);
+
+/**
+ * Number of key/value heads: fewer than `minke_model_n_heads()` under
+ * grouped-query attention. 0 if `model` is NULL. Thread-safe.
+ *
+ * # Safety
+ * `model` is NULL or a live model.
+ */
+uint32_t minke_model_n_heads_kv(const struct minke_model *model);
+
+/**
+ * Width of the feed-forward layer (`intermediate_size`; for DeepSeek
+ * models, that of the dense layers). 0 if `model` is NULL. Thread-safe.
+ *
+ * # Safety
+ * `model` is NULL or a live model.
+ */
+uint32_t minke_model_n_ff(const struct minke_model *model);
+
+/**
+ * Routed experts of a mixture-of-experts model (DeepSeek-V2/V3); 0 for a
+ * dense model or if `model` is NULL. Thread-safe.
+ *
+ * # Safety
+ * `model` is NULL or a live model.
+ */
+uint32_t minke_model_n_experts(const struct minke_model *model);
+
+/**
+ * Experts each token runs through (`num_experts_per_tok`), shared
+ * experts not counted; 0 for a dense model or if `model` is NULL.
+ * Thread-safe.
+ *
+ * # Safety
+ * `model` is NULL or a live model.
+ */
+uint32_t minke_model_n_experts_used(const struct minke_model *model);
+
+/**
+ * Parameters: elements of all the model's tensors (for a mixture of
+ * experts, all experts). 0 if `model` is NULL. Thread-safe.
+ *
+ * # Safety
+ * `model` is NULL or a live model.
+ */
+uint64_t minke_model_n_params(const struct minke_model *model);
+
+/**
+ * One line that names the model, as llama.cpp's `llama_model_desc`:
+ * architecture, size and the number format that holds most parameters,
+ * e.g. `"llama 135M Q4_1"` (architectures: `llama`, `qwen2`,
+ * `deepseek2`, `deepseek3`). NUL-terminated into `buf` of `size` bytes;
+ * its length goes to `*n_bytes` in every case, and a `buf` too small
+ * gives `MINKE_ERR_BUFFER_TOO_SMALL` (`buf` may be NULL when `size` is
+ * 0).
+ *
+ * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_BUFFER_TOO_SMALL`.
+ * Thread-safe.
+ *
+ * # Safety
+ * `model` is NULL or a live model; `buf` NULL or writable for `size`
+ * bytes; `n_bytes` NULL or writable.
+ */
+minke_status minke_model_desc(const struct minke_model *model,
+                              char *buf,
+                              size_t size,
+                              size_t *n_bytes);
+
+/**
+ * Number formats the model's tensors use: `minke_model_tensor_type()`
+ * takes indices below it. 0 if `model` is NULL. Thread-safe.
+ *
+ * # Safety
+ * `model` is NULL or a live model.
+ */
+size_t minke_model_n_tensor_types(const struct minke_model *model);
+
+/**
+ * The `i`-th number format of the model's tensors, the one with the most
+ * parameters first (index 0: the model's main format, the one
+ * `minke_model_desc()` names). `*name` gets its name (`"q4_1"`, `"f32"`,
+ * `"q4_0x16"`: static, never free it), `*n_tensors` the tensors in it and
+ * `*n_params` their elements. Each out-pointer may be NULL if not wanted.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` (`model`) or `MINKE_ERR_INVALID_ARG` (`i`
+ * not below `minke_model_n_tensor_types()`). Thread-safe.
+ *
+ * # Safety
+ * `model` is NULL or a live model; `name`, `n_tensors` and `n_params`
+ * NULL or writable.
+ */
+minke_status minke_model_tensor_type(const struct minke_model *model,
+                                     size_t i,
+                                     const char **name,
+                                     uint64_t *n_tensors,
+                                     uint64_t *n_params);
+
+/**
+ * Entries in the model file's metadata: `minke_model_meta_key_at()` and
+ * `minke_model_meta_value_at()` take indices below it. What the metadata
+ * is: a GGUF file's key/value pairs, in file order; a `.minke` file's
+ * safetensors `__metadata__` (`minke.config`, ...) or a checkpoint
+ * folder's `config.json` fields, sorted by key. 0 if `model` is NULL.
+ * Thread-safe.
+ *
+ * # Safety
+ * `model` is NULL or a live model.
+ */
+size_t minke_model_meta_count(const struct minke_model *model);
+
+/**
+ * The key of metadata entry `i` (`"general.architecture"`), NUL-terminated
+ * into `buf` of `size` bytes. Sizing as `minke_model_desc()`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (`i` not below
+ * `minke_model_meta_count()`) or `MINKE_ERR_BUFFER_TOO_SMALL`.
+ * Thread-safe.
+ *
+ * # Safety
+ * As `minke_model_desc()`.
+ */
+minke_status minke_model_meta_key_at(const struct minke_model *model,
+                                     size_t i,
+                                     char *buf,
+                                     size_t size,
+                                     size_t *n_bytes);
+
+/**
+ * The value of metadata entry `i` as text, NUL-terminated into `buf` of
+ * `size` bytes: a string as it is; a number or boolean printed; a JSON
+ * value (of `config.json`) as compact JSON; an array as its first 8
+ * elements and its length, `[1, 2, ... (49152 items)]`; a string over
+ * 256 KiB (a `.minke` file's embedded `tokenizer.json`, which the
+ * tokenizer functions read) as `(N bytes, not kept)`. Sizing as
+ * `minke_model_desc()`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (`i` not below
+ * `minke_model_meta_count()`) or `MINKE_ERR_BUFFER_TOO_SMALL`.
+ * Thread-safe.
+ *
+ * # Safety
+ * As `minke_model_desc()`.
+ */
+minke_status minke_model_meta_value_at(const struct minke_model *model,
+                                       size_t i,
+                                       char *buf,
+                                       size_t size,
+                                       size_t *n_bytes);
+
+/**
+ * The value of metadata key `key` (NUL-terminated UTF-8, e.g.
+ * `"llama.context_length"`) as text, as `minke_model_meta_value_at()`
+ * gives it. Sizing as `minke_model_desc()`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_UTF8`, `MINKE_ERR_INVALID_ARG`
+ * (no such key; `*n_bytes` is then 0) or `MINKE_ERR_BUFFER_TOO_SMALL`.
+ * Thread-safe.
+ *
+ * # Safety
+ * `model` is NULL or a live model; `key` NULL or NUL-terminated; `buf`
+ * NULL or writable for `size` bytes; `n_bytes` NULL or writable.
+ */
+minke_status minke_model_meta_value(const struct minke_model *model,
+                                    const char *key,
+                                    char *buf,
+                                    size_t size,
+                                    size_t *n_bytes);
 
 /**
  * ------------------------------------------------------------------

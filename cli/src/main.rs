@@ -323,6 +323,11 @@ fn info(path: PathBuf, ctx: usize, opts: ModelOpts) -> Res {
     println!("file:          {} ({:?})", path.display(), model.kind());
     println!("architecture:  {} ({:?})", c.arch.hf_name(), c.arch);
     println!(
+        "model:         {}, {} parameters",
+        model.description(),
+        model.n_params()
+    );
+    println!(
         "dimensions:    vocab {}, hidden {}, layers {}, heads {} (kv {}), head_dim {}, ffn {}",
         c.vocab_size,
         c.hidden_size,

@@ -22,6 +22,7 @@ pub mod lora;
 mod mmap;
 pub mod model;
 pub mod ops;
+mod progress;
 pub mod quantize;
 pub mod sampler;
 pub mod score;

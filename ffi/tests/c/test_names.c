@@ -33,6 +33,11 @@ int main(void)
     NAMED(minke_model_default_params, (NULL, sizeof(minke_model_params)));
     NAMED(minke_model_open, (NULL, NULL, NULL));
     NAMED(minke_model_tokenizer, (NULL, NULL));
+    NAMED(minke_model_desc, (NULL, NULL, 0, NULL));
+    NAMED(minke_model_tensor_type, (NULL, 0, NULL, NULL, NULL));
+    NAMED(minke_model_meta_key_at, (NULL, 0, NULL, 0, NULL));
+    NAMED(minke_model_meta_value_at, (NULL, 0, NULL, 0, NULL));
+    NAMED(minke_model_meta_value, (NULL, NULL, NULL, 0, NULL));
 
     /* Tokenizer. */
     NAMED(minke_tokenizer_open, (NULL, NULL));
