@@ -1083,6 +1083,27 @@ minke_status minke_tokenizer_token_to_id(const struct minke_tokenizer *tok,
                                          uint32_t *id);
 
 /**
+ * Token `id` as the vocabulary spells it (`"Ġhello"`, `"<|im_end|>"`):
+ * the inverse of `minke_tokenizer_token_to_id()`, NUL-terminated into
+ * `buf` of `size` bytes. (`minke_tokenizer_token_to_piece()` gives the
+ * bytes the token stands for instead.) Sizing as
+ * `minke_tokenizer_decode()`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_TOKEN_OUT_OF_RANGE`,
+ * `MINKE_ERR_TOKENIZER` (an id inside the vocabulary that no token has)
+ * or `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+ *
+ * # Safety
+ * `tok` is NULL or a live tokenizer; `buf` NULL or writable for `size`
+ * bytes; `n_bytes` NULL or writable.
+ */
+minke_status minke_tokenizer_id_to_token(const struct minke_tokenizer *tok,
+                                         uint32_t id,
+                                         char *buf,
+                                         size_t size,
+                                         size_t *n_bytes);
+
+/**
  * The tokenizer's vocabulary size (ids are below it); 0 if `tok` is NULL.
  * Thread-safe.
  *
@@ -1118,6 +1139,17 @@ int32_t minke_tokenizer_eos(const struct minke_tokenizer *tok);
  * `tok` is NULL or a live tokenizer.
  */
 int32_t minke_tokenizer_pad(const struct minke_tokenizer *tok);
+
+/**
+ * The token that ends a turn in the model's chat format (`<|im_end|>`,
+ * `<|eot_id|>`, `<｜end▁of▁sentence｜>`...), or -1 if its vocabulary has
+ * none that minke knows (or `tok` is NULL). It is one of the ids that end
+ * generation (`minke_tokenizer_is_eog()`). Thread-safe.
+ *
+ * # Safety
+ * `tok` is NULL or a live tokenizer.
+ */
+int32_t minke_tokenizer_eot(const struct minke_tokenizer *tok);
 
 /**
  * Whether `id` ends generation (end of sequence or end of turn, e.g.
@@ -1238,6 +1270,79 @@ minke_status minke_tokenizer_encode_chat(const struct minke_tokenizer *tok,
                                          uint32_t *tokens,
                                          size_t capacity,
                                          size_t *n_tokens);
+
+/**
+ * The model's chat template (Jinja source text), NUL-terminated into
+ * `buf` of `size` bytes: to show it, or to start a custom template for
+ * `minke_tokenizer_apply_template()` from. Sizing as
+ * `minke_tokenizer_decode()`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_TOKENIZER` (the model has no
+ * chat template: see `minke_tokenizer_has_chat_template()`) or
+ * `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+ *
+ * # Safety
+ * `tok` is NULL or a live tokenizer; `buf` NULL or writable for `size`
+ * bytes; `n_bytes` NULL or writable.
+ */
+minke_status minke_tokenizer_chat_template(const struct minke_tokenizer *tok,
+                                           char *buf,
+                                           size_t size,
+                                           size_t *n_bytes);
+
+/**
+ * `minke_tokenizer_apply_chat_template()` with `tmpl`, a Jinja chat
+ * template of the caller's (NUL-terminated UTF-8), in place of the
+ * model's: rendered the same way (`bos_token` and `eos_token` are the
+ * tokenizer's; `messages`, `add_generation_prompt`, `raise_exception`
+ * and `strftime_now` as transformers gives them) and within the same
+ * limits on its size (256 KiB), nesting, work and output. The template
+ * is checked and compiled on every call. The tokenizer need not have a
+ * template of its own. Sizing as `minke_tokenizer_decode()`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` (`tok`, `tmpl`, `n_bytes`, `messages` with
+ * `n_messages > 0`, or a role or content), `MINKE_ERR_UTF8`,
+ * `MINKE_ERR_TOKENIZER` (the template does not compile, fails or goes
+ * past a limit; the message says where) or `MINKE_ERR_BUFFER_TOO_SMALL`.
+ * Thread-safe.
+ *
+ * # Safety
+ * As `minke_tokenizer_apply_chat_template()`; `tmpl` is NULL or
+ * NUL-terminated.
+ */
+minke_status minke_tokenizer_apply_template(const struct minke_tokenizer *tok,
+                                            const char *tmpl,
+                                            const struct minke_chat_message *messages,
+                                            size_t n_messages,
+                                            bool add_generation_prompt,
+                                            char *buf,
+                                            size_t size,
+                                            size_t *n_bytes);
+
+/**
+ * `minke_tokenizer_encode_chat()` with `tmpl`, a Jinja chat template of
+ * the caller's, in place of the model's (rendered as
+ * `minke_tokenizer_apply_template()` renders it): the prompt's token
+ * ids, with special-token text in a message kept as text. Sizing as
+ * `minke_tokenizer_encode()`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` (`tok`, `tmpl`, `n_tokens`, `messages`
+ * with `n_messages > 0`, a role or content, or `tokens` with
+ * `capacity > 0`), `MINKE_ERR_UTF8`, `MINKE_ERR_TOKENIZER` (the template
+ * does not compile, fails or goes past a limit) or
+ * `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+ *
+ * # Safety
+ * As `minke_tokenizer_encode_chat()`; `tmpl` is NULL or NUL-terminated.
+ */
+minke_status minke_tokenizer_encode_chat_template(const struct minke_tokenizer *tok,
+                                                  const char *tmpl,
+                                                  const struct minke_chat_message *messages,
+                                                  size_t n_messages,
+                                                  bool add_generation_prompt,
+                                                  uint32_t *tokens,
+                                                  size_t capacity,
+                                                  size_t *n_tokens);
 
 /**
  * ------------------------------------------------------------------

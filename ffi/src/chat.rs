@@ -6,7 +6,7 @@
 use crate::boundary::{
     arg_ref, arg_slice, arg_str, ffi_boundary, fn_name, out, write_items, write_text,
 };
-use crate::status::{minke_status, FfiResult};
+use crate::status::{minke_status, FfiError, FfiResult};
 use crate::tokenizer::{get, minke_tokenizer};
 use minke::ChatMessage;
 use std::ffi::c_char;
@@ -138,6 +138,130 @@ pub unsafe extern "C" fn minke_tokenizer_encode_chat(
             )
         };
         let ids = tk.tok()?.encode_chat(&chat, add_generation_prompt)?;
+        // SAFETY: `tokens` is NULL or writable for `capacity` ids (caller).
+        unsafe { write_items(tokens, capacity, &ids, n, "tokens") }
+    })
+}
+
+/// The model's chat template (Jinja source text), NUL-terminated into
+/// `buf` of `size` bytes: to show it, or to start a custom template for
+/// `minke_tokenizer_apply_template()` from. Sizing as
+/// `minke_tokenizer_decode()`.
+///
+/// Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_TOKENIZER` (the model has no
+/// chat template: see `minke_tokenizer_has_chat_template()`) or
+/// `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+///
+/// # Safety
+/// `tok` is NULL or a live tokenizer; `buf` NULL or writable for `size`
+/// bytes; `n_bytes` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn minke_tokenizer_chat_template(
+    tok: *const minke_tokenizer,
+    buf: *mut c_char,
+    size: usize,
+    n_bytes: *mut usize,
+) -> minke_status {
+    ffi_boundary(fn_name!(), || {
+        // SAFETY: the caller's contract, for each pointer.
+        let (tk, n) = unsafe { (arg_ref(tok, "tok")?, out(n_bytes, "n_bytes")?) };
+        n.set(0);
+        let text = tk.tok()?.chat_template().ok_or_else(|| {
+            FfiError::new(
+                minke_status::MINKE_ERR_TOKENIZER,
+                "the model has no chat template",
+            )
+        })?;
+        // SAFETY: `buf` is NULL or writable for `size` bytes (caller).
+        unsafe { write_text(buf, size, text.as_bytes(), n, "buf") }
+    })
+}
+
+/// `minke_tokenizer_apply_chat_template()` with `tmpl`, a Jinja chat
+/// template of the caller's (NUL-terminated UTF-8), in place of the
+/// model's: rendered the same way (`bos_token` and `eos_token` are the
+/// tokenizer's; `messages`, `add_generation_prompt`, `raise_exception`
+/// and `strftime_now` as transformers gives them) and within the same
+/// limits on its size (256 KiB), nesting, work and output. The template
+/// is checked and compiled on every call. The tokenizer need not have a
+/// template of its own. Sizing as `minke_tokenizer_decode()`.
+///
+/// Returns `MINKE_ERR_NULL_ARG` (`tok`, `tmpl`, `n_bytes`, `messages` with
+/// `n_messages > 0`, or a role or content), `MINKE_ERR_UTF8`,
+/// `MINKE_ERR_TOKENIZER` (the template does not compile, fails or goes
+/// past a limit; the message says where) or `MINKE_ERR_BUFFER_TOO_SMALL`.
+/// Thread-safe.
+///
+/// # Safety
+/// As `minke_tokenizer_apply_chat_template()`; `tmpl` is NULL or
+/// NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn minke_tokenizer_apply_template(
+    tok: *const minke_tokenizer,
+    tmpl: *const c_char,
+    messages: *const minke_chat_message,
+    n_messages: usize,
+    add_generation_prompt: bool,
+    buf: *mut c_char,
+    size: usize,
+    n_bytes: *mut usize,
+) -> minke_status {
+    ffi_boundary(fn_name!(), || {
+        // SAFETY: the caller's contract, for each pointer.
+        let (tk, tmpl, chat, n) = unsafe {
+            (
+                arg_ref(tok, "tok")?,
+                arg_str(tmpl, "tmpl")?,
+                chat_messages(messages, n_messages)?,
+                out(n_bytes, "n_bytes")?,
+            )
+        };
+        let text = tk
+            .tok()?
+            .apply_template(tmpl, &chat, add_generation_prompt)?;
+        // SAFETY: `buf` is NULL or writable for `size` bytes (caller).
+        unsafe { write_text(buf, size, text.as_bytes(), n, "buf") }
+    })
+}
+
+/// `minke_tokenizer_encode_chat()` with `tmpl`, a Jinja chat template of
+/// the caller's, in place of the model's (rendered as
+/// `minke_tokenizer_apply_template()` renders it): the prompt's token
+/// ids, with special-token text in a message kept as text. Sizing as
+/// `minke_tokenizer_encode()`.
+///
+/// Returns `MINKE_ERR_NULL_ARG` (`tok`, `tmpl`, `n_tokens`, `messages`
+/// with `n_messages > 0`, a role or content, or `tokens` with
+/// `capacity > 0`), `MINKE_ERR_UTF8`, `MINKE_ERR_TOKENIZER` (the template
+/// does not compile, fails or goes past a limit) or
+/// `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+///
+/// # Safety
+/// As `minke_tokenizer_encode_chat()`; `tmpl` is NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn minke_tokenizer_encode_chat_template(
+    tok: *const minke_tokenizer,
+    tmpl: *const c_char,
+    messages: *const minke_chat_message,
+    n_messages: usize,
+    add_generation_prompt: bool,
+    tokens: *mut u32,
+    capacity: usize,
+    n_tokens: *mut usize,
+) -> minke_status {
+    ffi_boundary(fn_name!(), || {
+        // SAFETY: the caller's contract, for each pointer.
+        let (tk, tmpl, chat, n) = unsafe {
+            (
+                arg_ref(tok, "tok")?,
+                arg_str(tmpl, "tmpl")?,
+                chat_messages(messages, n_messages)?,
+                out(n_tokens, "n_tokens")?,
+            )
+        };
+        let ids = tk
+            .tok()?
+            .encode_chat_template(tmpl, &chat, add_generation_prompt)?;
         // SAFETY: `tokens` is NULL or writable for `capacity` ids (caller).
         unsafe { write_items(tokens, capacity, &ids, n, "tokens") }
     })

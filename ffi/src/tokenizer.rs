@@ -348,6 +348,43 @@ pub unsafe extern "C" fn minke_tokenizer_token_to_id(
     })
 }
 
+/// Token `id` as the vocabulary spells it (`"Ġhello"`, `"<|im_end|>"`):
+/// the inverse of `minke_tokenizer_token_to_id()`, NUL-terminated into
+/// `buf` of `size` bytes. (`minke_tokenizer_token_to_piece()` gives the
+/// bytes the token stands for instead.) Sizing as
+/// `minke_tokenizer_decode()`.
+///
+/// Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_TOKEN_OUT_OF_RANGE`,
+/// `MINKE_ERR_TOKENIZER` (an id inside the vocabulary that no token has)
+/// or `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+///
+/// # Safety
+/// `tok` is NULL or a live tokenizer; `buf` NULL or writable for `size`
+/// bytes; `n_bytes` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn minke_tokenizer_id_to_token(
+    tok: *const minke_tokenizer,
+    id: u32,
+    buf: *mut c_char,
+    size: usize,
+    n_bytes: *mut usize,
+) -> minke_status {
+    ffi_boundary(fn_name!(), || {
+        // SAFETY: the caller's contract, for each pointer.
+        let (tk, n) = unsafe { (arg_ref(tok, "tok")?, out(n_bytes, "n_bytes")?) };
+        let t = tk.tok()?;
+        tk.check_id(t, id)?;
+        let text = t.id_to_token(id).ok_or_else(|| {
+            FfiError::new(
+                minke_status::MINKE_ERR_TOKENIZER,
+                format!("no token has id {id} (a hole in the vocabulary)"),
+            )
+        })?;
+        // SAFETY: `buf` is NULL or writable for `size` bytes (caller).
+        unsafe { write_text(buf, size, text.as_bytes(), n, "buf") }
+    })
+}
+
 /// Runs a getter on a tokenizer; `fallback` if it is NULL.
 ///
 /// # Safety
@@ -421,6 +458,19 @@ pub unsafe extern "C" fn minke_tokenizer_eos(tok: *const minke_tokenizer) -> i32
 pub unsafe extern "C" fn minke_tokenizer_pad(tok: *const minke_tokenizer) -> i32 {
     // SAFETY: forwarded caller contract.
     unsafe { get(fn_name!(), tok, -1, |_, t| id_or_minus_one(t.pad_id())) }
+}
+
+/// The token that ends a turn in the model's chat format (`<|im_end|>`,
+/// `<|eot_id|>`, `<｜end▁of▁sentence｜>`...), or -1 if its vocabulary has
+/// none that minke knows (or `tok` is NULL). It is one of the ids that end
+/// generation (`minke_tokenizer_is_eog()`). Thread-safe.
+///
+/// # Safety
+/// `tok` is NULL or a live tokenizer.
+#[no_mangle]
+pub unsafe extern "C" fn minke_tokenizer_eot(tok: *const minke_tokenizer) -> i32 {
+    // SAFETY: forwarded caller contract.
+    unsafe { get(fn_name!(), tok, -1, |_, t| id_or_minus_one(t.eot_id())) }
 }
 
 /// Whether `id` ends generation (end of sequence or end of turn, e.g.

@@ -46,9 +46,15 @@ int main(void)
     NAMED(minke_tokenizer_decode, (NULL, NULL, 0, NULL, 0, NULL));
     NAMED(minke_tokenizer_token_to_piece, (NULL, 0, NULL, 0, NULL));
     NAMED(minke_tokenizer_token_to_id, (NULL, NULL, NULL));
+    NAMED(minke_tokenizer_id_to_token, (NULL, 0, NULL, 0, NULL));
+    NAMED(minke_tokenizer_eog_ids, (NULL, NULL, NULL));
+
+    /* Chat templates. */
     NAMED(minke_tokenizer_apply_chat_template, (NULL, NULL, 0, false, NULL, 0, NULL));
     NAMED(minke_tokenizer_encode_chat, (NULL, NULL, 0, false, NULL, 0, NULL));
-    NAMED(minke_tokenizer_eog_ids, (NULL, NULL, NULL));
+    NAMED(minke_tokenizer_chat_template, (NULL, NULL, 0, NULL));
+    NAMED(minke_tokenizer_apply_template, (NULL, NULL, NULL, 0, false, NULL, 0, NULL));
+    NAMED(minke_tokenizer_encode_chat_template, (NULL, NULL, NULL, 0, false, NULL, 0, NULL));
 
     /* Session. */
     NAMED(minke_session_default_params, (NULL, sizeof(minke_session_params)));
