@@ -1520,6 +1520,25 @@ uint32_t minke_session_n_ctx(const struct minke_session *session);
 uint32_t minke_session_n_threads(const struct minke_session *session);
 
 /**
+ * Runs the session on `n_threads` threads from now on (the caller's
+ * included; more than 64 count as 64): its worker threads are replaced
+ * and their scratch memory made anew, here, so that prefill and decode
+ * still allocate nothing; the KV cache and position are kept, and the
+ * results are the same bits on any number of threads. Use it to give a
+ * session fewer cores while other work runs, and more after.
+ * `minke_session_n_threads()` gives the number in use; asking for it
+ * again does nothing.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (`n_threads` is
+ * 0) or `MINKE_ERR_RESOURCES` (a worker thread would not start: the
+ * session keeps its threads). One thread at a time per session.
+ *
+ * # Safety
+ * `session` is NULL or a live session.
+ */
+minke_status minke_session_set_n_threads(struct minke_session *session, uint32_t n_threads);
+
+/**
  * ------------------------------------------------------------------
  * Sampler: choose the next token from logits.
  * ------------------------------------------------------------------
@@ -1934,6 +1953,20 @@ minke_status minke_session_set_adapter(struct minke_session *session,
  * thread, with `user_data` until it is replaced.
  */
 minke_status minke_log_set(minke_log_fn callback, uint32_t min_level, void *user_data);
+
+/**
+ * ------------------------------------------------------------------
+ * System: what minke runs on this machine.
+ * ------------------------------------------------------------------
+ *
+ * The name of the kernel set that runs the models' arithmetic on this
+ * CPU, e.g. `"avx512-vnni"`, `"avx2"`, `"neon-dotprod"` or `"scalar"`:
+ * the best the CPU supports, or the one the `MINKE_ISA` environment
+ * variable names. `""` if none can run (`MINKE_ISA` names a set this CPU
+ * lacks; `minke_session_new()` then fails with the reason). Chosen once
+ * per process. The string is static: never free it. Thread-safe.
+ */
+const char *minke_kernels_name(void);
 
 #ifdef __cplusplus
 }  // extern "C"

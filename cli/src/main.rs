@@ -358,7 +358,7 @@ fn info(path: PathBuf, ctx: usize, opts: ModelOpts) -> Res {
         Err(e) => println!("tokenizer:     none ({e})"),
     }
     let kernels = minke::quant::Kernels::get()?;
-    println!("kernel set:    {}", kernels.isa);
+    println!("kernel set:    {}", kernels.name);
     let p = SessionParams {
         n_ctx: ctx,
         ..opts.session()

@@ -207,6 +207,37 @@ impl<'m> Session<'m> {
         self.kernels
     }
 
+    /// Runs the session on `n` threads from now on (the caller's
+    /// included; at most [`crate::threads::MAX_THREADS`]): the worker pool
+    /// and the per-thread scratch are made anew, here, and the KV cache and
+    /// position are kept, so a conversation goes on where it was. Results
+    /// do not depend on the thread count: the logits are the same bits on
+    /// any number of threads. Like [`Session::new`], it allocates what the
+    /// session will use, so `prefill` and `decode` still allocate nothing.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for 0; [`Error::Resources`] when a worker
+    /// thread cannot start (the session then keeps its old threads).
+    pub fn set_n_threads(&mut self, n: usize) -> Result<()> {
+        if n == 0 {
+            return Err(Error::InvalidArgument(
+                "n_threads must be at least 1".into(),
+            ));
+        }
+        let n = n.min(crate::threads::MAX_THREADS);
+        if n == self.pool.n_threads() {
+            return Ok(());
+        }
+        let pool = ThreadPool::new(n)?;
+        let n = pool.n_threads();
+        self.state.set_threads(self.model, &self.params, n);
+        // The old pool's workers stop and are joined as it drops.
+        self.pool = pool;
+        self.params.n_threads = n;
+        log_debug!("session: {n} threads");
+        Ok(())
+    }
+
     /// Applies a LoRA adapter (times `scale`) on top of the shared model's
     /// weights from the next token on, or removes it with `None`. Other
     /// sessions over the same model are not affected. The KV cache is kept:

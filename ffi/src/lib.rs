@@ -17,7 +17,7 @@
 // The header's order: cbindgen takes these modules in turn, and each
 // module's items in source order, so the header reads in the order of a
 // program's life, as llama.h does, with what is not part of that life
-// (logging) last. The first function of each module
+// (logging, the machine) last. The first function of each module
 // opens its section with a banner in its comment. (One module a group,
 // or rustfmt would sort them by name.)
 pub mod version;
@@ -45,6 +45,8 @@ pub mod best_of_n;
 pub mod lora;
 
 pub mod log;
+
+pub mod system;
 
 pub use best_of_n::{minke_candidates, minke_rank_fn};
 pub use chat::minke_chat_message;

@@ -528,3 +528,31 @@ pub unsafe extern "C" fn minke_session_n_threads(session: *const minke_session) 
         unsafe { arg_ref(session, "session") }.map_or(0, |s| s.session.params().n_threads as u32)
     })
 }
+
+/// Runs the session on `n_threads` threads from now on (the caller's
+/// included; more than 64 count as 64): its worker threads are replaced
+/// and their scratch memory made anew, here, so that prefill and decode
+/// still allocate nothing; the KV cache and position are kept, and the
+/// results are the same bits on any number of threads. Use it to give a
+/// session fewer cores while other work runs, and more after.
+/// `minke_session_n_threads()` gives the number in use; asking for it
+/// again does nothing.
+///
+/// Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (`n_threads` is
+/// 0) or `MINKE_ERR_RESOURCES` (a worker thread would not start: the
+/// session keeps its threads). One thread at a time per session.
+///
+/// # Safety
+/// `session` is NULL or a live session.
+#[no_mangle]
+pub unsafe extern "C" fn minke_session_set_n_threads(
+    session: *mut minke_session,
+    n_threads: u32,
+) -> minke_status {
+    ffi_boundary(fn_name!(), || {
+        // SAFETY: NULL or live (caller).
+        let s = unsafe { arg_mut(session, "session") }?;
+        s.session.set_n_threads(n_threads as usize)?;
+        Ok(())
+    })
+}

@@ -48,6 +48,14 @@ impl State {
         }
     }
 
+    /// Remakes the per-thread scratch for a pool of `threads` threads.
+    pub fn set_threads(&mut self, m: &Model, p: &crate::SessionParams, threads: usize) {
+        match self {
+            State::Llama(s) => s.set_threads(&m.config, p, threads),
+            State::Deepseek(s) => s.set_threads(&m.config, p, threads),
+        }
+    }
+
     /// Bytes of the KV cache a session with `p` holds (DeepSeek: the MLA
     /// latent cache).
     pub fn kv_bytes(m: &Model, p: &crate::SessionParams) -> usize {

@@ -65,6 +65,7 @@ int main(void)
     NAMED(minke_session_decode, (NULL, 0, NULL));
     NAMED(minke_session_logits, (NULL, NULL, NULL));
     NAMED(minke_session_rewind, (NULL, 0));
+    NAMED(minke_session_set_n_threads, (NULL, 1));
 
     /* Sampler. */
     NAMED(minke_sampler_default_params, (NULL, sizeof(minke_sampler_params)));
