@@ -16,6 +16,10 @@
  *   back, and MINKE_ERR_BUFFER_TOO_SMALL says to call again with more room.
  * - Threads: a model (and its tokenizer) may be used by any number of
  *   threads at once; a session or a sampler by one thread at a time.
+ *
+ * Types come first; the functions then follow a program's life, each
+ * section opened by a banner: version, status and errors, model,
+ * tokenizer, session, sampler, generate, score, best-of-N, LoRA.
  */
 
 #ifndef MINKE_H
@@ -24,30 +28,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-/**
- * `minke_session_params.flags`: keep an `n_ctx` beyond the context the
- * model was trained for (`minke_model_n_ctx_train()`); without it,
- * `minke_session_new()` clamps `n_ctx` to that length. Positions past
- * training give poor text unless the model's RoPE scaling covers them.
- */
-#define MINKE_SESSION_ALLOW_LONG_CONTEXT 1
-
-/**
- * `minke_tokenizer_encode_ex()` flag: put the model's prefix tokens
- * (e.g. BOS) first, as for a prompt that starts a conversation.
- */
-#define MINKE_ENCODE_ADD_SPECIAL 1
-
-/**
- * `minke_tokenizer_encode_ex()` flag: turn special-token text
- * (`<|im_start|>`) into that control token. Without it, such text is
- * encoded as ordinary text, as Hugging Face tokenizers do with
- * `split_special_tokens=True` (added tokens that are not control tokens,
- * such as DeepSeek-V3's `<think>`, still match). Set it only for text
- * the app wrote: with it, a user who types `<|im_end|>` ends the turn.
- */
-#define MINKE_ENCODE_PARSE_SPECIAL 2
 
 /**
  * Major version of the library these declarations belong to.
@@ -71,6 +51,30 @@
  * named `libminke.so.<MINKE_ABI_VERSION>`.
  */
 #define MINKE_ABI_VERSION 1
+
+/**
+ * `minke_tokenizer_encode_ex()` flag: put the model's prefix tokens
+ * (e.g. BOS) first, as for a prompt that starts a conversation.
+ */
+#define MINKE_ENCODE_ADD_SPECIAL 1
+
+/**
+ * `minke_tokenizer_encode_ex()` flag: turn special-token text
+ * (`<|im_start|>`) into that control token. Without it, such text is
+ * encoded as ordinary text, as Hugging Face tokenizers do with
+ * `split_special_tokens=True` (added tokens that are not control tokens,
+ * such as DeepSeek-V3's `<think>`, still match). Set it only for text
+ * the app wrote: with it, a user who types `<|im_end|>` ends the turn.
+ */
+#define MINKE_ENCODE_PARSE_SPECIAL 2
+
+/**
+ * `minke_session_params.flags`: keep an `n_ctx` beyond the context the
+ * model was trained for (`minke_model_n_ctx_train()`); without it,
+ * `minke_session_new()` clamps `n_ctx` to that length. Positions past
+ * training give poor text unless the model's RoPE scaling covers them.
+ */
+#define MINKE_SESSION_ALLOW_LONG_CONTEXT 1
 
 /**
  * The result of a C call: `MINKE_OK` (0) or a non-zero error code. On an
@@ -164,6 +168,41 @@ enum minke_status
 typedef enum minke_status minke_status;
 #else
 typedef uint32_t minke_status;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * How much a log message matters, least first.
+ */
+enum minke_log_level
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Detail: sizes chosen, tensors skipped, every call that failed
+   * (with the message `minke_last_error()` gives).
+   */
+  MINKE_LOG_DEBUG = 1,
+  /**
+   * What the library did: a model opened (what it is, how long it took).
+   */
+  MINKE_LOG_INFO = 2,
+  /**
+   * A choice made for the caller, or a part of a model it cannot use
+   * (a tokenizer it cannot build: the model runs on token ids only).
+   */
+  MINKE_LOG_WARN = 3,
+  /**
+   * A failure.
+   */
+  MINKE_LOG_ERROR = 4,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum minke_log_level minke_log_level;
+#else
+typedef uint32_t minke_log_level;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -276,6 +315,136 @@ typedef struct minke_session minke_session;
 typedef struct minke_tokenizer minke_tokenizer;
 
 /**
+ * Receives the progress of `minke_model_open()`: `progress` is the
+ * fraction done, 0 first, then values that never decrease, 1 last when
+ * the model is ready. Without mmap, reading the file advances it by
+ * bytes read (every 16 MiB); then checking the tensors advances it by
+ * tensors, binding the weights and building the tokenizer take the rest.
+ * With mmap nothing is read, so the tensors take the whole range. The
+ * steps are shares of the work, not of the time.
+ *
+ * Return `true` to go on, `false` to stop the load: `minke_model_open()`
+ * then frees what it made and returns `MINKE_ERR_ABORTED`. It runs on
+ * the thread that called `minke_model_open()`, with the params'
+ * `progress_user_data`, and must not unwind (throw) into minke.
+ */
+typedef bool (*minke_progress_fn)(float progress, void *user_data);
+
+/**
+ * How a model is opened. Fill it with `minke_model_default_params()`,
+ * then change fields.
+ */
+typedef struct minke_model_params {
+  /**
+   * `sizeof(minke_model_params)` as the caller compiled it; set by
+   * `minke_model_default_params()`.
+   */
+  uint32_t size;
+  /**
+   * Threads a session of this model uses when its own params say 0.
+   * 0 (the default): one per CPU core.
+   */
+  uint32_t n_threads;
+  /**
+   * Map the weights in place (the default: opening costs nothing, the
+   * file must not change while the model is open: a file truncated
+   * under the map kills the process with SIGBUS when a weight past its
+   * new end is read, and one rewritten in place changes the weights in
+   * use). `false` reads the file into the process's own memory, in
+   * 2 MiB pages where the OS allows: one copy at open, then full decode
+   * speed whatever the page cache holds, and the file may change or go
+   * away once open. Choose `false` where other programs may replace
+   * model files.
+   */
+  bool use_mmap;
+  /**
+   * Check at open what is otherwise checked when first used: the
+   * tokenizer must build (`MINKE_ERR_TOKENIZER` otherwise) and the
+   * configuration must be in range. Default `false`: a model whose
+   * tokenizer minke cannot build still opens and runs on token ids.
+   */
+  bool validate;
+  /**
+   * Called during `minke_model_open()` with how much of the load is
+   * done (default NULL: none). A caller compiled against the struct
+   * before this field (12 bytes) gets NULL.
+   */
+  minke_progress_fn progress;
+  /**
+   * Passed to `progress` (default NULL).
+   */
+  void *progress_user_data;
+} minke_model_params;
+
+/**
+ * One turn of a conversation, for `minke_tokenizer_apply_chat_template()`.
+ */
+typedef struct minke_chat_message {
+  /**
+   * `"system"`, `"user"`, `"assistant"`...: NUL-terminated UTF-8.
+   */
+  const char *role;
+  /**
+   * The message text: NUL-terminated UTF-8.
+   */
+  const char *content;
+} minke_chat_message;
+
+/**
+ * How a session is sized. Fill it with `minke_session_default_params()`,
+ * then change fields.
+ */
+typedef struct minke_session_params {
+  /**
+   * `sizeof(minke_session_params)` as the caller compiled it; set by
+   * `minke_session_default_params()`.
+   */
+  uint32_t size;
+  /**
+   * Context length in tokens, prompt and generation together (default
+   * 2048), clamped to the model's trained context unless `flags` has
+   * `MINKE_SESSION_ALLOW_LONG_CONTEXT` (`minke_session_n_ctx()` gives
+   * the length in use). Memory grows linearly with it: see
+   * `minke_session_bytes()`; a session larger than the machine's
+   * memory is `MINKE_ERR_RESOURCES`.
+   */
+  uint32_t n_ctx;
+  /**
+   * Worker threads, the caller's included. 0 (the default): the model's
+   * `n_threads`. At most 64 are used (`minke_session_n_threads()` gives
+   * the number in use).
+   */
+  uint32_t n_threads;
+  /**
+   * Most prompt tokens run through the layers at once (default 64;
+   * at most `n_ctx`).
+   */
+  uint32_t n_batch;
+  /**
+   * A `minke_kv_type` value (default `MINKE_KV_F16`).
+   */
+  uint32_t kv_type;
+  /**
+   * Keep the logits of every prompt position, not only the last (for
+   * scoring); costs `n_batch * n_vocab` floats more. Default `false`.
+   */
+  bool logits_all;
+  /**
+   * `MINKE_SESSION_*` bits (default 0). A caller compiled against the
+   * struct before this field (24 bytes) gets 0.
+   */
+  uint32_t flags;
+} minke_session_params;
+
+/**
+ * Asked before each layer of every prefill and decode (and so between
+ * the tokens `minke_generate()` runs), on the thread that made the call:
+ * return `true` to stop. It must be cheap, must not call minke on the same
+ * session, and must not unwind (throw) into minke.
+ */
+typedef bool (*minke_abort_fn)(void *user_data);
+
+/**
  * Sampling settings. Fill it with `minke_sampler_default_params()` (greedy
  * decoding, no penalties), then change fields.
  */
@@ -374,25 +543,6 @@ typedef struct minke_generate_params {
 } minke_generate_params;
 
 /**
- * Scores one candidate of `minke_best_of_n()`; higher is better. `text`
- * is the candidate's text, `text_len` bytes of UTF-8 followed by a NUL;
- * `tokens` its `n_tokens` generated ids (an end-of-generation token that
- * ended it included). Both are borrowed for the call only.
- *
- * Return NaN to abort `minke_best_of_n()` (it then fails with
- * `MINKE_ERR_INVALID_ARG`). It runs on the thread that called
- * `minke_best_of_n()`, and may use other minke handles, e.g. tokenize the
- * text and call `minke_session_reward()` on a reward model's session; it
- * must not call functions on the session being used, nor unwind (throw)
- * into minke.
- */
-typedef double (*minke_rank_fn)(const char *text,
-                                size_t text_len,
-                                const uint32_t *tokens,
-                                size_t n_tokens,
-                                void *user_data);
-
-/**
  * What `minke_generate()` did. The caller sets `size` to
  * `sizeof(minke_generate_result)` before the call, with
  * `minke_generate_default_result()` or by hand; minke fills the rest.
@@ -435,236 +585,66 @@ typedef struct minke_generate_result {
 typedef bool (*minke_piece_fn)(const char *piece, size_t len, void *user_data);
 
 /**
- * How a model is opened. Fill it with `minke_model_default_params()`,
- * then change fields.
+ * Scores one candidate of `minke_best_of_n()`; higher is better. `text`
+ * is the candidate's text, `text_len` bytes of UTF-8 followed by a NUL;
+ * `tokens` its `n_tokens` generated ids (an end-of-generation token that
+ * ended it included). Both are borrowed for the call only.
+ *
+ * Return NaN to abort `minke_best_of_n()` (it then fails with
+ * `MINKE_ERR_INVALID_ARG`). It runs on the thread that called
+ * `minke_best_of_n()`, and may use other minke handles, e.g. tokenize the
+ * text and call `minke_session_reward()` on a reward model's session; it
+ * must not call functions on the session being used, nor unwind (throw)
+ * into minke.
  */
-typedef struct minke_model_params {
-  /**
-   * `sizeof(minke_model_params)` as the caller compiled it; set by
-   * `minke_model_default_params()`.
-   */
-  uint32_t size;
-  /**
-   * Threads a session of this model uses when its own params say 0.
-   * 0 (the default): one per CPU core.
-   */
-  uint32_t n_threads;
-  /**
-   * Map the weights in place (the default: opening costs nothing, the
-   * file must not change while the model is open: a file truncated
-   * under the map kills the process with SIGBUS when a weight past its
-   * new end is read, and one rewritten in place changes the weights in
-   * use). `false` reads the file into the process's own memory, in
-   * 2 MiB pages where the OS allows: one copy at open, then full decode
-   * speed whatever the page cache holds, and the file may change or go
-   * away once open. Choose `false` where other programs may replace
-   * model files.
-   */
-  bool use_mmap;
-  /**
-   * Check at open what is otherwise checked when first used: the
-   * tokenizer must build (`MINKE_ERR_TOKENIZER` otherwise) and the
-   * configuration must be in range. Default `false`: a model whose
-   * tokenizer minke cannot build still opens and runs on token ids.
-   */
-  bool validate;
-} minke_model_params;
+typedef double (*minke_rank_fn)(const char *text,
+                                size_t text_len,
+                                const uint32_t *tokens,
+                                size_t n_tokens,
+                                void *user_data);
 
 /**
- * How a session is sized. Fill it with `minke_session_default_params()`,
- * then change fields.
+ * Receives one log message: its level, its text (NUL-terminated UTF-8,
+ * one line without a newline, borrowed for the call) and the
+ * `user_data` given to `minke_log_set()`. It is called on whichever
+ * thread logs (any thread that calls minke), so it must be thread-safe;
+ * it must not call `minke_log_set()` (refused), nor unwind (throw) into
+ * minke. A message logged by a minke call made inside it is dropped.
  */
-typedef struct minke_session_params {
-  /**
-   * `sizeof(minke_session_params)` as the caller compiled it; set by
-   * `minke_session_default_params()`.
-   */
-  uint32_t size;
-  /**
-   * Context length in tokens, prompt and generation together (default
-   * 2048), clamped to the model's trained context unless `flags` has
-   * `MINKE_SESSION_ALLOW_LONG_CONTEXT` (`minke_session_n_ctx()` gives
-   * the length in use). Memory grows linearly with it: see
-   * `minke_session_bytes()`; a session larger than the machine's
-   * memory is `MINKE_ERR_RESOURCES`.
-   */
-  uint32_t n_ctx;
-  /**
-   * Worker threads, the caller's included. 0 (the default): the model's
-   * `n_threads`. At most 64 are used (`minke_session_n_threads()` gives
-   * the number in use).
-   */
-  uint32_t n_threads;
-  /**
-   * Most prompt tokens run through the layers at once (default 64;
-   * at most `n_ctx`).
-   */
-  uint32_t n_batch;
-  /**
-   * A `minke_kv_type` value (default `MINKE_KV_F16`).
-   */
-  uint32_t kv_type;
-  /**
-   * Keep the logits of every prompt position, not only the last (for
-   * scoring); costs `n_batch * n_vocab` floats more. Default `false`.
-   */
-  bool logits_all;
-  /**
-   * `MINKE_SESSION_*` bits (default 0). A caller compiled against the
-   * struct before this field (24 bytes) gets 0.
-   */
-  uint32_t flags;
-} minke_session_params;
-
-/**
- * Asked before each layer of every prefill and decode (and so between
- * the tokens `minke_generate()` runs), on the thread that made the call:
- * return `true` to stop. It must be cheap, must not call minke on the same
- * session, and must not unwind (throw) into minke.
- */
-typedef bool (*minke_abort_fn)(void *user_data);
-
-/**
- * One turn of a conversation, for `minke_tokenizer_apply_chat_template()`.
- */
-typedef struct minke_chat_message {
-  /**
-   * `"system"`, `"user"`, `"assistant"`...: NUL-terminated UTF-8.
-   */
-  const char *role;
-  /**
-   * The message text: NUL-terminated UTF-8.
-   */
-  const char *content;
-} minke_chat_message;
+typedef void (*minke_log_fn)(minke_log_level level, const char *text, void *user_data);
 
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
 
 /**
- * Best-of-N: runs `prompt` (`n_prompt` ids, appended at the session's
- * current position) once, then generates `n` answers from it, each with
- * a fresh sampler of `sampler_params` (NULL: defaults; seeds
- * `seed`, `seed + 1`, ... `seed + n - 1`; use a temperature above 0 for
- * answers that differ) that has seen the prompt, stopping as
- * `generate_params` (NULL: defaults) says. Each answer is scored by
- * `rank` (called with `user_data`; NULL: the answer's mean log-probability
- * per token under the session's model) and the answers come back sorted
- * best first in `*out_candidates`, a new handle the caller owns and frees
- * with `minke_candidates_free()` (NULL on failure). Afterwards the
- * session holds the prompt and the last answer generated (not
- * necessarily the best): rewind to reuse the prompt.
+ * ------------------------------------------------------------------
+ * Version: the library's and the ABI's, to compare with the header's.
+ * ------------------------------------------------------------------
  *
- * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (`n` is 0, empty
- * prompt, bad params, or `rank` returned NaN), `MINKE_ERR_UTF8` (a stop
- * string), `MINKE_ERR_TOKEN_OUT_OF_RANGE`, `MINKE_ERR_CONTEXT_FULL` (the
- * prompt does not fit) or `MINKE_ERR_TOKENIZER` (the model has no
- * tokenizer). One thread at a time per session.
- *
- * # Safety
- * `session` NULL or live; `sampler_params` and `generate_params` NULL or
- * filled params structs (the latter's `stop` holding `n_stop`
- * NUL-terminated strings); `prompt` NULL or `n_prompt` readable ids;
- * `rank` NULL or a function safe to call with `user_data`;
- * `out_candidates` NULL or writable.
+ * The library's version as a NUL-terminated string, e.g. `"0.1.0"`: the
+ * version of the library actually loaded, which may differ from the
+ * header's `MINKE_VERSION_*` when linking dynamically. The string is
+ * static: never free it. Thread-safe.
  */
-minke_status minke_best_of_n(struct minke_session *session,
-                             const struct minke_sampler_params *sampler_params,
-                             const struct minke_generate_params *generate_params,
-                             const uint32_t *prompt,
-                             size_t n_prompt,
-                             uint32_t n,
-                             minke_rank_fn rank,
-                             void *user_data,
-                             struct minke_candidates **out_candidates);
+const char *minke_version(void);
 
 /**
- * Frees candidates. NULL does nothing. Free them once, when no other
- * thread reads them.
- *
- * # Safety
- * `candidates` is NULL or a pointer from `minke_best_of_n()` not yet
- * freed.
+ * `MINKE_ABI_VERSION` of the library actually loaded: compare it with the
+ * header's to detect a mismatched shared library. Thread-safe.
  */
-void minke_candidates_free(struct minke_candidates *candidates);
+uint32_t minke_abi_version(void);
 
 /**
- * Number of candidates (the `n` of `minke_best_of_n()`). 0 if
- * `candidates` is NULL. Thread-safe.
+ * ------------------------------------------------------------------
+ * Status and errors: what a call returned, and why it failed.
+ * ------------------------------------------------------------------
  *
- * # Safety
- * `candidates` is NULL or live.
+ * The name of a status code (`"MINKE_ERR_IO"`), or `"MINKE_ERR_UNKNOWN"`
+ * for a value this library does not know. The string is static: never
+ * free it. Thread-safe.
  */
-size_t minke_candidates_count(const struct minke_candidates *candidates);
-
-/**
- * Score of candidate `i` (0 is the best; scores never increase with
- * `i`). NaN if `candidates` is NULL or `i` out of range. Thread-safe.
- *
- * # Safety
- * `candidates` is NULL or live.
- */
-double minke_candidates_score(const struct minke_candidates *candidates, size_t i);
-
-/**
- * Sampler seed that produced candidate `i`: a fresh sampler with this
- * seed and the same params generates it again. 0 if `candidates` is NULL
- * or `i` out of range. Thread-safe.
- *
- * # Safety
- * `candidates` is NULL or live.
- */
-uint64_t minke_candidates_seed(const struct minke_candidates *candidates, size_t i);
-
-/**
- * Why candidate `i`'s generation stopped: a `minke_stop_reason` value.
- * `MINKE_STOP_MAX_TOKENS` if `candidates` is NULL or `i` out of range.
- * Thread-safe.
- *
- * # Safety
- * `candidates` is NULL or live.
- */
-uint32_t minke_candidates_stop_reason(const struct minke_candidates *candidates, size_t i);
-
-/**
- * Text of candidate `i`, UTF-8, into `buf` (`size` bytes) with a NUL,
- * snprintf-style: its length without the NUL goes to `*n_bytes` in every
- * case but bad arguments; a buffer too small gets an empty string and
- * `MINKE_ERR_BUFFER_TOO_SMALL` (`buf` may be NULL when `size` is 0).
- *
- * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (`i` out of
- * range) or `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
- *
- * # Safety
- * `candidates` NULL or live; `buf` NULL or writable for `size` bytes;
- * `n_bytes` NULL or writable.
- */
-minke_status minke_candidates_text(const struct minke_candidates *candidates,
-                                   size_t i,
-                                   char *buf,
-                                   size_t size,
-                                   size_t *n_bytes);
-
-/**
- * Generated token ids of candidate `i` (an end-of-generation token that
- * ended it included) into `tokens` (room for `capacity`), snprintf-style:
- * the count goes to `*n_tokens` in every case but bad arguments; too
- * little room writes nothing and gives `MINKE_ERR_BUFFER_TOO_SMALL`
- * (`tokens` may be NULL when `capacity` is 0).
- *
- * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (`i` out of
- * range) or `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
- *
- * # Safety
- * `candidates` NULL or live; `tokens` NULL or writable for `capacity`
- * ids; `n_tokens` NULL or writable.
- */
-minke_status minke_candidates_tokens(const struct minke_candidates *candidates,
-                                     size_t i,
-                                     uint32_t *tokens,
-                                     size_t capacity,
-                                     size_t *n_tokens);
+const char *minke_status_name(uint32_t status);
 
 /**
  * The message of the last call on the calling thread that failed, e.g.
@@ -676,119 +656,10 @@ minke_status minke_candidates_tokens(const struct minke_candidates *candidates,
 const char *minke_last_error(void);
 
 /**
- * Fills `params` (a struct of `size` bytes, normally
- * `sizeof(minke_generate_params)`) with the defaults and sets
- * `params->size`.
+ * ------------------------------------------------------------------
+ * Model: open a model file, ask what it holds, free it.
+ * ------------------------------------------------------------------
  *
- * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (`size` below
- * the first version of the struct). Thread-safe.
- *
- * # Safety
- * `params` is NULL or valid for writing `size` bytes.
- */
-minke_status minke_generate_default_params(struct minke_generate_params *params, uint32_t size);
-
-/**
- * Fills `result` (a struct of `size` bytes, normally
- * `sizeof(minke_generate_result)`) with the values of a call that
- * generated nothing (`MINKE_STOP_MAX_TOKENS`, zero counts and times) and
- * sets `result->size`, ready to pass to `minke_generate()`.
- *
- * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (`size` below
- * the first version of the struct). Thread-safe.
- *
- * # Safety
- * `result` is NULL or valid for writing `size` bytes.
- */
-minke_status minke_generate_default_result(struct minke_generate_result *result, uint32_t size);
-
-/**
- * Generates text: runs `prompt` (`n_prompt` token ids, appended at the
- * session's current position), then samples and decodes until a stop
- * condition in `params` (NULL: defaults), calling `on_piece` (may be
- * NULL) with the text as it comes. The sampler records the prompt and the
- * generated tokens. Afterwards the session holds the prompt and every
- * generated token but the last (`minke_session_pos()`), so a follow-up
- * turn can continue from there. `result` (may be NULL; its `size` set by
- * the caller) receives counts, timings and the stop reason.
- *
- * Returns `MINKE_OK` also when the callback stopped generation
- * (`MINKE_STOP_CANCELLED`); otherwise `MINKE_ERR_NULL_ARG`,
- * `MINKE_ERR_INVALID_ARG` (empty prompt, bad params, an empty stop
- * string), `MINKE_ERR_UTF8`
- * (a stop string), `MINKE_ERR_TOKEN_OUT_OF_RANGE`,
- * `MINKE_ERR_CONTEXT_FULL` (the prompt does not fit) or
- * `MINKE_ERR_TOKENIZER` (the model has no tokenizer). One thread at a
- * time per session and per sampler.
- *
- * # Safety
- * `session`, `sampler` NULL or live; `prompt` NULL or `n_prompt` readable
- * ids; `params` NULL or a filled params struct whose `stop` holds
- * `n_stop` NUL-terminated strings; `on_piece` NULL or a function safe to
- * call with `user_data`; `result` NULL or a struct of `result->size`
- * writable bytes.
- */
-minke_status minke_generate(struct minke_session *session,
-                            struct minke_sampler *sampler,
-                            const uint32_t *prompt,
-                            size_t n_prompt,
-                            const struct minke_generate_params *params,
-                            minke_piece_fn on_piece,
-                            void *user_data,
-                            struct minke_generate_result *result);
-
-/**
- * Loads a LoRA adapter from a PEFT folder (`adapter_config.json` and
- * `adapter_model.safetensors`, f32/f16/bf16). `path` is a NUL-terminated
- * UTF-8 path. On success `*out_lora` is a new adapter that the caller
- * owns and frees with `minke_lora_free()`; on failure it is set to NULL.
- * The adapter is checked against a model when attached to a session
- * (`minke_session_set_adapter()`), not here.
- *
- * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_UTF8`, `MINKE_ERR_IO` (a file
- * is missing or unreadable), `MINKE_ERR_FORMAT` (malformed config or
- * tensors) or `MINKE_ERR_UNSUPPORTED`. Thread-safe.
- *
- * # Safety
- * `path` is NULL or a NUL-terminated string; `out_lora` is NULL or valid
- * for writing a pointer.
- */
-minke_status minke_lora_open(const char *path, struct minke_lora **out_lora);
-
-/**
- * Frees an adapter handle. NULL does nothing. Sessions it is attached to
- * keep the adapter alive and go on using it until they are freed or
- * given another adapter. Free it once, when no other thread uses the
- * handle.
- *
- * # Safety
- * `lora` is NULL or a pointer from `minke_lora_open()` not yet freed.
- */
-void minke_lora_free(struct minke_lora *lora);
-
-/**
- * Applies `lora` times `scale` (1: the adapter as trained, 0: no effect)
- * to the session's model from the next token on; NULL removes the
- * adapter. Other sessions of the model are not affected, and one adapter
- * may be attached to any number of sessions, of any thread. The KV cache
- * is kept: rewind (`minke_session_rewind()`) if earlier positions must be
- * computed with the new weights too. On failure the session keeps the
- * adapter it had.
- *
- * Returns `MINKE_ERR_NULL_ARG` (`session`), `MINKE_ERR_INVALID_ARG` (the
- * adapter adapts a weight the model lacks or of another shape, or
- * `scale` is not finite) or `MINKE_ERR_UNSUPPORTED` (a run-time adapter
- * on DeepSeek's `kv_b_proj`: merge it into the file instead). One thread
- * at a time per session; `lora` may be used by other threads meanwhile.
- *
- * # Safety
- * `session` is NULL or a live session; `lora` is NULL or a live adapter.
- */
-minke_status minke_session_set_adapter(struct minke_session *session,
-                                       const struct minke_lora *lora,
-                                       float scale);
-
-/**
  * Fills `params` (a struct of `size` bytes, normally
  * `sizeof(minke_model_params)`) with the defaults and sets `params->size`.
  *
@@ -811,8 +682,9 @@ minke_status minke_model_default_params(struct minke_model_params *params, uint3
  * Returns `MINKE_ERR_NULL_ARG` (`path` or `out_model` NULL), `MINKE_ERR_UTF8`,
  * `MINKE_ERR_IO` (cannot read the file), `MINKE_ERR_FORMAT` (malformed),
  * `MINKE_ERR_UNSUPPORTED` (architecture or tensor type), `MINKE_ERR_CONFIG`,
- * `MINKE_ERR_TOKENIZER` (with `params->validate`) or
- * `MINKE_ERR_INVALID_ARG` (bad `params`). Thread-safe.
+ * `MINKE_ERR_TOKENIZER` (with `params->validate`),
+ * `MINKE_ERR_INVALID_ARG` (bad `params`) or `MINKE_ERR_ABORTED` (the
+ * `params->progress` callback returned `false`). Thread-safe.
  *
  * # Safety
  * `path` is NULL or a NUL-terminated string; `params` is NULL or a
@@ -918,144 +790,592 @@ minke_status minke_model_tokenizer(const struct minke_model *model,
                                    const struct minke_tokenizer **out_tokenizer);
 
 /**
- * Fills `params` (a struct of `size` bytes, normally
- * `sizeof(minke_sampler_params)`) with the defaults and sets
- * `params->size`.
- *
- * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (`size` below
- * the first version of the struct). Thread-safe.
+ * Number of attention (query) heads. 0 if `model` is NULL. Thread-safe.
  *
  * # Safety
- * `params` is NULL or valid for writing `size` bytes.
+ * `model` is NULL or a live model.
  */
-minke_status minke_sampler_default_params(struct minke_sampler_params *params, uint32_t size);
+uint32_t minke_model_n_heads(const struct minke_model *model);
 
 /**
- * Creates a sampler for `model`'s vocabulary with `params` (NULL:
- * defaults). `*out_sampler` is a new sampler the caller owns and frees
- * with `minke_sampler_free()`, or NULL on failure. All its memory is
- * allocated here: sampling allocates nothing.
- *
- * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (a setting out
- * of range; the message names it). Thread-safe.
+ * Number of key/value heads: fewer than `minke_model_n_heads()` under
+ * grouped-query attention. 0 if `model` is NULL. Thread-safe.
  *
  * # Safety
- * `model` is NULL or a live model; `params` NULL or a filled params
- * struct; `out_sampler` NULL or writable.
+ * `model` is NULL or a live model.
  */
-minke_status minke_sampler_new(const struct minke_model *model,
-                               const struct minke_sampler_params *params,
-                               struct minke_sampler **out_sampler);
+uint32_t minke_model_n_heads_kv(const struct minke_model *model);
 
 /**
- * Frees a sampler. NULL does nothing. Call it when no other call on the
- * sampler is running.
+ * Width of the feed-forward layer (`intermediate_size`; for DeepSeek
+ * models, that of the dense layers). 0 if `model` is NULL. Thread-safe.
  *
  * # Safety
- * `sampler` is NULL or a pointer from `minke_sampler_new()` not yet freed.
+ * `model` is NULL or a live model.
  */
-void minke_sampler_free(struct minke_sampler *sampler);
+uint32_t minke_model_n_ff(const struct minke_model *model);
 
 /**
- * Chooses a token from `logits` (`n_logits` floats, one per vocabulary
- * entry, e.g. from `minke_session_logits()`) into `*token`. It does not
- * record the token: call `minke_sampler_accept()` with the one you keep.
- *
- * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (`n_logits` is
- * not the vocabulary size). One thread at a time per sampler.
+ * Routed experts of a mixture-of-experts model (DeepSeek-V2/V3); 0 for a
+ * dense model or if `model` is NULL. Thread-safe.
  *
  * # Safety
- * `sampler` is NULL or a live sampler; `logits` NULL or `n_logits`
- * readable floats; `token` NULL or writable.
+ * `model` is NULL or a live model.
  */
-minke_status minke_sampler_sample(struct minke_sampler *sampler,
-                                  const float *logits,
-                                  size_t n_logits,
-                                  uint32_t *token);
+uint32_t minke_model_n_experts(const struct minke_model *model);
 
 /**
- * Records `token` as part of the context (prompt or generated) for the
- * penalties.
- *
- * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_TOKEN_OUT_OF_RANGE`. One
- * thread at a time per sampler.
+ * Experts each token runs through (`num_experts_per_tok`), shared
+ * experts not counted; 0 for a dense model or if `model` is NULL.
+ * Thread-safe.
  *
  * # Safety
- * `sampler` is NULL or a live sampler.
+ * `model` is NULL or a live model.
  */
-minke_status minke_sampler_accept(struct minke_sampler *sampler, uint32_t token);
+uint32_t minke_model_n_experts_used(const struct minke_model *model);
 
 /**
- * Forgets the penalty history and restarts the random generator from the
- * seed. Returns `MINKE_ERR_NULL_ARG`. One thread at a time per sampler.
+ * Parameters: elements of all the model's tensors (for a mixture of
+ * experts, all experts). 0 if `model` is NULL. Thread-safe.
  *
  * # Safety
- * `sampler` is NULL or a live sampler.
+ * `model` is NULL or a live model.
  */
-minke_status minke_sampler_reset(struct minke_sampler *sampler);
+uint64_t minke_model_n_params(const struct minke_model *model);
 
 /**
- * Scores a continuation: the natural-log probability of each of the
- * `n_cont` tokens `cont` after `prompt` (`n_prompt` ids, at least one),
- * teacher-forced in one run from the start of the session, which is
- * rewound to 0 first and afterwards holds `prompt` and all of `cont` but
- * its last token. The session must have been created with
- * `logits_all = true` (see `minke_session_params`).
+ * One line that names the model, as llama.cpp's `llama_model_desc`:
+ * architecture, size and the number format that holds most parameters,
+ * e.g. `"llama 135M Q4_1"` (architectures: `llama`, `qwen2`,
+ * `deepseek2`, `deepseek3`). NUL-terminated into `buf` of `size` bytes;
+ * its length goes to `*n_bytes` in every case, and a `buf` too small
+ * gives `MINKE_ERR_BUFFER_TOO_SMALL` (`buf` may be NULL when `size` is
+ * 0).
  *
- * `out_logprobs` (NULL if not wanted) receives `n_cont` doubles; `*out_total`
- * their sum, the log-probability of the whole continuation (0 when
- * `n_cont` is 0). Both are written only on success.
- *
- * Returns `MINKE_ERR_NULL_ARG` (`session`, `out_total`, or a NULL array
- * with a non-zero count), `MINKE_ERR_INVALID_ARG` (empty prompt, or a
- * session without `logits_all`), `MINKE_ERR_TOKEN_OUT_OF_RANGE` or
- * `MINKE_ERR_CONTEXT_FULL` (prompt and continuation do not fit). One
- * thread at a time per session.
+ * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_BUFFER_TOO_SMALL`.
+ * Thread-safe.
  *
  * # Safety
- * `session` is NULL or a live session; `prompt` NULL or `n_prompt`
- * readable ids; `cont` NULL or `n_cont` readable ids; `out_logprobs`
- * NULL or writable for `n_cont` doubles; `out_total` NULL or writable.
+ * `model` is NULL or a live model; `buf` NULL or writable for `size`
+ * bytes; `n_bytes` NULL or writable.
  */
-minke_status minke_session_score(struct minke_session *session,
-                                 const uint32_t *prompt,
-                                 size_t n_prompt,
-                                 const uint32_t *cont,
-                                 size_t n_cont,
-                                 double *out_logprobs,
-                                 double *out_total);
+minke_status minke_model_desc(const struct minke_model *model,
+                              char *buf,
+                              size_t size,
+                              size_t *n_bytes);
 
 /**
- * A reward model's scores for `tokens` (`n_tokens` ids, e.g. a chat with
- * a user and an assistant turn): one per label (`minke_model_n_labels()`;
- * a reward model has one), read at the last token that is not padding.
- * Runs from the start of the session, which is rewound to 0 first.
- *
- * The scores go to `out_scores`, which holds `capacity` floats; their
- * count goes to `*n_labels` in every case but NULL arguments. If
- * `capacity` is too small, nothing is run and the result is
- * `MINKE_ERR_BUFFER_TOO_SMALL` (`out_scores` may be NULL when `capacity`
- * is 0, to ask for the count).
- *
- * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (the model is a
- * language model, not a `*ForSequenceClassification` one; no tokens, or
- * only padding), `MINKE_ERR_TOKEN_OUT_OF_RANGE`,
- * `MINKE_ERR_CONTEXT_FULL` or `MINKE_ERR_BUFFER_TOO_SMALL`. One thread at
- * a time per session.
+ * Number formats the model's tensors use: `minke_model_tensor_type()`
+ * takes indices below it. 0 if `model` is NULL. Thread-safe.
  *
  * # Safety
- * `session` is NULL or a live session; `tokens` NULL or `n_tokens`
- * readable ids; `out_scores` NULL or writable for `capacity` floats;
- * `n_labels` NULL or writable.
+ * `model` is NULL or a live model.
  */
-minke_status minke_session_reward(struct minke_session *session,
-                                  const uint32_t *tokens,
-                                  size_t n_tokens,
-                                  float *out_scores,
-                                  size_t capacity,
-                                  size_t *n_labels);
+size_t minke_model_n_tensor_types(const struct minke_model *model);
 
 /**
+ * The `i`-th number format of the model's tensors, the one with the most
+ * parameters first (index 0: the model's main format, the one
+ * `minke_model_desc()` names). `*name` gets its name (`"q4_1"`, `"f32"`,
+ * `"q4_0x16"`: static, never free it), `*n_tensors` the tensors in it and
+ * `*n_params` their elements. Each out-pointer may be NULL if not wanted.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` (`model`) or `MINKE_ERR_INVALID_ARG` (`i`
+ * not below `minke_model_n_tensor_types()`). Thread-safe.
+ *
+ * # Safety
+ * `model` is NULL or a live model; `name`, `n_tensors` and `n_params`
+ * NULL or writable.
+ */
+minke_status minke_model_tensor_type(const struct minke_model *model,
+                                     size_t i,
+                                     const char **name,
+                                     uint64_t *n_tensors,
+                                     uint64_t *n_params);
+
+/**
+ * Entries in the model file's metadata: `minke_model_meta_key_at()` and
+ * `minke_model_meta_value_at()` take indices below it. What the metadata
+ * is: a GGUF file's key/value pairs, in file order; a `.minke` file's
+ * safetensors `__metadata__` (`minke.config`, ...) or a checkpoint
+ * folder's `config.json` fields, sorted by key. 0 if `model` is NULL.
+ * Thread-safe.
+ *
+ * # Safety
+ * `model` is NULL or a live model.
+ */
+size_t minke_model_meta_count(const struct minke_model *model);
+
+/**
+ * The key of metadata entry `i` (`"general.architecture"`), NUL-terminated
+ * into `buf` of `size` bytes. Sizing as `minke_model_desc()`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (`i` not below
+ * `minke_model_meta_count()`) or `MINKE_ERR_BUFFER_TOO_SMALL`.
+ * Thread-safe.
+ *
+ * # Safety
+ * As `minke_model_desc()`.
+ */
+minke_status minke_model_meta_key_at(const struct minke_model *model,
+                                     size_t i,
+                                     char *buf,
+                                     size_t size,
+                                     size_t *n_bytes);
+
+/**
+ * The value of metadata entry `i` as text, NUL-terminated into `buf` of
+ * `size` bytes: a string as it is; a number or boolean printed; a JSON
+ * value (of `config.json`) as compact JSON; an array as its first 8
+ * elements and its length, `[1, 2, ... (49152 items)]`; a string over
+ * 256 KiB (a `.minke` file's embedded `tokenizer.json`, which the
+ * tokenizer functions read) as `(N bytes, not kept)`. Sizing as
+ * `minke_model_desc()`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (`i` not below
+ * `minke_model_meta_count()`) or `MINKE_ERR_BUFFER_TOO_SMALL`.
+ * Thread-safe.
+ *
+ * # Safety
+ * As `minke_model_desc()`.
+ */
+minke_status minke_model_meta_value_at(const struct minke_model *model,
+                                       size_t i,
+                                       char *buf,
+                                       size_t size,
+                                       size_t *n_bytes);
+
+/**
+ * The value of metadata key `key` (NUL-terminated UTF-8, e.g.
+ * `"llama.context_length"`) as text, as `minke_model_meta_value_at()`
+ * gives it. Sizing as `minke_model_desc()`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_UTF8`, `MINKE_ERR_INVALID_ARG`
+ * (no such key; `*n_bytes` is then 0) or `MINKE_ERR_BUFFER_TOO_SMALL`.
+ * Thread-safe.
+ *
+ * # Safety
+ * `model` is NULL or a live model; `key` NULL or NUL-terminated; `buf`
+ * NULL or writable for `size` bytes; `n_bytes` NULL or writable.
+ */
+minke_status minke_model_meta_value(const struct minke_model *model,
+                                    const char *key,
+                                    char *buf,
+                                    size_t size,
+                                    size_t *n_bytes);
+
+/**
+ * ------------------------------------------------------------------
+ * Tokenizer: text to token ids and back, special tokens.
+ * ------------------------------------------------------------------
+ *
+ * Opens the tokenizer of a model file without the model: a GGUF file
+ * (also a vocabulary-only one, such as llama.cpp's `ggml-vocab-*.gguf`,
+ * which has no tensors), a `.minke` file, a Hugging Face checkpoint
+ * folder or a `tokenizer.json`. Only the tokenizer is loaded: it encodes,
+ * decodes and renders the chat template as the model's own does (the
+ * end-of-generation ids are the tokenizer's alone, without any the
+ * model's config adds).
+ *
+ * `path` is a NUL-terminated UTF-8 path. On success `*out_tokenizer` is
+ * a new tokenizer that the caller owns and frees with
+ * `minke_tokenizer_free()`; on failure it is set to NULL.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_UTF8`, `MINKE_ERR_IO` (cannot
+ * read the file), `MINKE_ERR_FORMAT` (malformed) or `MINKE_ERR_TOKENIZER`
+ * (the file has no tokenizer, or one minke cannot build; the message
+ * says which). Thread-safe.
+ *
+ * # Safety
+ * `path` is NULL or a NUL-terminated string; `out_tokenizer` is NULL or
+ * valid for writing a pointer.
+ */
+minke_status minke_tokenizer_open(const char *path, struct minke_tokenizer **out_tokenizer);
+
+/**
+ * Frees a tokenizer from `minke_tokenizer_open()`. NULL does nothing, and
+ * so does a model's tokenizer (from `minke_model_tokenizer()`), which
+ * lives as long as its model. Free it once, when no other thread uses it.
+ *
+ * # Safety
+ * `tok` is NULL, a pointer from `minke_tokenizer_open()` not yet freed, or
+ * a live model's tokenizer.
+ */
+void minke_tokenizer_free(struct minke_tokenizer *tok);
+
+/**
+ * Turns `text` (NUL-terminated UTF-8) into token ids. With `add_special`,
+ * the model's prefix tokens (e.g. BOS) come first, as for a prompt that
+ * starts a conversation. Special-token text in `text` (`<|im_end|>`)
+ * becomes that control token: use this for text the app wrote, and
+ * `minke_tokenizer_encode_ex()` without `MINKE_ENCODE_PARSE_SPECIAL` for
+ * text a user wrote (this is `minke_tokenizer_encode_ex()` with
+ * `MINKE_ENCODE_PARSE_SPECIAL`, and `MINKE_ENCODE_ADD_SPECIAL` if
+ * `add_special`).
+ *
+ * The ids go to `tokens`, which holds `capacity` ids; their count goes to
+ * `*n_tokens` in every case. If `capacity` is too small, nothing is
+ * written and the result is `MINKE_ERR_BUFFER_TOO_SMALL`: call again
+ * with `*n_tokens` room (`tokens` may be NULL when `capacity` is 0).
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_UTF8`, `MINKE_ERR_TOKENIZER`
+ * or `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+ *
+ * # Safety
+ * `tok` is NULL or a live tokenizer; `text` NULL or NUL-terminated;
+ * `tokens` NULL or valid for writing `capacity` ids; `n_tokens` NULL or
+ * valid for writing a `size_t`.
+ */
+minke_status minke_tokenizer_encode(const struct minke_tokenizer *tok,
+                                    const char *text,
+                                    bool add_special,
+                                    uint32_t *tokens,
+                                    size_t capacity,
+                                    size_t *n_tokens);
+
+/**
+ * Turns `text` (NUL-terminated UTF-8) into token ids as `flags`
+ * (`MINKE_ENCODE_*` bits, or 0) say. With 0, the text is a user's: no
+ * prefix tokens, and special-token text stays text. Sizing as
+ * `minke_tokenizer_encode()`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (a bit of `flags`
+ * this library does not know, so that a flag added later is never
+ * silently ignored), `MINKE_ERR_UTF8`, `MINKE_ERR_TOKENIZER` or
+ * `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+ *
+ * # Safety
+ * As `minke_tokenizer_encode()`.
+ */
+minke_status minke_tokenizer_encode_ex(const struct minke_tokenizer *tok,
+                                       const char *text,
+                                       uint32_t flags,
+                                       uint32_t *tokens,
+                                       size_t capacity,
+                                       size_t *n_tokens);
+
+/**
+ * Turns token ids into text, NUL-terminated, into `buf` of `size` bytes.
+ * Bytes that do not form valid UTF-8 come out as U+FFFD; special tokens
+ * come out as their text. The text's length (without the NUL) goes to
+ * `*n_bytes` in every case; if `size < *n_bytes + 1` the result is
+ * `MINKE_ERR_BUFFER_TOO_SMALL` (`buf` may be NULL when `size` is 0).
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_TOKEN_OUT_OF_RANGE` or
+ * `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+ *
+ * # Safety
+ * `tok` is NULL or a live tokenizer; `ids` NULL or `n_ids` readable ids;
+ * `buf` NULL or writable for `size` bytes; `n_bytes` NULL or writable.
+ */
+minke_status minke_tokenizer_decode(const struct minke_tokenizer *tok,
+                                    const uint32_t *ids,
+                                    size_t n_ids,
+                                    char *buf,
+                                    size_t size,
+                                    size_t *n_bytes);
+
+/**
+ * The bytes token `id` stands for, NUL-terminated, into `buf` of `size`
+ * bytes: raw, so a token may hold part of a UTF-8 character (join the
+ * pieces before printing, or use `minke_generate()`, which streams whole
+ * characters). Sizing as `minke_tokenizer_decode()`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_TOKEN_OUT_OF_RANGE` or
+ * `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+ *
+ * # Safety
+ * `tok` is NULL or a live tokenizer; `buf` NULL or writable for `size`
+ * bytes; `n_bytes` NULL or writable.
+ */
+minke_status minke_tokenizer_token_to_piece(const struct minke_tokenizer *tok,
+                                            uint32_t id,
+                                            char *buf,
+                                            size_t size,
+                                            size_t *n_bytes);
+
+/**
+ * The id of a token as the vocabulary spells it (`"<|im_end|>"`,
+ * `"Ġhello"`), into `*id`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_UTF8`, or `MINKE_ERR_TOKENIZER`
+ * if the vocabulary has no such token. Thread-safe.
+ *
+ * # Safety
+ * `tok` is NULL or a live tokenizer; `piece` NULL or NUL-terminated; `id`
+ * NULL or writable.
+ */
+minke_status minke_tokenizer_token_to_id(const struct minke_tokenizer *tok,
+                                         const char *piece,
+                                         uint32_t *id);
+
+/**
+ * Token `id` as the vocabulary spells it (`"Ġhello"`, `"<|im_end|>"`):
+ * the inverse of `minke_tokenizer_token_to_id()`, NUL-terminated into
+ * `buf` of `size` bytes. (`minke_tokenizer_token_to_piece()` gives the
+ * bytes the token stands for instead.) Sizing as
+ * `minke_tokenizer_decode()`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_TOKEN_OUT_OF_RANGE`,
+ * `MINKE_ERR_TOKENIZER` (an id inside the vocabulary that no token has)
+ * or `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+ *
+ * # Safety
+ * `tok` is NULL or a live tokenizer; `buf` NULL or writable for `size`
+ * bytes; `n_bytes` NULL or writable.
+ */
+minke_status minke_tokenizer_id_to_token(const struct minke_tokenizer *tok,
+                                         uint32_t id,
+                                         char *buf,
+                                         size_t size,
+                                         size_t *n_bytes);
+
+/**
+ * The tokenizer's vocabulary size (ids are below it); 0 if `tok` is NULL.
+ * Thread-safe.
+ *
+ * # Safety
+ * `tok` is NULL or a live tokenizer.
+ */
+uint32_t minke_tokenizer_n_vocab(const struct minke_tokenizer *tok);
+
+/**
+ * The beginning-of-sequence token id, or -1 if the model has none (or
+ * `tok` is NULL). Thread-safe.
+ *
+ * # Safety
+ * `tok` is NULL or a live tokenizer.
+ */
+int32_t minke_tokenizer_bos(const struct minke_tokenizer *tok);
+
+/**
+ * The end-of-sequence token id, or -1 if the model has none (or `tok`
+ * is NULL). Other tokens may also end generation: see
+ * `minke_tokenizer_is_eog()`. Thread-safe.
+ *
+ * # Safety
+ * `tok` is NULL or a live tokenizer.
+ */
+int32_t minke_tokenizer_eos(const struct minke_tokenizer *tok);
+
+/**
+ * The padding token id, or -1 if the model has none (or `tok` is NULL).
+ * Thread-safe.
+ *
+ * # Safety
+ * `tok` is NULL or a live tokenizer.
+ */
+int32_t minke_tokenizer_pad(const struct minke_tokenizer *tok);
+
+/**
+ * The token that ends a turn in the model's chat format (`<|im_end|>`,
+ * `<|eot_id|>`, `<｜end▁of▁sentence｜>`...), or -1 if its vocabulary has
+ * none that minke knows (or `tok` is NULL). It is one of the ids that end
+ * generation (`minke_tokenizer_is_eog()`). Thread-safe.
+ *
+ * # Safety
+ * `tok` is NULL or a live tokenizer.
+ */
+int32_t minke_tokenizer_eot(const struct minke_tokenizer *tok);
+
+/**
+ * Whether `id` ends generation (end of sequence or end of turn, e.g.
+ * `<|im_end|>`): the tokens `minke_generate()` stops at. `false` if `tok`
+ * is NULL. Thread-safe.
+ *
+ * # Safety
+ * `tok` is NULL or a live tokenizer.
+ */
+bool minke_tokenizer_is_eog(const struct minke_tokenizer *tok, uint32_t id);
+
+/**
+ * Whether `id` is a special (control) token such as `<|im_start|>`.
+ * `false` if `tok` is NULL or `id` is out of range. Thread-safe.
+ *
+ * # Safety
+ * `tok` is NULL or a live tokenizer.
+ */
+bool minke_tokenizer_is_special(const struct minke_tokenizer *tok, uint32_t id);
+
+/**
+ * The ids that end generation (see `minke_tokenizer_is_eog()`): a
+ * borrowed array of `*n_ids` ids in `*ids`, valid while the tokenizer is.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`. Thread-safe.
+ *
+ * # Safety
+ * `tok` is NULL or a live tokenizer; `ids` and `n_ids` NULL or writable.
+ */
+minke_status minke_tokenizer_eog_ids(const struct minke_tokenizer *tok,
+                                     const uint32_t **ids,
+                                     size_t *n_ids);
+
+/**
+ * ------------------------------------------------------------------
+ * Chat templates: conversations to prompts.
+ * ------------------------------------------------------------------
+ *
+ * Whether the model has a chat template (needed by
+ * `minke_tokenizer_apply_chat_template()`). `false` if `tok` is NULL.
+ * Thread-safe.
+ *
+ * # Safety
+ * `tok` is NULL or a live tokenizer.
+ */
+bool minke_tokenizer_has_chat_template(const struct minke_tokenizer *tok);
+
+/**
+ * Renders the model's chat template over `messages` (`n_messages` of
+ * them) into `buf` of `size` bytes, NUL-terminated; with
+ * `add_generation_prompt`, the text ends with the header of the
+ * assistant's turn, ready to generate. Sizing as
+ * `minke_tokenizer_decode()`.
+ *
+ * The text holds the messages as they are, so encoding it (with
+ * `MINKE_ENCODE_PARSE_SPECIAL`, which the template's own special tokens
+ * need) also turns special-token text a user typed into control tokens.
+ * To prompt the model, use `minke_tokenizer_encode_chat()`, which keeps
+ * the messages text; this function is for showing or logging the prompt,
+ * or for apps that vouch for every message.
+ *
+ * The template comes from the model file, so it renders within limits
+ * on its size, its nesting, the work it does (about a million steps) and
+ * its output (8 MiB): one that goes past a limit fails with
+ * `MINKE_ERR_TOKENIZER` and a message naming the limit, in milliseconds,
+ * instead of aborting or hanging the process. The deepest template
+ * accepted renders in 256 KiB of the calling thread's stack.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` (`tok`, `n_bytes`, `messages` with
+ * `n_messages > 0`, or a role or content), `MINKE_ERR_UTF8`,
+ * `MINKE_ERR_TOKENIZER` (no template, or the template failed or went
+ * past a limit) or `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+ *
+ * # Safety
+ * `tok` is NULL or a live tokenizer; `messages` NULL or `n_messages`
+ * readable messages whose strings are NULL or NUL-terminated; `buf` NULL
+ * or writable for `size` bytes; `n_bytes` NULL or writable.
+ */
+minke_status minke_tokenizer_apply_chat_template(const struct minke_tokenizer *tok,
+                                                 const struct minke_chat_message *messages,
+                                                 size_t n_messages,
+                                                 bool add_generation_prompt,
+                                                 char *buf,
+                                                 size_t size,
+                                                 size_t *n_bytes);
+
+/**
+ * Renders the model's chat template over `messages` (`n_messages` of
+ * them) and encodes the prompt to token ids, ready to prefill or to give
+ * `minke_generate()`: only the template's own special tokens become
+ * control tokens; special-token text in a message (a user typing
+ * `<|im_end|>`) stays text. Without such text the ids are those of
+ * encoding `minke_tokenizer_apply_chat_template()`'s text with
+ * `MINKE_ENCODE_PARSE_SPECIAL`. No prefix tokens are added: the template
+ * writes its own. With `add_generation_prompt`, the prompt ends with the
+ * header of the assistant's turn. Sizing as `minke_tokenizer_encode()`.
+ * Limits as `minke_tokenizer_apply_chat_template()`.
+ *
+ * A template that measures, slices or compares a message sees each
+ * special-token text in it as one private-use char; the ids hold the
+ * text.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` (`tok`, `n_tokens`, `messages` with
+ * `n_messages > 0`, a role or content, or `tokens` with `capacity > 0`),
+ * `MINKE_ERR_UTF8`, `MINKE_ERR_TOKENIZER` (no template, or the template
+ * failed or went past a limit) or `MINKE_ERR_BUFFER_TOO_SMALL`.
+ * Thread-safe.
+ *
+ * # Safety
+ * `tok` is NULL or a live tokenizer; `messages` NULL or `n_messages`
+ * readable messages whose strings are NULL or NUL-terminated; `tokens`
+ * NULL or valid for writing `capacity` ids; `n_tokens` NULL or writable.
+ */
+minke_status minke_tokenizer_encode_chat(const struct minke_tokenizer *tok,
+                                         const struct minke_chat_message *messages,
+                                         size_t n_messages,
+                                         bool add_generation_prompt,
+                                         uint32_t *tokens,
+                                         size_t capacity,
+                                         size_t *n_tokens);
+
+/**
+ * The model's chat template (Jinja source text), NUL-terminated into
+ * `buf` of `size` bytes: to show it, or to start a custom template for
+ * `minke_tokenizer_apply_template()` from. Sizing as
+ * `minke_tokenizer_decode()`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_TOKENIZER` (the model has no
+ * chat template: see `minke_tokenizer_has_chat_template()`) or
+ * `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+ *
+ * # Safety
+ * `tok` is NULL or a live tokenizer; `buf` NULL or writable for `size`
+ * bytes; `n_bytes` NULL or writable.
+ */
+minke_status minke_tokenizer_chat_template(const struct minke_tokenizer *tok,
+                                           char *buf,
+                                           size_t size,
+                                           size_t *n_bytes);
+
+/**
+ * `minke_tokenizer_apply_chat_template()` with `tmpl`, a Jinja chat
+ * template of the caller's (NUL-terminated UTF-8), in place of the
+ * model's: rendered the same way (`bos_token` and `eos_token` are the
+ * tokenizer's; `messages`, `add_generation_prompt`, `raise_exception`
+ * and `strftime_now` as transformers gives them) and within the same
+ * limits on its size (256 KiB), nesting, work and output. The template
+ * is checked and compiled on every call. The tokenizer need not have a
+ * template of its own. Sizing as `minke_tokenizer_decode()`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` (`tok`, `tmpl`, `n_bytes`, `messages` with
+ * `n_messages > 0`, or a role or content), `MINKE_ERR_UTF8`,
+ * `MINKE_ERR_TOKENIZER` (the template does not compile, fails or goes
+ * past a limit; the message says where) or `MINKE_ERR_BUFFER_TOO_SMALL`.
+ * Thread-safe.
+ *
+ * # Safety
+ * As `minke_tokenizer_apply_chat_template()`; `tmpl` is NULL or
+ * NUL-terminated.
+ */
+minke_status minke_tokenizer_apply_template(const struct minke_tokenizer *tok,
+                                            const char *tmpl,
+                                            const struct minke_chat_message *messages,
+                                            size_t n_messages,
+                                            bool add_generation_prompt,
+                                            char *buf,
+                                            size_t size,
+                                            size_t *n_bytes);
+
+/**
+ * `minke_tokenizer_encode_chat()` with `tmpl`, a Jinja chat template of
+ * the caller's, in place of the model's (rendered as
+ * `minke_tokenizer_apply_template()` renders it): the prompt's token
+ * ids, with special-token text in a message kept as text. Sizing as
+ * `minke_tokenizer_encode()`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` (`tok`, `tmpl`, `n_tokens`, `messages`
+ * with `n_messages > 0`, a role or content, or `tokens` with
+ * `capacity > 0`), `MINKE_ERR_UTF8`, `MINKE_ERR_TOKENIZER` (the template
+ * does not compile, fails or goes past a limit) or
+ * `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+ *
+ * # Safety
+ * As `minke_tokenizer_encode_chat()`; `tmpl` is NULL or NUL-terminated.
+ */
+minke_status minke_tokenizer_encode_chat_template(const struct minke_tokenizer *tok,
+                                                  const char *tmpl,
+                                                  const struct minke_chat_message *messages,
+                                                  size_t n_messages,
+                                                  bool add_generation_prompt,
+                                                  uint32_t *tokens,
+                                                  size_t capacity,
+                                                  size_t *n_tokens);
+
+/**
+ * ------------------------------------------------------------------
+ * Session: one conversation over a model (KV cache, buffers, threads).
+ * ------------------------------------------------------------------
+ *
  * Fills `params` (a struct of `size` bytes, normally
  * `sizeof(minke_session_params)`) with the defaults and sets
  * `params->size`.
@@ -1227,6 +1547,30 @@ uint32_t minke_session_n_ctx(const struct minke_session *session);
 uint32_t minke_session_n_threads(const struct minke_session *session);
 
 /**
+ * Runs the session on `n_threads` threads from now on (the caller's
+ * included; more than 64 count as 64): its worker threads are replaced
+ * and their scratch memory made anew, here, so that prefill and decode
+ * still allocate nothing; the KV cache and position are kept, and the
+ * results are the same bits on any number of threads. Use it to give a
+ * session fewer cores while other work runs, and more after.
+ * `minke_session_n_threads()` gives the number in use; asking for it
+ * again does nothing.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (`n_threads` is
+ * 0) or `MINKE_ERR_RESOURCES` (a worker thread would not start: the
+ * session keeps its threads). One thread at a time per session.
+ *
+ * # Safety
+ * `session` is NULL or a live session.
+ */
+minke_status minke_session_set_n_threads(struct minke_session *session, uint32_t n_threads);
+
+/**
+ * ------------------------------------------------------------------
+ * Session state (save, restore), tokens held, logits at a position,
+ * cancelling.
+ * ------------------------------------------------------------------
+ *
  * Bytes `minke_session_state_get()` writes for the session as it is now
  * (its tokens, KV cache and last logits, with a header naming the format
  * version and the model): `*size`.
@@ -1366,319 +1710,434 @@ minke_status minke_session_set_abort_callback(struct minke_session *session,
                                               void *user_data);
 
 /**
- * The name of a status code (`"MINKE_ERR_IO"`), or `"MINKE_ERR_UNKNOWN"`
- * for a value this library does not know. The string is static: never
- * free it. Thread-safe.
- */
-const char *minke_status_name(uint32_t status);
-
-/**
- * Opens the tokenizer of a model file without the model: a GGUF file
- * (also a vocabulary-only one, such as llama.cpp's `ggml-vocab-*.gguf`,
- * which has no tensors), a `.minke` file, a Hugging Face checkpoint
- * folder or a `tokenizer.json`. Only the tokenizer is loaded: it encodes,
- * decodes and renders the chat template as the model's own does (the
- * end-of-generation ids are the tokenizer's alone, without any the
- * model's config adds).
+ * ------------------------------------------------------------------
+ * Sampler: choose the next token from logits.
+ * ------------------------------------------------------------------
  *
- * `path` is a NUL-terminated UTF-8 path. On success `*out_tokenizer` is
- * a new tokenizer that the caller owns and frees with
- * `minke_tokenizer_free()`; on failure it is set to NULL.
+ * Fills `params` (a struct of `size` bytes, normally
+ * `sizeof(minke_sampler_params)`) with the defaults and sets
+ * `params->size`.
  *
- * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_UTF8`, `MINKE_ERR_IO` (cannot
- * read the file), `MINKE_ERR_FORMAT` (malformed) or `MINKE_ERR_TOKENIZER`
- * (the file has no tokenizer, or one minke cannot build; the message
- * says which). Thread-safe.
+ * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (`size` below
+ * the first version of the struct). Thread-safe.
  *
  * # Safety
- * `path` is NULL or a NUL-terminated string; `out_tokenizer` is NULL or
- * valid for writing a pointer.
+ * `params` is NULL or valid for writing `size` bytes.
  */
-minke_status minke_tokenizer_open(const char *path, struct minke_tokenizer **out_tokenizer);
+minke_status minke_sampler_default_params(struct minke_sampler_params *params, uint32_t size);
 
 /**
- * Frees a tokenizer from `minke_tokenizer_open()`. NULL does nothing, and
- * so does a model's tokenizer (from `minke_model_tokenizer()`), which
- * lives as long as its model. Free it once, when no other thread uses it.
+ * Creates a sampler for `model`'s vocabulary with `params` (NULL:
+ * defaults). `*out_sampler` is a new sampler the caller owns and frees
+ * with `minke_sampler_free()`, or NULL on failure. All its memory is
+ * allocated here: sampling allocates nothing.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (a setting out
+ * of range; the message names it). Thread-safe.
  *
  * # Safety
- * `tok` is NULL, a pointer from `minke_tokenizer_open()` not yet freed, or
- * a live model's tokenizer.
+ * `model` is NULL or a live model; `params` NULL or a filled params
+ * struct; `out_sampler` NULL or writable.
  */
-void minke_tokenizer_free(struct minke_tokenizer *tok);
+minke_status minke_sampler_new(const struct minke_model *model,
+                               const struct minke_sampler_params *params,
+                               struct minke_sampler **out_sampler);
 
 /**
- * Turns `text` (NUL-terminated UTF-8) into token ids. With `add_special`,
- * the model's prefix tokens (e.g. BOS) come first, as for a prompt that
- * starts a conversation. Special-token text in `text` (`<|im_end|>`)
- * becomes that control token: use this for text the app wrote, and
- * `minke_tokenizer_encode_ex()` without `MINKE_ENCODE_PARSE_SPECIAL` for
- * text a user wrote (this is `minke_tokenizer_encode_ex()` with
- * `MINKE_ENCODE_PARSE_SPECIAL`, and `MINKE_ENCODE_ADD_SPECIAL` if
- * `add_special`).
- *
- * The ids go to `tokens`, which holds `capacity` ids; their count goes to
- * `*n_tokens` in every case. If `capacity` is too small, nothing is
- * written and the result is `MINKE_ERR_BUFFER_TOO_SMALL`: call again
- * with `*n_tokens` room (`tokens` may be NULL when `capacity` is 0).
- *
- * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_UTF8`, `MINKE_ERR_TOKENIZER`
- * or `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+ * Frees a sampler. NULL does nothing. Call it when no other call on the
+ * sampler is running.
  *
  * # Safety
- * `tok` is NULL or a live tokenizer; `text` NULL or NUL-terminated;
- * `tokens` NULL or valid for writing `capacity` ids; `n_tokens` NULL or
- * valid for writing a `size_t`.
+ * `sampler` is NULL or a pointer from `minke_sampler_new()` not yet freed.
  */
-minke_status minke_tokenizer_encode(const struct minke_tokenizer *tok,
-                                    const char *text,
-                                    bool add_special,
-                                    uint32_t *tokens,
-                                    size_t capacity,
-                                    size_t *n_tokens);
+void minke_sampler_free(struct minke_sampler *sampler);
 
 /**
- * Turns `text` (NUL-terminated UTF-8) into token ids as `flags`
- * (`MINKE_ENCODE_*` bits, or 0) say. With 0, the text is a user's: no
- * prefix tokens, and special-token text stays text. Sizing as
- * `minke_tokenizer_encode()`.
+ * Chooses a token from `logits` (`n_logits` floats, one per vocabulary
+ * entry, e.g. from `minke_session_logits()`) into `*token`. It does not
+ * record the token: call `minke_sampler_accept()` with the one you keep.
  *
- * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (a bit of `flags`
- * this library does not know, so that a flag added later is never
- * silently ignored), `MINKE_ERR_UTF8`, `MINKE_ERR_TOKENIZER` or
- * `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+ * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (`n_logits` is
+ * not the vocabulary size). One thread at a time per sampler.
  *
  * # Safety
- * As `minke_tokenizer_encode()`.
+ * `sampler` is NULL or a live sampler; `logits` NULL or `n_logits`
+ * readable floats; `token` NULL or writable.
  */
-minke_status minke_tokenizer_encode_ex(const struct minke_tokenizer *tok,
-                                       const char *text,
-                                       uint32_t flags,
-                                       uint32_t *tokens,
-                                       size_t capacity,
-                                       size_t *n_tokens);
+minke_status minke_sampler_sample(struct minke_sampler *sampler,
+                                  const float *logits,
+                                  size_t n_logits,
+                                  uint32_t *token);
 
 /**
- * Turns token ids into text, NUL-terminated, into `buf` of `size` bytes.
- * Bytes that do not form valid UTF-8 come out as U+FFFD; special tokens
- * come out as their text. The text's length (without the NUL) goes to
- * `*n_bytes` in every case; if `size < *n_bytes + 1` the result is
+ * Records `token` as part of the context (prompt or generated) for the
+ * penalties.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_TOKEN_OUT_OF_RANGE`. One
+ * thread at a time per sampler.
+ *
+ * # Safety
+ * `sampler` is NULL or a live sampler.
+ */
+minke_status minke_sampler_accept(struct minke_sampler *sampler, uint32_t token);
+
+/**
+ * Forgets the penalty history and restarts the random generator from the
+ * seed. Returns `MINKE_ERR_NULL_ARG`. One thread at a time per sampler.
+ *
+ * # Safety
+ * `sampler` is NULL or a live sampler.
+ */
+minke_status minke_sampler_reset(struct minke_sampler *sampler);
+
+/**
+ * ------------------------------------------------------------------
+ * Generate: prompt, sample and decode in one call, streaming text.
+ * ------------------------------------------------------------------
+ *
+ * Fills `params` (a struct of `size` bytes, normally
+ * `sizeof(minke_generate_params)`) with the defaults and sets
+ * `params->size`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (`size` below
+ * the first version of the struct). Thread-safe.
+ *
+ * # Safety
+ * `params` is NULL or valid for writing `size` bytes.
+ */
+minke_status minke_generate_default_params(struct minke_generate_params *params, uint32_t size);
+
+/**
+ * Fills `result` (a struct of `size` bytes, normally
+ * `sizeof(minke_generate_result)`) with the values of a call that
+ * generated nothing (`MINKE_STOP_MAX_TOKENS`, zero counts and times) and
+ * sets `result->size`, ready to pass to `minke_generate()`.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (`size` below
+ * the first version of the struct). Thread-safe.
+ *
+ * # Safety
+ * `result` is NULL or valid for writing `size` bytes.
+ */
+minke_status minke_generate_default_result(struct minke_generate_result *result, uint32_t size);
+
+/**
+ * Generates text: runs `prompt` (`n_prompt` token ids, appended at the
+ * session's current position), then samples and decodes until a stop
+ * condition in `params` (NULL: defaults), calling `on_piece` (may be
+ * NULL) with the text as it comes. The sampler records the prompt and the
+ * generated tokens. Afterwards the session holds the prompt and every
+ * generated token but the last (`minke_session_pos()`), so a follow-up
+ * turn can continue from there. `result` (may be NULL; its `size` set by
+ * the caller) receives counts, timings and the stop reason.
+ *
+ * Returns `MINKE_OK` also when the callback stopped generation
+ * (`MINKE_STOP_CANCELLED`); otherwise `MINKE_ERR_NULL_ARG`,
+ * `MINKE_ERR_INVALID_ARG` (empty prompt, bad params, an empty stop
+ * string), `MINKE_ERR_UTF8`
+ * (a stop string), `MINKE_ERR_TOKEN_OUT_OF_RANGE`,
+ * `MINKE_ERR_CONTEXT_FULL` (the prompt does not fit) or
+ * `MINKE_ERR_TOKENIZER` (the model has no tokenizer). One thread at a
+ * time per session and per sampler.
+ *
+ * # Safety
+ * `session`, `sampler` NULL or live; `prompt` NULL or `n_prompt` readable
+ * ids; `params` NULL or a filled params struct whose `stop` holds
+ * `n_stop` NUL-terminated strings; `on_piece` NULL or a function safe to
+ * call with `user_data`; `result` NULL or a struct of `result->size`
+ * writable bytes.
+ */
+minke_status minke_generate(struct minke_session *session,
+                            struct minke_sampler *sampler,
+                            const uint32_t *prompt,
+                            size_t n_prompt,
+                            const struct minke_generate_params *params,
+                            minke_piece_fn on_piece,
+                            void *user_data,
+                            struct minke_generate_result *result);
+
+/**
+ * ------------------------------------------------------------------
+ * Score: log-probabilities of a continuation, and reward models.
+ * ------------------------------------------------------------------
+ *
+ * Scores a continuation: the natural-log probability of each of the
+ * `n_cont` tokens `cont` after `prompt` (`n_prompt` ids, at least one),
+ * teacher-forced in one run from the start of the session, which is
+ * rewound to 0 first and afterwards holds `prompt` and all of `cont` but
+ * its last token. The session must have been created with
+ * `logits_all = true` (see `minke_session_params`).
+ *
+ * `out_logprobs` (NULL if not wanted) receives `n_cont` doubles; `*out_total`
+ * their sum, the log-probability of the whole continuation (0 when
+ * `n_cont` is 0). Both are written only on success.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` (`session`, `out_total`, or a NULL array
+ * with a non-zero count), `MINKE_ERR_INVALID_ARG` (empty prompt, or a
+ * session without `logits_all`), `MINKE_ERR_TOKEN_OUT_OF_RANGE` or
+ * `MINKE_ERR_CONTEXT_FULL` (prompt and continuation do not fit). One
+ * thread at a time per session.
+ *
+ * # Safety
+ * `session` is NULL or a live session; `prompt` NULL or `n_prompt`
+ * readable ids; `cont` NULL or `n_cont` readable ids; `out_logprobs`
+ * NULL or writable for `n_cont` doubles; `out_total` NULL or writable.
+ */
+minke_status minke_session_score(struct minke_session *session,
+                                 const uint32_t *prompt,
+                                 size_t n_prompt,
+                                 const uint32_t *cont,
+                                 size_t n_cont,
+                                 double *out_logprobs,
+                                 double *out_total);
+
+/**
+ * A reward model's scores for `tokens` (`n_tokens` ids, e.g. a chat with
+ * a user and an assistant turn): one per label (`minke_model_n_labels()`;
+ * a reward model has one), read at the last token that is not padding.
+ * Runs from the start of the session, which is rewound to 0 first.
+ *
+ * The scores go to `out_scores`, which holds `capacity` floats; their
+ * count goes to `*n_labels` in every case but NULL arguments. If
+ * `capacity` is too small, nothing is run and the result is
+ * `MINKE_ERR_BUFFER_TOO_SMALL` (`out_scores` may be NULL when `capacity`
+ * is 0, to ask for the count).
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (the model is a
+ * language model, not a `*ForSequenceClassification` one; no tokens, or
+ * only padding), `MINKE_ERR_TOKEN_OUT_OF_RANGE`,
+ * `MINKE_ERR_CONTEXT_FULL` or `MINKE_ERR_BUFFER_TOO_SMALL`. One thread at
+ * a time per session.
+ *
+ * # Safety
+ * `session` is NULL or a live session; `tokens` NULL or `n_tokens`
+ * readable ids; `out_scores` NULL or writable for `capacity` floats;
+ * `n_labels` NULL or writable.
+ */
+minke_status minke_session_reward(struct minke_session *session,
+                                  const uint32_t *tokens,
+                                  size_t n_tokens,
+                                  float *out_scores,
+                                  size_t capacity,
+                                  size_t *n_labels);
+
+/**
+ * ------------------------------------------------------------------
+ * Best-of-N: several answers, ranked by a score.
+ * ------------------------------------------------------------------
+ *
+ * Best-of-N: runs `prompt` (`n_prompt` ids, appended at the session's
+ * current position) once, then generates `n` answers from it, each with
+ * a fresh sampler of `sampler_params` (NULL: defaults; seeds
+ * `seed`, `seed + 1`, ... `seed + n - 1`; use a temperature above 0 for
+ * answers that differ) that has seen the prompt, stopping as
+ * `generate_params` (NULL: defaults) says. Each answer is scored by
+ * `rank` (called with `user_data`; NULL: the answer's mean log-probability
+ * per token under the session's model) and the answers come back sorted
+ * best first in `*out_candidates`, a new handle the caller owns and frees
+ * with `minke_candidates_free()` (NULL on failure). Afterwards the
+ * session holds the prompt and the last answer generated (not
+ * necessarily the best): rewind to reuse the prompt.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (`n` is 0, empty
+ * prompt, bad params, or `rank` returned NaN), `MINKE_ERR_UTF8` (a stop
+ * string), `MINKE_ERR_TOKEN_OUT_OF_RANGE`, `MINKE_ERR_CONTEXT_FULL` (the
+ * prompt does not fit) or `MINKE_ERR_TOKENIZER` (the model has no
+ * tokenizer). One thread at a time per session.
+ *
+ * # Safety
+ * `session` NULL or live; `sampler_params` and `generate_params` NULL or
+ * filled params structs (the latter's `stop` holding `n_stop`
+ * NUL-terminated strings); `prompt` NULL or `n_prompt` readable ids;
+ * `rank` NULL or a function safe to call with `user_data`;
+ * `out_candidates` NULL or writable.
+ */
+minke_status minke_best_of_n(struct minke_session *session,
+                             const struct minke_sampler_params *sampler_params,
+                             const struct minke_generate_params *generate_params,
+                             const uint32_t *prompt,
+                             size_t n_prompt,
+                             uint32_t n,
+                             minke_rank_fn rank,
+                             void *user_data,
+                             struct minke_candidates **out_candidates);
+
+/**
+ * Frees candidates. NULL does nothing. Free them once, when no other
+ * thread reads them.
+ *
+ * # Safety
+ * `candidates` is NULL or a pointer from `minke_best_of_n()` not yet
+ * freed.
+ */
+void minke_candidates_free(struct minke_candidates *candidates);
+
+/**
+ * Number of candidates (the `n` of `minke_best_of_n()`). 0 if
+ * `candidates` is NULL. Thread-safe.
+ *
+ * # Safety
+ * `candidates` is NULL or live.
+ */
+size_t minke_candidates_count(const struct minke_candidates *candidates);
+
+/**
+ * Score of candidate `i` (0 is the best; scores never increase with
+ * `i`). NaN if `candidates` is NULL or `i` out of range. Thread-safe.
+ *
+ * # Safety
+ * `candidates` is NULL or live.
+ */
+double minke_candidates_score(const struct minke_candidates *candidates, size_t i);
+
+/**
+ * Sampler seed that produced candidate `i`: a fresh sampler with this
+ * seed and the same params generates it again. 0 if `candidates` is NULL
+ * or `i` out of range. Thread-safe.
+ *
+ * # Safety
+ * `candidates` is NULL or live.
+ */
+uint64_t minke_candidates_seed(const struct minke_candidates *candidates, size_t i);
+
+/**
+ * Why candidate `i`'s generation stopped: a `minke_stop_reason` value.
+ * `MINKE_STOP_MAX_TOKENS` if `candidates` is NULL or `i` out of range.
+ * Thread-safe.
+ *
+ * # Safety
+ * `candidates` is NULL or live.
+ */
+uint32_t minke_candidates_stop_reason(const struct minke_candidates *candidates, size_t i);
+
+/**
+ * Text of candidate `i`, UTF-8, into `buf` (`size` bytes) with a NUL,
+ * snprintf-style: its length without the NUL goes to `*n_bytes` in every
+ * case but bad arguments; a buffer too small gets an empty string and
  * `MINKE_ERR_BUFFER_TOO_SMALL` (`buf` may be NULL when `size` is 0).
  *
- * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_TOKEN_OUT_OF_RANGE` or
- * `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (`i` out of
+ * range) or `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
  *
  * # Safety
- * `tok` is NULL or a live tokenizer; `ids` NULL or `n_ids` readable ids;
- * `buf` NULL or writable for `size` bytes; `n_bytes` NULL or writable.
+ * `candidates` NULL or live; `buf` NULL or writable for `size` bytes;
+ * `n_bytes` NULL or writable.
  */
-minke_status minke_tokenizer_decode(const struct minke_tokenizer *tok,
-                                    const uint32_t *ids,
-                                    size_t n_ids,
-                                    char *buf,
-                                    size_t size,
-                                    size_t *n_bytes);
+minke_status minke_candidates_text(const struct minke_candidates *candidates,
+                                   size_t i,
+                                   char *buf,
+                                   size_t size,
+                                   size_t *n_bytes);
 
 /**
- * The bytes token `id` stands for, NUL-terminated, into `buf` of `size`
- * bytes: raw, so a token may hold part of a UTF-8 character (join the
- * pieces before printing, or use `minke_generate()`, which streams whole
- * characters). Sizing as `minke_tokenizer_decode()`.
+ * Generated token ids of candidate `i` (an end-of-generation token that
+ * ended it included) into `tokens` (room for `capacity`), snprintf-style:
+ * the count goes to `*n_tokens` in every case but bad arguments; too
+ * little room writes nothing and gives `MINKE_ERR_BUFFER_TOO_SMALL`
+ * (`tokens` may be NULL when `capacity` is 0).
  *
- * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_TOKEN_OUT_OF_RANGE` or
- * `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (`i` out of
+ * range) or `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
  *
  * # Safety
- * `tok` is NULL or a live tokenizer; `buf` NULL or writable for `size`
- * bytes; `n_bytes` NULL or writable.
+ * `candidates` NULL or live; `tokens` NULL or writable for `capacity`
+ * ids; `n_tokens` NULL or writable.
  */
-minke_status minke_tokenizer_token_to_piece(const struct minke_tokenizer *tok,
-                                            uint32_t id,
-                                            char *buf,
-                                            size_t size,
-                                            size_t *n_bytes);
+minke_status minke_candidates_tokens(const struct minke_candidates *candidates,
+                                     size_t i,
+                                     uint32_t *tokens,
+                                     size_t capacity,
+                                     size_t *n_tokens);
 
 /**
- * The id of a token as the vocabulary spells it (`"<|im_end|>"`,
- * `"Ġhello"`), into `*id`.
+ * ------------------------------------------------------------------
+ * LoRA: fine-tuned adapters over a shared model.
+ * ------------------------------------------------------------------
  *
- * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_UTF8`, or `MINKE_ERR_TOKENIZER`
- * if the vocabulary has no such token. Thread-safe.
+ * Loads a LoRA adapter from a PEFT folder (`adapter_config.json` and
+ * `adapter_model.safetensors`, f32/f16/bf16). `path` is a NUL-terminated
+ * UTF-8 path. On success `*out_lora` is a new adapter that the caller
+ * owns and frees with `minke_lora_free()`; on failure it is set to NULL.
+ * The adapter is checked against a model when attached to a session
+ * (`minke_session_set_adapter()`), not here.
+ *
+ * Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_UTF8`, `MINKE_ERR_IO` (a file
+ * is missing or unreadable), `MINKE_ERR_FORMAT` (malformed config or
+ * tensors) or `MINKE_ERR_UNSUPPORTED`. Thread-safe.
  *
  * # Safety
- * `tok` is NULL or a live tokenizer; `piece` NULL or NUL-terminated; `id`
- * NULL or writable.
+ * `path` is NULL or a NUL-terminated string; `out_lora` is NULL or valid
+ * for writing a pointer.
  */
-minke_status minke_tokenizer_token_to_id(const struct minke_tokenizer *tok,
-                                         const char *piece,
-                                         uint32_t *id);
+minke_status minke_lora_open(const char *path, struct minke_lora **out_lora);
 
 /**
- * The tokenizer's vocabulary size (ids are below it); 0 if `tok` is NULL.
- * Thread-safe.
+ * Frees an adapter handle. NULL does nothing. Sessions it is attached to
+ * keep the adapter alive and go on using it until they are freed or
+ * given another adapter. Free it once, when no other thread uses the
+ * handle.
  *
  * # Safety
- * `tok` is NULL or a live tokenizer.
+ * `lora` is NULL or a pointer from `minke_lora_open()` not yet freed.
  */
-uint32_t minke_tokenizer_n_vocab(const struct minke_tokenizer *tok);
+void minke_lora_free(struct minke_lora *lora);
 
 /**
- * The beginning-of-sequence token id, or -1 if the model has none (or
- * `tok` is NULL). Thread-safe.
+ * Applies `lora` times `scale` (1: the adapter as trained, 0: no effect)
+ * to the session's model from the next token on; NULL removes the
+ * adapter. Other sessions of the model are not affected, and one adapter
+ * may be attached to any number of sessions, of any thread. The KV cache
+ * is kept: rewind (`minke_session_rewind()`) if earlier positions must be
+ * computed with the new weights too. On failure the session keeps the
+ * adapter it had.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` (`session`), `MINKE_ERR_INVALID_ARG` (the
+ * adapter adapts a weight the model lacks or of another shape, or
+ * `scale` is not finite) or `MINKE_ERR_UNSUPPORTED` (a run-time adapter
+ * on DeepSeek's `kv_b_proj`: merge it into the file instead). One thread
+ * at a time per session; `lora` may be used by other threads meanwhile.
  *
  * # Safety
- * `tok` is NULL or a live tokenizer.
+ * `session` is NULL or a live session; `lora` is NULL or a live adapter.
  */
-int32_t minke_tokenizer_bos(const struct minke_tokenizer *tok);
+minke_status minke_session_set_adapter(struct minke_session *session,
+                                       const struct minke_lora *lora,
+                                       float scale);
 
 /**
- * The end-of-sequence token id, or -1 if the model has none (or `tok`
- * is NULL). Other tokens may also end generation: see
- * `minke_tokenizer_is_eog()`. Thread-safe.
+ * ------------------------------------------------------------------
+ * Logging: the library's diagnostics, to a callback of the caller's.
+ * ------------------------------------------------------------------
+ *
+ * Sends the library's log messages of `min_level` (a `minke_log_level`)
+ * and above to `callback` with `user_data`, replacing the callback set
+ * before; a NULL `callback` silences the library again (the default:
+ * nothing is logged, nothing printed). Process-wide and thread-safe:
+ * when it returns, the callback it replaced is not running on any
+ * thread and is never called again, so its `user_data` may be freed.
+ *
+ * Returns `MINKE_ERR_INVALID_ARG` (`min_level` is not a level, or the
+ * call comes from inside the log callback).
  *
  * # Safety
- * `tok` is NULL or a live tokenizer.
+ * `callback` is NULL or a function that is safe to call, from any
+ * thread, with `user_data` until it is replaced.
  */
-int32_t minke_tokenizer_eos(const struct minke_tokenizer *tok);
+minke_status minke_log_set(minke_log_fn callback, uint32_t min_level, void *user_data);
 
 /**
- * The padding token id, or -1 if the model has none (or `tok` is NULL).
- * Thread-safe.
+ * ------------------------------------------------------------------
+ * System: what minke runs on this machine.
+ * ------------------------------------------------------------------
  *
- * # Safety
- * `tok` is NULL or a live tokenizer.
+ * The name of the kernel set that runs the models' arithmetic on this
+ * CPU, e.g. `"avx512-vnni"`, `"avx2"`, `"neon-dotprod"` or `"scalar"`:
+ * the best the CPU supports, or the one the `MINKE_ISA` environment
+ * variable names. `""` if none can run (`MINKE_ISA` names a set this CPU
+ * lacks; `minke_session_new()` then fails with the reason). Chosen once
+ * per process. The string is static: never free it. Thread-safe.
  */
-int32_t minke_tokenizer_pad(const struct minke_tokenizer *tok);
-
-/**
- * Whether `id` ends generation (end of sequence or end of turn, e.g.
- * `<|im_end|>`): the tokens `minke_generate()` stops at. `false` if `tok`
- * is NULL. Thread-safe.
- *
- * # Safety
- * `tok` is NULL or a live tokenizer.
- */
-bool minke_tokenizer_is_eog(const struct minke_tokenizer *tok, uint32_t id);
-
-/**
- * Whether `id` is a special (control) token such as `<|im_start|>`.
- * `false` if `tok` is NULL or `id` is out of range. Thread-safe.
- *
- * # Safety
- * `tok` is NULL or a live tokenizer.
- */
-bool minke_tokenizer_is_special(const struct minke_tokenizer *tok, uint32_t id);
-
-/**
- * Whether the model has a chat template (needed by
- * `minke_tokenizer_apply_chat_template()`). `false` if `tok` is NULL.
- * Thread-safe.
- *
- * # Safety
- * `tok` is NULL or a live tokenizer.
- */
-bool minke_tokenizer_has_chat_template(const struct minke_tokenizer *tok);
-
-/**
- * Renders the model's chat template over `messages` (`n_messages` of
- * them) into `buf` of `size` bytes, NUL-terminated; with
- * `add_generation_prompt`, the text ends with the header of the
- * assistant's turn, ready to generate. Sizing as
- * `minke_tokenizer_decode()`.
- *
- * The text holds the messages as they are, so encoding it (with
- * `MINKE_ENCODE_PARSE_SPECIAL`, which the template's own special tokens
- * need) also turns special-token text a user typed into control tokens.
- * To prompt the model, use `minke_tokenizer_encode_chat()`, which keeps
- * the messages text; this function is for showing or logging the prompt,
- * or for apps that vouch for every message.
- *
- * The template comes from the model file, so it renders within limits
- * on its size, its nesting, the work it does (about a million steps) and
- * its output (8 MiB): one that goes past a limit fails with
- * `MINKE_ERR_TOKENIZER` and a message naming the limit, in milliseconds,
- * instead of aborting or hanging the process. The deepest template
- * accepted renders in 256 KiB of the calling thread's stack.
- *
- * Returns `MINKE_ERR_NULL_ARG` (`tok`, `n_bytes`, `messages` with
- * `n_messages > 0`, or a role or content), `MINKE_ERR_UTF8`,
- * `MINKE_ERR_TOKENIZER` (no template, or the template failed or went
- * past a limit) or `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
- *
- * # Safety
- * `tok` is NULL or a live tokenizer; `messages` NULL or `n_messages`
- * readable messages whose strings are NULL or NUL-terminated; `buf` NULL
- * or writable for `size` bytes; `n_bytes` NULL or writable.
- */
-minke_status minke_tokenizer_apply_chat_template(const struct minke_tokenizer *tok,
-                                                 const struct minke_chat_message *messages,
-                                                 size_t n_messages,
-                                                 bool add_generation_prompt,
-                                                 char *buf,
-                                                 size_t size,
-                                                 size_t *n_bytes);
-
-/**
- * Renders the model's chat template over `messages` (`n_messages` of
- * them) and encodes the prompt to token ids, ready to prefill or to give
- * `minke_generate()`: only the template's own special tokens become
- * control tokens; special-token text in a message (a user typing
- * `<|im_end|>`) stays text. Without such text the ids are those of
- * encoding `minke_tokenizer_apply_chat_template()`'s text with
- * `MINKE_ENCODE_PARSE_SPECIAL`. No prefix tokens are added: the template
- * writes its own. With `add_generation_prompt`, the prompt ends with the
- * header of the assistant's turn. Sizing as `minke_tokenizer_encode()`.
- * Limits as `minke_tokenizer_apply_chat_template()`.
- *
- * A template that measures, slices or compares a message sees each
- * special-token text in it as one private-use char; the ids hold the
- * text.
- *
- * Returns `MINKE_ERR_NULL_ARG` (`tok`, `n_tokens`, `messages` with
- * `n_messages > 0`, a role or content, or `tokens` with `capacity > 0`),
- * `MINKE_ERR_UTF8`, `MINKE_ERR_TOKENIZER` (no template, or the template
- * failed or went past a limit) or `MINKE_ERR_BUFFER_TOO_SMALL`.
- * Thread-safe.
- *
- * # Safety
- * `tok` is NULL or a live tokenizer; `messages` NULL or `n_messages`
- * readable messages whose strings are NULL or NUL-terminated; `tokens`
- * NULL or valid for writing `capacity` ids; `n_tokens` NULL or writable.
- */
-minke_status minke_tokenizer_encode_chat(const struct minke_tokenizer *tok,
-                                         const struct minke_chat_message *messages,
-                                         size_t n_messages,
-                                         bool add_generation_prompt,
-                                         uint32_t *tokens,
-                                         size_t capacity,
-                                         size_t *n_tokens);
-
-/**
- * The ids that end generation (see `minke_tokenizer_is_eog()`): a
- * borrowed array of `*n_ids` ids in `*ids`, valid while the tokenizer is.
- *
- * Returns `MINKE_ERR_NULL_ARG`. Thread-safe.
- *
- * # Safety
- * `tok` is NULL or a live tokenizer; `ids` and `n_ids` NULL or writable.
- */
-minke_status minke_tokenizer_eog_ids(const struct minke_tokenizer *tok,
-                                     const uint32_t **ids,
-                                     size_t *n_ids);
-
-/**
- * The library's version as a NUL-terminated string, e.g. `"0.1.0"`: the
- * version of the library actually loaded, which may differ from the
- * header's `MINKE_VERSION_*` when linking dynamically. The string is
- * static: never free it. Thread-safe.
- */
-const char *minke_version(void);
-
-/**
- * `MINKE_ABI_VERSION` of the library actually loaded: compare it with the
- * header's to detect a mismatched shared library. Thread-safe.
- */
-uint32_t minke_abi_version(void);
+const char *minke_kernels_name(void);
 
 #ifdef __cplusplus
 }  // extern "C"

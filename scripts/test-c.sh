@@ -136,7 +136,7 @@ check cpp-wrapper-complete wrapper_complete
 # ---------------------------------------------------------------------------
 step "build examples and tests (-Werror)"
 MODEL="$(scripts/fetch-model.sh)"
-TESTS=(test_api test_misuse test_threads test_after test_special test_state)
+TESTS=(test_api test_misuse test_threads test_after test_special test_names test_queries test_state)
 cc_ok=1
 for src in examples/c/generate.c examples/c/chat.c; do
     n="$(basename "$src" .c)"
@@ -153,6 +153,10 @@ echo '#include <minke.h>' >"$B/inc.c"
 gcc -std=c11 -Wall -Wextra -Wpedantic -Werror -fsyntax-only -I include "$B/inc.c" || cc_ok=0
 g++ -std=c++11 -Wall -Wextra -Wpedantic -Werror -fsyntax-only -I include -x c++ "$B/inc.c" || cc_ok=0
 if [[ "$cc_ok" == 1 ]]; then pass "strict-build"; else fail "strict-build"; fi
+# test_names calls every function that returns a minke_status.
+awk '/^minke_status minke_/{sub(/\(.*/, "", $2); print $2}' include/minke.h | sort -u >"$B/fallible.txt"
+grep -oE 'NAMED(_ST)?\(minke_[a-z0-9_]+' ffi/tests/c/test_names.c | sed 's/.*(//' | sort -u >"$B/named.txt"
+check names-cover-header diff -u "$B/fallible.txt" "$B/named.txt"
 
 # ---------------------------------------------------------------------------
 step "run on $(basename "$MODEL")"

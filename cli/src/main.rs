@@ -81,6 +81,7 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    log_to_stderr();
     let result = match cli.cmd {
         Cmd::Run(a) => run::run(a),
         Cmd::Tokenize(a) => tokenize::run(a),
@@ -118,6 +119,25 @@ fn main() -> ExitCode {
 }
 
 type Res = Result<(), Box<dyn std::error::Error>>;
+
+/// Prints the library's log on stderr, `minke: warn: ...`: warnings and
+/// errors, or from the level `MINKE_LOG` names (`debug`, `info`, `warn`,
+/// `error`; `off` for none).
+fn log_to_stderr() {
+    use minke::log::Level;
+    let var = std::env::var("MINKE_LOG").unwrap_or_default();
+    if var == "off" {
+        return;
+    }
+    let min = Level::parse(&var).unwrap_or(Level::Warn);
+    let sink = Box::new(|level: Level, text: &str| {
+        use std::io::Write;
+        // A closed stderr is no reason to stop.
+        let _ = writeln!(std::io::stderr(), "minke: {level}: {text}");
+    });
+    // Only a sink itself is refused a change; this is not one.
+    let _ = minke::log::set_sink(min, sink);
+}
 
 /// How a command opens its model and sizes its sessions: the options
 /// every command that runs a model takes.
@@ -303,6 +323,11 @@ fn info(path: PathBuf, ctx: usize, opts: ModelOpts) -> Res {
     println!("file:          {} ({:?})", path.display(), model.kind());
     println!("architecture:  {} ({:?})", c.arch.hf_name(), c.arch);
     println!(
+        "model:         {}, {} parameters",
+        model.description(),
+        model.n_params()
+    );
+    println!(
         "dimensions:    vocab {}, hidden {}, layers {}, heads {} (kv {}), head_dim {}, ffn {}",
         c.vocab_size,
         c.hidden_size,
@@ -333,7 +358,7 @@ fn info(path: PathBuf, ctx: usize, opts: ModelOpts) -> Res {
         Err(e) => println!("tokenizer:     none ({e})"),
     }
     let kernels = minke::quant::Kernels::get()?;
-    println!("kernel set:    {}", kernels.isa);
+    println!("kernel set:    {}", kernels.name);
     let p = SessionParams {
         n_ctx: ctx,
         ..opts.session()

@@ -14,6 +14,7 @@
 //! 2 MiB-aligned (which ext4 arranges for large maps).
 //! [`map_file`] asks for the first, [`ChunkWriter`] does the second.
 
+use crate::progress::Progress;
 use crate::{Error, Result};
 use memmap2::Mmap;
 use std::fs::File;
@@ -59,19 +60,30 @@ impl FileBytes {
 
 /// Loads `path` as `load` says.
 pub(crate) fn load_file(path: &Path, load: Load) -> Result<FileBytes> {
+    load_file_with(path, load, &mut Progress::none())
+}
+
+/// [`load_file`], reporting the bytes read (a map reads none: it reports
+/// its step done at once).
+pub(crate) fn load_file_with(
+    path: &Path,
+    load: Load,
+    progress: &mut Progress<'_>,
+) -> Result<FileBytes> {
     match load {
         Load::Map => {
             let map = map_file(path)?;
             let len = map.len();
+            progress.step(1, 1)?;
             Ok(FileBytes { map, len })
         }
-        Load::Read => read_file(path),
+        Load::Read => read_file(path, progress),
     }
 }
 
 /// Reads `path` into an anonymous map advised into huge pages, then makes
 /// the map read-only.
-fn read_file(path: &Path) -> Result<FileBytes> {
+fn read_file(path: &Path, progress: &mut Progress<'_>) -> Result<FileBytes> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -91,8 +103,14 @@ fn read_file(path: &Path) -> Result<FileBytes> {
         let _ = anon.advise(memmap2::Advice::HugePage);
     }
     // A file cut short while we read is an error here (UnexpectedEof);
-    // anything appended after `len` is not read.
-    std::io::Read::read_exact(&mut file, &mut anon[..len]).map_err(io)?;
+    // anything appended after `len` is not read. Read in chunks, so that
+    // the progress callback sees the bytes arrive and may stop the read.
+    progress.step(0, len as u64)?;
+    for start in (0..len).step_by(READ_CHUNK) {
+        let end = (start + READ_CHUNK).min(len);
+        std::io::Read::read_exact(&mut file, &mut anon[start..end]).map_err(io)?;
+        progress.step(end as u64, len as u64)?;
+    }
     let map = anon.make_read_only().map_err(io)?;
     Ok(FileBytes { map, len })
 }
@@ -180,6 +198,10 @@ fn smaps_huge_bytes(smaps: &str, ranges: &[std::ops::Range<usize>]) -> usize {
     }
     total
 }
+
+/// Bytes [`read_file`] reads between two progress reports: small enough
+/// that a slow disk reports often, large enough that reads stay efficient.
+const READ_CHUNK: usize = 16 << 20;
 
 /// Bytes a [`ChunkWriter`] hands the file at once: one huge page.
 pub const CHUNK: usize = 2 << 20;

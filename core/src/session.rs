@@ -3,6 +3,7 @@
 //! logits, worker threads), so `prefill` and `decode` allocate nothing.
 
 use crate::kv_cache::KvType;
+use crate::log::{log_debug, log_info};
 use crate::model::{Env, Model, State};
 use crate::threads::ThreadPool;
 use crate::{Error, Result};
@@ -158,7 +159,15 @@ impl<'m> Session<'m> {
                 "n_ctx, n_batch and n_threads must be at least 1".into(),
             ));
         }
+        let asked = params.n_ctx;
         let params = clamped(model, &params);
+        if params.n_ctx < asked {
+            log_info!(
+                "n_ctx {asked} is past the {} tokens the model was trained for: clamped \
+                 (allow_long_context keeps it)",
+                params.n_ctx
+            );
+        }
         check_size(model, &params)?;
         let kernels = Kernels::get()?;
         let pool = ThreadPool::new(params.n_threads)?;
@@ -167,6 +176,15 @@ impl<'m> Session<'m> {
             ..params
         };
         let rows = if params.logits_all { params.n_batch } else { 1 };
+        log_debug!(
+            "session: n_ctx {}, n_batch {}, {} threads, {:?} KV cache, kernels {}, {:.1} MiB",
+            params.n_ctx,
+            params.n_batch,
+            params.n_threads,
+            params.kv_type,
+            kernels.name,
+            session_bytes(model, &params) as f64 / (1 << 20) as f64
+        );
         Ok(Session {
             model,
             state: State::new(model, &params, pool.n_threads()),
@@ -197,6 +215,37 @@ impl<'m> Session<'m> {
     /// The kernel set in use.
     pub fn kernels(&self) -> &'static Kernels {
         self.kernels
+    }
+
+    /// Runs the session on `n` threads from now on (the caller's
+    /// included; at most [`crate::threads::MAX_THREADS`]): the worker pool
+    /// and the per-thread scratch are made anew, here, and the KV cache and
+    /// position are kept, so a conversation goes on where it was. Results
+    /// do not depend on the thread count: the logits are the same bits on
+    /// any number of threads. Like [`Session::new`], it allocates what the
+    /// session will use, so `prefill` and `decode` still allocate nothing.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for 0; [`Error::Resources`] when a worker
+    /// thread cannot start (the session then keeps its old threads).
+    pub fn set_n_threads(&mut self, n: usize) -> Result<()> {
+        if n == 0 {
+            return Err(Error::InvalidArgument(
+                "n_threads must be at least 1".into(),
+            ));
+        }
+        let n = n.min(crate::threads::MAX_THREADS);
+        if n == self.pool.n_threads() {
+            return Ok(());
+        }
+        let pool = ThreadPool::new(n)?;
+        let n = pool.n_threads();
+        self.state.set_threads(self.model, &self.params, n);
+        // The old pool's workers stop and are joined as it drops.
+        self.pool = pool;
+        self.params.n_threads = n;
+        log_debug!("session: {n} threads");
+        Ok(())
     }
 
     /// Applies a LoRA adapter (times `scale`) on top of the shared model's

@@ -55,6 +55,20 @@ fn decode_and_prefill_allocate_nothing() {
                 "{} with {threads} threads: {n} allocations",
                 path.display()
             );
+            // Threads changed mid-conversation: the new pool and scratch
+            // are made by set_n_threads, not by the tokens after it.
+            s.set_n_threads(5 - threads).unwrap();
+            let (_, n) = count(|| {
+                s.prefill(&[6; 9]).unwrap();
+                s.decode(4).unwrap();
+            });
+            assert_eq!(
+                n,
+                0,
+                "{} after set_n_threads({}): {n} allocations",
+                path.display(),
+                5 - threads
+            );
         }
     }
 }

@@ -4,8 +4,8 @@
 //! `minke_candidates` with getters.
 
 use crate::boundary::{
-    arg_mut, arg_ref, arg_slice, ffi_boundary, ffi_getter, out, read_params, write_items,
-    write_text,
+    arg_mut, arg_ref, arg_slice, ffi_boundary, ffi_getter, fn_name, free_handle, out, read_params,
+    write_items, write_text,
 };
 use crate::generate::{minke_generate_params, minke_stop_reason};
 use crate::sampler::minke_sampler_params;
@@ -53,6 +53,10 @@ impl minke_candidates {
     }
 }
 
+/// ------------------------------------------------------------------
+/// Best-of-N: several answers, ranked by a score.
+/// ------------------------------------------------------------------
+///
 /// Best-of-N: runs `prompt` (`n_prompt` ids, appended at the session's
 /// current position) once, then generates `n` answers from it, each with
 /// a fresh sampler of `sampler_params` (NULL: defaults; seeds
@@ -90,7 +94,7 @@ pub unsafe extern "C" fn minke_best_of_n(
     user_data: *mut c_void,
     out_candidates: *mut *mut minke_candidates,
 ) -> minke_status {
-    ffi_boundary("minke_best_of_n", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: NULL or writable (caller).
         let o = unsafe { out(out_candidates, "out_candidates") }?;
         o.set(std::ptr::null_mut());
@@ -169,13 +173,9 @@ fn call_rank(
 /// freed.
 #[no_mangle]
 pub unsafe extern "C" fn minke_candidates_free(candidates: *mut minke_candidates) {
-    ffi_getter("minke_candidates_free", (), || {
-        if !candidates.is_null() {
-            // SAFETY: a live pointer from Box::into_raw in minke_best_of_n
-            // (caller), freed exactly once.
-            drop(unsafe { Box::from_raw(candidates) });
-        }
-    })
+    // SAFETY: NULL or from this type's constructor, not yet freed, used
+    // by no other thread (the caller's contract).
+    unsafe { free_handle(fn_name!(), candidates) }
 }
 
 /// Runs a getter on candidate `i`; `fallback` if `candidates` is NULL or
@@ -206,7 +206,7 @@ unsafe fn get<T: Copy>(
 /// `candidates` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn minke_candidates_count(candidates: *const minke_candidates) -> usize {
-    ffi_getter("minke_candidates_count", 0, || {
+    ffi_getter(fn_name!(), 0, || {
         // SAFETY: NULL or live (caller).
         unsafe { arg_ref(candidates, "candidates") }.map_or(0, |c| c.list.len())
     })
@@ -223,11 +223,7 @@ pub unsafe extern "C" fn minke_candidates_score(
     i: usize,
 ) -> f64 {
     // SAFETY: forwarded caller contract.
-    unsafe {
-        get("minke_candidates_score", candidates, i, f64::NAN, |c| {
-            c.score
-        })
-    }
+    unsafe { get(fn_name!(), candidates, i, f64::NAN, |c| c.score) }
 }
 
 /// Sampler seed that produced candidate `i`: a fresh sampler with this
@@ -242,7 +238,7 @@ pub unsafe extern "C" fn minke_candidates_seed(
     i: usize,
 ) -> u64 {
     // SAFETY: forwarded caller contract.
-    unsafe { get("minke_candidates_seed", candidates, i, 0, |c| c.seed) }
+    unsafe { get(fn_name!(), candidates, i, 0, |c| c.seed) }
 }
 
 /// Why candidate `i`'s generation stopped: a `minke_stop_reason` value.
@@ -259,13 +255,9 @@ pub unsafe extern "C" fn minke_candidates_stop_reason(
     let fallback = minke_stop_reason::MINKE_STOP_MAX_TOKENS as u32;
     // SAFETY: forwarded caller contract.
     unsafe {
-        get(
-            "minke_candidates_stop_reason",
-            candidates,
-            i,
-            fallback,
-            |c| minke_stop_reason::from(c.reason) as u32,
-        )
+        get(fn_name!(), candidates, i, fallback, |c| {
+            minke_stop_reason::from(c.reason) as u32
+        })
     }
 }
 
@@ -288,7 +280,7 @@ pub unsafe extern "C" fn minke_candidates_text(
     size: usize,
     n_bytes: *mut usize,
 ) -> minke_status {
-    ffi_boundary("minke_candidates_text", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (c, n) = unsafe { (arg_ref(candidates, "candidates")?, out(n_bytes, "n_bytes")?) };
         let text = c.get(i)?.text.as_bytes();
@@ -317,7 +309,7 @@ pub unsafe extern "C" fn minke_candidates_tokens(
     capacity: usize,
     n_tokens: *mut usize,
 ) -> minke_status {
-    ffi_boundary("minke_candidates_tokens", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (c, n) = unsafe {
             (

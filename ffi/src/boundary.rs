@@ -8,9 +8,31 @@
 //! snprintf-style output buffers.
 
 use crate::status::{minke_status, FfiError, FfiResult};
+use minke::log::Level;
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// The name of the function it is written in, e.g. `"minke_model_open"`.
+/// Every entry point passes `fn_name!()` to [`ffi_boundary`],
+/// [`ffi_getter`] or [`free_handle`], so that a message names the function
+/// C called and no name is typed by hand. Write it in the entry point's
+/// own body, not inside a closure (whose name is `{{closure}}`); the
+/// `entry_points_name_themselves` test checks every entry point.
+macro_rules! fn_name {
+    () => {{
+        fn here() {}
+        $crate::boundary::enclosing_fn(::std::any::type_name_of_val(&here))
+    }};
+}
+pub(crate) use fn_name;
+
+/// `"minke_model_open"` from the path of `fn_name!`'s item,
+/// `"minke::model::minke_model_open::here"`.
+pub(crate) fn enclosing_fn(path: &'static str) -> &'static str {
+    let path = path.strip_suffix("::here").unwrap_or(path);
+    path.rsplit("::").next().unwrap_or(path)
+}
 
 thread_local! {
     /// The message of the last call on this thread that failed.
@@ -43,6 +65,7 @@ pub(crate) fn ffi_boundary(func: &str, body: impl FnOnce() -> FfiResult<()>) -> 
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => minke_status::MINKE_OK,
         Ok(Err(e)) => {
+            minke::log::write(Level::Debug, format_args!("{func}: {}", e.msg));
             set_last_error(func, &e.msg);
             e.status
         }
@@ -52,6 +75,7 @@ pub(crate) fn ffi_boundary(func: &str, body: impl FnOnce() -> FfiResult<()>) -> 
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
+            minke::log::write(Level::Error, format_args!("{func}: internal error: {what}"));
             set_last_error(func, &format!("internal error (a bug in minke): {what}"));
             minke_status::MINKE_ERR_INTERNAL
         }
@@ -68,6 +92,22 @@ pub(crate) fn ffi_getter<T>(func: &str, fallback: T, body: impl FnOnce() -> T) -
             fallback
         }
     }
+}
+
+/// Frees a handle that its constructor made with `Box::into_raw`: the body
+/// of every `minke_*_free`. NULL does nothing. `func` is the entry point,
+/// for the message of a panic in a destructor.
+///
+/// # Safety
+/// `p` is NULL or a pointer from `Box::into_raw(Box<T>)` not yet freed,
+/// which no other thread uses.
+pub(crate) unsafe fn free_handle<T>(func: &str, p: *mut T) {
+    ffi_getter(func, (), || {
+        if !p.is_null() {
+            // SAFETY: from Box::into_raw and freed exactly once (caller).
+            drop(unsafe { Box::from_raw(p) });
+        }
+    })
 }
 
 fn null(name: &str) -> FfiError {
@@ -321,6 +361,15 @@ pub(crate) unsafe fn write_params<T: Params>(p: *mut T, size: u32, value: T) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fn_name_is_the_enclosing_function() {
+        fn minke_example() -> &'static str {
+            fn_name!()
+        }
+        assert_eq!(minke_example(), "minke_example");
+        assert_eq!(fn_name!(), "fn_name_is_the_enclosing_function");
+    }
 
     #[test]
     fn panics_become_internal_errors() {

@@ -2,7 +2,7 @@
 //! call, streaming text through a C callback that can stop it.
 
 use crate::boundary::{
-    arg_mut, arg_slice, arg_str, ffi_boundary, read_params, write_params, Params,
+    arg_mut, arg_slice, arg_str, ffi_boundary, fn_name, read_params, write_params, Params,
 };
 use crate::sampler::minke_sampler;
 use crate::session::minke_session;
@@ -171,6 +171,10 @@ unsafe impl Params for minke_generate_result {
     const NAME: &'static str = "minke_generate_result";
 }
 
+/// ------------------------------------------------------------------
+/// Generate: prompt, sample and decode in one call, streaming text.
+/// ------------------------------------------------------------------
+///
 /// Fills `params` (a struct of `size` bytes, normally
 /// `sizeof(minke_generate_params)`) with the defaults and sets
 /// `params->size`.
@@ -185,7 +189,7 @@ pub unsafe extern "C" fn minke_generate_default_params(
     params: *mut minke_generate_params,
     size: u32,
 ) -> minke_status {
-    ffi_boundary("minke_generate_default_params", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: NULL or writable for `size` bytes (caller).
         unsafe { write_params(params, size, minke_generate_params::default()) }
     })
@@ -206,7 +210,7 @@ pub unsafe extern "C" fn minke_generate_default_result(
     result: *mut minke_generate_result,
     size: u32,
 ) -> minke_status {
-    ffi_boundary("minke_generate_default_result", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: NULL or writable for `size` bytes (caller).
         unsafe { write_params(result, size, minke_generate_result::default()) }
     })
@@ -247,7 +251,7 @@ pub unsafe extern "C" fn minke_generate(
     user_data: *mut c_void,
     result: *mut minke_generate_result,
 ) -> minke_status {
-    ffi_boundary("minke_generate", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (s, sm, prompt, p) = unsafe {
             (

@@ -5,7 +5,7 @@
 //! to holds another, so the handle may be freed while sessions still use
 //! the adapter.
 
-use crate::boundary::{arg_mut, arg_ref, arg_str, ffi_boundary, ffi_getter, out};
+use crate::boundary::{arg_mut, arg_ref, arg_str, ffi_boundary, fn_name, free_handle, out};
 use crate::status::minke_status;
 use minke::lora::LoraAdapter;
 use std::ffi::c_char;
@@ -18,6 +18,10 @@ pub struct minke_lora {
     pub(crate) adapter: Arc<LoraAdapter>,
 }
 
+/// ------------------------------------------------------------------
+/// LoRA: fine-tuned adapters over a shared model.
+/// ------------------------------------------------------------------
+///
 /// Loads a LoRA adapter from a PEFT folder (`adapter_config.json` and
 /// `adapter_model.safetensors`, f32/f16/bf16). `path` is a NUL-terminated
 /// UTF-8 path. On success `*out_lora` is a new adapter that the caller
@@ -37,7 +41,7 @@ pub unsafe extern "C" fn minke_lora_open(
     path: *const c_char,
     out_lora: *mut *mut minke_lora,
 ) -> minke_status {
-    ffi_boundary("minke_lora_open", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: NULL or writable (caller).
         let o = unsafe { out(out_lora, "out_lora") }?;
         o.set(std::ptr::null_mut());
@@ -58,13 +62,9 @@ pub unsafe extern "C" fn minke_lora_open(
 /// `lora` is NULL or a pointer from `minke_lora_open()` not yet freed.
 #[no_mangle]
 pub unsafe extern "C" fn minke_lora_free(lora: *mut minke_lora) {
-    ffi_getter("minke_lora_free", (), || {
-        if !lora.is_null() {
-            // SAFETY: a live pointer from Box::into_raw in minke_lora_open
-            // (caller), freed exactly once.
-            drop(unsafe { Box::from_raw(lora) });
-        }
-    })
+    // SAFETY: NULL or from this type's constructor, not yet freed, used
+    // by no other thread (the caller's contract).
+    unsafe { free_handle(fn_name!(), lora) }
 }
 
 /// Applies `lora` times `scale` (1: the adapter as trained, 0: no effect)
@@ -89,7 +89,7 @@ pub unsafe extern "C" fn minke_session_set_adapter(
     lora: *const minke_lora,
     scale: f32,
 ) -> minke_status {
-    ffi_boundary("minke_session_set_adapter", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: NULL or live (caller).
         let s = unsafe { arg_mut(session, "session") }?;
         let adapter = if lora.is_null() {

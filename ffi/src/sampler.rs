@@ -3,7 +3,8 @@
 //! at temperature 0), as `minke::Sampler` does.
 
 use crate::boundary::{
-    arg_mut, arg_ref, arg_slice, ffi_boundary, ffi_getter, out, read_params, write_params, Params,
+    arg_mut, arg_ref, arg_slice, ffi_boundary, fn_name, free_handle, out, read_params,
+    write_params, Params,
 };
 use crate::model::minke_model;
 use crate::status::{minke_status, FfiError};
@@ -94,6 +95,10 @@ pub struct minke_sampler {
     pub(crate) vocab: usize,
 }
 
+/// ------------------------------------------------------------------
+/// Sampler: choose the next token from logits.
+/// ------------------------------------------------------------------
+///
 /// Fills `params` (a struct of `size` bytes, normally
 /// `sizeof(minke_sampler_params)`) with the defaults and sets
 /// `params->size`.
@@ -108,7 +113,7 @@ pub unsafe extern "C" fn minke_sampler_default_params(
     params: *mut minke_sampler_params,
     size: u32,
 ) -> minke_status {
-    ffi_boundary("minke_sampler_default_params", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: NULL or writable for `size` bytes (caller).
         unsafe { write_params(params, size, minke_sampler_params::default()) }
     })
@@ -131,7 +136,7 @@ pub unsafe extern "C" fn minke_sampler_new(
     params: *const minke_sampler_params,
     out_sampler: *mut *mut minke_sampler,
 ) -> minke_status {
-    ffi_boundary("minke_sampler_new", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: NULL or writable (caller).
         let o = unsafe { out(out_sampler, "out_sampler") }?;
         o.set(std::ptr::null_mut());
@@ -151,13 +156,9 @@ pub unsafe extern "C" fn minke_sampler_new(
 /// `sampler` is NULL or a pointer from `minke_sampler_new()` not yet freed.
 #[no_mangle]
 pub unsafe extern "C" fn minke_sampler_free(sampler: *mut minke_sampler) {
-    ffi_getter("minke_sampler_free", (), || {
-        if !sampler.is_null() {
-            // SAFETY: a live pointer from Box::into_raw in
-            // minke_sampler_new (caller), freed exactly once.
-            drop(unsafe { Box::from_raw(sampler) });
-        }
-    })
+    // SAFETY: NULL or from this type's constructor, not yet freed, used
+    // by no other thread (the caller's contract).
+    unsafe { free_handle(fn_name!(), sampler) }
 }
 
 /// Chooses a token from `logits` (`n_logits` floats, one per vocabulary
@@ -177,7 +178,7 @@ pub unsafe extern "C" fn minke_sampler_sample(
     n_logits: usize,
     token: *mut u32,
 ) -> minke_status {
-    ffi_boundary("minke_sampler_sample", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (s, l, o) = unsafe {
             (
@@ -211,7 +212,7 @@ pub unsafe extern "C" fn minke_sampler_accept(
     sampler: *mut minke_sampler,
     token: u32,
 ) -> minke_status {
-    ffi_boundary("minke_sampler_accept", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: NULL or live (caller).
         let s = unsafe { arg_mut(sampler, "sampler") }?;
         if token as usize >= s.vocab {
@@ -235,7 +236,7 @@ pub unsafe extern "C" fn minke_sampler_accept(
 /// `sampler` is NULL or a live sampler.
 #[no_mangle]
 pub unsafe extern "C" fn minke_sampler_reset(sampler: *mut minke_sampler) -> minke_status {
-    ffi_boundary("minke_sampler_reset", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: NULL or live (caller).
         let s = unsafe { arg_mut(sampler, "sampler") }?;
         s.sampler.reset();

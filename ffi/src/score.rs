@@ -3,7 +3,7 @@
 //! for a sequence (`minke_session_reward`). Both run from position 0 and
 //! leave the scored tokens in the session's KV cache.
 
-use crate::boundary::{arg_mut, arg_slice, ffi_boundary, out, write_items};
+use crate::boundary::{arg_mut, arg_slice, ffi_boundary, fn_name, out, write_items};
 use crate::session::minke_session;
 use crate::status::{minke_status, FfiError, FfiResult};
 
@@ -20,6 +20,10 @@ fn check_fits_from_start(s: &minke_session, n: usize) -> FfiResult<()> {
     Ok(())
 }
 
+/// ------------------------------------------------------------------
+/// Score: log-probabilities of a continuation, and reward models.
+/// ------------------------------------------------------------------
+///
 /// Scores a continuation: the natural-log probability of each of the
 /// `n_cont` tokens `cont` after `prompt` (`n_prompt` ids, at least one),
 /// teacher-forced in one run from the start of the session, which is
@@ -51,7 +55,7 @@ pub unsafe extern "C" fn minke_session_score(
     out_logprobs: *mut f64,
     out_total: *mut f64,
 ) -> minke_status {
-    ffi_boundary("minke_session_score", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (s, prompt, cont, total) = unsafe {
             (
@@ -119,7 +123,7 @@ pub unsafe extern "C" fn minke_session_reward(
     capacity: usize,
     n_labels: *mut usize,
 ) -> minke_status {
-    ffi_boundary("minke_session_reward", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (s, toks, n_out) = unsafe {
             (

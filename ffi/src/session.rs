@@ -8,8 +8,8 @@
 //! SAFETY note in `minke_session_new`.
 
 use crate::boundary::{
-    arg_mut, arg_ref, arg_slice, ffi_boundary, ffi_getter, out, out_opt, read_params, write_params,
-    Params,
+    arg_mut, arg_ref, arg_slice, ffi_boundary, ffi_getter, fn_name, free_handle, out, out_opt,
+    read_params, write_params, Params,
 };
 use crate::model::minke_model;
 use crate::status::{minke_status, FfiError, FfiResult};
@@ -179,6 +179,10 @@ impl minke_session {
     }
 }
 
+/// ------------------------------------------------------------------
+/// Session: one conversation over a model (KV cache, buffers, threads).
+/// ------------------------------------------------------------------
+///
 /// Fills `params` (a struct of `size` bytes, normally
 /// `sizeof(minke_session_params)`) with the defaults and sets
 /// `params->size`.
@@ -193,7 +197,7 @@ pub unsafe extern "C" fn minke_session_default_params(
     params: *mut minke_session_params,
     size: u32,
 ) -> minke_status {
-    ffi_boundary("minke_session_default_params", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: NULL or writable for `size` bytes (caller).
         unsafe { write_params(params, size, minke_session_params::default()) }
     })
@@ -218,7 +222,7 @@ pub unsafe extern "C" fn minke_session_bytes(
     params: *const minke_session_params,
     bytes: *mut u64,
 ) -> minke_status {
-    ffi_boundary("minke_session_bytes", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (m, p, o) = unsafe {
             (
@@ -251,7 +255,7 @@ pub unsafe extern "C" fn minke_session_max_ctx(
     budget: u64,
     n_ctx: *mut u32,
 ) -> minke_status {
-    ffi_boundary("minke_session_max_ctx", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (m, p, o) = unsafe {
             (
@@ -321,7 +325,7 @@ pub unsafe extern "C" fn minke_session_new(
     params: *const minke_session_params,
     out_session: *mut *mut minke_session,
 ) -> minke_status {
-    ffi_boundary("minke_session_new", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: NULL or writable (caller).
         let o = unsafe { out(out_session, "out_session") }?;
         o.set(std::ptr::null_mut());
@@ -356,13 +360,9 @@ pub unsafe extern "C" fn minke_session_new(
 /// `session` is NULL or a pointer from `minke_session_new()` not yet freed.
 #[no_mangle]
 pub unsafe extern "C" fn minke_session_free(session: *mut minke_session) {
-    ffi_getter("minke_session_free", (), || {
-        if !session.is_null() {
-            // SAFETY: a live pointer from Box::into_raw in
-            // minke_session_new (caller), freed exactly once.
-            drop(unsafe { Box::from_raw(session) });
-        }
-    })
+    // SAFETY: NULL or from this type's constructor, not yet freed, used
+    // by no other thread (the caller's contract).
+    unsafe { free_handle(fn_name!(), session) }
 }
 
 /// Runs `n_tokens` prompt tokens from the session's current position, in
@@ -385,26 +385,35 @@ pub unsafe extern "C" fn minke_session_prefill(
     n_tokens: usize,
     logits: *mut *const f32,
 ) -> minke_status {
-    ffi_boundary("minke_session_prefill", || {
-        // SAFETY: the caller's contract, for each pointer.
-        let (s, toks, lo) = unsafe {
-            (
-                arg_mut(session, "session")?,
-                arg_slice(tokens, n_tokens, "tokens")?,
-                out_opt(logits),
-            )
-        };
-        if toks.is_empty() {
-            return Err(FfiError::invalid("no tokens to run (n_tokens is 0)"));
-        }
-        s.check_tokens(toks)?;
-        s.check_room(toks.len())?;
-        let l = s.session.prefill(toks)?;
-        if let Some(lo) = lo {
-            lo.set(l.as_ptr());
-        }
-        Ok(())
+    ffi_boundary(fn_name!(), || {
+        // SAFETY: NULL or `n_tokens` readable ids (caller).
+        let toks = unsafe { arg_slice(tokens, n_tokens, "tokens") }?;
+        // SAFETY: forwarded caller contract.
+        unsafe { run_tokens(session, toks, logits) }
     })
+}
+
+/// The body of `minke_session_prefill` and `minke_session_decode`.
+///
+/// # Safety
+/// `session` is NULL or a live session; `logits` NULL or writable.
+unsafe fn run_tokens(
+    session: *mut minke_session,
+    toks: &[u32],
+    logits: *mut *const f32,
+) -> FfiResult<()> {
+    // SAFETY: the caller's contract, for each pointer.
+    let (s, lo) = unsafe { (arg_mut(session, "session")?, out_opt(logits)) };
+    if toks.is_empty() {
+        return Err(FfiError::invalid("no tokens to run (n_tokens is 0)"));
+    }
+    s.check_tokens(toks)?;
+    s.check_room(toks.len())?;
+    let l = s.session.prefill(toks)?;
+    if let Some(lo) = lo {
+        lo.set(l.as_ptr());
+    }
+    Ok(())
 }
 
 /// Runs one token at the session's current position (a generation step).
@@ -421,8 +430,10 @@ pub unsafe extern "C" fn minke_session_decode(
     token: u32,
     logits: *mut *const f32,
 ) -> minke_status {
-    // SAFETY: forwarded caller contract; one token read from our stack.
-    unsafe { minke_session_prefill(session, &token, 1, logits) }
+    // SAFETY: forwarded caller contract.
+    ffi_boundary(fn_name!(), || unsafe {
+        run_tokens(session, &[token], logits)
+    })
 }
 
 /// The logits after the last token run: `*logits` points to `*n_vocab`
@@ -441,7 +452,7 @@ pub unsafe extern "C" fn minke_session_logits(
     logits: *mut *const f32,
     n_vocab: *mut usize,
 ) -> minke_status {
-    ffi_boundary("minke_session_logits", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (s, lo, no) = unsafe {
             (
@@ -470,7 +481,7 @@ pub unsafe extern "C" fn minke_session_rewind(
     session: *mut minke_session,
     pos: u32,
 ) -> minke_status {
-    ffi_boundary("minke_session_rewind", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: NULL or live (caller).
         let s = unsafe { arg_mut(session, "session") }?;
         s.session.rewind(pos as usize)?;
@@ -485,7 +496,7 @@ pub unsafe extern "C" fn minke_session_rewind(
 /// `session` is NULL or a live session.
 #[no_mangle]
 pub unsafe extern "C" fn minke_session_pos(session: *const minke_session) -> u32 {
-    ffi_getter("minke_session_pos", 0, || {
+    ffi_getter(fn_name!(), 0, || {
         // SAFETY: NULL or live (caller).
         unsafe { arg_ref(session, "session") }.map_or(0, |s| s.session.pos() as u32)
     })
@@ -498,7 +509,7 @@ pub unsafe extern "C" fn minke_session_pos(session: *const minke_session) -> u32
 /// `session` is NULL or a live session.
 #[no_mangle]
 pub unsafe extern "C" fn minke_session_n_ctx(session: *const minke_session) -> u32 {
-    ffi_getter("minke_session_n_ctx", 0, || {
+    ffi_getter(fn_name!(), 0, || {
         // SAFETY: NULL or live (caller).
         unsafe { arg_ref(session, "session") }.map_or(0, |s| s.session.params().n_ctx as u32)
     })
@@ -512,8 +523,36 @@ pub unsafe extern "C" fn minke_session_n_ctx(session: *const minke_session) -> u
 /// `session` is NULL or a live session.
 #[no_mangle]
 pub unsafe extern "C" fn minke_session_n_threads(session: *const minke_session) -> u32 {
-    ffi_getter("minke_session_n_threads", 0, || {
+    ffi_getter(fn_name!(), 0, || {
         // SAFETY: NULL or live (caller).
         unsafe { arg_ref(session, "session") }.map_or(0, |s| s.session.params().n_threads as u32)
+    })
+}
+
+/// Runs the session on `n_threads` threads from now on (the caller's
+/// included; more than 64 count as 64): its worker threads are replaced
+/// and their scratch memory made anew, here, so that prefill and decode
+/// still allocate nothing; the KV cache and position are kept, and the
+/// results are the same bits on any number of threads. Use it to give a
+/// session fewer cores while other work runs, and more after.
+/// `minke_session_n_threads()` gives the number in use; asking for it
+/// again does nothing.
+///
+/// Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_INVALID_ARG` (`n_threads` is
+/// 0) or `MINKE_ERR_RESOURCES` (a worker thread would not start: the
+/// session keeps its threads). One thread at a time per session.
+///
+/// # Safety
+/// `session` is NULL or a live session.
+#[no_mangle]
+pub unsafe extern "C" fn minke_session_set_n_threads(
+    session: *mut minke_session,
+    n_threads: u32,
+) -> minke_status {
+    ffi_boundary(fn_name!(), || {
+        // SAFETY: NULL or live (caller).
+        let s = unsafe { arg_mut(session, "session") }?;
+        s.session.set_n_threads(n_threads as usize)?;
+        Ok(())
     })
 }

@@ -2,11 +2,18 @@
 //! tokens a session holds, the logits of any position it keeps, and the
 //! abort callback that stops a long prefill.
 
-use crate::boundary::{arg_mut, arg_ref, arg_slice, arg_str, ffi_boundary, out, write_items};
+use crate::boundary::{
+    arg_mut, arg_ref, arg_slice, arg_str, ffi_boundary, fn_name, out, write_items,
+};
 use crate::session::minke_session;
 use crate::status::{minke_status, FfiError};
 use std::ffi::{c_char, c_void};
 
+/// ------------------------------------------------------------------
+/// Session state (save, restore), tokens held, logits at a position,
+/// cancelling.
+/// ------------------------------------------------------------------
+///
 /// Bytes `minke_session_state_get()` writes for the session as it is now
 /// (its tokens, KV cache and last logits, with a header naming the format
 /// version and the model): `*size`.
@@ -20,7 +27,7 @@ pub unsafe extern "C" fn minke_session_state_size(
     session: *const minke_session,
     size: *mut usize,
 ) -> minke_status {
-    ffi_boundary("minke_session_state_size", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (s, n) = unsafe { (arg_ref(session, "session")?, out(size, "size")?) };
         n.set(s.session.state_size());
@@ -49,7 +56,7 @@ pub unsafe extern "C" fn minke_session_state_get(
     capacity: usize,
     written: *mut usize,
 ) -> minke_status {
-    ffi_boundary("minke_session_state_get", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (s, n) = unsafe { (arg_ref(session, "session")?, out(written, "written")?) };
         let need = s.session.state_size();
@@ -98,7 +105,7 @@ pub unsafe extern "C" fn minke_session_state_set(
     buf: *const u8,
     len: usize,
 ) -> minke_status {
-    ffi_boundary("minke_session_state_set", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (s, data) = unsafe { (arg_mut(session, "session")?, arg_slice(buf, len, "buf")?) };
         s.session.restore_state(data)?;
@@ -119,7 +126,7 @@ pub unsafe extern "C" fn minke_session_state_save_file(
     session: *const minke_session,
     path: *const c_char,
 ) -> minke_status {
-    ffi_boundary("minke_session_state_save_file", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (s, p) = unsafe { (arg_ref(session, "session")?, arg_str(path, "path")?) };
         s.session.save_state_file(p)?;
@@ -143,7 +150,7 @@ pub unsafe extern "C" fn minke_session_state_load_file(
     session: *mut minke_session,
     path: *const c_char,
 ) -> minke_status {
-    ffi_boundary("minke_session_state_load_file", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (s, p) = unsafe { (arg_mut(session, "session")?, arg_str(path, "path")?) };
         s.session.load_state_file(p)?;
@@ -170,7 +177,7 @@ pub unsafe extern "C" fn minke_session_tokens(
     capacity: usize,
     n_tokens: *mut usize,
 ) -> minke_status {
-    ffi_boundary("minke_session_tokens", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         unsafe {
             let s = arg_ref(session, "session")?;
@@ -202,7 +209,7 @@ pub unsafe extern "C" fn minke_session_logits_at(
     logits: *mut *const f32,
     n_vocab: *mut usize,
 ) -> minke_status {
-    ffi_boundary("minke_session_logits_at", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (s, lo, no) = unsafe {
             (
@@ -265,7 +272,7 @@ pub unsafe extern "C" fn minke_session_set_abort_callback(
     abort: minke_abort_fn,
     user_data: *mut c_void,
 ) -> minke_status {
-    ffi_boundary("minke_session_set_abort_callback", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract.
         let s = unsafe { arg_mut(session, "session")? };
         let cb = abort.map(|f| {

@@ -61,32 +61,28 @@ pub enum minke_status {
 
 use minke_status::*;
 
-impl minke_status {
-    /// The code's name, as a NUL-terminated static string.
-    pub(crate) fn name_cstr(self) -> &'static [u8] {
-        match self {
-            MINKE_OK => b"MINKE_OK\0",
-            MINKE_ERR_NULL_ARG => b"MINKE_ERR_NULL_ARG\0",
-            MINKE_ERR_INVALID_ARG => b"MINKE_ERR_INVALID_ARG\0",
-            MINKE_ERR_IO => b"MINKE_ERR_IO\0",
-            MINKE_ERR_FORMAT => b"MINKE_ERR_FORMAT\0",
-            MINKE_ERR_UNSUPPORTED => b"MINKE_ERR_UNSUPPORTED\0",
-            MINKE_ERR_BUFFER_TOO_SMALL => b"MINKE_ERR_BUFFER_TOO_SMALL\0",
-            MINKE_ERR_CONTEXT_FULL => b"MINKE_ERR_CONTEXT_FULL\0",
-            MINKE_ERR_TOKENIZER => b"MINKE_ERR_TOKENIZER\0",
-            MINKE_ERR_UTF8 => b"MINKE_ERR_UTF8\0",
-            MINKE_ERR_INTERNAL => b"MINKE_ERR_INTERNAL\0",
-            MINKE_ERR_CONFIG => b"MINKE_ERR_CONFIG\0",
-            MINKE_ERR_TOKEN_OUT_OF_RANGE => b"MINKE_ERR_TOKEN_OUT_OF_RANGE\0",
-            MINKE_ERR_RESOURCES => b"MINKE_ERR_RESOURCES\0",
-            MINKE_ERR_ABORTED => b"MINKE_ERR_ABORTED\0",
-            MINKE_ERR_STATE => b"MINKE_ERR_STATE\0",
+/// Lists every code once, in numeric order, as `(code, "NAME\0")`: the
+/// names come from the variants themselves (`stringify!`). The enum above
+/// stays written out, because cbindgen reads source text and would not
+/// see an enum that a macro makes; the build fails instead if this list
+/// and the enum ever disagree (see [`STATUS`]).
+macro_rules! status_list {
+    ($($code:ident),+ $(,)?) => {
+        /// Every code with its NUL-terminated name, in numeric order.
+        pub(crate) const STATUS: &[(minke_status, &str)] =
+            &[$(($code, concat!(stringify!($code), "\0"))),+];
+
+        /// Does not compile when the enum has a variant the list lacks:
+        /// the `match` must cover every variant.
+        const fn listed(s: minke_status) -> bool {
+            match s {
+                $($code)|+ => true,
+            }
         }
-    }
+    };
 }
 
-/// Every code, in numeric order (for tests).
-pub(crate) const ALL_STATUS: [minke_status; 16] = [
+status_list![
     MINKE_OK,
     MINKE_ERR_NULL_ARG,
     MINKE_ERR_INVALID_ARG,
@@ -105,15 +101,29 @@ pub(crate) const ALL_STATUS: [minke_status; 16] = [
     MINKE_ERR_STATE,
 ];
 
+// Entry `i` of the list is code `i`: none missing, repeated or out of
+// order (codes are dense from 0), and every entry a listed variant.
+const _: () = {
+    let mut i = 0;
+    while i < STATUS.len() {
+        assert!(STATUS[i].0 as usize == i, "STATUS is out of order");
+        assert!(listed(STATUS[i].0));
+        i += 1;
+    }
+};
+
+/// ------------------------------------------------------------------
+/// Status and errors: what a call returned, and why it failed.
+/// ------------------------------------------------------------------
+///
 /// The name of a status code (`"MINKE_ERR_IO"`), or `"MINKE_ERR_UNKNOWN"`
 /// for a value this library does not know. The string is static: never
 /// free it. Thread-safe.
 #[no_mangle]
 pub extern "C" fn minke_status_name(status: u32) -> *const c_char {
-    let name = ALL_STATUS
-        .iter()
-        .find(|s| **s as u32 == status)
-        .map_or(&b"MINKE_ERR_UNKNOWN\0"[..], |s| s.name_cstr());
+    let name = STATUS
+        .get(status as usize)
+        .map_or("MINKE_ERR_UNKNOWN\0", |&(_, name)| name);
     name.as_ptr().cast()
 }
 
@@ -192,15 +202,13 @@ mod tests {
         for (s, v) in expected {
             assert_eq!(s as u32, v, "{s:?}");
         }
-        for (i, s) in ALL_STATUS.iter().enumerate() {
-            assert_eq!(*s as u32, i as u32);
-        }
+        assert_eq!(STATUS.len(), expected.len());
         assert_eq!(std::mem::size_of::<minke_status>(), 4);
     }
 
     #[test]
     fn names_match_variants() {
-        for s in ALL_STATUS {
+        for &(s, _) in STATUS {
             // SAFETY: minke_status_name returns a static NUL-terminated string.
             let name = unsafe { CStr::from_ptr(minke_status_name(s as u32)) };
             assert_eq!(name.to_str().unwrap(), format!("{s:?}"));

@@ -216,8 +216,8 @@ fn a_tokenizer_opens_alone_from_a_vocabulary_file() {
             CStr::from_ptr(buf.as_ptr()).to_str().unwrap(),
             "Hello world"
         );
-        assert!(!tokenizer::minke_tokenizer_has_chat_template(tok));
-        let st = tokenizer::minke_tokenizer_apply_chat_template(
+        assert!(!chat::minke_tokenizer_has_chat_template(tok));
+        let st = chat::minke_tokenizer_apply_chat_template(
             tok,
             null(),
             0,
@@ -437,4 +437,50 @@ fn scores_on_ids_and_refusals() {
         session::minke_session_free(s);
         model::minke_model_free(m);
     }
+}
+
+/// Every entry point gets its name for messages from `fn_name!()`, never
+/// from a string typed by hand (a copy-paste once made
+/// `minke_session_decode` report itself as `minke_session_prefill`). Read
+/// from the sources: each `extern "C" fn` body must use `fn_name!()`,
+/// except the few that cannot fail and record nothing.
+#[test]
+fn entry_points_name_themselves() {
+    const INFALLIBLE: [&str; 4] = [
+        "minke_last_error",
+        "minke_status_name",
+        "minke_version",
+        "minke_abi_version",
+    ];
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap() == "tests.rs" {
+            continue;
+        }
+        let src = std::fs::read_to_string(&path).unwrap();
+        let mut rest = src.as_str();
+        while let Some(at) = rest.find("extern \"C\" fn minke_") {
+            let item = &rest[at + "extern \"C\" fn ".len()..];
+            let name = &item[..item.find('(').unwrap()];
+            // The body runs to the first line that closes an item.
+            let body = &item[..item.find("\n}\n").unwrap()];
+            assert!(
+                body.contains("fn_name!()") || INFALLIBLE.contains(&name),
+                "{name} in {} does not pass fn_name!() to the boundary",
+                path.display()
+            );
+            seen += 1;
+            rest = &item[body.len()..];
+        }
+        for typed in ["ffi_boundary(\"", "ffi_getter(\"", "free_handle(\""] {
+            assert!(
+                path.ends_with("boundary.rs") || !src.contains(typed),
+                "{} names an entry point by hand: {typed}",
+                path.display()
+            );
+        }
+    }
+    assert!(seen > 60, "found only {seen} entry points");
 }

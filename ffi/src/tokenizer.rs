@@ -1,7 +1,7 @@
-//! `minke_tokenizer`: text to token ids and back, special token ids, and
-//! the chat template: borrowed from a `minke_model`, or opened alone from
-//! a file (`minke_tokenizer_open()`, which also reads vocabulary-only GGUF
-//! files) and then owned by the caller.
+//! `minke_tokenizer`: text to token ids and back, and special token ids:
+//! borrowed from a `minke_model`, or opened alone from a file
+//! (`minke_tokenizer_open()`, which also reads vocabulary-only GGUF files)
+//! and then owned by the caller. Its chat template: `chat.rs`.
 //!
 //! Outputs follow snprintf: the caller gives a buffer and its capacity,
 //! the size needed always comes back through an out-parameter, and a
@@ -9,10 +9,11 @@
 //! and capacity 0 to ask for the size alone).
 
 use crate::boundary::{
-    arg_ref, arg_slice, arg_str, ffi_boundary, ffi_getter, out, write_items, write_text,
+    arg_ref, arg_slice, arg_str, ffi_boundary, ffi_getter, fn_name, free_handle, out, write_items,
+    write_text,
 };
 use crate::status::{minke_status, FfiError, FfiResult};
-use minke::{ChatMessage, EncodeOptions, Model, Tokenizer};
+use minke::{EncodeOptions, Model, Tokenizer};
 use std::ffi::c_char;
 use std::sync::Arc;
 
@@ -58,7 +59,7 @@ impl minke_tokenizer {
         }
     }
 
-    fn tok(&self) -> FfiResult<&Tokenizer> {
+    pub(crate) fn tok(&self) -> FfiResult<&Tokenizer> {
         match &self.source {
             Source::Model(m) => Ok(m.tokenizer()?),
             Source::Alone(t) => Ok(t),
@@ -81,6 +82,10 @@ impl minke_tokenizer {
     }
 }
 
+/// ------------------------------------------------------------------
+/// Tokenizer: text to token ids and back, special tokens.
+/// ------------------------------------------------------------------
+///
 /// Opens the tokenizer of a model file without the model: a GGUF file
 /// (also a vocabulary-only one, such as llama.cpp's `ggml-vocab-*.gguf`,
 /// which has no tensors), a `.minke` file, a Hugging Face checkpoint
@@ -106,7 +111,7 @@ pub unsafe extern "C" fn minke_tokenizer_open(
     path: *const c_char,
     out_tokenizer: *mut *mut minke_tokenizer,
 ) -> minke_status {
-    ffi_boundary("minke_tokenizer_open", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: NULL or writable (caller).
         let o = unsafe { out(out_tokenizer, "out_tokenizer") }?;
         o.set(std::ptr::null_mut());
@@ -127,26 +132,13 @@ pub unsafe extern "C" fn minke_tokenizer_open(
 /// a live model's tokenizer.
 #[no_mangle]
 pub unsafe extern "C" fn minke_tokenizer_free(tok: *mut minke_tokenizer) {
-    ffi_getter("minke_tokenizer_free", (), || {
-        // SAFETY: NULL, or live and readable (caller).
-        let alone = unsafe { tok.as_ref() }.is_some_and(|t| matches!(t.source, Source::Alone(_)));
-        if alone {
-            // SAFETY: a live pointer from Box::into_raw in
-            // minke_tokenizer_open (only those hold `Source::Alone`), freed
-            // exactly once (caller).
-            drop(unsafe { Box::from_raw(tok) });
-        }
-    })
-}
-
-/// One turn of a conversation, for `minke_tokenizer_apply_chat_template()`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct minke_chat_message {
-    /// `"system"`, `"user"`, `"assistant"`...: NUL-terminated UTF-8.
-    pub role: *const c_char,
-    /// The message text: NUL-terminated UTF-8.
-    pub content: *const c_char,
+    // SAFETY: NULL, or live and readable (caller).
+    let alone = unsafe { tok.as_ref() }.is_some_and(|t| matches!(t.source, Source::Alone(_)));
+    if alone {
+        // SAFETY: a live pointer from Box::into_raw in minke_tokenizer_open
+        // (only those hold `Source::Alone`), freed exactly once (caller).
+        unsafe { free_handle(fn_name!(), tok) }
+    }
 }
 
 /// Turns `text` (NUL-terminated UTF-8) into token ids. With `add_special`,
@@ -179,7 +171,7 @@ pub unsafe extern "C" fn minke_tokenizer_encode(
     capacity: usize,
     n_tokens: *mut usize,
 ) -> minke_status {
-    ffi_boundary("minke_tokenizer_encode", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (tk, text, n) = unsafe {
             (
@@ -227,7 +219,7 @@ pub unsafe extern "C" fn minke_tokenizer_encode_ex(
     capacity: usize,
     n_tokens: *mut usize,
 ) -> minke_status {
-    ffi_boundary("minke_tokenizer_encode_ex", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (tk, text, n) = unsafe {
             (
@@ -272,7 +264,7 @@ pub unsafe extern "C" fn minke_tokenizer_decode(
     size: usize,
     n_bytes: *mut usize,
 ) -> minke_status {
-    ffi_boundary("minke_tokenizer_decode", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (tk, ids, n) = unsafe {
             (
@@ -310,7 +302,7 @@ pub unsafe extern "C" fn minke_tokenizer_token_to_piece(
     size: usize,
     n_bytes: *mut usize,
 ) -> minke_status {
-    ffi_boundary("minke_tokenizer_token_to_piece", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (tk, n) = unsafe { (arg_ref(tok, "tok")?, out(n_bytes, "n_bytes")?) };
         let t = tk.tok()?;
@@ -336,7 +328,7 @@ pub unsafe extern "C" fn minke_tokenizer_token_to_id(
     piece: *const c_char,
     id: *mut u32,
 ) -> minke_status {
-    ffi_boundary("minke_tokenizer_token_to_id", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (tk, piece, o) = unsafe {
             (
@@ -356,11 +348,48 @@ pub unsafe extern "C" fn minke_tokenizer_token_to_id(
     })
 }
 
+/// Token `id` as the vocabulary spells it (`"Ġhello"`, `"<|im_end|>"`):
+/// the inverse of `minke_tokenizer_token_to_id()`, NUL-terminated into
+/// `buf` of `size` bytes. (`minke_tokenizer_token_to_piece()` gives the
+/// bytes the token stands for instead.) Sizing as
+/// `minke_tokenizer_decode()`.
+///
+/// Returns `MINKE_ERR_NULL_ARG`, `MINKE_ERR_TOKEN_OUT_OF_RANGE`,
+/// `MINKE_ERR_TOKENIZER` (an id inside the vocabulary that no token has)
+/// or `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
+///
+/// # Safety
+/// `tok` is NULL or a live tokenizer; `buf` NULL or writable for `size`
+/// bytes; `n_bytes` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn minke_tokenizer_id_to_token(
+    tok: *const minke_tokenizer,
+    id: u32,
+    buf: *mut c_char,
+    size: usize,
+    n_bytes: *mut usize,
+) -> minke_status {
+    ffi_boundary(fn_name!(), || {
+        // SAFETY: the caller's contract, for each pointer.
+        let (tk, n) = unsafe { (arg_ref(tok, "tok")?, out(n_bytes, "n_bytes")?) };
+        let t = tk.tok()?;
+        tk.check_id(t, id)?;
+        let text = t.id_to_token(id).ok_or_else(|| {
+            FfiError::new(
+                minke_status::MINKE_ERR_TOKENIZER,
+                format!("no token has id {id} (a hole in the vocabulary)"),
+            )
+        })?;
+        // SAFETY: `buf` is NULL or writable for `size` bytes (caller).
+        unsafe { write_text(buf, size, text.as_bytes(), n, "buf") }
+    })
+}
+
 /// Runs a getter on a tokenizer; `fallback` if it is NULL.
 ///
 /// # Safety
 /// `tok` is NULL or a live tokenizer.
-unsafe fn get<T: Copy>(
+pub(crate) unsafe fn get<T: Copy>(
     name: &str,
     tok: *const minke_tokenizer,
     fallback: T,
@@ -390,11 +419,7 @@ fn id_or_minus_one(id: Option<u32>) -> i32 {
 #[no_mangle]
 pub unsafe extern "C" fn minke_tokenizer_n_vocab(tok: *const minke_tokenizer) -> u32 {
     // SAFETY: forwarded caller contract.
-    unsafe {
-        get("minke_tokenizer_n_vocab", tok, 0, |_, t| {
-            t.vocab_size() as u32
-        })
-    }
+    unsafe { get(fn_name!(), tok, 0, |_, t| t.vocab_size() as u32) }
 }
 
 /// The beginning-of-sequence token id, or -1 if the model has none (or
@@ -405,11 +430,7 @@ pub unsafe extern "C" fn minke_tokenizer_n_vocab(tok: *const minke_tokenizer) ->
 #[no_mangle]
 pub unsafe extern "C" fn minke_tokenizer_bos(tok: *const minke_tokenizer) -> i32 {
     // SAFETY: forwarded caller contract.
-    unsafe {
-        get("minke_tokenizer_bos", tok, -1, |_, t| {
-            id_or_minus_one(t.bos_id())
-        })
-    }
+    unsafe { get(fn_name!(), tok, -1, |_, t| id_or_minus_one(t.bos_id())) }
 }
 
 /// The end-of-sequence token id, or -1 if the model has none (or `tok`
@@ -422,7 +443,7 @@ pub unsafe extern "C" fn minke_tokenizer_bos(tok: *const minke_tokenizer) -> i32
 pub unsafe extern "C" fn minke_tokenizer_eos(tok: *const minke_tokenizer) -> i32 {
     // SAFETY: forwarded caller contract.
     unsafe {
-        get("minke_tokenizer_eos", tok, -1, |_, t| {
+        get(fn_name!(), tok, -1, |_, t| {
             id_or_minus_one(t.eos_ids().first().copied())
         })
     }
@@ -436,11 +457,20 @@ pub unsafe extern "C" fn minke_tokenizer_eos(tok: *const minke_tokenizer) -> i32
 #[no_mangle]
 pub unsafe extern "C" fn minke_tokenizer_pad(tok: *const minke_tokenizer) -> i32 {
     // SAFETY: forwarded caller contract.
-    unsafe {
-        get("minke_tokenizer_pad", tok, -1, |_, t| {
-            id_or_minus_one(t.pad_id())
-        })
-    }
+    unsafe { get(fn_name!(), tok, -1, |_, t| id_or_minus_one(t.pad_id())) }
+}
+
+/// The token that ends a turn in the model's chat format (`<|im_end|>`,
+/// `<|eot_id|>`, `<｜end▁of▁sentence｜>`...), or -1 if its vocabulary has
+/// none that minke knows (or `tok` is NULL). It is one of the ids that end
+/// generation (`minke_tokenizer_is_eog()`). Thread-safe.
+///
+/// # Safety
+/// `tok` is NULL or a live tokenizer.
+#[no_mangle]
+pub unsafe extern "C" fn minke_tokenizer_eot(tok: *const minke_tokenizer) -> i32 {
+    // SAFETY: forwarded caller contract.
+    unsafe { get(fn_name!(), tok, -1, |_, t| id_or_minus_one(t.eot_id())) }
 }
 
 /// Whether `id` ends generation (end of sequence or end of turn, e.g.
@@ -452,11 +482,7 @@ pub unsafe extern "C" fn minke_tokenizer_pad(tok: *const minke_tokenizer) -> i32
 #[no_mangle]
 pub unsafe extern "C" fn minke_tokenizer_is_eog(tok: *const minke_tokenizer, id: u32) -> bool {
     // SAFETY: forwarded caller contract.
-    unsafe {
-        get("minke_tokenizer_is_eog", tok, false, |tk, _| {
-            tk.eog.contains(&id)
-        })
-    }
+    unsafe { get(fn_name!(), tok, false, |tk, _| tk.eog.contains(&id)) }
 }
 
 /// Whether `id` is a special (control) token such as `<|im_start|>`.
@@ -467,158 +493,7 @@ pub unsafe extern "C" fn minke_tokenizer_is_eog(tok: *const minke_tokenizer, id:
 #[no_mangle]
 pub unsafe extern "C" fn minke_tokenizer_is_special(tok: *const minke_tokenizer, id: u32) -> bool {
     // SAFETY: forwarded caller contract.
-    unsafe {
-        get("minke_tokenizer_is_special", tok, false, |_, t| {
-            t.is_special(id)
-        })
-    }
-}
-
-/// Whether the model has a chat template (needed by
-/// `minke_tokenizer_apply_chat_template()`). `false` if `tok` is NULL.
-/// Thread-safe.
-///
-/// # Safety
-/// `tok` is NULL or a live tokenizer.
-#[no_mangle]
-pub unsafe extern "C" fn minke_tokenizer_has_chat_template(tok: *const minke_tokenizer) -> bool {
-    // SAFETY: forwarded caller contract.
-    unsafe {
-        get("minke_tokenizer_has_chat_template", tok, false, |_, t| {
-            t.chat_template().is_some()
-        })
-    }
-}
-
-/// Renders the model's chat template over `messages` (`n_messages` of
-/// them) into `buf` of `size` bytes, NUL-terminated; with
-/// `add_generation_prompt`, the text ends with the header of the
-/// assistant's turn, ready to generate. Sizing as
-/// `minke_tokenizer_decode()`.
-///
-/// The text holds the messages as they are, so encoding it (with
-/// `MINKE_ENCODE_PARSE_SPECIAL`, which the template's own special tokens
-/// need) also turns special-token text a user typed into control tokens.
-/// To prompt the model, use `minke_tokenizer_encode_chat()`, which keeps
-/// the messages text; this function is for showing or logging the prompt,
-/// or for apps that vouch for every message.
-///
-/// The template comes from the model file, so it renders within limits
-/// on its size, its nesting, the work it does (about a million steps) and
-/// its output (8 MiB): one that goes past a limit fails with
-/// `MINKE_ERR_TOKENIZER` and a message naming the limit, in milliseconds,
-/// instead of aborting or hanging the process. The deepest template
-/// accepted renders in 256 KiB of the calling thread's stack.
-///
-/// Returns `MINKE_ERR_NULL_ARG` (`tok`, `n_bytes`, `messages` with
-/// `n_messages > 0`, or a role or content), `MINKE_ERR_UTF8`,
-/// `MINKE_ERR_TOKENIZER` (no template, or the template failed or went
-/// past a limit) or `MINKE_ERR_BUFFER_TOO_SMALL`. Thread-safe.
-///
-/// # Safety
-/// `tok` is NULL or a live tokenizer; `messages` NULL or `n_messages`
-/// readable messages whose strings are NULL or NUL-terminated; `buf` NULL
-/// or writable for `size` bytes; `n_bytes` NULL or writable.
-#[no_mangle]
-pub unsafe extern "C" fn minke_tokenizer_apply_chat_template(
-    tok: *const minke_tokenizer,
-    messages: *const minke_chat_message,
-    n_messages: usize,
-    add_generation_prompt: bool,
-    buf: *mut c_char,
-    size: usize,
-    n_bytes: *mut usize,
-) -> minke_status {
-    ffi_boundary("minke_tokenizer_apply_chat_template", || {
-        // SAFETY: the caller's contract, for each pointer.
-        let (tk, chat, n) = unsafe {
-            (
-                arg_ref(tok, "tok")?,
-                chat_messages(messages, n_messages)?,
-                out(n_bytes, "n_bytes")?,
-            )
-        };
-        let text = tk
-            .tok()?
-            .apply_chat_template(&chat, add_generation_prompt)?;
-        // SAFETY: `buf` is NULL or writable for `size` bytes (caller).
-        unsafe { write_text(buf, size, text.as_bytes(), n, "buf") }
-    })
-}
-
-/// Renders the model's chat template over `messages` (`n_messages` of
-/// them) and encodes the prompt to token ids, ready to prefill or to give
-/// `minke_generate()`: only the template's own special tokens become
-/// control tokens; special-token text in a message (a user typing
-/// `<|im_end|>`) stays text. Without such text the ids are those of
-/// encoding `minke_tokenizer_apply_chat_template()`'s text with
-/// `MINKE_ENCODE_PARSE_SPECIAL`. No prefix tokens are added: the template
-/// writes its own. With `add_generation_prompt`, the prompt ends with the
-/// header of the assistant's turn. Sizing as `minke_tokenizer_encode()`.
-/// Limits as `minke_tokenizer_apply_chat_template()`.
-///
-/// A template that measures, slices or compares a message sees each
-/// special-token text in it as one private-use char; the ids hold the
-/// text.
-///
-/// Returns `MINKE_ERR_NULL_ARG` (`tok`, `n_tokens`, `messages` with
-/// `n_messages > 0`, a role or content, or `tokens` with `capacity > 0`),
-/// `MINKE_ERR_UTF8`, `MINKE_ERR_TOKENIZER` (no template, or the template
-/// failed or went past a limit) or `MINKE_ERR_BUFFER_TOO_SMALL`.
-/// Thread-safe.
-///
-/// # Safety
-/// `tok` is NULL or a live tokenizer; `messages` NULL or `n_messages`
-/// readable messages whose strings are NULL or NUL-terminated; `tokens`
-/// NULL or valid for writing `capacity` ids; `n_tokens` NULL or writable.
-#[no_mangle]
-pub unsafe extern "C" fn minke_tokenizer_encode_chat(
-    tok: *const minke_tokenizer,
-    messages: *const minke_chat_message,
-    n_messages: usize,
-    add_generation_prompt: bool,
-    tokens: *mut u32,
-    capacity: usize,
-    n_tokens: *mut usize,
-) -> minke_status {
-    ffi_boundary("minke_tokenizer_encode_chat", || {
-        // SAFETY: the caller's contract, for each pointer.
-        let (tk, chat, n) = unsafe {
-            (
-                arg_ref(tok, "tok")?,
-                chat_messages(messages, n_messages)?,
-                out(n_tokens, "n_tokens")?,
-            )
-        };
-        let ids = tk.tok()?.encode_chat(&chat, add_generation_prompt)?;
-        // SAFETY: `tokens` is NULL or writable for `capacity` ids (caller).
-        unsafe { write_items(tokens, capacity, &ids, n, "tokens") }
-    })
-}
-
-/// The messages of a chat, copied.
-///
-/// # Safety
-/// `messages` is NULL or `n` readable messages whose strings are NULL or
-/// NUL-terminated.
-unsafe fn chat_messages(
-    messages: *const minke_chat_message,
-    n: usize,
-) -> FfiResult<Vec<ChatMessage>> {
-    // SAFETY: the caller's contract.
-    let msgs = unsafe { arg_slice(messages, n, "messages") }?;
-    let mut chat = Vec::with_capacity(msgs.len());
-    for (i, m) in msgs.iter().enumerate() {
-        // SAFETY: NULL or NUL-terminated strings (caller).
-        let (role, content) = unsafe {
-            (
-                arg_str(m.role, &format!("messages[{i}].role"))?,
-                arg_str(m.content, &format!("messages[{i}].content"))?,
-            )
-        };
-        chat.push(ChatMessage::new(role, content));
-    }
-    Ok(chat)
+    unsafe { get(fn_name!(), tok, false, |_, t| t.is_special(id)) }
 }
 
 /// The ids that end generation (see `minke_tokenizer_is_eog()`): a
@@ -634,7 +509,7 @@ pub unsafe extern "C" fn minke_tokenizer_eog_ids(
     ids: *mut *const u32,
     n_ids: *mut usize,
 ) -> minke_status {
-    ffi_boundary("minke_tokenizer_eog_ids", || {
+    ffi_boundary(fn_name!(), || {
         // SAFETY: the caller's contract, for each pointer.
         let (tk, o_ids, o_n) =
             unsafe { (arg_ref(tok, "tok")?, out(ids, "ids")?, out(n_ids, "n_ids")?) };

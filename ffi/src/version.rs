@@ -36,6 +36,10 @@ const _: () = assert!(parse_u32(env!("CARGO_PKG_VERSION_MAJOR")) == MINKE_VERSIO
 const _: () = assert!(parse_u32(env!("CARGO_PKG_VERSION_MINOR")) == MINKE_VERSION_MINOR);
 const _: () = assert!(parse_u32(env!("CARGO_PKG_VERSION_PATCH")) == MINKE_VERSION_PATCH);
 
+/// ------------------------------------------------------------------
+/// Version: the library's and the ABI's, to compare with the header's.
+/// ------------------------------------------------------------------
+///
 /// The library's version as a NUL-terminated string, e.g. `"0.1.0"`: the
 /// version of the library actually loaded, which may differ from the
 /// header's `MINKE_VERSION_*` when linking dynamically. The string is

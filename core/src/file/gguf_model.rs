@@ -21,7 +21,9 @@ use super::{FileKind, Loaded, TokenizerData};
 use crate::config::{
     Arch, DeepseekConfig, ModelConfig, RopeScaling, RopeStyle, ScoringFunc, TopkMethod,
 };
+use crate::log::log_debug;
 use crate::mmap::Load;
+use crate::progress::Progress;
 use crate::tensor::{Blob, TensorStore};
 use crate::tokenizer::GgufVocab;
 use crate::{Error, Result};
@@ -79,13 +81,19 @@ fn hf_name(gguf: &str) -> Option<String> {
     Some(format!("model.layers.{layer}.{hf}.{kind}"))
 }
 
-/// Opens a GGUF model file.
-pub fn open(path: &Path, load: Load) -> Result<Loaded> {
+/// Opens a GGUF model file, reporting its steps to `progress`.
+pub(crate) fn open(path: &Path, load: Load, progress: &mut Progress<'_>) -> Result<Loaded> {
     let file = path.display().to_string();
     let mut store = TensorStore::default();
-    let blob = store.add_blob(Blob::File(crate::mmap::load_file(path, load)?));
+    let read = super::read_share(load) * super::FILES_DONE;
+    progress.range(0.0, read);
+    let blob = store.add_blob(Blob::File(crate::mmap::load_file_with(
+        path, load, progress,
+    )?));
     let bytes = store.blob_bytes(blob);
     let g = GgufFile::parse(&file, bytes)?;
+    progress.range(read, super::FILES_DONE);
+    let n_infos = g.tensor_infos().len() as u64;
     if g.tensor_infos().is_empty() {
         return Err(match tokenizer(&g)? {
             Some(_) => Error::Unsupported(format!(
@@ -98,13 +106,16 @@ pub fn open(path: &Path, load: Load) -> Result<Loaded> {
     let tokenizer = tokenizer(&g)?;
     let base = bytes.as_ptr() as usize;
     let mut tensors = Vec::new();
-    for info in g.tensor_infos() {
+    let mut unused = Vec::new();
+    for (i, info) in g.tensor_infos().iter().enumerate() {
+        progress.step(i as u64, n_infos)?;
         let Some(name) = hf_name(info.name) else {
             if info.name == "rope_freqs.weight" {
                 return Err(Error::Unsupported(format!(
                     "{file}: per-frequency RoPE factors (rope_freqs.weight, llama3 scaling in GGUF)"
                 )));
             }
+            unused.push(info.name.to_string());
             continue; // Tensors the architecture does not use.
         };
         let t = info.to_tensor(&file)?;
@@ -135,8 +146,20 @@ pub fn open(path: &Path, load: Load) -> Result<Loaded> {
         };
         tensors.push((name, t.dtype, shape, offset, t.data.len()));
     }
+    let metadata = g
+        .metadata()
+        .map(|(k, v)| (k.to_string(), super::metadata::gguf(v)))
+        .collect();
     for (name, dtype, shape, offset, len) in tensors {
         store.insert(&file, &name, dtype, shape, (blob, offset, len))?;
+    }
+    progress.step(n_infos, n_infos)?;
+    if !unused.is_empty() {
+        log_debug!(
+            "{file}: {} tensors the architecture does not use: {}",
+            unused.len(),
+            unused.join(", ")
+        );
     }
     let mut config = config;
     config.tie_word_embeddings = store.get("lm_head.weight").is_none();
@@ -160,6 +183,7 @@ pub fn open(path: &Path, load: Load) -> Result<Loaded> {
         config,
         store,
         tokenizer,
+        metadata,
     })
 }
 

@@ -5,6 +5,7 @@
 use super::{read_text, st, FileKind, Loaded, TokenizerData};
 use crate::config::ModelConfig;
 use crate::mmap::Load;
+use crate::progress::Progress;
 use crate::tensor::TensorStore;
 use crate::{Error, Result};
 use std::collections::{BTreeSet, HashMap};
@@ -68,23 +69,34 @@ fn shards(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Opens a checkpoint folder.
 pub fn open(dir: &Path, load: Load) -> Result<Loaded> {
-    let config =
-        ModelConfig::from_hf_json(&read_text(&dir.join("config.json"))?).map_err(|e| match e {
-            Error::Config(m) => {
-                Error::Config(format!("{}: {m}", dir.join("config.json").display()))
-            }
-            e => e,
-        })?;
+    open_with(dir, load, &mut Progress::none())
+}
+
+/// [`open`], reporting its steps to `progress`: the shards share the
+/// range in equal parts, each read and then its tensors viewed.
+pub(crate) fn open_with(dir: &Path, load: Load, progress: &mut Progress<'_>) -> Result<Loaded> {
+    let config_json = read_text(&dir.join("config.json"))?;
+    let config = ModelConfig::from_hf_json(&config_json).map_err(|e| match e {
+        Error::Config(m) => Error::Config(format!("{}: {m}", dir.join("config.json").display())),
+        e => e,
+    })?;
     let mut store = TensorStore::default();
-    for shard in shards(dir)? {
-        let f = st::map(&mut store, &shard, load)?;
-        f.add_tensors(&mut store, &HashMap::new())?;
+    let shards = shards(dir)?;
+    let each = super::FILES_DONE / shards.len() as f32;
+    let read = super::read_share(load) * each;
+    for (i, shard) in shards.iter().enumerate() {
+        let at = i as f32 * each;
+        progress.range(at, at + read);
+        let f = st::map_with(&mut store, shard, load, progress)?;
+        progress.range(at + read, at + each);
+        f.add_tensors_with(&mut store, &HashMap::new(), progress)?;
     }
     Ok(Loaded {
         kind: FileKind::HfDir,
         config,
         store,
         tokenizer: tokenizer_data(dir)?,
+        metadata: super::metadata::json_fields(&config_json),
     })
 }
 

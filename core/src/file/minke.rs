@@ -24,6 +24,7 @@ use super::{st, FileKind, Loaded, TokenizerData};
 use crate::config::ModelConfig;
 use crate::mmap::ChunkWriter;
 use crate::mmap::Load;
+use crate::progress::Progress;
 use crate::tensor::TensorStore;
 use crate::{Error, Result};
 use minke_quant::DType;
@@ -36,8 +37,16 @@ pub const FORMAT_VERSION: u32 = 1;
 
 /// Opens a `.minke` file.
 pub fn open(path: &Path, load: Load) -> Result<Loaded> {
+    open_with(path, load, &mut Progress::none())
+}
+
+/// [`open`], reporting its steps to `progress`.
+pub(crate) fn open_with(path: &Path, load: Load, progress: &mut Progress<'_>) -> Result<Loaded> {
     let mut store = TensorStore::default();
-    let f = st::map(&mut store, path, load)?;
+    let read = super::read_share(load) * super::FILES_DONE;
+    progress.range(0.0, read);
+    let f = st::map_with(&mut store, path, load, progress)?;
+    progress.range(read, super::FILES_DONE);
     let file = path.display().to_string();
     let meta = &f.metadata;
     let get = |k: &str| {
@@ -80,12 +89,13 @@ pub fn open(path: &Path, load: Load) -> Result<Loaded> {
         ))),
         (None, None) => None,
     };
-    f.add_tensors(&mut store, &packed)?;
+    f.add_tensors_with(&mut store, &packed, progress)?;
     Ok(Loaded {
         kind: FileKind::Minke,
         config,
         store,
         tokenizer,
+        metadata: super::metadata::string_map(&f.metadata),
     })
 }
 

@@ -5,11 +5,13 @@
 pub mod gguf;
 mod gguf_model;
 pub mod hf;
+mod metadata;
 pub mod minke;
 pub(crate) mod st;
 
 use crate::config::ModelConfig;
 use crate::mmap::Load;
+use crate::progress::Progress;
 use crate::tensor::TensorStore;
 use crate::{Error, Result};
 use std::path::Path;
@@ -68,16 +70,37 @@ pub struct Loaded {
     pub config: ModelConfig,
     pub store: TensorStore,
     pub tokenizer: Option<TokenizerData>,
+    /// The file's metadata as `(key, text)` pairs (see [`crate::Model::metadata`]).
+    pub metadata: Vec<(String, String)>,
 }
 
 /// Opens any supported model file or folder.
 pub fn open(path: &Path, load: Load) -> Result<Loaded> {
+    open_with(path, load, &mut Progress::none())
+}
+
+/// [`open`], reporting its steps to `progress` (reading, then tensors;
+/// up to 0.9 of the whole: binding the weights and the tokenizer come
+/// after).
+pub(crate) fn open_with(path: &Path, load: Load, progress: &mut Progress<'_>) -> Result<Loaded> {
     match FileKind::detect(path)? {
-        FileKind::HfDir => hf::open(path, load),
-        FileKind::Minke => minke::open(path, load),
-        FileKind::Gguf => gguf_model::open(path, load),
+        FileKind::HfDir => hf::open_with(path, load, progress),
+        FileKind::Minke => minke::open_with(path, load, progress),
+        FileKind::Gguf => gguf_model::open(path, load, progress),
     }
 }
+
+/// The share of `[0, 1]` reading files takes when they are read rather
+/// than mapped (the rest of [`open_with`]'s range goes to the tensors).
+pub(crate) fn read_share(load: Load) -> f32 {
+    match load {
+        Load::Map => 0.0,
+        Load::Read => 0.8,
+    }
+}
+
+/// The end of [`open_with`]'s range.
+pub(crate) const FILES_DONE: f32 = 0.9;
 
 /// Largest text file minke reads (`config.json`, `tokenizer.json`, a shard
 /// index, an adapter's config): 128 MiB, ten times the largest

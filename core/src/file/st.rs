@@ -3,6 +3,7 @@
 //! [`TensorStore`] as a view into the mapped file.
 
 use crate::mmap::Load;
+use crate::progress::Progress;
 use crate::tensor::{Blob, TensorStore};
 use crate::{Error, Result};
 use minke_quant::DType;
@@ -35,8 +36,20 @@ const MAX_HEADER: u64 = 100_000_000;
 /// Loads `path` into `store` (mapped or read, as `load` says) and validates its header: offsets must tile the
 /// data exactly, and the data must end where the file ends.
 pub fn map(store: &mut TensorStore, path: &Path, load: Load) -> Result<StFile> {
+    map_with(store, path, load, &mut Progress::none())
+}
+
+/// [`map`], reporting the bytes read to `progress`.
+pub(crate) fn map_with(
+    store: &mut TensorStore,
+    path: &Path,
+    load: Load,
+    progress: &mut Progress<'_>,
+) -> Result<StFile> {
     let name = path.display().to_string();
-    let blob = store.add_blob(Blob::File(crate::mmap::load_file(path, load)?));
+    let blob = store.add_blob(Blob::File(crate::mmap::load_file_with(
+        path, load, progress,
+    )?));
     let bytes = store.blob_bytes(blob);
     let bad = |m: String| Error::format(&name, m);
     let len8: [u8; 8] = bytes
@@ -100,7 +113,19 @@ impl StFile {
         store: &mut TensorStore,
         packed: &HashMap<String, Packed>,
     ) -> Result<()> {
-        for (key, info) in &self.entries {
+        self.add_tensors_with(store, packed, &mut Progress::none())
+    }
+
+    /// [`StFile::add_tensors`], reporting each tensor to `progress`.
+    pub(crate) fn add_tensors_with(
+        &self,
+        store: &mut TensorStore,
+        packed: &HashMap<String, Packed>,
+        progress: &mut Progress<'_>,
+    ) -> Result<()> {
+        let n = self.entries.len() as u64;
+        for (i, (key, info)) in self.entries.iter().enumerate() {
+            progress.step(i as u64, n)?;
             let (dtype, shape) = self.resolve(key, info, packed)?;
             let (s, e) = info.data_offsets;
             store.insert(
@@ -111,7 +136,7 @@ impl StFile {
                 (self.blob, self.data_start + s, e - s),
             )?;
         }
-        Ok(())
+        progress.step(n, n)
     }
 
     fn resolve(

@@ -248,6 +248,12 @@ impl State {
                 * std::mem::size_of::<BlockQ8A>()
     }
 
+    /// Remakes the per-thread scratch for `threads` threads (the KV cache
+    /// and everything else is kept).
+    pub fn set_threads(&mut self, c: &ModelConfig, p: &SessionParams, threads: usize) {
+        self.scratch = AttnScratch::new(threads, p.n_ctx, attn_shape(c));
+    }
+
     pub fn new(c: &ModelConfig, p: &SessionParams, threads: usize) -> State {
         let nb = p.n_batch;
         let tmp_rows = widest(c).max(if p.logits_all { c.n_outputs() } else { 0 });

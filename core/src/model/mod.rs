@@ -3,13 +3,18 @@
 
 use crate::config::{Arch, ModelConfig};
 use crate::file::{self, FileKind, TokenizerData};
+use crate::log::{log_info, log_warn};
+use crate::progress::Progress;
 use crate::tensor::TensorStore;
 use crate::tokenizer::Tokenizer;
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 
 pub(crate) mod deepseek;
+mod info;
 pub(crate) mod llama;
+
+pub use info::TypeUse;
 
 /// What every forward pass reads besides its own state.
 pub(crate) struct Env<'a> {
@@ -49,6 +54,14 @@ impl State {
         match &m.w {
             Weights::Llama(_) => llama::State::bytes(&m.config, p, threads),
             Weights::Deepseek(_) => deepseek::State::bytes(&m.config, p, threads),
+        }
+    }
+
+    /// Remakes the per-thread scratch for a pool of `threads` threads.
+    pub fn set_threads(&mut self, m: &Model, p: &crate::SessionParams, threads: usize) {
+        match self {
+            State::Llama(s) => s.set_threads(&m.config, p, threads),
+            State::Deepseek(s) => s.set_threads(&m.config, p, threads),
         }
     }
 
@@ -140,6 +153,10 @@ pub struct Model {
     tokenizer: Option<std::result::Result<Tokenizer, String>>,
     /// [`crate::state::model_fingerprint`], computed on first use.
     fingerprint: std::sync::OnceLock<u64>,
+    /// The file's metadata as text, in file order (GGUF) or by key.
+    metadata: Vec<(String, String)>,
+    /// The tensors' formats, most parameters first.
+    types: Vec<TypeUse>,
 }
 
 impl Model {
@@ -153,13 +170,56 @@ impl Model {
     /// [`Model::open`], with the weights mapped in place or read into
     /// memory as `load` says (see [`crate::Load`]).
     pub fn open_with(path: impl AsRef<Path>, load: crate::Load) -> Result<Model> {
+        Model::open_with_progress(path, load, |_| true)
+    }
+
+    /// [`Model::open_with`], calling `progress` with the fraction of the
+    /// load done: 0 first, then values that never decrease, 1 last when
+    /// the model is ready. Reading a file (with [`crate::Load::Read`])
+    /// advances it by bytes read, then checking and viewing the tensors by
+    /// tensors, then binding the weights and building the tokenizer; with
+    /// [`crate::Load::Map`] nothing is read and the tensors take the range.
+    /// Shares of the work, not of the time. It runs on the calling thread.
+    ///
+    /// When `progress` returns `false` the load stops there and gives
+    /// [`Error::Aborted`]; all it had made is freed.
+    pub fn open_with_progress(
+        path: impl AsRef<Path>,
+        load: crate::Load,
+        mut progress: impl FnMut(f32) -> bool,
+    ) -> Result<Model> {
         let path = path.as_ref();
-        let loaded = file::open(path, load)?;
-        Model::from_loaded(path, loaded)
+        let t0 = std::time::Instant::now();
+        let mut p = Progress::new(path.display().to_string(), &mut progress);
+        p.range(0.0, 0.0);
+        p.step(0, 1)?;
+        let loaded = file::open_with(path, load, &mut p)?;
+        let model = Model::from_loaded_with(path, loaded, &mut p)?;
+        p.finish()?;
+        log_info!(
+            "{}: {}, {} tensors ({:.1} MiB) {} in {:.0} ms",
+            path.display(),
+            model.description(),
+            model.store.len(),
+            model.weight_bytes() as f64 / (1 << 20) as f64,
+            match load {
+                crate::Load::Map => "mapped",
+                crate::Load::Read => "read",
+            },
+            t0.elapsed().as_secs_f64() * 1e3
+        );
+        Ok(model)
     }
 
     pub(crate) fn from_loaded(path: &Path, l: file::Loaded) -> Result<Model> {
+        Model::from_loaded_with(path, l, &mut Progress::none())
+    }
+
+    /// Binds the weights (up to 0.95 of the load) and builds the
+    /// tokenizer (the rest).
+    fn from_loaded_with(path: &Path, l: file::Loaded, p: &mut Progress<'_>) -> Result<Model> {
         let file = path.display().to_string();
+        p.range(file::FILES_DONE, 0.95);
         let w = match l.config.arch {
             Arch::Llama | Arch::Qwen2 => {
                 Weights::Llama(llama::Weights::bind(&file, &l.config, &l.store)?)
@@ -168,10 +228,16 @@ impl Model {
                 Weights::Deepseek(deepseek::Weights::bind(&file, &l.config, &l.store)?)
             }
         };
+        p.step(1, 1)?;
+        p.range(0.95, 1.0);
         let tokenizer = l
             .tokenizer
             .as_ref()
             .map(|t| Tokenizer::from_data(t).map_err(|e| e.to_string()));
+        if let Some(Err(e)) = &tokenizer {
+            log_warn!("{file}: no usable tokenizer, the model runs on token ids only: {e}");
+        }
+        let types = info::type_uses(&l.store);
         Ok(Model {
             config: l.config,
             store: l.store,
@@ -181,6 +247,8 @@ impl Model {
             tokenizer_data: l.tokenizer,
             tokenizer,
             fingerprint: std::sync::OnceLock::new(),
+            metadata: l.metadata,
+            types,
         })
     }
 
@@ -255,6 +323,45 @@ impl Model {
     pub fn huge_page_bytes(&self) -> Option<usize> {
         let ranges: Vec<_> = self.store.blob_ranges().collect();
         crate::mmap::huge_page_bytes(&ranges)
+    }
+
+    /// The number formats of its tensors, the one with the most
+    /// parameters first.
+    pub fn tensor_types(&self) -> &[TypeUse] {
+        &self.types
+    }
+
+    /// Parameters: elements of all its tensors (for MoE models all
+    /// experts, not the active ones). A GGUF file's tensors that the
+    /// architecture does not use are not loaded, so not counted.
+    pub fn n_params(&self) -> u64 {
+        self.types.iter().map(|u| u.params).sum()
+    }
+
+    /// One line naming the model as llama.cpp's `llama_model_desc` does:
+    /// architecture, size, and the format holding most parameters, e.g.
+    /// `"llama 135M Q4_1"`.
+    pub fn description(&self) -> String {
+        info::description(self.config.arch, self.n_params(), &self.types)
+    }
+
+    /// The file's metadata as `(key, text)` pairs: a GGUF file's key/value
+    /// pairs in file order; a `.minke` file's `__metadata__` or a
+    /// checkpoint's `config.json` fields, sorted by key. Values are text:
+    /// strings as they are, numbers and booleans printed, JSON values as
+    /// compact JSON; arrays show their first 8 elements and their length
+    /// (`[1, 2, ... (49152 items)]`), and a string over 256 KiB (a
+    /// `.minke` file's embedded `tokenizer.json`) shows only its length.
+    pub fn metadata(&self) -> &[(String, String)] {
+        &self.metadata
+    }
+
+    /// The text of metadata key `key` (see [`Model::metadata`]).
+    pub fn metadata_value(&self, key: &str) -> Option<&str> {
+        self.metadata
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Total bytes of all tensors.

@@ -279,9 +279,31 @@ impl Tokenizer {
         messages: &[ChatMessage],
         add_generation_prompt: bool,
     ) -> Result<Vec<u32>> {
+        self.encode_chat_in(self.chat_env()?, messages, add_generation_prompt)
+    }
+
+    /// [`Tokenizer::encode_chat`] with `template` in place of the model's
+    /// chat template (see [`Tokenizer::apply_template`]).
+    pub fn encode_chat_template(
+        &self,
+        template: &str,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> Result<Vec<u32>> {
+        let env = super::template::compile(template)?;
+        self.encode_chat_in(&env, messages, add_generation_prompt)
+    }
+
+    fn encode_chat_in(
+        &self,
+        env: &minijinja::Environment<'static>,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> Result<Vec<u32>> {
         let mut swaps = Swaps::default();
         let swapped = swaps.swap_out(self, messages)?;
-        let text = self.render_chat(
+        let text = self.render_with(
+            env,
             swapped.as_deref().unwrap_or(messages),
             add_generation_prompt,
         )?;

@@ -536,6 +536,18 @@ impl Tokenizer {
         self.pad
     }
 
+    /// The token that ends a turn in the model's chat format
+    /// (`<|im_end|>`, `<|eot_id|>`, `<｜end▁of▁sentence｜>`...): the first
+    /// special token of the vocabulary among the end-of-turn names minke
+    /// knows, in the order llama.cpp looks for them. One of
+    /// [`Tokenizer::eos_ids`]; `None` if the vocabulary has none.
+    pub fn eot_id(&self) -> Option<u32> {
+        END_OF_TURN
+            .iter()
+            .filter_map(|name| self.added_ids.get(*name).copied())
+            .find(|&id| self.is_special(id))
+    }
+
     /// The ids [`Tokenizer::encode`] puts before the text with `add_special`.
     pub fn prefix_ids(&self) -> &[u32] {
         &self.prefix
@@ -566,17 +578,49 @@ impl Tokenizer {
         self.render_chat(messages, add_generation_prompt)
     }
 
-    /// Renders the chat template (compiled the first time).
-    fn render_chat(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
+    /// Renders `template`, a Jinja chat template given in place of the
+    /// model's own, over `messages`, as [`Tokenizer::apply_chat_template`]
+    /// renders the model's: the same environment (`bos_token`,
+    /// `eos_token`, `raise_exception`...) and the same limits on its size,
+    /// nesting, work and output. It is checked and compiled on every call
+    /// (the model's is compiled once).
+    pub fn apply_template(
+        &self,
+        template: &str,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> Result<String> {
+        self.render_with(
+            &template::compile(template)?,
+            messages,
+            add_generation_prompt,
+        )
+    }
+
+    /// The model's chat template, checked and compiled the first time.
+    fn chat_env(&self) -> Result<&minijinja::Environment<'static>> {
         let tpl = self
             .chat_template
             .as_deref()
             .ok_or_else(|| Error::Tokenizer("the model has no chat template".into()))?;
-        let env = self
-            .chat_env
+        self.chat_env
             .get_or_init(|| template::compile(tpl))
             .as_ref()
-            .map_err(template::error_again)?;
+            .map_err(template::error_again)
+    }
+
+    /// Renders the chat template (compiled the first time).
+    fn render_chat(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
+        self.render_with(self.chat_env()?, messages, add_generation_prompt)
+    }
+
+    /// Renders a compiled template with this tokenizer's special tokens.
+    fn render_with(
+        &self,
+        env: &minijinja::Environment<'static>,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> Result<String> {
         template::render(
             env,
             messages,

@@ -166,6 +166,14 @@ impl State {
         self.cache.byte_len()
     }
 
+    /// Remakes the per-thread scratch for `threads` threads (the latent
+    /// cache and everything else is kept).
+    pub fn set_threads(&mut self, c: &ModelConfig, p: &SessionParams, threads: usize) {
+        let shape = dims(c).shape;
+        self.scratch
+            .resize_with(threads, || Mutex::new(MlaScratch::new(&shape, p.n_ctx)));
+    }
+
     pub fn new(c: &ModelConfig, p: &SessionParams, threads: usize) -> State {
         let dm = dims(c);
         let nb = p.n_batch;
