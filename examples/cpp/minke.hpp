@@ -20,6 +20,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -412,7 +413,7 @@ minke_generate_result generate(Session &session, Sampler &sampler,
                                const std::vector<uint32_t> &prompt, F &&on_piece,
                                const minke_generate_params &params = default_generate_params()) {
     struct Ctx {
-        F *f;
+        std::remove_reference_t<F> *f;  // F is a reference for an lvalue
         std::exception_ptr error;
     } ctx{&on_piece, nullptr};
     auto trampoline = [](const char *piece, size_t len, void *user_data) -> bool {
@@ -481,7 +482,7 @@ Candidates best_of_n(Session &session, const std::vector<uint32_t> &prompt, uint
                      const minke_sampler_params &sampler_params,
                      const minke_generate_params &generate_params, R &&rank) {
     struct Ctx {
-        R *r;
+        std::remove_reference_t<R> *r;
         std::exception_ptr error;
     } ctx{&rank, nullptr};
     auto trampoline = [](const char *text, size_t len, const uint32_t *tokens, size_t n_tokens,
