@@ -4,8 +4,9 @@
 // (minke::Error, carrying the status and minke_last_error()'s message),
 // and the C callbacks take any callable: minke::generate a
 // `bool(std::string_view piece)`, minke::best_of_n a ranker
-// `double(std::string_view text, const uint32_t *tokens, size_t n)`. An
-// exception from a callable stops the C call and is rethrown after it.
+// `double(std::string_view text, const uint32_t *tokens, size_t n)`,
+// Session::set_abort_callback a `bool()`. An exception from a callable
+// stops the C call and is rethrown after it.
 // Thread rules are the C API's: share a Model (and its Tokenizer) between
 // threads; keep a Session or Sampler to one thread at a time.
 // scripts/test-c.sh checks that every function of minke.h is used here.
@@ -14,12 +15,16 @@
 
 #include <minke.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <exception>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -64,6 +69,23 @@ struct LoraFree {
 };
 struct CandidatesFree {
     void operator()(minke_candidates *p) const noexcept { minke_candidates_free(p); }
+};
+
+// A Session's abort callable and what it threw, on the heap so that the
+// pointer the C library holds survives moves of the Session.
+struct Abort {
+    std::function<bool()> f;
+    std::exception_ptr error;
+
+    static bool trampoline(void *user_data) noexcept {
+        Abort *a = static_cast<Abort *>(user_data);
+        try {
+            return a->f();
+        } catch (...) {
+            a->error = std::current_exception();
+            return true;
+        }
+    }
 };
 
 // Calls `f(ids, capacity, &n)` with room for `guess` ids, then again with
@@ -303,13 +325,13 @@ public:
     // call that changes the session.
     const float *prefill(const std::vector<uint32_t> &tokens) {
         const float *logits = nullptr;
-        check(minke_session_prefill(s_.get(), tokens.data(), tokens.size(), &logits));
+        finish(minke_session_prefill(s_.get(), tokens.data(), tokens.size(), &logits));
         return logits;
     }
 
     const float *decode(uint32_t token) {
         const float *logits = nullptr;
-        check(minke_session_decode(s_.get(), token, &logits));
+        finish(minke_session_decode(s_.get(), token, &logits));
         return logits;
     }
 
@@ -321,12 +343,30 @@ public:
         return logits;
     }
 
+    // The logits after the token at `pos` (n_vocab() floats, valid until the
+    // next call that changes the session): the last token's always, every
+    // position of the last call with logits_all. Throws
+    // MINKE_ERR_INVALID_ARG for a position whose logits are not held.
+    const float *logits_at(uint32_t pos) const {
+        const float *logits = nullptr;
+        size_t n = 0;
+        check(minke_session_logits_at(s_.get(), pos, &logits, &n));
+        return logits;
+    }
+
+    // The tokens in the KV cache, pos() of them.
+    std::vector<uint32_t> tokens() const {
+        return detail::sized_ids(pos(), [&](uint32_t *ids, size_t cap, size_t *n) {
+            return minke_session_tokens(s_.get(), ids, cap, n);
+        });
+    }
+
     // Teacher-forced log-probabilities of `cont` after `prompt`, from
     // position 0; needs a session made with logits_all.
     Score score(const std::vector<uint32_t> &prompt, const std::vector<uint32_t> &cont) {
         Score r{0.0, std::vector<double>(cont.size())};
-        check(minke_session_score(s_.get(), prompt.data(), prompt.size(), cont.data(),
-                                  cont.size(), r.logprobs.data(), &r.total));
+        finish(minke_session_score(s_.get(), prompt.data(), prompt.size(), cont.data(),
+                                   cont.size(), r.logprobs.data(), &r.total));
         return r;
     }
 
@@ -337,12 +377,12 @@ public:
         minke_status st =
             minke_session_reward(s_.get(), tokens.data(), tokens.size(), nullptr, 0, &n);
         if (st != MINKE_ERR_BUFFER_TOO_SMALL) {
-            check(st);
+            finish(st);
             return {};
         }
         std::vector<float> scores(n);
-        check(minke_session_reward(s_.get(), tokens.data(), tokens.size(), scores.data(),
-                                   scores.size(), &n));
+        finish(minke_session_reward(s_.get(), tokens.data(), tokens.size(), scores.data(),
+                                    scores.size(), &n));
         scores.resize(n);
         return scores;
     }
@@ -353,6 +393,51 @@ public:
     }
     void clear_adapter() { check(minke_session_set_adapter(s_.get(), nullptr, 1.0f)); }
 
+    // The session's state (tokens, KV cache, last logits), to restore into
+    // this or another session over the same model, now or in a later
+    // process.
+    std::vector<uint8_t> state() const {
+        size_t n = 0;
+        check(minke_session_state_size(s_.get(), &n));
+        std::vector<uint8_t> buf(n);
+        check(minke_session_state_get(s_.get(), buf.data(), buf.size(), &n));
+        buf.resize(n);
+        return buf;
+    }
+
+    // Restores a state() bit for bit. Throws MINKE_ERR_STATE (damaged, or
+    // from another model, adapter or KV type, or too long for n_ctx()) and
+    // then leaves the session as it was.
+    void restore_state(const std::vector<uint8_t> &state) {
+        check(minke_session_state_set(s_.get(), state.data(), state.size()));
+    }
+
+    // The same through a file (written to a temporary name, then renamed).
+    void save_state_file(const std::string &path) const {
+        check(minke_session_state_save_file(s_.get(), path.c_str()));
+    }
+    void load_state_file(const std::string &path) {
+        check(minke_session_state_load_file(s_.get(), path.c_str()));
+    }
+
+    // A callable asked before every layer of every prefill, decode, score,
+    // reward, generate() and best_of_n() of this session, on the thread
+    // running it: returning true ends the call with MINKE_ERR_ABORTED,
+    // keeping the batches that completed (pos() says how far it got). An
+    // exception from it stops the call too, and is rethrown instead. The
+    // Session keeps the callable; an empty one removes it. Cheap, please:
+    // it runs some thirty times per token.
+    void set_abort_callback(std::function<bool()> abort) {
+        if (!abort) {
+            check(minke_session_set_abort_callback(s_.get(), nullptr, nullptr));
+            abort_.reset();
+            return;
+        }
+        std::unique_ptr<detail::Abort> a(new detail::Abort{std::move(abort), nullptr});
+        check(minke_session_set_abort_callback(s_.get(), detail::Abort::trampoline, a.get()));
+        abort_ = std::move(a);
+    }
+
     void rewind(uint32_t pos) { check(minke_session_rewind(s_.get(), pos)); }
     uint32_t pos() const { return minke_session_pos(s_.get()); }
     uint32_t n_ctx() const { return minke_session_n_ctx(s_.get()); }
@@ -360,7 +445,20 @@ public:
     uint32_t n_vocab() const noexcept { return n_vocab_; }
     minke_session *get() noexcept { return s_.get(); }
 
+    // The end of a call that runs layers (generate() and best_of_n() use it
+    // too): rethrows `first` (what their own callable threw), else what the
+    // abort callable threw during the call, else check(st).
+    void finish(minke_status st, std::exception_ptr first = nullptr) {
+        std::exception_ptr aborted;
+        if (abort_) std::swap(aborted, abort_->error);
+        if (first) std::rethrow_exception(first);
+        if (aborted) std::rethrow_exception(aborted);
+        check(st);
+    }
+
 private:
+    // Declared before s_, so destroyed after the session that points to it.
+    std::unique_ptr<detail::Abort> abort_;
     std::unique_ptr<minke_session, detail::SessionFree> s_;
     uint32_t n_vocab_;
 };
@@ -404,15 +502,23 @@ inline minke_generate_params default_generate_params() {
     return p;
 }
 
+// What generate() did: minke_generate_result's counts, timings and stop
+// reason, and the ids it generated (n_tokens of them; an end-of-generation
+// token that stopped it included).
+struct GenerateResult : minke_generate_result {
+    std::vector<uint32_t> tokens;
+};
+
 // minke_generate with a callable `bool(std::string_view piece)`; an
 // exception from it stops generation and is rethrown here (it never
-// crosses the C library).
+// crosses the C library). The wrapper sets params.tokens and
+// tokens_capacity itself: the ids come back in the result.
 template <class F>
-minke_generate_result generate(Session &session, Sampler &sampler,
-                               const std::vector<uint32_t> &prompt, F &&on_piece,
-                               const minke_generate_params &params = default_generate_params()) {
+GenerateResult generate(Session &session, Sampler &sampler, const std::vector<uint32_t> &prompt,
+                        F &&on_piece,
+                        const minke_generate_params &params = default_generate_params()) {
     struct Ctx {
-        F *f;
+        std::remove_reference_t<F> *f;  // F is a reference for an lvalue
         std::exception_ptr error;
     } ctx{&on_piece, nullptr};
     auto trampoline = [](const char *piece, size_t len, void *user_data) -> bool {
@@ -424,12 +530,18 @@ minke_generate_result generate(Session &session, Sampler &sampler,
             return false;
         }
     };
-    minke_generate_result result;
-    check(minke_generate_default_result(&result, sizeof result));
+    GenerateResult result;
+    check(minke_generate_default_result(&result, sizeof(minke_generate_result)));
+    // No more than max_tokens, and no more than fit in the context.
+    result.tokens.resize(std::min<size_t>(params.max_tokens, size_t{session.n_ctx()} + 1));
+    minke_generate_params p = params;
+    p.size = sizeof p;  // this struct, with its tokens fields, whatever params said
+    p.tokens = result.tokens.data();
+    p.tokens_capacity = result.tokens.size();
     minke_status st = minke_generate(session.get(), sampler.get(), prompt.data(), prompt.size(),
-                                     &params, trampoline, &ctx, &result);
-    if (ctx.error) std::rethrow_exception(ctx.error);
-    check(st);
+                                     &p, trampoline, &ctx, &result);
+    session.finish(st, ctx.error);
+    result.tokens.resize(std::min<size_t>(result.n_tokens, result.tokens.size()));
     return result;
 }
 
@@ -468,9 +580,11 @@ inline Candidates best_of_n(Session &session, const std::vector<uint32_t> &promp
                             const minke_sampler_params &sampler_params,
                             const minke_generate_params &generate_params) {
     minke_candidates *c = nullptr;
-    check(minke_best_of_n(session.get(), &sampler_params, &generate_params, prompt.data(),
-                          prompt.size(), n, nullptr, nullptr, &c));
-    return Candidates(c);
+    minke_status st = minke_best_of_n(session.get(), &sampler_params, &generate_params,
+                                      prompt.data(), prompt.size(), n, nullptr, nullptr, &c);
+    Candidates owned(c);
+    session.finish(st);
+    return owned;
 }
 
 // Best-of-N ranked by a callable `double(std::string_view text, const
@@ -481,7 +595,7 @@ Candidates best_of_n(Session &session, const std::vector<uint32_t> &prompt, uint
                      const minke_sampler_params &sampler_params,
                      const minke_generate_params &generate_params, R &&rank) {
     struct Ctx {
-        R *r;
+        std::remove_reference_t<R> *r;
         std::exception_ptr error;
     } ctx{&rank, nullptr};
     auto trampoline = [](const char *text, size_t len, const uint32_t *tokens, size_t n_tokens,
@@ -498,8 +612,7 @@ Candidates best_of_n(Session &session, const std::vector<uint32_t> &prompt, uint
     minke_status st = minke_best_of_n(session.get(), &sampler_params, &generate_params,
                                       prompt.data(), prompt.size(), n, trampoline, &ctx, &c);
     Candidates owned(c);
-    if (ctx.error) std::rethrow_exception(ctx.error);
-    check(st);
+    session.finish(st, ctx.error);
     return owned;
 }
 

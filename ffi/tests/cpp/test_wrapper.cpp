@@ -3,14 +3,20 @@
 // tokenizers (the model's and one opened alone, shared by copies), the chat
 // template, sizing, a greedy loop by hand against generate(), logits,
 // rewind, cancellation and exceptions from callables, scores, rewards and
-// LoRA on the fixtures, best-of-N with both rankers, and errors as
-// minke::Error. Built by scripts/test-c.sh with -Werror, and under ASan.
+// LoRA on the fixtures, best-of-N with both rankers, session state in
+// memory and in files, the abort callable, the tokens a session holds,
+// logits at a position, generated ids, and errors as minke::Error. Built by
+// scripts/test-c.sh with -Werror, and under ASan.
 //
 //   test_wrapper MODEL [FIXTURES]     (FIXTURES: default tests/fixtures)
 #include "minke.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -340,6 +346,197 @@ void best_of_n(const minke::Model &m, const minke::Tokenizer &tok) {
     EXPECT_ERROR(minke::best_of_n(s, prompt, 0, sp, gp), MINKE_ERR_INVALID_ARG);
 }
 
+bool same_logits(const minke::Session &a, const minke::Session &b) {
+    return std::memcmp(a.logits(), b.logits(), a.n_vocab() * sizeof(float)) == 0;
+}
+
+minke_session_params session_params(uint32_t n_ctx) {
+    minke_session_params p = minke::Session::default_params();
+    p.n_ctx = n_ctx;
+    p.n_threads = 2;
+    return p;
+}
+
+// state() into another session: the same tokens, logits and continuation;
+// a damaged state refused; the same through a file.
+void state(const minke::Model &m, const minke::Tokenizer &tok) {
+    std::vector<uint32_t> prompt = tok.encode(
+        "You are a careful assistant for a small museum of maritime history. Answer in short, "
+        "plain sentences.",
+        true);
+    minke::Session a(m, session_params(128));
+    minke::Session b(m, session_params(256));
+    a.prefill(prompt);
+    std::vector<uint8_t> st = a.state();
+    CHECK(st.size() > 64);
+    b.prefill({prompt[0], prompt[1], prompt[2]});
+    b.restore_state(st);
+    CHECK(b.pos() == prompt.size() && b.tokens() == prompt && a.tokens() == prompt);
+    CHECK(same_logits(a, b));
+    // The continuation, token for token and bit for bit.
+    minke_generate_params gp = minke::default_generate_params();
+    gp.max_tokens = 8;
+    gp.stop_at_eos = false;
+    minke::Sampler sa(m), sb(m);
+    std::vector<uint32_t> next = tok.encode(" Hello", false);
+    auto quiet = [](std::string_view) { return true; };
+    minke::GenerateResult ra = minke::generate(a, sa, next, quiet, gp);
+    minke::GenerateResult rb = minke::generate(b, sb, next, quiet, gp);
+    CHECK(ra.tokens.size() == 8 && ra.tokens == rb.tokens);
+    CHECK(a.tokens() == b.tokens() && same_logits(a, b));
+
+    // Refused whole, with the status and the reason; the session is kept.
+    uint32_t pos = b.pos();
+    std::vector<uint8_t> bad = st;
+    bad[bad.size() / 2] ^= 0x40;
+    EXPECT_ERROR(b.restore_state(bad), MINKE_ERR_STATE);
+    try {
+        b.restore_state(bad);
+    } catch (const minke::Error &e) {
+        CHECK(std::strncmp(e.what(), "MINKE_ERR_STATE: ", 17) == 0);
+        CHECK(std::strstr(e.what(), "checksum") != nullptr);
+    }
+    EXPECT_ERROR(b.restore_state(std::vector<uint8_t>(st.begin(), st.end() - 1)),
+                 MINKE_ERR_STATE);
+    EXPECT_ERROR(b.restore_state({}), MINKE_ERR_STATE);
+    CHECK(b.pos() == pos && b.tokens() == a.tokens());
+    minke_session_params f32 = session_params(128);
+    f32.kv_type = MINKE_KV_F32;
+    minke::Session other(m, f32);
+    EXPECT_ERROR(other.restore_state(st), MINKE_ERR_STATE);
+    minke::Session tiny(m, session_params(16));
+    EXPECT_ERROR(tiny.restore_state(st), MINKE_ERR_STATE);
+
+    // Through a file.
+    const char *dir = std::getenv("TMPDIR");
+    std::string path = std::string(dir ? dir : "/tmp") + "/minke-test-wrapper-" +
+                       std::to_string(getpid()) + ".state";
+    a.save_state_file(path);
+    minke::Session c(m, session_params(128));
+    c.load_state_file(path);
+    CHECK(c.tokens() == a.tokens() && same_logits(a, c));
+    CHECK(c.state() == a.state());
+    std::remove(path.c_str());
+    EXPECT_ERROR(c.load_state_file(path), MINKE_ERR_IO);
+    EXPECT_ERROR(a.save_state_file("/nonexistent/dir/minke.state"), MINKE_ERR_IO);
+}
+
+// The abort callable: stops a long prefill and a generation, its exception
+// is rethrown, it moves with the Session, and an empty one removes it.
+void abort_callback(const minke::Model &m, const minke::Tokenizer &tok) {
+    minke_session_params p = session_params(2048);
+    std::vector<uint32_t> ids(2000);
+    for (size_t i = 0; i < ids.size(); i++) ids[i] = (uint32_t)((i * 7919u + 17u) % m.n_vocab());
+    minke::Session s(m, p);
+    int calls = 0;
+    s.set_abort_callback([&] { return ++calls > 100; });
+    EXPECT_ERROR(s.prefill(ids), MINKE_ERR_ABORTED);
+    // Asked before each layer: 100 layers ran, the batches they finished stay.
+    CHECK(calls == 101);
+    CHECK(s.pos() > 0 && s.pos() < ids.size() && s.pos() % p.n_batch == 0);
+    CHECK(s.tokens() == std::vector<uint32_t>(ids.begin(), ids.begin() + s.pos()));
+    std::printf("  aborted after %d layers at position %u\n", calls - 1, s.pos());
+
+    // An exception stops the call and is rethrown; the session goes on.
+    const uint32_t kept = s.pos();
+    calls = 0;
+    s.set_abort_callback([&]() -> bool {
+        if (++calls == 5) throw Boom();
+        return false;
+    });
+    try {
+        s.prefill({ids[0], ids[1]});
+        CHECK(false);
+    } catch (const Boom &) {
+        CHECK(calls == 5);
+    }
+    CHECK(s.pos() == kept);
+    s.decode(ids[0]);
+    CHECK(calls > 5 && s.pos() == kept + 1);
+
+    // Moved, the Session keeps its callable: it stops generate() too.
+    minke::Session moved(std::move(s));
+    moved.rewind(0);
+    bool stop = false;
+    moved.set_abort_callback([&] { return stop; });
+    minke::Sampler smp(m);
+    std::vector<uint32_t> prompt = tok.encode(PROMPT, true);
+    int pieces = 0;
+    EXPECT_ERROR(minke::generate(moved, smp, prompt,
+                                 [&](std::string_view) {
+                                     pieces++;
+                                     stop = true;
+                                     return true;
+                                 }),
+                 MINKE_ERR_ABORTED);
+    CHECK(pieces == 1 && moved.pos() == prompt.size());
+    moved.set_abort_callback(nullptr);
+    moved.rewind(0);
+    smp.reset();
+    minke_generate_params gp = minke::default_generate_params();
+    gp.max_tokens = 4;
+    CHECK(minke::generate(moved, smp, prompt, [](std::string_view) { return true; }, gp)
+              .n_tokens == 4);
+}
+
+// tokens(), logits_at() and the ids generate() returns.
+void positions(const minke::Model &m, const minke::Tokenizer &tok) {
+    // Each position's logits, bit for bit those of a prefill that stopped
+    // there, on an f32 fixture. (With 8-bit activations some CPUs sum a
+    // batch of one in another order than a longer one: test_state.c
+    // checks that on the real model.)
+    minke::Model tiny(fixture("llama_gqa"));
+    const std::vector<uint32_t> ids = {1, 5, 9, 17, 33, 65, 100, 7, 3, 12};
+    const size_t n = ids.size();
+    minke_session_params p = session_params(64);
+    p.logits_all = true;
+    minke::Session all(tiny, p);
+    minke::Session one(tiny, session_params(64));
+    const size_t nv = all.n_vocab();
+    CHECK(all.tokens().empty());
+    EXPECT_ERROR(all.logits_at(0), MINKE_ERR_INVALID_ARG);
+    all.prefill(ids);
+    CHECK(all.tokens() == ids);
+    CHECK(all.logits_at((uint32_t)n - 1) == all.logits());
+    for (size_t i = 0; i < n; i++) {
+        one.rewind(0);
+        const float *want = one.prefill(std::vector<uint32_t>(ids.begin(), ids.begin() + i + 1));
+        CHECK(std::memcmp(all.logits_at((uint32_t)i), want, nv * sizeof(float)) == 0);
+    }
+    EXPECT_ERROR(all.logits_at((uint32_t)n), MINKE_ERR_INVALID_ARG);
+    // Without logits_all, the last position's only.
+    CHECK(one.logits_at((uint32_t)n - 1) == one.logits());
+    EXPECT_ERROR(one.logits_at(0), MINKE_ERR_INVALID_ARG);
+
+    // Generated ids: what was streamed, and what the session now holds.
+    std::vector<uint32_t> prompt = tok.encode(PROMPT, true);
+    minke::Session s(m, session_params(128));
+    minke::Sampler smp(m);
+    minke_generate_params gp = minke::default_generate_params();
+    gp.max_tokens = 12;
+    gp.stop_at_eos = false;
+    std::string text;
+    minke::GenerateResult r = minke::generate(
+        s, smp, prompt,
+        [&](std::string_view piece) {
+            text += piece;
+            return true;
+        },
+        gp);
+    CHECK(r.n_tokens == 12 && r.tokens.size() == 12 && tok.decode(r.tokens) == text);
+    std::vector<uint32_t> held = s.tokens();
+    CHECK(held.size() == prompt.size() + 11);
+    CHECK(std::equal(prompt.begin(), prompt.end(), held.begin()));
+    CHECK(std::equal(held.begin() + prompt.size(), held.end(), r.tokens.begin()));
+    // A max_tokens far past the context: every id still comes back.
+    minke::Session small(m, session_params((uint32_t)prompt.size() + 3));
+    smp.reset();
+    gp.max_tokens = 1000000;
+    r = minke::generate(small, smp, prompt, [](std::string_view) { return true; }, gp);
+    CHECK(r.stop_reason == MINKE_STOP_CONTEXT_FULL && r.n_tokens >= 3);
+    CHECK(r.tokens.size() == r.n_tokens);
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -361,6 +558,9 @@ int main(int argc, char **argv) {
         score_and_reward(model, tok);
         lora();
         best_of_n(model, tok);
+        state(model, tok);
+        abort_callback(model, tok);
+        positions(model, tok);
     } catch (const std::exception &e) {
         failed++;
         std::fprintf(stderr, "test_wrapper: unexpected exception: %s\n", e.what());

@@ -2,7 +2,8 @@
  * minke_jni.c: the JNI library's entry (JNI_OnLoad: look up the Java
  * classes, register the natives of dev.minke.Native), the helpers every
  * native uses, and the natives of the library, the model and the
- * tokenizer. Sessions, samplers and generation are in minke_jni_session.c.
+ * tokenizer. Sessions, samplers and generation are in minke_jni_session.c,
+ * a session's state and cancellation in minke_jni_state.c.
  *
  * Every native takes raw pointers that the Java side keeps open for the
  * length of the call (dev.minke.Handle), and throws MinkeException with
@@ -691,7 +692,7 @@ static int look_up(JNIEnv *env)
     if ((mj.minke_exception_new =
              (*env)->GetMethodID(env, mj.minke_exception, "<init>", "(I[B)V")) == NULL ||
         (mj.generate_result_new =
-             (*env)->GetMethodID(env, mj.generate_result, "<init>", "(IIIDD)V")) == NULL ||
+             (*env)->GetMethodID(env, mj.generate_result, "<init>", "(IIIDD[I)V")) == NULL ||
         (mj.candidate_new =
              (*env)->GetMethodID(env, mj.candidate, "<init>", "([B[IDJI)V")) == NULL)
         return -1;
@@ -721,7 +722,8 @@ JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved)
     native = (*env)->FindClass(env, "dev/minke/Native");
     if (native == NULL)
         return JNI_ERR;
-    if (mj_register_model(env, native) != 0 || mj_register_session(env, native) != 0)
+    if (mj_register_model(env, native) != 0 || mj_register_session(env, native) != 0 ||
+        mj_register_state(env, native) != 0)
         return JNI_ERR;
     (*env)->DeleteLocalRef(env, native);
     return JNI_VERSION_1_6;

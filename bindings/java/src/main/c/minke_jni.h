@@ -14,6 +14,7 @@
 #include <jni.h>
 #include <minke.h>
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,40 @@
 #define MJ_FN_PTR(fn) ((void *)(fn))
 #endif
 
+/* A flag one thread raises and another reads, with no data behind it:
+ * relaxed atomics suffice. The builtins keep the binding C99. */
+#if defined(__GNUC__)
+typedef int mj_flag;
+#define MJ_FLAG_STORE(f, v) __atomic_store_n((f), (v), __ATOMIC_RELAXED)
+#define MJ_FLAG_LOAD(f) __atomic_load_n((f), __ATOMIC_RELAXED)
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L && !defined(__STDC_NO_ATOMICS__)
+#include <stdatomic.h>
+typedef atomic_int mj_flag;
+#define MJ_FLAG_STORE(f, v) atomic_store_explicit((f), (v), memory_order_relaxed)
+#define MJ_FLAG_LOAD(f) atomic_load_explicit((f), memory_order_relaxed)
+#else
+#error "bindings/java needs GCC/Clang atomic builtins or C11 atomics"
+#endif
+
+/*
+ * A session as Java holds it: the C session, and the flag Session.cancel()
+ * raises from any thread while a call runs. The session's abort callback,
+ * set once at creation, reads the flag before every layer; each call
+ * lowers it first (Session.java orders that against cancel()). Java frees
+ * this only when no call and no cancel() is using it.
+ */
+struct mj_session {
+    minke_session *session;
+    mj_flag cancel;
+};
+
+/* The C session of a Java Session's handle. */
+#define MJ_SESSION(h) (MJ_PTR(struct mj_session, h)->session)
+
+/* The abort callback of every session (user_data: its struct mj_session):
+ * whether Session.cancel() raised the flag. Calls no Java. */
+bool mj_cancel_requested(void *user_data);
+
 /* Java classes (global references), fields and methods native code uses. */
 struct mj_ids {
     jclass minke_exception;
@@ -51,7 +86,8 @@ struct mj_ids {
     jfieldID generate_max_tokens, generate_stop_at_eos, generate_stop_utf8;
 
     jclass generate_result;
-    jmethodID generate_result_new; /* (stop reason, prompt, generated, prefill ms, decode ms) */
+    jmethodID generate_result_new; /* (stop reason, prompt, generated, prefill ms, decode ms,
+                                     tokens) */
     jclass candidate;
     jmethodID candidate_new; /* (text, tokens, score, seed, stop reason) */
     jmethodID pieces_on_piece; /* Callbacks.Pieces.onPiece(byte[]) -> boolean */
@@ -96,5 +132,6 @@ jintArray mj_sized_ids(JNIEnv *env, mj_ids_fn f, const void *args, size_t guess)
 /* Each file's natives, registered on dev.minke.Native by JNI_OnLoad. */
 jint mj_register_model(JNIEnv *env, jclass native);
 jint mj_register_session(JNIEnv *env, jclass native);
+jint mj_register_state(JNIEnv *env, jclass native);
 
 #endif /* MINKE_JNI_H */

@@ -1,7 +1,8 @@
 /*
  * minke_jni_session.c: the natives of sessions, samplers, generation with
  * a streaming callback, scores, best-of-N with a ranking callback, and
- * LoRA adapters.
+ * LoRA adapters. A session's state and cancellation are in
+ * minke_jni_state.c.
  *
  * Callbacks: the C library calls a trampoline here, which calls a
  * dev.minke.Callbacks object on the same thread. That object catches what
@@ -17,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SESSION(h) MJ_PTR(minke_session, h)
+#define SESSION(h) MJ_SESSION(h)
 #define SAMPLER(h) MJ_PTR(minke_sampler, h)
 #define MODEL(h) MJ_PTR(const minke_model, h)
 
@@ -183,19 +184,33 @@ static jint native_session_max_ctx(JNIEnv *env, jclass cls, jlong model, jobject
 static jlong native_session_new(JNIEnv *env, jclass cls, jlong model, jobject params)
 {
     minke_session_params p;
-    minke_session *s = NULL;
+    struct mj_session *s;
     (void)cls;
-    if (read_session_params(env, params, &p) != 0 ||
-        mj_failed(env, minke_session_new(MODEL(model), &p, &s)))
+    if (read_session_params(env, params, &p) != 0)
         return 0;
+    s = malloc(sizeof *s);
+    if (s == NULL) {
+        mj_throw_oom(env, "minke: a session");
+        return 0;
+    }
+    s->session = NULL;
+    MJ_FLAG_STORE(&s->cancel, 0);
+    if (mj_failed(env, minke_session_new(MODEL(model), &p, &s->session)) ||
+        mj_failed(env, minke_session_set_abort_callback(s->session, mj_cancel_requested, s))) {
+        minke_session_free(s->session);
+        free(s);
+        return 0;
+    }
     return MJ_HANDLE(s);
 }
 
 static void native_session_free(JNIEnv *env, jclass cls, jlong session)
 {
+    struct mj_session *s = MJ_PTR(struct mj_session, session);
     (void)env;
     (void)cls;
-    minke_session_free(SESSION(session));
+    minke_session_free(s->session);
+    free(s);
 }
 
 static void native_session_prefill(JNIEnv *env, jclass cls, jlong session, jintArray tokens)
@@ -434,7 +449,16 @@ static jobject native_generate(JNIEnv *env, jclass cls, jlong session, jlong sam
         read_generate_params(env, params, &g) != 0)
         return NULL;
     ids = mj_c_ids(env, prompt, &n);
-    if (ids == NULL) {
+    /* Room for every id it can generate: max_tokens, and no more than fit
+     * in the context. */
+    g.p.tokens_capacity = g.p.max_tokens;
+    if (g.p.tokens_capacity > (size_t)minke_session_n_ctx(SESSION(session)) + 1)
+        g.p.tokens_capacity = (size_t)minke_session_n_ctx(SESSION(session)) + 1;
+    g.p.tokens = ids == NULL ? NULL : malloc(g.p.tokens_capacity * sizeof *g.p.tokens + 1);
+    if (ids == NULL || g.p.tokens == NULL) {
+        if (ids != NULL)
+            mj_throw_oom(env, "minke: generated token ids");
+        free(ids);
         free_generate_params(&g);
         return NULL;
     }
@@ -443,13 +467,18 @@ static jobject native_generate(JNIEnv *env, jclass cls, jlong session, jlong sam
     st = minke_generate(SESSION(session), SAMPLER(sampler), ids, n, &g.p,
                         sink != NULL ? on_piece : NULL, &ctx, &r);
     free(ids);
-    free_generate_params(&g);
     /* An exception from the callback's JNI calls goes first. */
-    if ((*env)->ExceptionCheck(env) || mj_failed(env, st))
-        return NULL;
-    out = (*env)->NewObject(env, mj.generate_result, mj.generate_result_new, (jint)r.stop_reason,
-                            (jint)r.n_prompt_tokens, (jint)r.n_tokens, r.prefill_ms,
-                            r.decode_ms);
+    if (!(*env)->ExceptionCheck(env) && !mj_failed(env, st)) {
+        jintArray tokens = mj_j_ids(env, g.p.tokens,
+                                    r.n_tokens < g.p.tokens_capacity ? r.n_tokens
+                                                                     : g.p.tokens_capacity);
+        if (tokens != NULL)
+            out = (*env)->NewObject(env, mj.generate_result, mj.generate_result_new,
+                                    (jint)r.stop_reason, (jint)r.n_prompt_tokens,
+                                    (jint)r.n_tokens, r.prefill_ms, r.decode_ms, tokens);
+    }
+    free(g.p.tokens);
+    free_generate_params(&g);
     return out;
 }
 

@@ -1,22 +1,27 @@
 // GenerateResult.java: what a generate call did (minke_generate_result).
 package dev.minke;
 
-/** What {@link Session#generate} did: why it stopped, counts and timings. */
+/**
+ * What {@link Session#generate} did: why it stopped, the generated ids,
+ * counts and timings.
+ */
 public final class GenerateResult {
     private final StopReason stopReason;
     private final int nPromptTokens;
     private final int nTokens;
     private final double prefillMs;
     private final double decodeMs;
+    private final int[] tokens;
 
     // Made by native code.
     GenerateResult(int stopReason, int nPromptTokens, int nTokens, double prefillMs,
-            double decodeMs) {
+            double decodeMs, int[] tokens) {
         this.stopReason = StopReason.of(stopReason);
         this.nPromptTokens = nPromptTokens;
         this.nTokens = nTokens;
         this.prefillMs = prefillMs;
         this.decodeMs = decodeMs;
+        this.tokens = tokens;
     }
 
     public StopReason stopReason() {
@@ -31,6 +36,15 @@ public final class GenerateResult {
     /** Tokens generated (an end-of-generation token that stopped it included). */
     public int nTokens() {
         return nTokens;
+    }
+
+    /**
+     * The generated ids, {@link #nTokens()} of them (an end-of-generation
+     * token that stopped it included); a copy. The session holds all but
+     * the last ({@link Session#tokens()}).
+     */
+    public int[] tokens() {
+        return tokens.clone();
     }
 
     /** Time to run the prompt, in milliseconds. */

@@ -16,6 +16,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * the C API) admits one call at a time: a second, from another thread or
  * from a callback of the first, is an {@link IllegalStateException}
  * instead of memory corruption.
+ *
+ * <p>A pin ({@link #pin()}, {@link #unpin()}) keeps the native object
+ * alive without counting as a call, so it never makes a call fail: for
+ * what may run beside a call, such as {@link Session#cancel()}.
  */
 abstract class Handle implements AutoCloseable {
     /** Frees a native pointer; called once. */
@@ -40,6 +44,19 @@ abstract class Handle implements AutoCloseable {
         state.release();
     }
 
+    /**
+     * The pointer, kept from being freed until {@link #unpin()}, even while
+     * an exclusive call runs or after a close; 0 if it is already freed.
+     * Only for what is safe beside a running call.
+     */
+    final long pin() {
+        return state.pin();
+    }
+
+    final void unpin() {
+        state.unpin();
+    }
+
     /** Whether {@link #close()} has been called (or the handle was collected). */
     public final boolean isClosed() {
         return (state.word.get() & State.CLOSED) != 0;
@@ -58,11 +75,16 @@ abstract class Handle implements AutoCloseable {
     /**
      * The state machine, apart from the handle so that the cleaner can run
      * it without keeping the handle reachable. One atomic word: bit 0 says
-     * closed, the rest counts calls in progress (in steps of 2).
+     * closed, bits 1-31 count calls in progress (in steps of 2), bits 32-62
+     * pins. The pointer is freed when the word becomes exactly {@link
+     * #CLOSED}: closed, and nobody using it.
      */
     private static final class State implements Runnable {
         static final long CLOSED = 1;
         static final long CALL = 2;
+        static final long PIN = 1L << 32;
+        /** The bits that count calls. */
+        static final long CALLS = PIN - CALL;
 
         final AtomicLong word = new AtomicLong();
         private final String kind;
@@ -83,7 +105,7 @@ abstract class Handle implements AutoCloseable {
                 if ((w & CLOSED) != 0) {
                     throw new IllegalStateException(kind + " is closed");
                 }
-                if (exclusive && w != 0) {
+                if (exclusive && (w & CALLS) != 0) {
                     throw new IllegalStateException(kind + " is in use by another call: it is "
                             + "for one thread at a time, and a callback must not use the "
                             + "session or sampler that is calling it");
@@ -97,6 +119,24 @@ abstract class Handle implements AutoCloseable {
         void release() {
             // The last call out after a close frees.
             if (word.addAndGet(-CALL) == CLOSED) {
+                free.free(pointer);
+            }
+        }
+
+        long pin() {
+            while (true) {
+                long w = word.get();
+                if (w == CLOSED) {
+                    return 0; // freed, or being freed
+                }
+                if (word.compareAndSet(w, w + PIN)) {
+                    return pointer;
+                }
+            }
+        }
+
+        void unpin() {
+            if (word.addAndGet(-PIN) == CLOSED) {
                 free.free(pointer);
             }
         }

@@ -87,6 +87,14 @@ final class Native {
     static native double sessionScore(long session, int[] prompt, int[] cont, double[] logprobs);
     static native float[] sessionReward(long session, int[] tokens);
     static native void sessionSetAdapter(long session, long lora, float scale);
+    static native void sessionCancel(long session);
+    static native void sessionUncancel(long session);
+    static native byte[] sessionStateGet(long session);
+    static native void sessionStateSet(long session, byte[] state);
+    static native void sessionStateSaveFile(long session, byte[] path);
+    static native void sessionStateLoadFile(long session, byte[] path);
+    static native int[] sessionTokens(long session);
+    static native float[] sessionLogitsAt(long session, int pos);
 
     // Sampler.
     static native void samplerDefaultParams(SamplerParams params);

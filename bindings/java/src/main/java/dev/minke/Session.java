@@ -11,8 +11,11 @@ import java.util.Objects;
  * Model}, all allocated when it is made ({@link #bytes} says how much
  * beforehand). One thread at a time: a second call while one runs (from
  * another thread, or from a callback of {@link #generate}) is an {@link
- * IllegalStateException}; move it between threads freely. It keeps the
- * model's weights alive: the model may be closed first.
+ * IllegalStateException}; move it between threads freely. The exception
+ * is {@link #cancel()}, which any thread may call at any time to stop the
+ * call in progress. It keeps the model's weights alive: the model may be
+ * closed first. Its state saves to memory or a file and restores into
+ * this or another session of the model ({@link #saveState()}).
  *
  * <pre>{@code
  * try (Session session = new Session(model, new SessionParams().nCtx(1024));
@@ -26,6 +29,14 @@ import java.util.Objects;
  * }</pre>
  */
 public final class Session extends Handle {
+    /**
+     * Orders {@link #cancel()} against the start of a call: a call starts
+     * (is acquired and lowers the native cancel flag) inside it, so a
+     * cancel() either comes before and is forgotten, or after and is seen.
+     * Held for a moment only, never during a call.
+     */
+    private final Object starting = new Object();
+
     /** A session with the default params. */
     public Session(Model model) {
         this(model, new SessionParams());
@@ -86,36 +97,79 @@ public final class Session extends Handle {
         }
     }
 
+    /** Starts a call on the session: see {@link #starting}. Pair with {@link #end()}. */
+    private long begin() {
+        synchronized (starting) {
+            long s = acquire();
+            Native.sessionUncancel(s);
+            return s;
+        }
+    }
+
+    private void end() {
+        release();
+    }
+
+    /**
+     * Stops the call running on this session, from any thread (or from
+     * that call's own callback): a {@link #prefill}, {@link #decode},
+     * {@link #generate}, {@link #score}, {@link #reward} or {@link
+     * #bestOfN} ends within one layer's time by throwing {@link
+     * MinkeException} with {@link Status#ERR_ABORTED}. The batches of
+     * {@link SessionParams#nBatch} tokens that completed stay in the
+     * session ({@link #pos()} and {@link #tokens()} say how far it got).
+     *
+     * <p>It applies to the call in progress only: every call starts
+     * afresh, so a cancel() while no call runs does nothing, and a call
+     * finishing just as it comes ends normally. It never waits, never
+     * throws (not even on a closed session), and does not take the session
+     * like other methods do.
+     */
+    public void cancel() {
+        long s = pin();
+        if (s == 0) {
+            return; // freed: nothing runs
+        }
+        try {
+            synchronized (starting) {
+                Native.sessionCancel(s);
+            }
+        } finally {
+            unpin();
+        }
+    }
+
     /**
      * Runs prompt tokens from the current position, in batches; {@link
      * #logits()} then gives the logits after the last one.
      *
      * @throws MinkeException {@link Status#ERR_INVALID_ARG} (no tokens),
-     *     {@link Status#ERR_TOKEN_OUT_OF_RANGE} or {@link
-     *     Status#ERR_CONTEXT_FULL} (they do not fit; nothing is run)
+     *     {@link Status#ERR_TOKEN_OUT_OF_RANGE}, {@link
+     *     Status#ERR_CONTEXT_FULL} (they do not fit; nothing is run) or
+     *     {@link Status#ERR_ABORTED} ({@link #cancel()})
      */
     public void prefill(int[] tokens) {
         Objects.requireNonNull(tokens, "tokens");
-        long s = acquire();
+        long s = begin();
         try {
             Native.sessionPrefill(s, tokens);
         } finally {
-            release();
+            end();
         }
     }
 
     /**
      * Runs one token at the current position (a generation step).
      *
-     * @throws MinkeException {@link Status#ERR_TOKEN_OUT_OF_RANGE} or {@link
-     *     Status#ERR_CONTEXT_FULL}
+     * @throws MinkeException {@link Status#ERR_TOKEN_OUT_OF_RANGE}, {@link
+     *     Status#ERR_CONTEXT_FULL} or {@link Status#ERR_ABORTED}
      */
     public void decode(int token) {
-        long s = acquire();
+        long s = begin();
         try {
             Native.sessionDecode(s, token);
         } finally {
-            release();
+            end();
         }
     }
 
@@ -125,13 +179,13 @@ public final class Session extends Handle {
      * stale. To sample without the copy, use {@link Sampler#sample(Session)}.
      */
     public float[] logits() {
-        long s = acquire();
+        long s = begin();
         try {
             float[] out = new float[Native.sessionLogits(s, null)];
             Native.sessionLogits(s, out);
             return out;
         } finally {
-            release();
+            end();
         }
     }
 
@@ -142,7 +196,7 @@ public final class Session extends Handle {
      */
     public int logits(float[] out) {
         Objects.requireNonNull(out, "out");
-        long s = acquire();
+        long s = begin();
         try {
             int n = Native.sessionLogits(s, null);
             if (out.length < n) {
@@ -151,7 +205,117 @@ public final class Session extends Handle {
             }
             return Native.sessionLogits(s, out);
         } finally {
-            release();
+            end();
+        }
+    }
+
+    /**
+     * A copy of the logits after the token at {@code pos} (what the model
+     * predicts for {@code pos + 1}). The session holds the last token's
+     * logits; one made with {@link SessionParams#logitsAll(boolean)} holds
+     * those of every token of the last call (of its last {@code nBatch}
+     * when it ran more).
+     *
+     * @throws MinkeException {@link Status#ERR_INVALID_ARG} if the session
+     *     does not hold that position's logits (the message says which it
+     *     holds)
+     */
+    public float[] logitsAt(int pos) {
+        Checks.nonNegative(pos, "pos");
+        long s = begin();
+        try {
+            return Native.sessionLogitsAt(s, pos);
+        } finally {
+            end();
+        }
+    }
+
+    /**
+     * The tokens in the KV cache, in order ({@link #pos()} of them): every
+     * prompt token and every generated token run so far.
+     */
+    public int[] tokens() {
+        long s = begin();
+        try {
+            return Native.sessionTokens(s);
+        } finally {
+            end();
+        }
+    }
+
+    /**
+     * The session's state: its tokens, KV cache and last logits, in a
+     * versioned format with a checksum that names the model (and adapter)
+     * it belongs to. Give it to {@link #restoreState} of this or another
+     * session of the same model, in this process or a later one: a prompt
+     * cache. About the size of the KV cache in use.
+     *
+     * @throws OutOfMemoryError if it is larger than a Java array can hold
+     *     (use {@link #saveStateFile})
+     */
+    public byte[] saveState() {
+        long s = begin();
+        try {
+            return Native.sessionStateGet(s);
+        } finally {
+            end();
+        }
+    }
+
+    /**
+     * Restores a state from {@link #saveState()}: afterwards the session's
+     * position, tokens, KV cache and logits are the saved session's, and
+     * what it computes next is bit for bit what that session would have.
+     * Its context may be longer than the saved one's; its adapter (and
+     * scale) and KV cache type must be those the state was saved with.
+     *
+     * @throws MinkeException {@link Status#ERR_STATE} (truncated or damaged,
+     *     of another format version, from another model, adapter or KV cache
+     *     type, or more tokens than the context holds); the session is then
+     *     unchanged
+     */
+    public void restoreState(byte[] state) {
+        Objects.requireNonNull(state, "state");
+        long s = begin();
+        try {
+            Native.sessionStateSet(s, state);
+        } finally {
+            end();
+        }
+    }
+
+    /**
+     * Writes the state ({@link #saveState()}) to the file {@code path},
+     * through a temporary file renamed into place: a reader never sees half
+     * a state.
+     *
+     * @throws MinkeException {@link Status#ERR_IO}
+     */
+    public void saveStateFile(String path) {
+        byte[] p = Utf8.encode(path, "path");
+        long s = begin();
+        try {
+            Native.sessionStateSaveFile(s, p);
+        } finally {
+            end();
+        }
+    }
+
+    /**
+     * Restores the state in the file {@code path} (from {@link
+     * #saveStateFile}, or the bytes of {@link #saveState()} written by the
+     * app), as {@link #restoreState}.
+     *
+     * @throws MinkeException {@link Status#ERR_IO} or {@link
+     *     Status#ERR_STATE}; the session is then unchanged
+     */
+    public void loadStateFile(String path) {
+        byte[] p = Utf8.encode(path, "path");
+        long s = begin();
+        try {
+            Native.sessionStateLoadFile(s, p);
+        } finally {
+            end();
         }
     }
 
@@ -164,41 +328,41 @@ public final class Session extends Handle {
      */
     public void rewind(int pos) {
         Checks.nonNegative(pos, "pos");
-        long s = acquire();
+        long s = begin();
         try {
             Native.sessionRewind(s, pos);
         } finally {
-            release();
+            end();
         }
     }
 
     /** Tokens in the KV cache: the position of the next token. */
     public int pos() {
-        long s = acquire();
+        long s = begin();
         try {
             return Native.sessionPos(s);
         } finally {
-            release();
+            end();
         }
     }
 
     /** The context length in use. */
     public int nCtx() {
-        long s = acquire();
+        long s = begin();
         try {
             return Native.sessionNCtx(s);
         } finally {
-            release();
+            end();
         }
     }
 
     /** Worker threads the session runs on, the caller's included. */
     public int nThreads() {
-        long s = acquire();
+        long s = begin();
         try {
             return Native.sessionNThreads(s);
         } finally {
-            release();
+            end();
         }
     }
 
@@ -217,12 +381,18 @@ public final class Session extends Handle {
      *
      * <p>To stop early, return {@code false} from {@code onPiece}: the
      * result says {@link StopReason#CANCELLED}. If {@code onPiece} throws,
-     * generation stops and this rethrows it.
+     * generation stops and this rethrows it. From another thread, {@link
+     * #cancel()} stops it within a layer, even in the middle of a long
+     * prompt: this then throws {@link MinkeException} with {@link
+     * Status#ERR_ABORTED} (the C library gives no result for an aborted
+     * call); the text streamed so far and {@link #tokens()} say what was
+     * done.
      *
      * @throws MinkeException {@link Status#ERR_INVALID_ARG} (empty prompt,
      *     an empty stop string), {@link Status#ERR_TOKEN_OUT_OF_RANGE},
-     *     {@link Status#ERR_CONTEXT_FULL} (the prompt does not fit) or
-     *     {@link Status#ERR_TOKENIZER} (the model has no tokenizer)
+     *     {@link Status#ERR_CONTEXT_FULL} (the prompt does not fit), {@link
+     *     Status#ERR_TOKENIZER} (the model has no tokenizer) or {@link
+     *     Status#ERR_ABORTED} ({@link #cancel()})
      */
     public GenerateResult generate(Sampler sampler, int[] prompt, GenerateParams params,
             PieceCallback onPiece) {
@@ -231,7 +401,7 @@ public final class Session extends Handle {
         Objects.requireNonNull(params, "params");
         Callbacks.Pieces sink = onPiece == null ? null : new Callbacks.Pieces(onPiece);
         GenerateResult result;
-        long s = acquire();
+        long s = begin();
         try {
             long smp = sampler.acquire();
             try {
@@ -240,7 +410,7 @@ public final class Session extends Handle {
                 sampler.release();
             }
         } finally {
-            release();
+            end();
         }
         // The sink caught what the app's callback threw and stopped
         // generation; it goes on from here. (A failure of JNI itself inside
@@ -268,12 +438,12 @@ public final class Session extends Handle {
         Objects.requireNonNull(prompt, "prompt");
         Objects.requireNonNull(cont, "cont");
         double[] logprobs = new double[cont.length];
-        long s = acquire();
+        long s = begin();
         try {
             double total = Native.sessionScore(s, prompt, cont, logprobs);
             return new Score(total, logprobs);
         } finally {
-            release();
+            end();
         }
     }
 
@@ -289,11 +459,11 @@ public final class Session extends Handle {
      */
     public float[] reward(int[] tokens) {
         Objects.requireNonNull(tokens, "tokens");
-        long s = acquire();
+        long s = begin();
         try {
             return Native.sessionReward(s, tokens);
         } finally {
-            release();
+            end();
         }
     }
 
@@ -309,7 +479,7 @@ public final class Session extends Handle {
      *     Status#ERR_UNSUPPORTED}
      */
     public void setAdapter(Lora lora, float scale) {
-        long s = acquire();
+        long s = begin();
         try {
             if (lora == null) {
                 Native.sessionSetAdapter(s, 0, scale);
@@ -322,7 +492,7 @@ public final class Session extends Handle {
                 lora.release();
             }
         } finally {
-            release();
+            end();
         }
     }
 
@@ -351,7 +521,7 @@ public final class Session extends Handle {
         Callbacks.Ranks sink = ranker == null ? null : new Callbacks.Ranks(ranker);
         Candidate[] ranked = null;
         MinkeException failed = null;
-        long s = acquire();
+        long s = begin();
         try {
             ranked = Native.bestOfN(s, samplerParams, generateParams, prompt, n, sink);
         } catch (MinkeException e) {
@@ -359,7 +529,7 @@ public final class Session extends Handle {
             // the one to report.
             failed = e;
         } finally {
-            release();
+            end();
         }
         if (sink != null && sink.thrown != null) {
             Callbacks.rethrow(sink.thrown);

@@ -37,6 +37,14 @@ public enum Status {
     ERR_TOKEN_OUT_OF_RANGE(12),
     /** The system would not give what the call needs (memory, a worker thread). */
     ERR_RESOURCES(13),
+    /** The call was stopped early: {@link Session#cancel()} (see there). */
+    ERR_ABORTED(14),
+    /**
+     * A saved session state does not fit this session: truncated or
+     * damaged, of another format version, or saved with another model,
+     * LoRA adapter, KV cache type or a longer context.
+     */
+    ERR_STATE(15),
     /** A code this binding does not know (from a newer library). */
     UNKNOWN(-1);
 

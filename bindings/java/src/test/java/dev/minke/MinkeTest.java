@@ -16,8 +16,9 @@ import java.util.concurrent.atomic.AtomicReference;
  * in tests/fixtures: versions, model metadata, tokenizer round trips with
  * emoji, the chat template, greedy text equal to {@code minke run}'s,
  * streaming and its cancellation, exceptions from callbacks, scores,
- * rewards, LoRA, best-of-N, and the life of handles (close, use after
- * close, a call on a busy session, the cleaner). A self-contained runner
+ * rewards, LoRA, best-of-N, session state and cancel() ({@link
+ * SessionStateTest}), and the life of handles (close, use after close, a
+ * call on a busy session, the cleaner). A self-contained runner
  * (no JUnit, so that CI needs nothing but a JDK): prints one line per
  * test and exits non-zero if any fails.
  *
@@ -76,6 +77,16 @@ public final class MinkeTest {
         test("reward", MinkeTest::reward);
         test("LoRA adapter", MinkeTest::lora);
         test("best-of-N", MinkeTest::bestOfN);
+        test("session state round trip", () -> SessionStateTest.roundTrip(model, tok));
+        test("damaged and foreign states are refused", () -> SessionStateTest.refused(model, tok));
+        test("session state files", () -> SessionStateTest.files(model, tok));
+        test("cancel() from another thread stops a long prefill",
+                () -> SessionStateTest.cancelPrefill(model));
+        test("cancel() beside calls and a close", () -> SessionStateTest.cancelRaces(model));
+        test("cancel() from the callback stops generate",
+                () -> SessionStateTest.cancelGenerate(model, tok));
+        test("tokens and logitsAt", SessionStateTest::positions);
+        test("generated ids", () -> SessionStateTest.generatedIds(model, tok));
         test("close, double close, use after close", () -> closing(modelPath));
         test("close from the callback frees after the call", MinkeTest::closeWhileGenerating);
         test("threads share a model; a session is one thread's",
