@@ -5,8 +5,11 @@
 // and the C callbacks take any callable: minke::generate a
 // `bool(std::string_view piece)`, minke::best_of_n a ranker
 // `double(std::string_view text, const uint32_t *tokens, size_t n)`,
-// Session::set_abort_callback a `bool()`. An exception from a callable
-// stops the C call and is rethrown after it.
+// Session::set_abort_callback a `bool()`, Model's constructor a load
+// progress `bool(float)`. An exception from a callable stops the C call
+// and is rethrown after it. minke::set_log takes a
+// `void(minke_log_level, std::string_view)` for the library's log, which
+// runs on any thread; what it throws is dropped.
 // Thread rules are the C API's: share a Model (and its Tokenizer) between
 // threads; keep a Session or Sampler to one thread at a time.
 // scripts/test-c.sh checks that every function of minke.h is used here.
@@ -21,6 +24,8 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -50,6 +55,10 @@ inline void check(minke_status st) {
 // when linking dynamically.
 inline std::string version() { return minke_version(); }
 inline uint32_t abi_version() { return minke_abi_version(); }
+
+// The kernel set that runs the arithmetic on this CPU ("avx2", "neon-dotprod",
+// "scalar"...; "" if MINKE_ISA names one the CPU lacks).
+inline std::string kernels_name() { return minke_kernels_name(); }
 
 namespace detail {
 struct ModelFree {
@@ -105,9 +114,10 @@ std::vector<uint32_t> sized_ids(size_t guess, F f) {
 }
 
 // Calls `f(buf, size, &n)` snprintf-style: first with a guess, then with
-// the size it asked for.
+// the size it asked for. The text goes to `out` on MINKE_OK; returns the
+// status, unchecked.
 template <class F>
-std::string sized_text(F f) {
+minke_status sized_text_status(F f, std::string &out) {
     std::string s(256, '\0');
     size_t n = 0;
     minke_status st = f(&s[0], s.size(), &n);
@@ -115,10 +125,64 @@ std::string sized_text(F f) {
         s.assign(n + 1, '\0');
         st = f(&s[0], s.size(), &n);
     }
-    check(st);
-    s.resize(n);
+    if (st == MINKE_OK) {
+        s.resize(n);
+        out = std::move(s);
+    }
+    return st;
+}
+
+// The same, throwing on failure.
+template <class F>
+std::string sized_text(F f) {
+    std::string s;
+    check(sized_text_status(f, s));
     return s;
 }
+
+// A load-progress callable and what it threw, for minke_model_open.
+struct Progress {
+    const std::function<bool(float)> *f;
+    std::exception_ptr error;
+
+    static bool trampoline(float progress, void *user_data) noexcept {
+        Progress *p = static_cast<Progress *>(user_data);
+        try {
+            return (*p->f)(progress);
+        } catch (...) {
+            p->error = std::current_exception();
+            return false;
+        }
+    }
+};
+
+// The log callable minke_log_set holds, and the lock that orders set_log
+// calls. Never destroyed: a thread minke started could log during exit.
+using LogFn = std::function<void(minke_log_level, std::string_view)>;
+struct Log {
+    std::mutex lock;
+    LogFn *current = nullptr;  // the one minke calls, owned here
+
+    static Log &get() {
+        static Log *log = new Log();
+        return *log;
+    }
+    // Set while this thread runs the log callable: set_log from inside it
+    // is refused before it takes `lock` (minke_log_set would wait for it).
+    static bool &inside() {
+        static thread_local bool in = false;
+        return in;
+    }
+    static void trampoline(minke_log_level level, const char *text, void *user_data) noexcept {
+        inside() = true;
+        try {
+            (*static_cast<LogFn *>(user_data))(level, std::string_view(text));
+        } catch (...) {
+            // Nowhere to go: the log must not stop the call that logged.
+        }
+        inside() = false;
+    }
+};
 }  // namespace detail
 
 // A tokenizer: a Model's (a borrowed view, valid while the Model lives), or
@@ -201,6 +265,45 @@ public:
         });
     }
 
+    // The prompt as text from `tmpl`, a Jinja chat template of the app's,
+    // in place of the model's (which need not have one); rendered as
+    // apply_chat_template() renders the model's.
+    std::string apply_template(const std::string &tmpl, const std::vector<Message> &messages,
+                               bool add_generation_prompt) const {
+        std::vector<minke_chat_message> c = c_messages(messages);
+        return detail::sized_text([&](char *buf, size_t size, size_t *n) {
+            return minke_tokenizer_apply_template(t_, tmpl.c_str(), c.data(), c.size(),
+                                                  add_generation_prompt, buf, size, n);
+        });
+    }
+
+    // encode_chat() with `tmpl` in place of the model's template.
+    std::vector<uint32_t> encode_chat_template(const std::string &tmpl,
+                                               const std::vector<Message> &messages,
+                                               bool add_generation_prompt) const {
+        std::vector<minke_chat_message> c = c_messages(messages);
+        return detail::sized_ids(256, [&](uint32_t *ids, size_t cap, size_t *n) {
+            return minke_tokenizer_encode_chat_template(t_, tmpl.c_str(), c.data(), c.size(),
+                                                        add_generation_prompt, ids, cap, n);
+        });
+    }
+
+    // The model's chat template, its Jinja source; throws
+    // MINKE_ERR_TOKENIZER if it has none.
+    std::string chat_template() const {
+        return detail::sized_text([&](char *buf, size_t size, size_t *n) {
+            return minke_tokenizer_chat_template(t_, buf, size, n);
+        });
+    }
+
+    // Token `id` as the vocabulary spells it ("Ġhello"), the inverse of
+    // token_to_id(); piece() gives the bytes it stands for instead.
+    std::string id_to_token(uint32_t id) const {
+        return detail::sized_text([&](char *buf, size_t size, size_t *n) {
+            return minke_tokenizer_id_to_token(t_, id, buf, size, n);
+        });
+    }
+
     // The ids that end generation (is_eog() is true for each).
     std::vector<uint32_t> eog_ids() const {
         const uint32_t *ids = nullptr;
@@ -214,6 +317,8 @@ public:
     int32_t bos() const { return minke_tokenizer_bos(t_); }
     int32_t eos() const { return minke_tokenizer_eos(t_); }
     int32_t pad() const { return minke_tokenizer_pad(t_); }
+    // The end of a turn in the chat format (<|im_end|>), one of the eog ids.
+    int32_t eot() const { return minke_tokenizer_eot(t_); }
     bool is_eog(uint32_t id) const { return minke_tokenizer_is_eog(t_, id); }
     bool is_special(uint32_t id) const { return minke_tokenizer_is_special(t_, id); }
     bool has_chat_template() const { return minke_tokenizer_has_chat_template(t_); }
@@ -242,11 +347,35 @@ public:
         return p;
     }
 
-    explicit Model(const std::string &path, const minke_model_params &params = default_params()) {
+    // With a `progress` callable, it gets the fraction loaded (0 first, 1
+    // last) on this thread, in place of params.progress; returning false
+    // cancels the load (MINKE_ERR_ABORTED), and an exception from it
+    // cancels it too and is rethrown here.
+    explicit Model(const std::string &path, const minke_model_params &params = default_params(),
+                   const std::function<bool(float)> &progress = nullptr) {
+        minke_model_params p = params;
+        detail::Progress ctx{&progress, nullptr};
+        if (progress) {
+            p.size = sizeof p;  // the progress fields are there
+            p.progress = detail::Progress::trampoline;
+            p.progress_user_data = &ctx;
+        }
         minke_model *m = nullptr;
-        check(minke_model_open(path.c_str(), &params, &m));
+        minke_status st = minke_model_open(path.c_str(), &p, &m);
         m_.reset(m);
+        if (ctx.error) {
+            m_.reset();
+            std::rethrow_exception(ctx.error);
+        }
+        check(st);
     }
+
+    // One number format of the model's tensors (tensor_types()).
+    struct TensorType {
+        std::string name;  // "q4_1", "f32", ...
+        uint64_t n_tensors;
+        uint64_t n_params;
+    };
 
     // Borrowed: valid while this Model lives.
     Tokenizer tokenizer() const {
@@ -263,6 +392,61 @@ public:
     uint32_t n_labels() const { return minke_model_n_labels(m_.get()); }
     uint64_t weight_bytes() const { return minke_model_weight_bytes(m_.get()); }
     std::string arch() const { return minke_model_arch(m_.get()); }
+    uint32_t n_heads() const { return minke_model_n_heads(m_.get()); }
+    uint32_t n_heads_kv() const { return minke_model_n_heads_kv(m_.get()); }
+    uint32_t n_ff() const { return minke_model_n_ff(m_.get()); }
+    // Routed experts, and those each token uses; 0 for a dense model.
+    uint32_t n_experts() const { return minke_model_n_experts(m_.get()); }
+    uint32_t n_experts_used() const { return minke_model_n_experts_used(m_.get()); }
+    uint64_t n_params() const { return minke_model_n_params(m_.get()); }
+
+    // One line naming the model, e.g. "llama 135M Q4_1".
+    std::string desc() const {
+        return detail::sized_text([&](char *buf, size_t size, size_t *n) {
+            return minke_model_desc(m_.get(), buf, size, n);
+        });
+    }
+
+    // The number formats of the tensors, most parameters first.
+    std::vector<TensorType> tensor_types() const {
+        std::vector<TensorType> types(minke_model_n_tensor_types(m_.get()));
+        for (size_t i = 0; i < types.size(); i++) {
+            const char *name = nullptr;
+            check(minke_model_tensor_type(m_.get(), i, &name, &types[i].n_tensors,
+                                          &types[i].n_params));
+            types[i].name = name;
+        }
+        return types;
+    }
+
+    // The file's metadata as (key, value text) pairs: a GGUF file's in
+    // file order; long arrays abridged (see minke_model_meta_value_at).
+    std::vector<std::pair<std::string, std::string>> metadata() const {
+        std::vector<std::pair<std::string, std::string>> kv(minke_model_meta_count(m_.get()));
+        for (size_t i = 0; i < kv.size(); i++) {
+            kv[i].first = detail::sized_text([&](char *buf, size_t size, size_t *n) {
+                return minke_model_meta_key_at(m_.get(), i, buf, size, n);
+            });
+            kv[i].second = detail::sized_text([&](char *buf, size_t size, size_t *n) {
+                return minke_model_meta_value_at(m_.get(), i, buf, size, n);
+            });
+        }
+        return kv;
+    }
+
+    // The value of metadata `key` as text; nullopt if there is no such key.
+    std::optional<std::string> meta(const std::string &key) const {
+        std::string value;
+        minke_status st = detail::sized_text_status(
+            [&](char *buf, size_t size, size_t *n) {
+                return minke_model_meta_value(m_.get(), key.c_str(), buf, size, n);
+            },
+            value);
+        if (st == MINKE_ERR_INVALID_ARG) return std::nullopt;
+        check(st);
+        return value;
+    }
+
     const minke_model *get() const noexcept { return m_.get(); }
 
 private:
@@ -442,6 +626,8 @@ public:
     uint32_t pos() const { return minke_session_pos(s_.get()); }
     uint32_t n_ctx() const { return minke_session_n_ctx(s_.get()); }
     uint32_t n_threads() const { return minke_session_n_threads(s_.get()); }
+    // Runs on `n` threads from now on (KV cache kept; results the same bits).
+    void set_n_threads(uint32_t n) { check(minke_session_set_n_threads(s_.get(), n)); }
     uint32_t n_vocab() const noexcept { return n_vocab_; }
     minke_session *get() noexcept { return s_.get(); }
 
@@ -614,6 +800,26 @@ Candidates best_of_n(Session &session, const std::vector<uint32_t> &prompt, uint
     Candidates owned(c);
     session.finish(st, ctx.error);
     return owned;
+}
+
+// Sends the library's log messages of `min_level` and above to `log`, on
+// whichever thread logs (so it must be thread-safe), each one line of
+// UTF-8 borrowed for the call; an exception from it is dropped. An empty
+// `log` silences the library again (the default). When this returns, the
+// callable it replaced runs nowhere and is destroyed. Thread-safe; throws
+// MINKE_ERR_INVALID_ARG for a level that is not one, or when called from
+// inside the log callable.
+inline void set_log(std::function<void(minke_log_level, std::string_view)> log,
+                    minke_log_level min_level = MINKE_LOG_INFO) {
+    if (detail::Log::inside())
+        throw Error(MINKE_ERR_INVALID_ARG, "minke::set_log: called from inside the log callable");
+    detail::Log &l = detail::Log::get();
+    std::lock_guard<std::mutex> guard(l.lock);
+    std::unique_ptr<detail::LogFn> next(log ? new detail::LogFn(std::move(log)) : nullptr);
+    check(minke_log_set(next ? detail::Log::trampoline : nullptr, min_level, next.get()));
+    // minke no longer calls the old one, on any thread.
+    delete l.current;
+    l.current = next.release();
 }
 
 }  // namespace minke

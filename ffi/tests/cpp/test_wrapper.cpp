@@ -5,8 +5,11 @@
 // rewind, cancellation and exceptions from callables, scores, rewards and
 // LoRA on the fixtures, best-of-N with both rankers, session state in
 // memory and in files, the abort callable, the tokens a session holds,
-// logits at a position, generated ids, and errors as minke::Error. Built by
-// scripts/test-c.sh with -Werror, and under ASan.
+// logits at a position, generated ids, the model's description and
+// metadata, token spellings and custom chat templates, a session's thread
+// count changed, load progress (a load cancelled), the log callable, and
+// errors as minke::Error. Built by scripts/test-c.sh with -Werror, and
+// under ASan.
 //
 //   test_wrapper MODEL [FIXTURES]     (FIXTURES: default tests/fixtures)
 #include "minke.hpp"
@@ -14,10 +17,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -537,6 +542,183 @@ void positions(const minke::Model &m, const minke::Tokenizer &tok) {
     CHECK(r.tokens.size() == r.n_tokens);
 }
 
+// The model's description, sizes, formats and metadata.
+void queries(const minke::Model &m) {
+    CHECK(m.desc().find("llama") != std::string::npos);
+    CHECK(m.desc() == "llama 135M Q4_1");
+    CHECK(m.n_params() > 100u * 1000 * 1000);
+    CHECK(m.n_heads() == 9 && m.n_heads_kv() == 3 && m.n_ff() == 1536);
+    CHECK(m.n_experts() == 0 && m.n_experts_used() == 0);
+    std::vector<minke::Model::TensorType> types = m.tensor_types();
+    CHECK(types.size() >= 2 && types[0].name == "q4_1");
+    uint64_t params = 0;
+    for (const minke::Model::TensorType &t : types) params += t.n_params;
+    CHECK(params == m.n_params());
+
+    std::vector<std::pair<std::string, std::string>> meta = m.metadata();
+    CHECK(meta.size() > 10);
+    CHECK(!meta.empty() && meta[0].first == "general.architecture" && meta[0].second == "llama");
+    CHECK(m.meta("general.architecture") == std::optional<std::string>("llama"));
+    CHECK(m.meta("llama.context_length") == std::to_string(m.n_ctx_train()));
+    CHECK(!m.meta("no.such.key").has_value());
+    EXPECT_ERROR(m.meta("\xff"), MINKE_ERR_UTF8);
+    // Long values come back whole (past the first 256-byte guess).
+    std::optional<std::string> tpl = m.meta("tokenizer.chat_template");
+    CHECK(tpl && tpl->size() > 256);
+    CHECK(!minke::kernels_name().empty());
+}
+
+// Token spellings, the template text and templates of the app's.
+void templates(const minke::Tokenizer &tok) {
+    const uint32_t im_end = tok.token_to_id("<|im_end|>");
+    CHECK(tok.eot() == (int32_t)im_end);
+    CHECK(tok.id_to_token(im_end) == "<|im_end|>");
+    for (uint32_t id = 300; id < 310; id++) CHECK(tok.token_to_id(tok.id_to_token(id)) == id);
+    CHECK(tok.id_to_token(tok.encode(" hello", false)[0]).rfind("\xc4\xa0", 0) == 0);  // "Ġ"
+    EXPECT_ERROR(tok.id_to_token(tok.n_vocab()), MINKE_ERR_TOKEN_OUT_OF_RANGE);
+
+    const std::string tpl = tok.chat_template();
+    CHECK(tpl.find("<|im_start|>") != std::string::npos);
+    std::vector<minke::Tokenizer::Message> chat = {{"system", "Be brief."},
+                                                   {"user", "Hi <|im_end|>"}};
+    const std::string custom =
+        "{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}"
+        "{% if add_generation_prompt %}[assistant]{% endif %}{{ eos_token }}";
+    CHECK(tok.apply_template(custom, chat, true) ==
+          "[system] Be brief.\n[user] Hi <|im_end|>\n[assistant]<|im_end|>");
+    CHECK(tok.apply_template(custom, chat, false) ==
+          "[system] Be brief.\n[user] Hi <|im_end|>\n<|im_end|>");
+    // Only the template's own end of turn is a control token.
+    std::vector<uint32_t> ids = tok.encode_chat_template(custom, chat, true);
+    CHECK(std::count_if(ids.begin(), ids.end(),
+                        [&](uint32_t id) { return tok.is_special(id); }) == 1);
+    CHECK(!ids.empty() && ids.back() == im_end);
+    // The model's own template, given as the app's, renders the same.
+    CHECK(tok.apply_template(tpl, chat, true) == tok.apply_chat_template(chat, true));
+    CHECK(tok.encode_chat_template(tpl, chat, true) == tok.encode_chat(chat, true));
+    EXPECT_ERROR(tok.apply_template("{% if %}", chat, true), MINKE_ERR_TOKENIZER);
+    EXPECT_ERROR(tok.encode_chat_template("{% if %}", chat, true), MINKE_ERR_TOKENIZER);
+}
+
+// set_n_threads: the same logits, bit for bit, on any number of threads.
+void threads(const minke::Model &m, const minke::Tokenizer &tok) {
+    std::vector<uint32_t> prompt = tok.encode(PROMPT, true);
+    minke::Session s(m, session_params(64));
+    s.set_n_threads(1);
+    CHECK(s.n_threads() == 1);
+    const float *l = s.prefill(prompt);
+    std::vector<float> one(l, l + s.n_vocab());
+    s.decode(42);
+    std::vector<float> one_next(s.logits(), s.logits() + s.n_vocab());
+    for (uint32_t n : {3u, 2u}) {
+        s.set_n_threads(n);
+        CHECK(s.n_threads() == n);
+        s.rewind(0);
+        CHECK(std::memcmp(s.prefill(prompt), one.data(), one.size() * sizeof(float)) == 0);
+        CHECK(std::memcmp(s.decode(42), one_next.data(), one.size() * sizeof(float)) == 0);
+    }
+    // The KV cache is kept across a change.
+    s.set_n_threads(1);
+    CHECK(s.pos() == prompt.size() + 1);
+    EXPECT_ERROR(s.set_n_threads(0), MINKE_ERR_INVALID_ARG);
+}
+
+// Load progress: fractions from 0 to 1; false or an exception cancels.
+void progress(const std::string &path) {
+    std::vector<float> seen;
+    {
+        minke::Model m(path, minke::Model::default_params(), [&](float x) {
+            seen.push_back(x);
+            return true;
+        });
+        CHECK(m.n_vocab() == 49152);
+    }
+    CHECK(seen.size() > 10 && seen.front() == 0.0f && seen.back() == 1.0f);
+    CHECK(std::is_sorted(seen.begin(), seen.end()));
+
+    int calls = 0;
+    auto stop_at_3 = [&](float) { return ++calls < 3; };
+    EXPECT_ERROR(minke::Model(path, minke::Model::default_params(), stop_at_3),
+                 MINKE_ERR_ABORTED);
+    CHECK(calls == 3);
+    calls = 0;
+    try {
+        minke::Model m(path, minke::Model::default_params(), [&](float) -> bool {
+            if (++calls == 2) throw Boom();
+            return true;
+        });
+        CHECK(false);
+    } catch (const Boom &) {
+        CHECK(calls == 2);
+    }
+    // Not mapped: progress by bytes read, then the same to the end.
+    minke_model_params mp = minke::Model::default_params();
+    mp.use_mmap = false;
+    seen.clear();
+    minke::Model read(path, mp, [&](float x) {
+        seen.push_back(x);
+        return true;
+    });
+    CHECK(seen.size() > 10 && seen.back() == 1.0f);
+}
+
+// The log callable: an INFO line per model opened, from any thread.
+void logging(const std::string &path) {
+    std::mutex lock;
+    std::vector<std::pair<minke_log_level, std::string>> lines;
+    std::atomic<int> refused{0};
+    minke::set_log([&](minke_log_level level, std::string_view text) {
+        std::lock_guard<std::mutex> g(lock);
+        lines.emplace_back(level, std::string(text));
+    });
+    std::string desc;
+    {
+        minke::Model m(path);
+        desc = m.desc();
+    }
+    {
+        std::lock_guard<std::mutex> g(lock);
+        CHECK(lines.size() >= 1);
+        CHECK(std::any_of(lines.begin(), lines.end(), [&](const auto &l) {
+            return l.first == MINKE_LOG_INFO && l.second.find(desc) != std::string::npos;
+        }));
+        CHECK(std::none_of(lines.begin(), lines.end(),
+                           [](const auto &l) { return l.first == MINKE_LOG_DEBUG; }));
+        lines.clear();
+    }
+    // DEBUG: a failing call logs its message. A callable that throws, or
+    // calls set_log, harms nothing.
+    minke::set_log(
+        [&](minke_log_level level, std::string_view text) {
+            {
+                std::lock_guard<std::mutex> g(lock);
+                lines.emplace_back(level, std::string(text));
+            }
+            try {
+                minke::set_log(nullptr);
+            } catch (const minke::Error &e) {
+                if (e.status() == MINKE_ERR_INVALID_ARG) refused++;
+            }
+            throw Boom();
+        },
+        MINKE_LOG_DEBUG);
+    EXPECT_ERROR(minke::Model("/no/such/model.gguf"), MINKE_ERR_IO);
+    const std::string last = minke_last_error();
+    CHECK(refused > 0);
+    {
+        std::lock_guard<std::mutex> g(lock);
+        CHECK(!lines.empty() && lines.back().first == MINKE_LOG_DEBUG && lines.back().second == last);
+        lines.clear();
+    }
+    EXPECT_ERROR(minke::set_log([](minke_log_level, std::string_view) {}, (minke_log_level)9),
+                 MINKE_ERR_INVALID_ARG);
+    // Silenced: nothing more arrives.
+    minke::set_log(nullptr);
+    lines.clear();
+    { minke::Model m(path); }
+    CHECK(lines.empty());
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -561,6 +743,11 @@ int main(int argc, char **argv) {
         state(model, tok);
         abort_callback(model, tok);
         positions(model, tok);
+        queries(model);
+        templates(tok);
+        threads(model, tok);
+        progress(argv[1]);
+        logging(argv[1]);
     } catch (const std::exception &e) {
         failed++;
         std::fprintf(stderr, "test_wrapper: unexpected exception: %s\n", e.what());
