@@ -3,7 +3,8 @@
  * classes, register the natives of dev.minke.Native), the helpers every
  * native uses, and the natives of the library, the model and the
  * tokenizer. Sessions, samplers and generation are in minke_jni_session.c,
- * a session's state and cancellation in minke_jni_state.c.
+ * a session's state and cancellation in minke_jni_state.c, the model's
+ * metadata, custom chat templates and the log in minke_jni_info.c.
  *
  * Every native takes raw pointers that the Java side keeps open for the
  * length of the call (dev.minke.Handle), and throws MinkeException with
@@ -15,6 +16,7 @@
 #include <string.h>
 
 struct mj_ids mj;
+JavaVM *mj_vm;
 
 /* ------------------------------------------------------------------------ */
 /* Helpers */
@@ -191,12 +193,33 @@ static void native_model_default_params(JNIEnv *env, jclass cls, jobject params)
     (*env)->SetBooleanField(env, params, mj.model_validate, p.validate ? JNI_TRUE : JNI_FALSE);
 }
 
-static jlong native_model_open(JNIEnv *env, jclass cls, jbyteArray path, jobject params)
+/* The load-progress callback: Callbacks.Progress.onProgress on the
+ * thread that called Model.open (it catches what the app throws). */
+struct progress_ctx {
+    JNIEnv *env;
+    jobject progress; /* Callbacks.Progress */
+};
+
+static bool on_progress(float fraction, void *user_data)
+{
+    struct progress_ctx *c = user_data;
+    jboolean go;
+    if ((*c->env)->ExceptionCheck(c->env))
+        return false;
+    go = (*c->env)->CallBooleanMethod(c->env, c->progress, mj.progress_on_progress,
+                                      (jfloat)fraction);
+    /* An exception the adapter could not catch stays pending: stop. */
+    return !(*c->env)->ExceptionCheck(c->env) && go == JNI_TRUE;
+}
+
+static jlong native_model_open(JNIEnv *env, jclass cls, jbyteArray path, jobject params,
+                               jobject progress)
 {
     minke_model_params p;
     minke_model *m = NULL;
     char *c_path;
     minke_status st;
+    struct progress_ctx ctx;
     (void)cls;
 
     if (mj_failed(env, minke_model_default_params(&p, sizeof p)))
@@ -204,11 +227,21 @@ static jlong native_model_open(JNIEnv *env, jclass cls, jbyteArray path, jobject
     p.n_threads = (uint32_t)(*env)->GetIntField(env, params, mj.model_n_threads);
     p.use_mmap = (*env)->GetBooleanField(env, params, mj.model_use_mmap) == JNI_TRUE;
     p.validate = (*env)->GetBooleanField(env, params, mj.model_validate) == JNI_TRUE;
+    if (progress != NULL) {
+        ctx.env = env;
+        ctx.progress = progress;
+        p.progress = on_progress;
+        p.progress_user_data = &ctx;
+    }
     c_path = mj_c_string(env, path);
     if (c_path == NULL)
         return 0;
     st = minke_model_open(c_path, &p, &m);
     free(c_path);
+    if ((*env)->ExceptionCheck(env)) {
+        minke_model_free(m);
+        return 0;
+    }
     if (mj_failed(env, st))
         return 0;
     return MJ_HANDLE(m);
@@ -456,14 +489,7 @@ static jintArray native_tokenizer_eog_ids(JNIEnv *env, jclass cls, jlong tok)
     return mj_j_ids(env, ids, n);
 }
 
-/* A conversation for the C API: messages whose strings this owns. */
-struct chat {
-    minke_chat_message *msgs; /* (n) */
-    char **strings;           /* (2 * n): role, content, role, ... */
-    size_t n;
-};
-
-static void free_chat(struct chat *c)
+void mj_free_chat(struct mj_chat *c)
 {
     size_t i;
     if (c->strings != NULL)
@@ -473,16 +499,14 @@ static void free_chat(struct chat *c)
     free(c->msgs);
 }
 
-/* Fills `c` from two parallel arrays of UTF-8 byte arrays; 0 on success,
- * -1 with an exception pending (and `c` freed). */
-static int read_chat(JNIEnv *env, jobjectArray roles, jobjectArray contents, struct chat *c)
+int mj_read_chat(JNIEnv *env, jobjectArray roles, jobjectArray contents, struct mj_chat *c)
 {
     size_t i, n = (size_t)(*env)->GetArrayLength(env, roles);
     c->n = n;
     c->msgs = calloc(n > 0 ? n : 1, sizeof *c->msgs);
     c->strings = calloc(n > 0 ? 2 * n : 1, sizeof *c->strings);
     if (c->msgs == NULL || c->strings == NULL) {
-        free_chat(c);
+        mj_free_chat(c);
         mj_throw_oom(env, "minke: chat messages");
         return -1;
     }
@@ -495,7 +519,7 @@ static int read_chat(JNIEnv *env, jobjectArray roles, jobjectArray contents, str
         (*env)->DeleteLocalRef(env, role);
         (*env)->DeleteLocalRef(env, content);
         if (c->strings[2 * i + 1] == NULL) {
-            free_chat(c);
+            mj_free_chat(c);
             return -1;
         }
         c->msgs[i].role = c->strings[2 * i];
@@ -504,9 +528,7 @@ static int read_chat(JNIEnv *env, jobjectArray roles, jobjectArray contents, str
     return 0;
 }
 
-/* A rough size for what a template makes of a chat: its text and some
- * markup per message. */
-static size_t chat_guess(const struct chat *c)
+size_t mj_chat_guess(const struct mj_chat *c)
 {
     size_t i, bytes = 64;
     for (i = 0; i < c->n; i++)
@@ -516,7 +538,7 @@ static size_t chat_guess(const struct chat *c)
 
 struct chat_args {
     const minke_tokenizer *tok;
-    const struct chat *chat;
+    const struct mj_chat *chat;
     bool add_generation_prompt;
 };
 
@@ -538,17 +560,17 @@ static jbyteArray native_tokenizer_apply_chat_template(JNIEnv *env, jclass cls, 
                                                        jobjectArray roles, jobjectArray contents,
                                                        jboolean add_generation_prompt)
 {
-    struct chat c;
+    struct mj_chat c;
     struct chat_args a;
     jbyteArray out;
     (void)cls;
-    if (read_chat(env, roles, contents, &c) != 0)
+    if (mj_read_chat(env, roles, contents, &c) != 0)
         return NULL;
     a.tok = TOK(tok);
     a.chat = &c;
     a.add_generation_prompt = add_generation_prompt == JNI_TRUE;
-    out = mj_sized_text(env, template_into, &a, chat_guess(&c));
-    free_chat(&c);
+    out = mj_sized_text(env, template_into, &a, mj_chat_guess(&c));
+    mj_free_chat(&c);
     return out;
 }
 
@@ -556,17 +578,17 @@ static jintArray native_tokenizer_encode_chat(JNIEnv *env, jclass cls, jlong tok
                                               jobjectArray roles, jobjectArray contents,
                                               jboolean add_generation_prompt)
 {
-    struct chat c;
+    struct mj_chat c;
     struct chat_args a;
     jintArray out;
     (void)cls;
-    if (read_chat(env, roles, contents, &c) != 0)
+    if (mj_read_chat(env, roles, contents, &c) != 0)
         return NULL;
     a.tok = TOK(tok);
     a.chat = &c;
     a.add_generation_prompt = add_generation_prompt == JNI_TRUE;
-    out = mj_sized_ids(env, encode_chat_into, &a, chat_guess(&c));
-    free_chat(&c);
+    out = mj_sized_ids(env, encode_chat_into, &a, mj_chat_guess(&c));
+    mj_free_chat(&c);
     return out;
 }
 
@@ -580,7 +602,8 @@ static const JNINativeMethod model_natives[] = {
     NATIVE("abiVersion", "()I", native_abi_version),
     NATIVE("statusName", "(I)[B", native_status_name),
     NATIVE("modelDefaultParams", "(Ldev/minke/ModelParams;)V", native_model_default_params),
-    NATIVE("modelOpen", "([BLdev/minke/ModelParams;)J", native_model_open),
+    NATIVE("modelOpen", "([BLdev/minke/ModelParams;Ldev/minke/Callbacks$Progress;)J",
+           native_model_open),
     NATIVE("modelFree", "(J)V", native_model_free),
     NATIVE("modelNVocab", "(J)I", native_model_n_vocab),
     NATIVE("modelNCtxTrain", "(J)I", native_model_n_ctx_train),
@@ -704,6 +727,14 @@ static int look_up(JNIEnv *env)
         (mj.ranks_rank = (*env)->GetMethodID(env, c, "rank", "([B[I)D")) == NULL)
         return -1;
     (*env)->DeleteLocalRef(env, c);
+    if ((c = (*env)->FindClass(env, "dev/minke/Callbacks$Progress")) == NULL ||
+        (mj.progress_on_progress = (*env)->GetMethodID(env, c, "onProgress", "(F)Z")) == NULL)
+        return -1;
+    (*env)->DeleteLocalRef(env, c);
+    if ((c = (*env)->FindClass(env, "dev/minke/Callbacks$Log")) == NULL ||
+        (mj.log_log = (*env)->GetMethodID(env, c, "log", "(I[B)V")) == NULL)
+        return -1;
+    (*env)->DeleteLocalRef(env, c);
     return look_up_params(env);
 }
 
@@ -713,6 +744,7 @@ JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved)
     jclass native;
     (void)reserved;
 
+    mj_vm = vm;
     /* A libminke.so of another ABI is refused by dev.minke.Native, which
      * compares minke_abi_version() first, with both numbers in the message. */
     if ((*vm)->GetEnv(vm, (void **)&env, JNI_VERSION_1_6) != JNI_OK)
@@ -723,7 +755,7 @@ JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved)
     if (native == NULL)
         return JNI_ERR;
     if (mj_register_model(env, native) != 0 || mj_register_session(env, native) != 0 ||
-        mj_register_state(env, native) != 0)
+        mj_register_state(env, native) != 0 || mj_register_info(env, native) != 0)
         return JNI_ERR;
     (*env)->DeleteLocalRef(env, native);
     return JNI_VERSION_1_6;

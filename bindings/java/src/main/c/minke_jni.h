@@ -92,9 +92,27 @@ struct mj_ids {
     jmethodID candidate_new; /* (text, tokens, score, seed, stop reason) */
     jmethodID pieces_on_piece; /* Callbacks.Pieces.onPiece(byte[]) -> boolean */
     jmethodID ranks_rank;      /* Callbacks.Ranks.rank(byte[], int[]) -> double */
+    jmethodID progress_on_progress; /* Callbacks.Progress.onProgress(float) -> boolean */
+    jmethodID log_log;              /* Callbacks.Log.log(int level, byte[] text) */
 };
 
 extern struct mj_ids mj;
+
+/* The JVM, for threads the log callback runs on that have no JNIEnv. */
+extern JavaVM *mj_vm;
+
+/* A variable of each thread's own. */
+#if defined(__GNUC__)
+#define MJ_THREAD_LOCAL __thread
+#else
+#define MJ_THREAD_LOCAL _Thread_local
+#endif
+
+/* Raised by this thread around a GetPrimitiveArrayCritical region, where
+ * it may make no JNI call: the log callback drops the messages logged
+ * meanwhile (a failing call's DEBUG line; its MinkeException still
+ * carries the message). */
+extern MJ_THREAD_LOCAL int mj_in_critical;
 
 /* Throws MinkeException(st, minke_last_error()) unless st is MINKE_OK;
  * returns whether it threw. Call it right after the failing minke call:
@@ -129,9 +147,25 @@ jbyteArray mj_sized_text(JNIEnv *env, mj_text_fn f, const void *args, size_t gue
 /* The same for token ids. */
 jintArray mj_sized_ids(JNIEnv *env, mj_ids_fn f, const void *args, size_t guess);
 
+/* A conversation for the C API: messages whose strings this owns. */
+struct mj_chat {
+    minke_chat_message *msgs; /* (n) */
+    char **strings;           /* (2 * n): role, content, role, ... */
+    size_t n;
+};
+
+/* Fills `c` from two parallel arrays of UTF-8 byte arrays; 0 on success,
+ * -1 with an exception pending (and `c` freed). */
+int mj_read_chat(JNIEnv *env, jobjectArray roles, jobjectArray contents, struct mj_chat *c);
+void mj_free_chat(struct mj_chat *c);
+/* A rough size for what a template makes of a chat: its text and some
+ * markup per message. */
+size_t mj_chat_guess(const struct mj_chat *c);
+
 /* Each file's natives, registered on dev.minke.Native by JNI_OnLoad. */
 jint mj_register_model(JNIEnv *env, jclass native);
 jint mj_register_session(JNIEnv *env, jclass native);
 jint mj_register_state(JNIEnv *env, jclass native);
+jint mj_register_info(JNIEnv *env, jclass native);
 
 #endif /* MINKE_JNI_H */

@@ -379,8 +379,10 @@ static jint native_sampler_sample(JNIEnv *env, jclass cls, jlong sampler, jfloat
         mj_throw_oom(env, "minke: logits");
         return 0;
     }
+    mj_in_critical = 1; /* no JNI, so no log callback, until released */
     st = minke_sampler_sample(SAMPLER(sampler), l, (size_t)n, &token);
     (*env)->ReleasePrimitiveArrayCritical(env, logits, l, JNI_ABORT);
+    mj_in_critical = 0;
     mj_failed(env, st);
     return (jint)token;
 }

@@ -69,8 +69,10 @@ static jbyteArray native_session_state_get(JNIEnv *env, jclass cls, jlong sessio
         mj_throw_oom(env, "minke: the session state");
         return NULL;
     }
+    mj_in_critical = 1; /* no JNI, so no log callback, until released */
     st = minke_session_state_get(SESSION(session), buf, size, &written);
     (*env)->ReleasePrimitiveArrayCritical(env, out, buf, 0);
+    mj_in_critical = 0;
     if (mj_failed(env, st))
         return NULL;
     return out;
@@ -95,8 +97,10 @@ static void native_session_state_set(JNIEnv *env, jclass cls, jlong session, jby
         mj_throw_oom(env, "minke: the session state");
         return;
     }
+    mj_in_critical = 1; /* no JNI, so no log callback, until released */
     st = minke_session_state_set(SESSION(session), buf, (size_t)n);
     (*env)->ReleasePrimitiveArrayCritical(env, state, buf, JNI_ABORT);
+    mj_in_critical = 0;
     mj_failed(env, st);
 }
 

@@ -51,6 +51,59 @@ final class Callbacks {
         }
     }
 
+    /** Called by native code with how much of a model is loaded. */
+    static final class Progress {
+        private final LoadProgress callback;
+        Throwable thrown;
+
+        Progress(LoadProgress callback) {
+            this.callback = callback;
+        }
+
+        // Called from native code; false cancels the load.
+        boolean onProgress(float fraction) {
+            try {
+                return callback.onProgress(fraction);
+            } catch (Throwable t) {
+                thrown = t;
+                return false;
+            }
+        }
+    }
+
+    /**
+     * Called by native code with each log message, on any thread. What the
+     * logger throws is counted and dropped: there is no caller to give it
+     * to.
+     */
+    static final class Log {
+        private static final ThreadLocal<Boolean> INSIDE = new ThreadLocal<>();
+        private final Logger logger;
+        final java.util.concurrent.atomic.AtomicLong dropped =
+                new java.util.concurrent.atomic.AtomicLong();
+
+        Log(Logger logger) {
+            this.logger = logger;
+        }
+
+        /** Whether this thread is running a logger now. */
+        static boolean inside() {
+            return INSIDE.get() != null;
+        }
+
+        // Called from native code.
+        void log(int level, byte[] utf8) {
+            INSIDE.set(Boolean.TRUE);
+            try {
+                logger.log(LogLevel.of(level), Utf8.decode(utf8));
+            } catch (Throwable t) {
+                dropped.incrementAndGet();
+            } finally {
+                INSIDE.remove();
+            }
+        }
+    }
+
     /** Rethrows what a callback threw, as it was if it is unchecked. */
     static void rethrow(Throwable t) {
         if (t instanceof RuntimeException) {

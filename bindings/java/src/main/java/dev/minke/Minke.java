@@ -27,6 +27,56 @@ public final class Minke {
     }
 
     /**
+     * The name of the kernel set that runs the arithmetic on this CPU, e.g.
+     * {@code "avx2"}, {@code "neon-dotprod"} or {@code "scalar"} (the one
+     * the {@code MINKE_ISA} environment variable names, if set); {@code ""}
+     * if none can run.
+     */
+    public static String kernelsName() {
+        return Utf8.decode(Native.kernelsName());
+    }
+
+    // The logger minke calls now, or null; guarded by Minke.class.
+    private static Callbacks.Log log;
+
+    /** {@link #setLogger(Logger, LogLevel)} at {@link LogLevel#INFO}. */
+    public static void setLogger(Logger logger) {
+        setLogger(logger, LogLevel.INFO);
+    }
+
+    /**
+     * Sends the library's log messages of {@code minLevel} and above to
+     * {@code logger}, replacing the one set before; {@code null} silences
+     * the library again (the default). Process-wide and thread-safe: when
+     * it returns, the logger it replaced is running on no thread and is
+     * never called again.
+     *
+     * @throws MinkeException {@link Status#ERR_INVALID_ARG} when called
+     *     from inside a logger
+     */
+    public static void setLogger(Logger logger, LogLevel minLevel) {
+        if (minLevel == null) {
+            throw new NullPointerException("minLevel");
+        }
+        if (Callbacks.Log.inside()) {
+            // Checked before the lock: a setLogger holding it waits for
+            // this logger to return.
+            throw new MinkeException(Status.ERR_INVALID_ARG.code(),
+                    "Minke.setLogger: called from inside a Logger");
+        }
+        synchronized (Minke.class) {
+            Callbacks.Log next = logger == null ? null : new Callbacks.Log(logger);
+            Native.logSet(next, minLevel.code);
+            log = next;
+        }
+    }
+
+    /** Exceptions the current logger threw (and that were dropped). */
+    static synchronized long loggerExceptions() {
+        return log == null ? 0 : log.dropped.get();
+    }
+
+    /**
      * The C name of a status code, from the library ({@code
      * minke_status_name()}): {@code "MINKE_ERR_IO"}, or {@code
      * "MINKE_ERR_UNKNOWN"} for a value it does not know.

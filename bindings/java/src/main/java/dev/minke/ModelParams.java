@@ -11,6 +11,8 @@ public final class ModelParams {
     int nThreads;
     boolean useMmap;
     boolean validate;
+    // Java only: Model.open hands it to native code.
+    LoadProgress progress;
 
     /** The library's defaults. */
     public ModelParams() {
@@ -52,6 +54,20 @@ public final class ModelParams {
 
     public ModelParams validate(boolean on) {
         validate = on;
+        return this;
+    }
+
+    /** What is told of the load's progress, or {@code null} (the default). */
+    public LoadProgress progress() {
+        return progress;
+    }
+
+    /**
+     * Tells {@code progress} how much of the load is done; it may cancel
+     * it. {@code null} removes it.
+     */
+    public ModelParams progress(LoadProgress progress) {
+        this.progress = progress;
         return this;
     }
 }

@@ -37,10 +37,19 @@ final class Native {
     static native byte[] version();
     static native int abiVersion();
     static native byte[] statusName(int status);
+    static native byte[] kernelsName();
+    /** minke_log_set; null silences. The native side holds the sink until replaced. */
+    static native void logSet(Callbacks.Log sink, int minLevel);
+    /**
+     * For the tests: makes a failing minke call on a new native thread the
+     * JVM has never seen (so the logger runs on a thread attached for it),
+     * and joins it.
+     */
+    static native void logFromNativeThread();
 
     // Model.
     static native void modelDefaultParams(ModelParams params);
-    static native long modelOpen(byte[] path, ModelParams params);
+    static native long modelOpen(byte[] path, ModelParams params, Callbacks.Progress progress);
     static native void modelFree(long model);
     static native int modelNVocab(long model);
     static native int modelNCtxTrain(long model);
@@ -50,6 +59,24 @@ final class Native {
     static native long modelWeightBytes(long model);
     static native byte[] modelArch(long model);
     static native long modelTokenizer(long model);
+    // modelShape's `which`: minke_model_n_heads, _n_heads_kv, _n_ff,
+    // _n_experts, _n_experts_used.
+    static final int SHAPE_HEADS = 0;
+    static final int SHAPE_HEADS_KV = 1;
+    static final int SHAPE_FF = 2;
+    static final int SHAPE_EXPERTS = 3;
+    static final int SHAPE_EXPERTS_USED = 4;
+    static native int modelShape(long model, int which);
+    static native long modelNParams(long model);
+    static native byte[] modelDesc(long model);
+    static native int modelNTensorTypes(long model);
+    /** The name; counts gets {n_tensors, n_params}. */
+    static native byte[] modelTensorType(long model, int i, long[] counts);
+    static native int modelMetaCount(long model);
+    /** {key, value}. */
+    static native byte[][] modelMetaAt(long model, int i);
+    /** null if there is no such key. */
+    static native byte[] modelMetaValue(long model, byte[] key);
 
     // Tokenizer.
     static native long tokenizerOpen(byte[] path);
@@ -70,6 +97,13 @@ final class Native {
     static native int[] tokenizerEncodeChat(
             long tok, byte[][] roles, byte[][] contents, boolean addGenerationPrompt);
     static native int[] tokenizerEogIds(long tok);
+    static native int tokenizerEot(long tok);
+    static native byte[] tokenizerIdToToken(long tok, int id);
+    static native byte[] tokenizerChatTemplate(long tok);
+    static native byte[] tokenizerApplyTemplate(long tok, byte[] template, byte[][] roles,
+            byte[][] contents, boolean addGenerationPrompt);
+    static native int[] tokenizerEncodeChatTemplate(long tok, byte[] template, byte[][] roles,
+            byte[][] contents, boolean addGenerationPrompt);
 
     // Session.
     static native void sessionDefaultParams(SessionParams params);
@@ -95,6 +129,7 @@ final class Native {
     static native void sessionStateLoadFile(long session, byte[] path);
     static native int[] sessionTokens(long session);
     static native float[] sessionLogitsAt(long session, int pos);
+    static native void sessionSetNThreads(long session, int n);
 
     // Sampler.
     static native void samplerDefaultParams(SamplerParams params);

@@ -366,6 +366,27 @@ public final class Session extends Handle {
         }
     }
 
+    /**
+     * Runs the session on {@code n} threads from now on (the caller's
+     * included; more than 64 count as 64): the KV cache and position are
+     * kept, and results are the same bits on any number of threads.
+     *
+     * @throws IllegalArgumentException if {@code n} is not positive
+     * @throws MinkeException {@link Status#ERR_RESOURCES} (a thread would
+     *     not start: the session keeps its threads)
+     */
+    public void setThreads(int n) {
+        if (n <= 0) {
+            throw new IllegalArgumentException("n must be positive, got " + n);
+        }
+        long s = begin();
+        try {
+            Native.sessionSetNThreads(s, n);
+        } finally {
+            end();
+        }
+    }
+
     /** {@link #generate(Sampler, int[], GenerateParams, PieceCallback)} with default params. */
     public GenerateResult generate(Sampler sampler, int[] prompt, PieceCallback onPiece) {
         return generate(sampler, prompt, new GenerateParams(), onPiece);

@@ -188,6 +188,35 @@ public final class Tokenizer extends Handle {
         }
     }
 
+    /**
+     * The token that ends a turn in the model's chat format ({@code
+     * <|im_end|>}, {@code <|eot_id|>}...), or -1 if minke knows none.
+     */
+    public int eot() {
+        long t = enter();
+        try {
+            return Native.tokenizerEot(t);
+        } finally {
+            exit();
+        }
+    }
+
+    /**
+     * Token {@code id} as the vocabulary spells it ({@code "Ġhello"}): the
+     * inverse of {@link #tokenToId}. {@link #tokenToPiece} gives the text it
+     * stands for instead.
+     *
+     * @throws MinkeException {@link Status#ERR_TOKEN_OUT_OF_RANGE}
+     */
+    public String idToToken(int id) {
+        long t = enter();
+        try {
+            return Utf8.decode(Native.tokenizerIdToToken(t, id));
+        } finally {
+            exit();
+        }
+    }
+
     /** Whether {@code id} ends generation (end of sequence or of turn). */
     public boolean isEog(int id) {
         long t = enter();
@@ -260,6 +289,61 @@ public final class Tokenizer extends Handle {
         try {
             return Utf8.decode(
                     Native.tokenizerApplyChatTemplate(t, rc[0], rc[1], addGenerationPrompt));
+        } finally {
+            exit();
+        }
+    }
+
+    /**
+     * The model's chat template, its Jinja source: to show, or to start a
+     * template of the app's from.
+     *
+     * @throws MinkeException {@link Status#ERR_TOKENIZER} if it has none
+     */
+    public String chatTemplate() {
+        long t = enter();
+        try {
+            return Utf8.decode(Native.tokenizerChatTemplate(t));
+        } finally {
+            exit();
+        }
+    }
+
+    /**
+     * {@link #applyChatTemplate} with {@code template}, a Jinja chat
+     * template of the app's, in place of the model's (which need not have
+     * one), rendered the same way and within the same limits.
+     *
+     * @throws MinkeException {@link Status#ERR_TOKENIZER} (the template
+     *     does not compile, fails or goes past a limit; the message says
+     *     where)
+     */
+    public String applyTemplate(String template, List<ChatMessage> messages,
+            boolean addGenerationPrompt) {
+        byte[] tmpl = Utf8.encode(template, "template");
+        byte[][][] rc = roleContents(messages);
+        long t = enter();
+        try {
+            return Utf8.decode(Native.tokenizerApplyTemplate(
+                    t, tmpl, rc[0], rc[1], addGenerationPrompt));
+        } finally {
+            exit();
+        }
+    }
+
+    /**
+     * {@link #encodeChat} with {@code template} in place of the model's:
+     * the prompt's ids, special-token text in a message kept as text.
+     *
+     * @throws MinkeException as {@link #applyTemplate}
+     */
+    public int[] encodeChatTemplate(String template, List<ChatMessage> messages,
+            boolean addGenerationPrompt) {
+        byte[] tmpl = Utf8.encode(template, "template");
+        byte[][][] rc = roleContents(messages);
+        long t = enter();
+        try {
+            return Native.tokenizerEncodeChatTemplate(t, tmpl, rc[0], rc[1], addGenerationPrompt);
         } finally {
             exit();
         }

@@ -17,7 +17,8 @@ import java.util.concurrent.atomic.AtomicReference;
  * emoji, the chat template, greedy text equal to {@code minke run}'s,
  * streaming and its cancellation, exceptions from callbacks, scores,
  * rewards, LoRA, best-of-N, session state and cancel() ({@link
- * SessionStateTest}), and the life of handles (close, use after close, a
+ * SessionStateTest}), model queries, metadata, custom templates, thread
+ * counts, load progress and the logger ({@link QueriesTest}), and the life of handles (close, use after close, a
  * call on a busy session, the cleaner). A self-contained runner
  * (no JUnit, so that CI needs nothing but a JDK): prints one line per
  * test and exits non-zero if any fails.
@@ -87,6 +88,12 @@ public final class MinkeTest {
                 () -> SessionStateTest.cancelGenerate(model, tok));
         test("tokens and logitsAt", SessionStateTest::positions);
         test("generated ids", () -> SessionStateTest.generatedIds(model, tok));
+        test("model shape, formats, kernels", () -> QueriesTest.shape(model));
+        test("model metadata", () -> QueriesTest.metadata(model));
+        test("token spellings and custom chat templates", () -> QueriesTest.templates(tok));
+        test("setThreads keeps results bit for bit", () -> QueriesTest.setThreads(model, tok));
+        test("load progress, cancelled, throwing", () -> QueriesTest.loadProgress(modelPath));
+        test("the logger, on any thread", () -> QueriesTest.logger(modelPath, model));
         test("close, double close, use after close", () -> closing(modelPath));
         test("close from the callback frees after the call", MinkeTest::closeWhileGenerating);
         test("threads share a model; a session is one thread's",
