@@ -35,7 +35,8 @@ const KS: usize = 4;
 /// Queries per pass of [`values`].
 const VQ: usize = 2;
 
-/// One register of f32 lanes.
+/// One register of f32 lanes. (AVX-512 implements it too, for the Q8_0
+/// cache's loops in [`super::lanes_q8_0`]; its f16 loops are its own.)
 ///
 /// # Safety
 /// Implementations are only called where their features are enabled (the
@@ -51,6 +52,10 @@ pub(super) trait Lanes: Copy {
     unsafe fn load(p: *const f32) -> Self;
     /// `N` f16 from `p`, widened.
     unsafe fn widen(p: *const f16) -> Self;
+    /// `N` int8 from `p`, as f32 (exact).
+    unsafe fn widen_i8(p: *const i8) -> Self;
+    /// `self · a`, lane by lane.
+    unsafe fn mul(self, a: Self) -> Self;
     /// `self + a · b`, one rounding.
     unsafe fn fma(self, a: Self, b: Self) -> Self;
     /// The sum of the lanes, in the set's fixed order.
