@@ -5,7 +5,8 @@
 //!
 //! A cache value is `qs[i] · d`: an int8 times an f16 scale, which an f32
 //! holds exactly. A chunk of `V::N` values is widened (int8 → f32) and
-//! multiplied by its block's scale once, then used as an f16 chunk is:
+//! multiplied by its block's scale (widened by the set's own f16
+//! conversion) once, then used as an f16 chunk is:
 //! scores are one FMA chain per (query, key) over the chunks in order,
 //! then [`Lanes::sum`]; values are one FMA chain per output lane over the
 //! positions in order. As with f16, neither order depends on how many
@@ -27,50 +28,39 @@ use super::lanes::Lanes;
 use super::KvRowsQ8;
 use crate::formats::BlockQ8_0;
 use crate::QK;
-use half::f16;
 
 /// Queries per pass of [`scores`].
 const QB: usize = 3;
 /// Keys per step of [`scores`].
 const KS: usize = 4;
-/// Queries per pass of [`values`].
-const VQ: usize = 2;
 
-/// An f16 scale as f32, exactly, in integer and float operations that
-/// need no F16C (which NEON lacks as an intrinsic): exponent and mantissa
-/// shifted into place and rescaled by 2^112, subnormals included;
-/// infinities and NaNs keep the all-ones exponent.
-#[inline(always)]
-fn scale_of(h: f16) -> f32 {
-    let b = h.to_bits() as u32;
-    let em = b & 0x7FFF;
-    let sign = (b & 0x8000) << 16;
-    let mag = if em >= 0x7C00 {
-        (em << 13) | 0x7F80_0000
-    } else {
-        (f32::from_bits(em << 13) * f32::from_bits(0x7780_0000)).to_bits()
-    };
-    f32::from_bits(sign | mag)
-}
-
-/// Chunk `c` of row `j` (`V::N` values from value `c * V::N`), widened
-/// and scaled by its block's `d`.
+/// Chunk `c` of row `j` (`V::N` values from value `c * V::N`), widened,
+/// not yet scaled.
 ///
 /// # Safety
 /// `V`'s features; `V::N` divides 32; row `j` inside `r.data` (the
 /// caller's checks) and `c < r.d.div_ceil(V::N)`.
 #[inline(always)]
-unsafe fn chunk<V: Lanes>(r: &KvRowsQ8<'_>, j: usize, c: usize) -> V {
+unsafe fn ints<V: Lanes>(r: &KvRowsQ8<'_>, j: usize, c: usize) -> V {
     let at = c * V::N;
     // SAFETY: block `at / 32` is one of the row's `d.div_ceil(32)` blocks
     // (`at < d`), and its `qs` hold the `V::N` bytes from `at % 32` (a
     // multiple of `V::N`, which divides 32); the caller's features.
     unsafe {
         let b: *const BlockQ8_0 = r.data.as_ptr().add(j * r.stride + at / QK);
-        let d = scale_of((*b).d);
         let qs = std::ptr::addr_of!((*b).qs).cast::<i8>();
-        V::widen_i8(qs.add(at % QK)).mul(V::splat(d))
+        V::widen_i8(qs.add(at % QK))
     }
+}
+
+/// The scale of the block that holds chunk `c` of row `j`, in every lane.
+///
+/// # Safety
+/// As [`ints`].
+#[inline(always)]
+unsafe fn block_scale<V: Lanes>(r: &KvRowsQ8<'_>, j: usize, c: usize) -> V {
+    // SAFETY: as in `ints`.
+    unsafe { V::splat_f16((*r.data.as_ptr().add(j * r.stride + c * V::N / QK)).d) }
 }
 
 /// [`super::AttnScoresQ8`] for `nq` query rows (checked by
@@ -127,35 +117,44 @@ unsafe fn score_rows<V: Lanes, const Q: usize>(
     for (i, t) in tail.iter_mut().enumerate().filter(|_| rem > 0) {
         t[..rem].copy_from_slice(&q[i * d + full * V::N..(i + 1) * d]);
     }
-    let qp = q.as_ptr();
-    // The sums of keys `j0..j0 + n` for every query, into `out`. (A macro,
-    // not a closure: a closure would not get the trampoline's features.)
+    let (qp, chunks, per_block) = (q.as_ptr(), d.div_ceil(V::N), QK / V::N);
+    // The sums of keys `j0..j0 + n` for every query, into `out`. Key by
+    // key, block by block: a block's scale is widened once for its
+    // chunks. (A macro, not a closure: a closure would not get the
+    // trampoline's features.)
     macro_rules! step {
         ($n:expr, $j0:expr) => {{
             // SAFETY: key `j0 + jj < k.len`; chunk `c < d.div_ceil(N)`;
             // query `i < Q` holds `d` floats, of which chunks `c < full`
-            // are whole; the caller's features.
+            // are whole, and the last partial one is in `tail`; the
+            // caller's features.
             unsafe {
                 let mut acc = [[V::zero(); $n]; Q];
-                for c in 0..full {
-                    for jj in 0..$n {
-                        let kc = chunk::<V>(&k, $j0 + jj, c);
-                        for (i, a) in acc.iter_mut().enumerate() {
-                            a[jj] = a[jj].fma(V::load(qp.add(i * d + c * V::N)), kc);
+                for jj in 0..$n {
+                    let j = $j0 + jj;
+                    let mut c = 0;
+                    while c < chunks {
+                        let s = block_scale::<V>(&k, j, c);
+                        let end = (c + per_block).min(chunks);
+                        while c < end {
+                            let kc = ints::<V>(&k, j, c).mul(s);
+                            for (i, a) in acc.iter_mut().enumerate() {
+                                let qc = if c < full {
+                                    qp.add(i * d + c * V::N)
+                                } else {
+                                    tail[i].as_ptr()
+                                };
+                                a[jj] = a[jj].fma(V::load(qc), kc);
+                            }
+                            c += 1;
                         }
                     }
                 }
-                if rem > 0 {
-                    for jj in 0..$n {
-                        let kc = chunk::<V>(&k, $j0 + jj, full);
-                        for (a, t) in acc.iter_mut().zip(&tail) {
-                            a[jj] = a[jj].fma(V::load(t.as_ptr()), kc);
-                        }
-                    }
-                }
-                for (i, a) in acc.iter().enumerate() {
-                    for (jj, v) in a.iter().enumerate() {
-                        out[i * os + $j0 + jj] = scale * v.sum();
+                let mut sums = [[0f32; $n]; Q];
+                V::sums(acc.as_flattened(), sums.as_flattened_mut());
+                for (i, s) in sums.iter().enumerate() {
+                    for (jj, v) in s.iter().enumerate() {
+                        out[i * os + $j0 + jj] = scale * v;
                     }
                 }
             }
@@ -172,14 +171,15 @@ unsafe fn score_rows<V: Lanes, const Q: usize>(
 }
 
 /// [`super::AttnValuesQ8`] for `nq` query rows (checked by
-/// [`super::attn_values_checked`]), `v.d > 0`, `VC` chunks of each output
-/// at a time.
+/// [`super::attn_values_checked`]), `v.d > 0`: `VQ` queries (1 to 3) ×
+/// `VC` chunks of each output at a time, as many accumulators as the
+/// set's registers allow.
 ///
 /// # Safety
 /// `V`'s features; `V::N` divides 32 and is at most 16; the checks of
 /// `attn_values_checked` passed.
 #[inline(always)]
-pub(super) unsafe fn values<V: Lanes, const VC: usize>(
+pub(super) unsafe fn values<V: Lanes, const VC: usize, const VQ: usize>(
     p: &[f32],
     ps: usize,
     v: KvRowsQ8<'_>,
@@ -197,7 +197,8 @@ pub(super) unsafe fn values<V: Lanes, const VC: usize>(
             unsafe {
                 match qb {
                     1 => value_rows::<V, VC, 1>(p, ps, v, i0, c0, cb, out),
-                    _ => value_rows::<V, VC, 2>(p, ps, v, i0, c0, cb, out),
+                    2 => value_rows::<V, VC, 2>(p, ps, v, i0, c0, cb, out),
+                    _ => value_rows::<V, VC, 3>(p, ps, v, i0, c0, cb, out),
                 }
             }
             c0 += cb;
@@ -229,8 +230,13 @@ unsafe fn value_rows<V: Lanes, const VC: usize, const Q: usize>(
         let mut acc = [[V::zero(); VC]; Q];
         for j in 0..v.len {
             let mut x = [V::zero(); VC];
+            let mut s = V::zero();
             for (c, xc) in x.iter_mut().enumerate().take(cb) {
-                *xc = chunk::<V>(&v, j, c0 + c);
+                let cc = c0 + c;
+                if c == 0 || cc % (QK / V::N) == 0 {
+                    s = block_scale::<V>(&v, j, cc);
+                }
+                *xc = ints::<V>(&v, j, cc).mul(s);
             }
             for (b, ab) in acc.iter_mut().enumerate() {
                 let pj = V::splat(p[(i0 + b) * ps + j]);
@@ -247,25 +253,6 @@ unsafe fn value_rows<V: Lanes, const VC: usize, const Q: usize>(
                 let s = (c0 + c) * V::N;
                 let n = (d - s).min(V::N);
                 row[s..s + n].copy_from_slice(&lanes[..n]);
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::scale_of;
-    use half::f16;
-
-    #[test]
-    fn scale_of_is_exact_on_every_f16() {
-        for b in 0..=u16::MAX {
-            let h = f16::from_bits(b);
-            let (want, got) = (h.to_f32(), scale_of(h));
-            if h.is_nan() {
-                assert!(got.is_nan());
-            } else {
-                assert_eq!(want.to_bits(), got.to_bits(), "{h:?}");
             }
         }
     }

@@ -53,6 +53,12 @@ impl Lanes for Q4 {
         }
     }
     #[inline(always)]
+    unsafe fn splat_f16(h: f16) -> Self {
+        let four = [h; 4];
+        // SAFETY: `four` is 8 readable bytes.
+        Q4(unsafe { f16x4(four.as_ptr().cast()) })
+    }
+    #[inline(always)]
     unsafe fn mul(self, a: Self) -> Self {
         // SAFETY: NEON.
         Q4(unsafe { vmulq_f32(self.0, a.0) })
@@ -124,6 +130,6 @@ pub(in crate::kernels) fn attn_values_q8_0(p: &[f32], ps: usize, v: KvRowsQ8<'_>
     // SAFETY: as in `attn_scores_q8_0`; `attn_values_checked` checked the
     // sizes.
     attn_values_checked(p, ps, v, out, |p, ps, v, nq, out| unsafe {
-        lanes_q8_0::values::<Q4, VC>(p, ps, v, nq, out)
+        lanes_q8_0::values::<Q4, VC, 2>(p, ps, v, nq, out)
     })
 }

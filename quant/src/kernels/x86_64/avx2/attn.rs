@@ -48,6 +48,11 @@ impl Lanes for Ymm {
         Ymm(unsafe { _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(p.cast()))) })
     }
     #[inline(always)]
+    unsafe fn splat_f16(h: f16) -> Self {
+        // SAFETY: F16C and AVX2 (the trampoline's).
+        Ymm(unsafe { _mm256_cvtph_ps(_mm_set1_epi16(h.to_bits() as i16)) })
+    }
+    #[inline(always)]
     unsafe fn mul(self, a: Self) -> Self {
         // SAFETY: AVX (the trampoline's).
         Ymm(unsafe { _mm256_mul_ps(self.0, a.0) })
@@ -158,5 +163,5 @@ pub(in crate::kernels) fn attn_values_q8_0(p: &[f32], ps: usize, v: KvRowsQ8<'_>
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn values_q8_0(p: &[f32], ps: usize, v: KvRowsQ8<'_>, nq: usize, out: &mut [f32]) {
     // SAFETY: the caller's features and checks; 8 lanes divide 32.
-    unsafe { lanes_q8_0::values::<Ymm, VC>(p, ps, v, nq, out) }
+    unsafe { lanes_q8_0::values::<Ymm, VC, 2>(p, ps, v, nq, out) }
 }

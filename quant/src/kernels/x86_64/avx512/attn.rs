@@ -392,6 +392,11 @@ impl Lanes for Zmm {
         Zmm(unsafe { _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(p.cast()))) })
     }
     #[inline(always)]
+    unsafe fn splat_f16(h: f16) -> Self {
+        // SAFETY: AVX-512 F and F16C (the trampoline's).
+        Zmm(unsafe { _mm512_cvtph_ps(_mm256_set1_epi16(h.to_bits() as i16)) })
+    }
+    #[inline(always)]
     unsafe fn mul(self, a: Self) -> Self {
         // SAFETY: AVX-512 F (the trampoline's).
         Zmm(unsafe { _mm512_mul_ps(self.0, a.0) })
@@ -406,6 +411,23 @@ impl Lanes for Zmm {
         // SAFETY: AVX-512 F (the trampoline's).
         unsafe { hsum(self.0) }
     }
+    /// Up to 16 sums in one [`hsum16`], which adds the lanes as [`hsum`]
+    /// does, so the bits are `sum`'s. A score step's 12 sums took 12
+    /// separate reductions.
+    #[inline(always)]
+    unsafe fn sums(v: &[Self], out: &mut [f32]) {
+        // SAFETY: AVX-512 F (the trampoline's); `lanes` holds 16 floats.
+        unsafe {
+            let mut all = [_mm512_setzero_ps(); 16];
+            for (a, x) in all.iter_mut().zip(v) {
+                *a = x.0;
+            }
+            let mut lanes = [0f32; 16];
+            _mm512_storeu_ps(lanes.as_mut_ptr(), hsum16(all));
+            let n = v.len().min(16).min(out.len());
+            out[..n].copy_from_slice(&lanes[..n]);
+        }
+    }
     #[inline(always)]
     unsafe fn store(self, p: *mut f32) {
         // SAFETY: the trait's contract.
@@ -413,9 +435,10 @@ impl Lanes for Zmm {
     }
 }
 
-/// Chunks of 16 per pass of the Q8_0 values loop: 2 queries × 8
-/// accumulators and 8 widened chunks take 24 of the 32 registers.
-const VC_Q8: usize = 8;
+/// Chunks of 16 per pass of the Q8_0 values loop, with 3 queries (a
+/// GQA group of 3 in one pass): 12 accumulators and 4 widened chunks take
+/// 16 of the 32 registers.
+const VC_Q8: usize = 4;
 
 /// [`super::super::super::AttnScoresQ8`].
 pub(in crate::kernels) fn attn_scores_q8_0(
@@ -461,5 +484,5 @@ pub(in crate::kernels) fn attn_values_q8_0(p: &[f32], ps: usize, v: KvRowsQ8<'_>
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
 unsafe fn values_q8_0(p: &[f32], ps: usize, v: KvRowsQ8<'_>, nq: usize, out: &mut [f32]) {
     // SAFETY: the caller's features and checks; 16 lanes divide 32.
-    unsafe { lanes_q8_0::values::<Zmm, VC_Q8>(p, ps, v, nq, out) }
+    unsafe { lanes_q8_0::values::<Zmm, VC_Q8, 3>(p, ps, v, nq, out) }
 }
