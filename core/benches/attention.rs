@@ -1,12 +1,14 @@
 //! Criterion benches of decode attention on SmolLM2-135M's shape (9 query
-//! heads, 3 key/value heads of 64) over an f16 cache of 128 and 1024
-//! positions, on 1 and 2 threads: once with the cache in the CPU's caches,
-//! once cold, as decode meets it after streaming a layer's weights (a
-//! 64 MiB buffer is read between calls, on the pool's threads so that
-//! they are awake as in decode; only the attention call is timed).
+//! heads, 3 key/value heads of 64) over an f16 and a Q8_0 cache of 128,
+//! 1024 and 4096 positions, on 1 and 2 threads: once with the cache in
+//! the CPU's caches, once cold, as decode meets it after streaming a
+//! layer's weights (a 64 MiB buffer is read between calls, on the pool's
+//! threads so that they are awake as in decode; only the attention call
+//! is timed).
 //!
 //! ```sh
 //! cargo bench -p minke --bench attention
+//! cargo bench -p minke --bench attention -- 'q8_0/ctx4096'
 //! ```
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
@@ -43,8 +45,11 @@ fn decode(c: &mut Criterion) {
     let mut flush = vec![1u64; 8 << 20];
     for threads in [1, 2] {
         let pool = ThreadPool::new(threads).unwrap();
-        for len in [128, 1024] {
-            let mut cache = KvCache::new(KvType::F16, 1, len, kv_dim, SHAPE.head_dim);
+        for (kv, len) in [KvType::F16, KvType::Q8_0]
+            .into_iter()
+            .flat_map(|kv| [128, 1024, 4096].map(|len| (kv, len)))
+        {
+            let mut cache = KvCache::new(kv, 1, len, kv_dim, SHAPE.head_dim);
             for pos in 0..len {
                 let k = noise(kv_dim, 2 * pos as u64);
                 let v = noise(kv_dim, 2 * pos as u64 + 1);
@@ -67,8 +72,8 @@ fn decode(c: &mut Criterion) {
                 black_box(&out);
             };
             let mut g = c.benchmark_group(format!("attention/decode/t{threads}"));
-            g.bench_function(format!("ctx{len}/hot"), |b| b.iter(&mut step));
-            g.bench_function(format!("ctx{len}/cold"), |b| {
+            g.bench_function(format!("{kv}/ctx{len}/hot"), |b| b.iter(&mut step));
+            g.bench_function(format!("{kv}/ctx{len}/cold"), |b| {
                 b.iter_batched(
                     || {
                         par_rows(&pool, &mut flush, 1 << 16, 1, |_, part| {

@@ -4,6 +4,7 @@
 use crate::threads::Parts;
 use half::f16;
 use half::slice::HalfFloatSliceExt;
+use minke_quant::{BlockQ8_0, QK};
 
 /// Element type of the cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -13,42 +14,144 @@ pub enum KvType {
     /// below what quantized weights lose.
     #[default]
     F16,
+    /// ggml's Q8_0: blocks of 32 int8 values with an f16 scale, 34 bytes
+    /// per 32 values (0.53 of f16). Each head's row is quantized on its
+    /// own, its last block padded when the head is not a multiple of 32
+    /// wide. Keys and values keep about 2 decimal digits of their block's
+    /// largest value.
+    Q8_0,
 }
 
 impl KvType {
-    /// Bytes per element.
-    pub fn size(self) -> usize {
+    /// Every type, for tests and option lists.
+    pub const ALL: [KvType; 3] = [KvType::F32, KvType::F16, KvType::Q8_0];
+
+    /// Bytes a cached row of `d` values takes (for Q8_0, whole blocks).
+    pub fn row_bytes(self, d: usize) -> usize {
         match self {
-            KvType::F32 => 4,
-            KvType::F16 => 2,
+            KvType::F32 => 4 * d,
+            KvType::F16 => 2 * d,
+            KvType::Q8_0 => d.div_ceil(QK) * std::mem::size_of::<BlockQ8_0>(),
+        }
+    }
+
+    /// Storage units (floats, or blocks for Q8_0) of a row of `d` values.
+    pub(crate) fn row_units(self, d: usize) -> usize {
+        match self {
+            KvType::F32 | KvType::F16 => d,
+            KvType::Q8_0 => d.div_ceil(QK),
+        }
+    }
+
+    /// The lower-case name (`f32`, `f16`, `q8_0`), as options spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            KvType::F32 => "f32",
+            KvType::F16 => "f16",
+            KvType::Q8_0 => "q8_0",
+        }
+    }
+
+    /// Parses a name as [`KvType::name`] gives it (case-insensitive).
+    pub fn parse(s: &str) -> Option<KvType> {
+        KvType::ALL
+            .into_iter()
+            .find(|k| k.name().eq_ignore_ascii_case(s.trim()))
+    }
+}
+
+impl std::fmt::Display for KvType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Quantizes `src` into `dst.len()` blocks: 32 values a block, the last
+/// one zero-padded (`src.len() <= 32 * dst.len()`).
+pub(crate) fn quantize_q8_0(src: &[f32], dst: &mut [BlockQ8_0]) {
+    debug_assert!(src.len() <= dst.len() * QK);
+    for (b, x) in dst.iter_mut().zip(src.chunks(QK)) {
+        let mut v = [0f32; QK];
+        v[..x.len()].copy_from_slice(x);
+        *b = BlockQ8_0::quantize(&v);
+    }
+}
+
+/// Dequantizes the first `out.len()` values of `src`.
+pub(crate) fn dequantize_q8_0(src: &[BlockQ8_0], out: &mut [f32]) {
+    for (o, b) in out.chunks_mut(QK).zip(src) {
+        let d = b.d.to_f32();
+        for (x, &q) in o.iter_mut().zip(&b.qs) {
+            *x = q as f32 * d;
         }
     }
 }
 
-enum Store {
+/// One buffer of the cache in its element type.
+pub(crate) enum Store {
     F32(Vec<f32>),
     F16(Vec<f16>),
+    Q8_0(Vec<BlockQ8_0>),
 }
 
 impl Store {
-    fn slice(&self, r: std::ops::Range<usize>) -> KvSlice<'_> {
+    /// `n` zeroed units of `kv`.
+    pub(crate) fn zeros(kv: KvType, n: usize) -> Store {
+        match kv {
+            KvType::F32 => Store::F32(vec![0.0; n]),
+            KvType::F16 => Store::F16(vec![f16::ZERO; n]),
+            KvType::Q8_0 => Store::Q8_0(vec![
+                BlockQ8_0 {
+                    d: f16::ZERO,
+                    qs: [0; QK]
+                };
+                n
+            ]),
+        }
+    }
+
+    pub(crate) fn slice(&self, r: std::ops::Range<usize>) -> KvSlice<'_> {
         match self {
             Store::F32(x) => KvSlice::F32(&x[r]),
             Store::F16(x) => KvSlice::F16(&x[r]),
+            Store::Q8_0(x) => KvSlice::Q8_0(&x[r]),
+        }
+    }
+
+    /// Bytes it holds.
+    pub(crate) fn byte_len(&self) -> usize {
+        match self {
+            Store::F32(x) => std::mem::size_of_val(x.as_slice()),
+            Store::F16(x) => std::mem::size_of_val(x.as_slice()),
+            Store::Q8_0(x) => std::mem::size_of_val(x.as_slice()),
+        }
+    }
+
+    /// Writes `x` (its own row of `x.len()` values) as units `at..` of
+    /// one row.
+    pub(crate) fn write(&mut self, at: usize, x: &[f32]) {
+        match self {
+            Store::F32(s) => s[at..at + x.len()].copy_from_slice(x),
+            Store::F16(s) => s[at..at + x.len()].convert_from_f32_slice(x),
+            Store::Q8_0(s) => quantize_q8_0(x, &mut s[at..at + x.len().div_ceil(QK)]),
         }
     }
 }
 
-/// Keys and values: `(n_layers, n_kv_heads, n_ctx, head_dim)` each. Head
-/// by head, so that a block of one head's positions, the unit of decode
-/// attention, is one contiguous run of memory that it prefetches whole
-/// (with all heads' rows interleaved, it was every third pair of lines).
+/// Keys and values: `(n_layers, n_kv_heads, n_ctx, row)` each, a row being
+/// `head_dim` floats, or `head_dim / 32` blocks (rounded up) for Q8_0.
+/// Head by head, so that a block of one head's positions, the unit of
+/// decode attention, is one contiguous run of memory that it prefetches
+/// whole (with all heads' rows interleaved, it was every third pair of
+/// lines).
 pub struct KvCache {
     k: Store,
     v: Store,
     n_ctx: usize,
     kv_dim: usize,
     head_dim: usize,
+    /// Units per row (see [`KvType::row_units`]).
+    row: usize,
 }
 
 impl KvCache {
@@ -65,28 +168,46 @@ impl KvCache {
             head_dim > 0 && kv_dim % head_dim == 0,
             "kv_dim {kv_dim} is not a whole number of heads of {head_dim}"
         );
-        let n = n_layers * n_ctx * kv_dim;
-        let mk = || match kv {
-            KvType::F32 => Store::F32(vec![0.0; n]),
-            KvType::F16 => Store::F16(vec![f16::ZERO; n]),
-        };
+        let row = kv.row_units(head_dim);
+        let n = n_layers * n_ctx * (kv_dim / head_dim) * row;
         KvCache {
-            k: mk(),
-            v: mk(),
+            k: Store::zeros(kv, n),
+            v: Store::zeros(kv, n),
             n_ctx,
             kv_dim,
             head_dim,
+            row,
         }
     }
 
-    /// Bytes the cache takes for these dimensions.
-    pub fn bytes(kv: KvType, n_layers: usize, n_ctx: usize, kv_dim: usize) -> usize {
-        2 * n_layers * n_ctx * kv_dim * kv.size()
+    /// Bytes the cache takes for these dimensions (heads of `head_dim`).
+    pub fn bytes(
+        kv: KvType,
+        n_layers: usize,
+        n_ctx: usize,
+        kv_dim: usize,
+        head_dim: usize,
+    ) -> usize {
+        2 * n_layers * n_ctx * (kv_dim / head_dim.max(1)) * kv.row_bytes(head_dim)
+    }
+
+    /// Bytes this cache holds.
+    pub fn byte_len(&self) -> usize {
+        self.k.byte_len() + self.v.byte_len()
+    }
+
+    fn n_heads(&self) -> usize {
+        self.kv_dim / self.head_dim
+    }
+
+    /// Units of one layer.
+    fn layer_len(&self) -> usize {
+        self.n_ctx * self.n_heads() * self.row
     }
 
     /// Where `layer`'s part of the cache starts.
     fn at(&self, layer: usize) -> usize {
-        layer * self.n_ctx * self.kv_dim
+        layer * self.layer_len()
     }
 
     /// Stores the key and value of `pos` in `layer` (`kv_dim` values each,
@@ -110,10 +231,12 @@ impl KvCache {
             self.n_ctx
         );
         let (a, b) = (self.at(layer), self.at(layer + 1));
+        let n_heads = self.n_heads();
         fn side(s: &mut Store, r: std::ops::Range<usize>) -> SideParts<'_> {
             match s {
                 Store::F32(x) => SideParts::F32(Parts::new(&mut x[r])),
                 Store::F16(x) => SideParts::F16(Parts::new(&mut x[r])),
+                Store::Q8_0(x) => SideParts::Q8_0(Parts::new(&mut x[r])),
             }
         }
         KvRowWriter {
@@ -122,7 +245,8 @@ impl KvCache {
             pos,
             n_ctx: self.n_ctx,
             head_dim: self.head_dim,
-            n_heads: self.kv_dim / self.head_dim,
+            row: self.row,
+            n_heads,
         }
     }
 
@@ -194,6 +318,7 @@ impl KvCache {
             v: self.v.slice(a..b),
             n_ctx: self.n_ctx,
             head_dim: self.head_dim,
+            row: self.row,
         }
     }
 }
@@ -202,6 +327,7 @@ impl KvCache {
 enum SideParts<'a> {
     F32(Parts<'a, f32>),
     F16(Parts<'a, f16>),
+    Q8_0(Parts<'a, BlockQ8_0>),
 }
 
 /// Stores one position's key and value heads, from several threads: see
@@ -212,6 +338,7 @@ pub(crate) struct KvRowWriter<'a> {
     pos: usize,
     n_ctx: usize,
     head_dim: usize,
+    row: usize,
     n_heads: usize,
 }
 
@@ -230,33 +357,39 @@ impl KvRowWriter<'_> {
         );
         let side = if value { &self.v } else { &self.k };
         for (g, src) in x.chunks_exact(d).enumerate() {
-            let at = ((h0 + g) * self.n_ctx + self.pos) * d;
+            let at = ((h0 + g) * self.n_ctx + self.pos) * self.row;
+            let span = at..at + self.row;
             // SAFETY: head `h0 + g` of this side is this caller's alone
             // (its contract), and each head's row is its own span.
             unsafe {
                 match side {
-                    SideParts::F32(p) => p.part(at..at + d).copy_from_slice(src),
-                    SideParts::F16(p) => p.part(at..at + d).convert_from_f32_slice(src),
+                    SideParts::F32(p) => p.part(span).copy_from_slice(src),
+                    SideParts::F16(p) => p.part(span).convert_from_f32_slice(src),
+                    SideParts::Q8_0(p) => quantize_q8_0(src, p.part(span)),
                 }
             }
         }
     }
 }
 
-/// One layer's keys or values, `(n_kv_heads, n_ctx, head_dim)`.
+/// One layer's keys or values, `(n_kv_heads, n_ctx, row)`.
 #[derive(Clone, Copy)]
 pub enum KvSlice<'a> {
     F32(&'a [f32]),
     F16(&'a [f16]),
+    /// Rows of whole blocks.
+    Q8_0(&'a [BlockQ8_0]),
 }
 
 impl KvSlice<'_> {
-    /// Copies `len` values starting at `off` into `out` as f32.
+    /// Copies the `out.len()` values of the row that starts at unit `off`
+    /// into `out` as f32 (for Q8_0, `off` counts blocks).
     #[inline]
     pub fn read(&self, off: usize, out: &mut [f32]) {
         match self {
             KvSlice::F32(x) => out.copy_from_slice(&x[off..off + out.len()]),
             KvSlice::F16(x) => x[off..off + out.len()].convert_to_f32_slice(out),
+            KvSlice::Q8_0(x) => dequantize_q8_0(&x[off..off + out.len().div_ceil(QK)], out),
         }
     }
 }
@@ -268,13 +401,75 @@ pub struct LayerKv<'a> {
     pub v: KvSlice<'a>,
     pub n_ctx: usize,
     pub head_dim: usize,
+    /// Units (floats, or Q8_0 blocks) per row.
+    pub row: usize,
 }
 
 impl LayerKv<'_> {
     /// Where position `pos` of key/value head `head` starts in `k` and
-    /// `v`; the head's positions follow each other `head_dim` apart.
+    /// `v`, in units; the head's positions follow each other `row` apart.
     #[inline]
     pub fn offset(&self, head: usize, pos: usize) -> usize {
-        (head * self.n_ctx + pos) * self.head_dim
+        (head * self.n_ctx + pos) * self.row
+    }
+
+    /// The key (`value` false) or value of `head` at `pos`, as f32
+    /// (`head_dim` values into `out`).
+    pub fn read(&self, value: bool, head: usize, pos: usize, out: &mut [f32]) {
+        let side = if value { self.v } else { self.k };
+        side.read(self.offset(head, pos), &mut out[..self.head_dim]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_round_trip_and_bytes_are_exact() {
+        for kv in KvType::ALL {
+            for head_dim in [16, 32, 40, 64] {
+                let (layers, ctx, heads) = (3, 5, 2);
+                let kvd = heads * head_dim;
+                let mut c = KvCache::new(kv, layers, ctx, kvd, head_dim);
+                assert_eq!(
+                    c.byte_len(),
+                    KvCache::bytes(kv, layers, ctx, kvd, head_dim),
+                    "{kv} {head_dim}"
+                );
+                let k: Vec<f32> = (0..kvd).map(|i| (i as f32 * 0.37).sin()).collect();
+                let v: Vec<f32> = (0..kvd).map(|i| (i as f32 * 0.11).cos()).collect();
+                c.store(2, 4, &k, &v);
+                let bound = match kv {
+                    KvType::F32 => 0.0,
+                    KvType::F16 => 1.0 / 2048.0,
+                    // Half a step of 1/127 of the block's largest value (1).
+                    KvType::Q8_0 => 0.5 / 127.0 + 1.0 / 2048.0,
+                };
+                let mut row = vec![0f32; head_dim];
+                for h in 0..heads {
+                    for (value, want) in [(false, &k), (true, &v)] {
+                        c.layer(2).read(value, h, 4, &mut row);
+                        for (a, b) in row.iter().zip(&want[h * head_dim..]) {
+                            assert!((a - b).abs() <= bound, "{kv} {head_dim}: {a} {b}");
+                        }
+                        c.layer(1).read(value, h, 4, &mut row);
+                        assert!(row.iter().all(|&x| x == 0.0));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn names_parse_back() {
+        for kv in KvType::ALL {
+            assert_eq!(KvType::parse(kv.name()), Some(kv));
+            assert_eq!(KvType::parse(&kv.name().to_uppercase()), Some(kv));
+        }
+        assert_eq!(KvType::parse("q4_0"), None);
+        assert_eq!(KvType::Q8_0.row_bytes(64), 68);
+        assert_eq!(KvType::Q8_0.row_bytes(40), 68);
+        assert_eq!(KvType::F16.row_bytes(64), 128);
     }
 }

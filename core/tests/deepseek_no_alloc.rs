@@ -35,7 +35,7 @@ fn deepseek_decode_and_prefill_allocate_nothing() {
     for path in &paths {
         let model = Model::open(path).unwrap();
         let vocab = model.config.vocab_size as u32;
-        for (threads, kv) in [(1, KvType::F32), (3, KvType::F16)] {
+        for (threads, kv) in [(1, KvType::F32), (3, KvType::F16), (2, KvType::Q8_0)] {
             let p = SessionParams {
                 n_ctx: 64,
                 n_threads: threads,

@@ -208,23 +208,65 @@ fn quantized_paths_stay_close_to_f32() {
     }
 }
 
+/// The latent cache in f16 and Q8_0 against transformers' f32 logits, on
+/// f32 weights: the cache's own rounding is all that differs. Bounds from
+/// measured values with room; as in `quantized_paths_stay_close_to_f32`,
+/// V3's router flips an expert for the smallest error (f16 already: KL
+/// 9e-3 against 3e-7 for V2), so its bounds are those of Q8_0 weights.
+#[test]
+fn cache_types_stay_close_to_f32() {
+    for case in CASES {
+        let e = expected(case);
+        let vocab = e.logits.len() / e.tokens.len();
+        let model = Model::open(fixture(case)).unwrap();
+        let bounds = if *case == "deepseek_v3" {
+            [(KvType::F16, 0.06, 0.8), (KvType::Q8_0, 0.06, 0.8)]
+        } else {
+            [(KvType::F16, 1e-5, 0.99), (KvType::Q8_0, 2e-3, 0.9)]
+        };
+        for (kv, max_kl, min_top1) in bounds {
+            let p = SessionParams {
+                kv_type: kv,
+                ..params(2, 16)
+            };
+            let mut s = Session::new(&model, p).unwrap();
+            let mut got = Vec::new();
+            s.prefill_each(&e.tokens, |_, l| got.extend_from_slice(l))
+                .unwrap();
+            let (kl, top1) = kl_and_top1(&e.logits, &got, vocab);
+            eprintln!(
+                "{case} kv {kv}: mean KL {kl:.2e}, top-1 {:.1}%",
+                top1 * 100.0
+            );
+            assert!(
+                kl < max_kl && top1 >= min_top1,
+                "{case} kv {kv}: KL {kl}, top-1 {top1}"
+            );
+        }
+    }
+}
+
 #[test]
 fn the_cache_holds_only_the_latent_and_the_rope_key() {
     for case in CASES {
         let model = Model::open(fixture(case)).unwrap();
         let c = &model.config;
         let d = c.deepseek.as_ref().unwrap();
-        for (kv, size) in [(KvType::F32, 4), (KvType::F16, 2)] {
+        let (rank, rope) = (d.kv_lora_rank, d.qk_rope_head_dim);
+        // Q8_0 quantizes the latent and the RoPE key apart, each in whole
+        // blocks of 32 values (34 bytes).
+        let q8 = 34 * (rank.div_ceil(32) + rope.div_ceil(32));
+        for (kv, row) in [
+            (KvType::F32, 4 * (rank + rope)),
+            (KvType::F16, 2 * (rank + rope)),
+            (KvType::Q8_0, q8),
+        ] {
             let p = SessionParams {
                 n_ctx: 77,
                 kv_type: kv,
                 ..params(1, 8)
             };
-            assert_eq!(
-                model.kv_cache_bytes(&p),
-                c.n_layers * 77 * (d.kv_lora_rank + d.qk_rope_head_dim) * size,
-                "{case}"
-            );
+            assert_eq!(model.kv_cache_bytes(&p), c.n_layers * 77 * row, "{case}");
         }
     }
 }

@@ -122,6 +122,40 @@ fn quantized_paths_stay_close_to_f32() {
     }
 }
 
+/// The KV cache in f16 and Q8_0 against transformers' f32 logits, on f32
+/// weights: only the cache's rounding differs. Bounds from measured values
+/// with room, as above.
+#[test]
+fn cache_types_stay_close_to_f32() {
+    for case in CASES {
+        let e = expected(case);
+        let vocab = e.logits.len() / e.tokens.len();
+        let model = Model::open(fixture(case)).unwrap();
+        for (kv, max_kl, min_top1) in [(KvType::F16, 1e-5, 0.99), (KvType::Q8_0, 1e-3, 0.9)] {
+            let mut s = Session::new(
+                &model,
+                SessionParams {
+                    kv_type: kv,
+                    ..params(2)
+                },
+            )
+            .unwrap();
+            let mut got = Vec::new();
+            s.prefill_each(&e.tokens, |_, l| got.extend_from_slice(l))
+                .unwrap();
+            let (kl, top1) = kl_and_top1(&e.logits, &got, vocab);
+            eprintln!(
+                "{case} kv {kv}: mean KL {kl:.2e}, top-1 {:.1}%",
+                top1 * 100.0
+            );
+            assert!(
+                kl < max_kl && top1 >= min_top1,
+                "{case} kv {kv}: KL {kl}, top-1 {top1}"
+            );
+        }
+    }
+}
+
 /// Sequence log-probabilities are transformers' log-softmax of the
 /// fixture's logits at the teacher-forced tokens.
 #[test]

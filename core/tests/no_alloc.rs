@@ -27,7 +27,7 @@ fn decode_and_prefill_allocate_nothing() {
     write_mixed_quant(&k_path, &kf_path, &kquant_config(), 3);
     for path in [&f32_path, &q_path, &k_path] {
         let model = Model::open(path).unwrap();
-        for (threads, kv) in [(1, KvType::F32), (3, KvType::F16)] {
+        for (threads, kv) in [(1, KvType::F32), (3, KvType::F16), (2, KvType::Q8_0)] {
             let p = SessionParams {
                 n_ctx: 64,
                 n_threads: threads,

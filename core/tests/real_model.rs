@@ -309,6 +309,66 @@ fn perplexity_matches_the_reference() {
     );
 }
 
+/// A Q8_0 KV cache keeps the perplexity within 0.5% of f16's. On this
+/// 135M model with int8 activations any change of rounding moves a
+/// perplexity by a few tenths of a percent either way (f32 against f16
+/// does, by -0.4 to +0.3% over these contexts; so does the kernel set), so
+/// one context alone is noise of that size: the bound is on the whole
+/// text read at 256 and 512 tokens (5600 tokens scored), each context held
+/// to 1%. Measured: +0.10% and +0.39%, +0.24% in all (and +0.25% at
+/// 1024). llama.cpp's own Q8_0 cache on the same file and text: -0.13% at
+/// 512, +0.32% at 2048 (benches/peers/llama_ppl.py).
+#[test]
+fn a_q8_0_cache_keeps_the_perplexity() {
+    let Some(path) = model_path() else { return };
+    let model = Model::open(&path).unwrap();
+    let t: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("ppl_tokens.json")).unwrap())
+            .unwrap();
+    let tokens: Vec<u32> = t["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect();
+    // (sum of -log p, tokens scored) per cache type.
+    let mut total = [(0f64, 0usize); 2];
+    for n_ctx in [256, 512] {
+        let mut ppl = [0f64; 2];
+        for (i, kv) in [KvType::F16, KvType::Q8_0].into_iter().enumerate() {
+            let p = SessionParams {
+                n_ctx,
+                n_threads: 2,
+                kv_type: kv,
+                n_batch: n_ctx,
+                logits_all: true,
+                allow_long_context: false,
+            };
+            let mut s = Session::new(&model, p).unwrap();
+            let r = minke::score::perplexity(&mut s, &tokens, n_ctx, None, |_, _, _| {}).unwrap();
+            ppl[i] = r.ppl;
+            total[i].0 += r.ppl.ln() * r.count as f64;
+            total[i].1 += r.count;
+        }
+        let rel = ppl[1] / ppl[0] - 1.0;
+        eprintln!(
+            "n_ctx {n_ctx}: PPL f16 {:.4}, q8_0 {:.4} ({:+.2}%)",
+            ppl[0],
+            ppl[1],
+            100.0 * rel
+        );
+        assert!(rel.abs() < 0.01, "n_ctx {n_ctx}: q8_0 {:+.2}%", 100.0 * rel);
+    }
+    let [f16, q8] = total.map(|(nll, n)| (nll / n as f64).exp());
+    let rel = q8 / f16 - 1.0;
+    eprintln!(
+        "all {} tokens: PPL f16 {f16:.4}, q8_0 {q8:.4} ({:+.2}%)",
+        total[0].1,
+        100.0 * rel
+    );
+    assert!(rel.abs() < 0.005, "q8_0 {:+.2}% from f16", 100.0 * rel);
+}
+
 /// `minke quantize` of the GGUF with its formats kept (`--type auto`)
 /// writes every matrix interleaved (q4_1x16, the tied q8_0 head as
 /// q8_0x16), the same numbers regrouped: it meets the same accuracy bounds

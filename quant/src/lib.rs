@@ -14,4 +14,4 @@ pub mod math;
 
 pub use dtype::DType;
 pub use formats::{BlockQ4_0, BlockQ4_1, BlockQ8A, BlockQ8_0, QK};
-pub use kernels::{Act, Isa, Kernels, KvRows};
+pub use kernels::{Act, Isa, Kernels, KvRows, KvRowsQ8};

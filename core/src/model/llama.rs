@@ -242,7 +242,7 @@ impl State {
                 + c.head_dim)
             + tmp_rows * nb
             + AttnScratch::floats(threads, p.n_ctx, attn_shape(c));
-        KvCache::bytes(p.kv_type, c.n_layers, p.n_ctx, c.kv_dim())
+        KvCache::bytes(p.kv_type, c.n_layers, p.n_ctx, c.kv_dim(), c.head_dim)
             + floats * 4
             + (nb * widest(c).div_ceil(QK) + c.intermediate_size.div_ceil(QK))
                 * std::mem::size_of::<BlockQ8A>()

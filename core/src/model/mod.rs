@@ -70,9 +70,13 @@ impl State {
     pub fn kv_bytes(m: &Model, p: &crate::SessionParams) -> usize {
         let c = &m.config;
         match &m.w {
-            Weights::Llama(_) => {
-                crate::kv_cache::KvCache::bytes(p.kv_type, c.n_layers, p.n_ctx, c.kv_dim())
-            }
+            Weights::Llama(_) => crate::kv_cache::KvCache::bytes(
+                p.kv_type,
+                c.n_layers,
+                p.n_ctx,
+                c.kv_dim(),
+                c.head_dim,
+            ),
             Weights::Deepseek(_) => deepseek::State::kv_bytes(c, p),
         }
     }

@@ -17,13 +17,15 @@
 //!
 //! The `group` query heads that share a key/value head are scored
 //! together, so each cached key and value row is read (and widened from
-//! f16) once per group instead of once per query head.
+//! f16, or from Q8_0 blocks) once per group instead of once per query
+//! head. The f16 and Q8_0 caches share every loop here and differ only in
+//! the kernels that read a block's rows ([`Rows`]).
 
 use crate::kv_cache::{KvSlice, LayerKv};
 use crate::ops::dot;
 use crate::threads::{home, par_rows_tid, ThreadPool};
 use half::f16;
-use minke_quant::{Kernels, KvRows};
+use minke_quant::{Kernels, KvRows, KvRowsQ8};
 use std::sync::Mutex;
 
 /// Shapes of one attention call.
@@ -150,19 +152,19 @@ pub fn attention(
             && (pos0 + n).div_ceil(KB) <= scratch.max_blocks,
         "attention scratch made for a smaller shape or context"
     );
-    let (KvSlice::F16(kc), KvSlice::F16(vc)) = (kv.k, kv.v) else {
+    if matches!(kv.k, KvSlice::F32(_)) || matches!(kv.v, KvSlice::F32(_)) {
         return attention_f32(pool, kernels, s, q, kv, pos0, &scratch.threads, out);
-    };
+    }
     let part = Part::len(group, d);
     let threads = &scratch.threads;
     // The first `len` key or value rows of block `b` of key/value head `g`.
-    let keys_of = |g: usize, b: usize, len: usize| kv_rows(kc, kv.offset(g, b * KB), len, d);
-    let vals_of = |g: usize, b: usize, len: usize| kv_rows(vc, kv.offset(g, b * KB), len, d);
+    let keys_of = |g: usize, b: usize, len: usize| Rows::new(kv.k, &kv, g, b * KB, len);
+    let vals_of = |g: usize, b: usize, len: usize| Rows::new(kv.v, &kv, g, b * KB, len);
     // Scores of the queries in `qg` against `keys`, `KB` apart in
     // `sc.scores`.
-    let score_block = |sc: &mut ThreadScratch, qg: &[f32], keys: KvRows<'_>| {
+    let score_block = |sc: &mut ThreadScratch, qg: &[f32], keys: Rows<'_>| {
         let sco = &mut sc.scores[..qg.len() / d * KB];
-        (kernels.attn_scores_f16)(qg, keys, s.scale, sco, KB);
+        keys.scores(kernels, qg, s.scale, sco, KB);
     };
     if n == 1 {
         let len = pos0 + 1;
@@ -276,16 +278,16 @@ fn finish(
     sco: &mut [f32],
     group: usize,
     len: usize,
-    vals: KvRows<'_>,
+    vals: Rows<'_>,
     dst: &mut [f32],
 ) {
-    let d = vals.d;
+    let d = vals.d();
     for i in 0..group {
         let (m, sum) = (kernels.exp_shifted)(&mut sco[i * KB..i * KB + len]);
         dst[group * d + i] = m;
         dst[group * d + group + i] = sum;
     }
-    (kernels.attn_values_f16)(sco, KB, vals, &mut dst[..group * d]);
+    vals.values(kernels, sco, KB, &mut dst[..group * d]);
 }
 
 /// Query head `i` of a group from its blocks' partial results (`blocks`
@@ -313,13 +315,64 @@ fn combine(parts: &[f32], stride: usize, blocks: usize, group: usize, i: usize, 
     }
 }
 
-/// Rows `0..len` of `d` values, one after another from `off`.
-fn kv_rows(c: &[f16], off: usize, len: usize, d: usize) -> KvRows<'_> {
-    KvRows {
-        data: &c[off..],
-        stride: d,
-        len,
-        d,
+/// Rows of one key/value head in the cache's own format, as the
+/// attention kernels of that format read them.
+#[derive(Clone, Copy)]
+enum Rows<'a> {
+    F16(KvRows<'a>),
+    Q8(KvRowsQ8<'a>),
+}
+
+impl<'a> Rows<'a> {
+    /// Rows `pos..pos + len` of key/value head `g` of `side` (the keys or
+    /// values of `kv`).
+    fn new(side: KvSlice<'a>, kv: &LayerKv<'a>, g: usize, pos: usize, len: usize) -> Rows<'a> {
+        let (off, stride, d) = (kv.offset(g, pos), kv.row, kv.head_dim);
+        match side {
+            KvSlice::F16(x) => Rows::F16(KvRows {
+                data: &x[off..],
+                stride,
+                len,
+                d,
+            }),
+            KvSlice::Q8_0(x) => Rows::Q8(KvRowsQ8 {
+                data: &x[off..],
+                stride,
+                len,
+                d,
+            }),
+            KvSlice::F32(_) => unreachable!("an f32 cache takes attention_f32"),
+        }
+    }
+
+    fn d(&self) -> usize {
+        match self {
+            Rows::F16(r) => r.d,
+            Rows::Q8(r) => r.d,
+        }
+    }
+
+    fn prefetch(&self) {
+        match self {
+            Rows::F16(r) => r.prefetch(),
+            Rows::Q8(r) => r.prefetch(),
+        }
+    }
+
+    /// The format's [`minke_quant::kernels::AttnScoresF16`].
+    fn scores(self, kernels: &Kernels, q: &[f32], scale: f32, out: &mut [f32], os: usize) {
+        match self {
+            Rows::F16(r) => (kernels.attn_scores_f16)(q, r, scale, out, os),
+            Rows::Q8(r) => (kernels.attn_scores_q8_0)(q, r, scale, out, os),
+        }
+    }
+
+    /// The format's [`minke_quant::kernels::AttnValuesF16`].
+    fn values(self, kernels: &Kernels, p: &[f32], ps: usize, out: &mut [f32]) {
+        match self {
+            Rows::F16(r) => (kernels.attn_values_f16)(p, ps, r, out),
+            Rows::Q8(r) => (kernels.attn_values_q8_0)(p, ps, r, out),
+        }
     }
 }
 
@@ -385,13 +438,17 @@ fn attention_f32(
 }
 
 /// The `buf.len()` cached values at `off` as f32: borrowed from an f32
-/// cache, widened into `buf` from an f16 one.
+/// cache, widened or dequantized into `buf` from another.
 #[inline]
 fn read_row<'a>(s: KvSlice<'a>, off: usize, buf: &'a mut [f32]) -> &'a [f32] {
     match s {
         KvSlice::F32(x) => &x[off..off + buf.len()],
         KvSlice::F16(x) => {
             widen_f16(&x[off..off + buf.len()], buf);
+            buf
+        }
+        KvSlice::Q8_0(_) => {
+            s.read(off, buf);
             buf
         }
     }
@@ -473,11 +530,12 @@ mod tests {
     }
 
     /// Over several blocks of keys, every batch size and thread count
-    /// gives the same bits, and the result is softmax attention.
+    /// gives the same bits, and the result is softmax attention over the
+    /// values the cache holds.
     #[test]
     fn blocks_agree_across_batches_and_threads_and_with_plain_softmax() {
         let len = 2 * KB + 37;
-        for kv in [KvType::F16, KvType::F32] {
+        for kv in KvType::ALL {
             let want = run(kv, len, 1, 1);
             for (batch, threads) in [(1, 2), (1, 3), (7, 1), (7, 2), (64, 3), (len, 2)] {
                 assert!(
@@ -486,18 +544,23 @@ mod tests {
                 );
             }
             // Plain softmax attention in f64 over the values the cache
-            // holds.
+            // holds (rounded to f16, or quantized).
             let s = SHAPE;
             let (d, kvd, qd) = (
                 s.head_dim,
                 s.n_kv_heads * s.head_dim,
                 s.n_heads * s.head_dim,
             );
-            let round = |x: f32| match kv {
-                KvType::F16 => f16::from_f32(x).to_f32() as f64,
-                KvType::F32 => x as f64,
-            };
             let (q, k, v) = (noise(len * qd, 1), noise(len * kvd, 2), noise(len * kvd, 3));
+            let mut cache = KvCache::new(kv, 1, len, kvd, d);
+            for p in 0..len {
+                cache.store(0, p, &k[p * kvd..(p + 1) * kvd], &v[p * kvd..(p + 1) * kvd]);
+            }
+            let held = |value: bool, j: usize, g: usize| {
+                let mut row = vec![0f32; d];
+                cache.layer(0).read(value, g, j, &mut row);
+                row
+            };
             let mut worst = 0f64;
             for t in [0, KB - 1, KB, len - 1] {
                 for h in 0..s.n_heads {
@@ -505,20 +568,18 @@ mod tests {
                     let qh = &q[t * qd + h * d..][..d];
                     let sc: Vec<f64> = (0..=t)
                         .map(|j| {
-                            let kj = &k[j * kvd + g * d..][..d];
+                            let kj = held(false, j, g);
                             let dot: f64 =
-                                qh.iter().zip(kj).map(|(&a, &b)| a as f64 * round(b)).sum();
+                                qh.iter().zip(&kj).map(|(&a, &b)| a as f64 * b as f64).sum();
                             dot * s.scale as f64
                         })
                         .collect();
                     let m = sc.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                     let e: Vec<f64> = sc.iter().map(|&x| (x - m).exp()).collect();
                     let z: f64 = e.iter().sum();
+                    let vs: Vec<Vec<f32>> = (0..=t).map(|j| held(true, j, g)).collect();
                     for c in 0..d {
-                        let r: f64 = (0..=t)
-                            .map(|j| e[j] * round(v[j * kvd + g * d + c]))
-                            .sum::<f64>()
-                            / z;
+                        let r: f64 = (0..=t).map(|j| e[j] * vs[j][c] as f64).sum::<f64>() / z;
                         worst = worst.max((r - want[t * qd + h * d + c] as f64).abs());
                     }
                 }

@@ -18,54 +18,53 @@
 //! `rank` wide values, all heads sharing one cache row per position. Each
 //! thread reads every cache row once for all the heads it holds.
 
-use crate::kv_cache::{KvSlice, KvType};
+use crate::kv_cache::{KvSlice, KvType, Store};
 use crate::ops::dot;
 use crate::ops::matmul::Ctx;
 use crate::tensor::Tensor;
 use crate::threads::par_rows_tid;
-use half::f16;
-use half::slice::HalfFloatSliceExt;
 use minke_quant::formats::dequantize_row;
 use minke_quant::{Act, BlockQ8A, DType, QK};
 use std::sync::Mutex;
 
-enum Store {
-    F32(Vec<f32>),
-    F16(Vec<f16>),
-}
-
-/// The MLA cache: `(n_layers, n_ctx, rank + rope)`, each row `[c | k_pe]`.
+/// The MLA cache: `(n_layers, n_ctx, row)`, each row `[c | k_pe]`: `rank`
+/// then `rope` values, or for Q8_0 the blocks of `c` then those of `k_pe`
+/// (each part quantized on its own, so that moving or rotating `k_pe`
+/// never touches `c`'s blocks; DeepSeek's 512 + 64 are whole blocks).
 pub struct LatentCache {
     data: Store,
     n_ctx: usize,
-    width: usize,
+    rank: usize,
+    rope: usize,
+    /// Units per row: `c`'s, then `k_pe`'s.
+    units: (usize, usize),
 }
 
 impl LatentCache {
     /// A zeroed cache for `n_layers` layers of `n_ctx` positions.
     pub fn new(kv: KvType, n_layers: usize, n_ctx: usize, rank: usize, rope: usize) -> LatentCache {
-        let n = n_layers * n_ctx * (rank + rope);
+        let units = (kv.row_units(rank), kv.row_units(rope));
         LatentCache {
-            data: match kv {
-                KvType::F32 => Store::F32(vec![0.0; n]),
-                KvType::F16 => Store::F16(vec![f16::ZERO; n]),
-            },
+            data: Store::zeros(kv, n_layers * n_ctx * (units.0 + units.1)),
             n_ctx,
-            width: rank + rope,
+            rank,
+            rope,
+            units,
         }
     }
 
     /// Bytes a cache of these dimensions takes.
     pub fn bytes(kv: KvType, n_layers: usize, n_ctx: usize, rank: usize, rope: usize) -> usize {
-        n_layers * n_ctx * (rank + rope) * kv.size()
+        n_layers * n_ctx * (kv.row_bytes(rank) + kv.row_bytes(rope))
     }
 
     /// Bytes this cache holds.
     pub fn byte_len(&self) -> usize {
-        match &self.data {
-            Store::F32(x) => std::mem::size_of_val(x.as_slice()),
-            Store::F16(x) => std::mem::size_of_val(x.as_slice()),
-        }
+        self.data.byte_len()
+    }
+
+    fn row(&self) -> usize {
+        self.units.0 + self.units.1
     }
 
     /// Its element type.
@@ -122,27 +121,39 @@ impl LatentCache {
     /// Stores position `pos` of `layer`: the normalised latent `c` and the
     /// rotated key part `k_pe`.
     pub fn store(&mut self, layer: usize, pos: usize, c: &[f32], k_pe: &[f32]) {
-        let at = (layer * self.n_ctx + pos) * self.width;
-        let (a, b) = (at..at + c.len(), at + c.len()..at + self.width);
-        match &mut self.data {
-            Store::F32(x) => {
-                x[a].copy_from_slice(c);
-                x[b].copy_from_slice(k_pe);
-            }
-            Store::F16(x) => {
-                x[a].convert_from_f32_slice(c);
-                x[b].convert_from_f32_slice(k_pe);
-            }
-        }
+        assert!(c.len() == self.rank && k_pe.len() == self.rope && pos < self.n_ctx);
+        let at = (layer * self.n_ctx + pos) * self.row();
+        self.data.write(at, c);
+        self.data.write(at + self.units.0, k_pe);
     }
 
-    /// One layer's rows, `(n_ctx, rank + rope)`.
-    pub fn layer(&self, layer: usize) -> KvSlice<'_> {
-        let r = layer * self.n_ctx * self.width..(layer + 1) * self.n_ctx * self.width;
-        match &self.data {
-            Store::F32(x) => KvSlice::F32(&x[r]),
-            Store::F16(x) => KvSlice::F16(&x[r]),
+    /// One layer's rows.
+    pub fn layer(&self, layer: usize) -> LatentLayer<'_> {
+        let n = self.n_ctx * self.row();
+        LatentLayer {
+            data: self.data.slice(layer * n..(layer + 1) * n),
+            rank: self.rank,
+            units: self.units,
         }
+    }
+}
+
+/// One layer of a [`LatentCache`], `(n_ctx, row)`.
+#[derive(Clone, Copy)]
+pub struct LatentLayer<'a> {
+    data: KvSlice<'a>,
+    rank: usize,
+    units: (usize, usize),
+}
+
+impl LatentLayer<'_> {
+    /// Row `j` as f32: `c` then `k_pe` (`rank + rope` values into `out`).
+    #[inline]
+    pub fn read(&self, j: usize, out: &mut [f32]) {
+        let at = j * (self.units.0 + self.units.1);
+        let (c, kpe) = out.split_at_mut(self.rank);
+        self.data.read(at, c);
+        self.data.read(at + self.units.0, kpe);
     }
 }
 
@@ -221,20 +232,20 @@ impl MlaScratch {
 
 /// `out (n, n_heads * v)`: attention of the `n` queries `q` (`(n, n_heads,
 /// nope + rope)`, RoPE applied) at `positions` over cache rows `0..=pos`
-/// of `kv` (`(n_ctx, rank + rope)`), which must already hold every
-/// position in `positions`. `scratch` holds one [`MlaScratch`] per thread.
+/// of `kv`, which must already hold every position in `positions`.
+/// `scratch` holds one [`MlaScratch`] per thread.
 pub fn mla_attention(
     ctx: &Ctx<'_>,
     mla: Mla<'_>,
     q: &[f32],
-    kv: KvSlice<'_>,
+    kv: LatentLayer<'_>,
     positions: std::ops::Range<usize>,
     scratch: &[Mutex<MlaScratch>],
     out: &mut [f32],
 ) {
     let Mla { shape: s, w } = mla;
     let (pos0, n) = (positions.start, positions.len());
-    let (nh, qd, width) = (s.n_heads, s.nope + s.rope, s.rank + s.rope);
+    let (nh, qd) = (s.n_heads, s.nope + s.rope);
     let out = &mut out[..n * nh * s.v];
     // Rows are (token, head) pairs; a thread takes the heads of one token
     // in its chunk together, so it reads each cache row once for all.
@@ -257,7 +268,7 @@ pub fn mla_attention(
             }
             // Scores over the latent rows, every head at once.
             for j in 0..len {
-                kv.read(j * width, &mut sc.row);
+                kv.read(j, &mut sc.row);
                 let (c, kpe) = sc.row.split_at(s.rank);
                 for hh in 0..hn {
                     let qh = &q[(t * nh + h0 + hh) * qd..(t * nh + h0 + hh + 1) * qd];
@@ -271,7 +282,7 @@ pub fn mla_attention(
             // Weighted latents.
             sc.o_lat[..hn * s.rank].fill(0.0);
             for j in 0..len {
-                kv.read(j * width, &mut sc.row);
+                kv.read(j, &mut sc.row);
                 let c = &sc.row[..s.rank];
                 for hh in 0..hn {
                     let p = sc.scores[hh * sc.n_ctx + j];
@@ -377,16 +388,32 @@ mod tests {
 
     #[test]
     fn cache_rows_round_trip_and_size() {
-        for kv in [KvType::F32, KvType::F16] {
-            let mut c = LatentCache::new(kv, 3, 5, 4, 2);
-            assert_eq!(c.byte_len(), LatentCache::bytes(kv, 3, 5, 4, 2));
-            assert_eq!(c.byte_len(), 3 * 5 * 6 * kv.size());
-            c.store(2, 4, &[1.0, 2.0, 3.0, 4.0], &[5.0, 6.0]);
-            let mut row = [0f32; 6];
-            c.layer(2).read(4 * 6, &mut row);
-            assert_eq!(row, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
-            c.layer(1).read(4 * 6, &mut row);
-            assert_eq!(row, [0.0; 6]);
+        for kv in KvType::ALL {
+            for (rank, rope) in [(4, 2), (32, 8), (64, 32)] {
+                let w = rank + rope;
+                let mut c = LatentCache::new(kv, 3, 5, rank, rope);
+                assert_eq!(c.byte_len(), LatentCache::bytes(kv, 3, 5, rank, rope));
+                let per_row = match kv {
+                    KvType::F32 => 4 * w,
+                    KvType::F16 => 2 * w,
+                    KvType::Q8_0 => 34 * (rank.div_ceil(32) + rope.div_ceil(32)),
+                };
+                assert_eq!(c.byte_len(), 3 * 5 * per_row);
+                let x: Vec<f32> = (0..w).map(|i| i as f32 / w as f32 - 0.5).collect();
+                c.store(2, 4, &x[..rank], &x[rank..]);
+                let mut row = vec![0f32; w];
+                c.layer(2).read(4, &mut row);
+                let bound = match kv {
+                    KvType::F32 => 0.0,
+                    KvType::F16 => 1.0 / 2048.0,
+                    KvType::Q8_0 => 0.5 / 127.0 * 0.5 + 1.0 / 2048.0,
+                };
+                for (a, b) in row.iter().zip(&x) {
+                    assert!((a - b).abs() <= bound, "{kv} {rank}+{rope}: {a} {b}");
+                }
+                c.layer(1).read(4, &mut row);
+                assert!(row.iter().all(|&v| v == 0.0));
+            }
         }
     }
 }

@@ -35,7 +35,8 @@ const KS: usize = 4;
 /// Queries per pass of [`values`].
 const VQ: usize = 2;
 
-/// One register of f32 lanes.
+/// One register of f32 lanes. (AVX-512 implements it too, for the Q8_0
+/// cache's loops in [`super::lanes_q8_0`]; its f16 loops are its own.)
 ///
 /// # Safety
 /// Implementations are only called where their features are enabled (the
@@ -51,10 +52,25 @@ pub(super) trait Lanes: Copy {
     unsafe fn load(p: *const f32) -> Self;
     /// `N` f16 from `p`, widened.
     unsafe fn widen(p: *const f16) -> Self;
+    /// `N` int8 from `p`, as f32 (exact).
+    unsafe fn widen_i8(p: *const i8) -> Self;
+    /// Every lane `h` as f32 (exact).
+    unsafe fn splat_f16(h: f16) -> Self;
+    /// `self · a`, lane by lane.
+    unsafe fn mul(self, a: Self) -> Self;
     /// `self + a · b`, one rounding.
     unsafe fn fma(self, a: Self, b: Self) -> Self;
     /// The sum of the lanes, in the set's fixed order.
     unsafe fn sum(self) -> f32;
+    /// `out[i] = v[i].sum()` for every register of `v` (at most 16), bit
+    /// for bit; a set may reduce several registers at once.
+    #[inline(always)]
+    unsafe fn sums(v: &[Self], out: &mut [f32]) {
+        for (o, x) in out.iter_mut().zip(v) {
+            // SAFETY: the caller's features.
+            *o = unsafe { x.sum() };
+        }
+    }
     /// Stores the lanes to `p`.
     unsafe fn store(self, p: *mut f32);
 }

@@ -11,6 +11,8 @@ pub mod dispatch;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod lanes;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod lanes_q8_0;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod rows;
 pub mod scalar;
 #[cfg(target_arch = "x86_64")]
@@ -18,7 +20,7 @@ mod x86_64;
 
 pub use dispatch::{Isa, IsaError};
 
-use crate::{BlockQ8A, DType};
+use crate::{BlockQ8A, BlockQ8_0, DType, QK};
 use half::f16;
 
 /// One activation row (or `n` rows, back to back) in the form a weight
@@ -111,89 +113,159 @@ impl KvRows<'_> {
             }
         }
     }
+}
 
-    /// Checks that every row lies inside `data` (a caller bug otherwise).
-    ///
-    /// # Panics
-    /// When a row would run past the end of `data`.
-    pub(crate) fn check(&self) {
-        if self.len > 0 {
-            let end = (self.len - 1)
-                .checked_mul(self.stride)
-                .and_then(|a| a.checked_add(self.d));
-            assert!(
-                end.is_some_and(|e| e <= self.data.len()),
-                "KV rows outside the cache slice"
-            );
+/// Rows of a Q8_0 key or value cache that attention reads: row `j < len`
+/// is the `d.div_ceil(32)` blocks from `data[j * stride]` (`stride` in
+/// blocks), holding `d` values. When `d` is not a multiple of 32 the
+/// row's last block holds `d % 32` values and padding, which the kernels
+/// read (the block is whole) but never count.
+#[derive(Clone, Copy, Debug)]
+pub struct KvRowsQ8<'a> {
+    pub data: &'a [BlockQ8_0],
+    pub stride: usize,
+    pub len: usize,
+    pub d: usize,
+}
+
+impl KvRowsQ8<'_> {
+    /// Blocks per row.
+    pub fn blocks(&self) -> usize {
+        self.d.div_ceil(QK)
+    }
+
+    /// As [`KvRows::prefetch`]: asks for every row's blocks in L2.
+    pub fn prefetch(&self) {
+        if self.len == 0 || self.d == 0 {
+            return;
+        }
+        let nb = self.blocks();
+        if self.stride == nb {
+            let n = ((self.len - 1) * self.stride + nb).min(self.data.len());
+            prefetch(bytemuck::cast_slice::<BlockQ8_0, u8>(&self.data[..n]));
+        } else {
+            for j in 0..self.len {
+                let row = j * self.stride;
+                let end = (row + nb).min(self.data.len());
+                prefetch(bytemuck::cast_slice::<BlockQ8_0, u8>(&self.data[row..end]));
+            }
         }
     }
 }
 
-/// The frame of every SIMD [`AttnScoresF16`]: checks that the key rows
-/// lie inside their slice and that `out` holds every score, returns at
-/// once when there is nothing to compute, hands heads wider than `max_d`
-/// to the scalar kernel, and calls `simd(q, nq, k, scale, out, os)` with
-/// the number of query rows `nq` otherwise.
+/// What the checked frames below need to know of a set of cache rows.
+pub(crate) trait CacheRows: Copy {
+    /// Rows.
+    fn len(&self) -> usize;
+    /// Values per row.
+    fn d(&self) -> usize;
+    /// Checks that every row lies inside the slice (a caller bug
+    /// otherwise).
+    ///
+    /// # Panics
+    /// When a row would run past the end of the slice.
+    fn check(&self);
+}
+
+/// `(len - 1) * stride + row` fits in `have` (or there are no rows).
+fn rows_fit(len: usize, stride: usize, row: usize, have: usize) -> bool {
+    len == 0
+        || (len - 1)
+            .checked_mul(stride)
+            .and_then(|a| a.checked_add(row))
+            .is_some_and(|e| e <= have)
+}
+
+impl CacheRows for KvRows<'_> {
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn d(&self) -> usize {
+        self.d
+    }
+    fn check(&self) {
+        assert!(
+            rows_fit(self.len, self.stride, self.d, self.data.len()),
+            "KV rows outside the cache slice"
+        );
+    }
+}
+
+impl CacheRows for KvRowsQ8<'_> {
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn d(&self) -> usize {
+        self.d
+    }
+    fn check(&self) {
+        assert!(
+            rows_fit(self.len, self.stride, self.blocks(), self.data.len()),
+            "KV rows outside the cache slice"
+        );
+    }
+}
+
+/// The frame of every SIMD attention-score kernel ([`AttnScoresF16`],
+/// [`AttnScoresQ8`]): checks that the key rows lie inside their slice and
+/// that `out` holds every score, returns at once when there is nothing to
+/// compute, and calls `simd(q, nq, k, scale, out, os)` with the number of
+/// query rows `nq` otherwise.
 ///
 /// # Panics
 /// When a key row or a score would fall outside its slice.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-pub(crate) fn attn_scores_checked(
+pub(crate) fn attn_scores_checked<R: CacheRows>(
     q: &[f32],
-    k: KvRows<'_>,
+    k: R,
     scale: f32,
     out: &mut [f32],
     os: usize,
-    max_d: usize,
-    simd: impl FnOnce(&[f32], usize, KvRows<'_>, f32, &mut [f32], usize),
+    simd: impl FnOnce(&[f32], usize, R, f32, &mut [f32], usize),
 ) {
     k.check();
-    if k.d == 0 || k.len == 0 || q.len() < k.d {
+    let d = k.d();
+    if d == 0 || k.len() == 0 || q.len() < d {
         return;
     }
-    if k.d > max_d {
-        return scalar::attn_scores_f16(q, k, scale, out, os);
-    }
-    let nq = q.len() / k.d;
+    let nq = q.len() / d;
     assert!(
         (nq - 1)
             .checked_mul(os)
-            .and_then(|a| a.checked_add(k.len))
+            .and_then(|a| a.checked_add(k.len()))
             .is_some_and(|e| e <= out.len()),
         "attention score output too small"
     );
     simd(q, nq, k, scale, out, os)
 }
 
-/// The frame of every SIMD [`AttnValuesF16`], as [`attn_scores_checked`]:
-/// checks that the value rows lie inside their slice and that `p` holds
-/// every probability, then calls `simd(p, ps, v, nq, out)` with the number
-/// of query rows `nq = out.len() / d` (the scalar kernel above `max_d`).
+/// The frame of every SIMD attention-value kernel ([`AttnValuesF16`],
+/// [`AttnValuesQ8`]), as [`attn_scores_checked`]: checks that the value
+/// rows lie inside their slice and that `p` holds every probability, then
+/// calls `simd(p, ps, v, nq, out)` with the number of query rows
+/// `nq = out.len() / d`.
 ///
 /// # Panics
 /// When a value row or a probability would fall outside its slice.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-pub(crate) fn attn_values_checked(
+pub(crate) fn attn_values_checked<R: CacheRows>(
     p: &[f32],
     ps: usize,
-    v: KvRows<'_>,
+    v: R,
     out: &mut [f32],
-    max_d: usize,
-    simd: impl FnOnce(&[f32], usize, KvRows<'_>, usize, &mut [f32]),
+    simd: impl FnOnce(&[f32], usize, R, usize, &mut [f32]),
 ) {
     v.check();
-    if v.d == 0 || out.len() < v.d {
+    let d = v.d();
+    if d == 0 || out.len() < d {
         return;
     }
-    if v.d > max_d {
-        return scalar::attn_values_f16(p, ps, v, out);
-    }
-    let nq = out.len() / v.d;
-    if v.len > 0 {
+    let nq = out.len() / d;
+    if v.len() > 0 {
         assert!(
             (nq - 1)
                 .checked_mul(ps)
-                .and_then(|a| a.checked_add(v.len))
+                .and_then(|a| a.checked_add(v.len()))
                 .is_some_and(|e| e <= p.len()),
             "attention probabilities too short"
         );
@@ -247,6 +319,13 @@ pub type AttnScoresF16 = fn(q: &[f32], k: KvRows<'_>, scale: f32, out: &mut [f32
 /// Attention values: `out[i * d..(i + 1) * d] = Σ_{j < v.len} p[i * ps + j] · v_j`
 /// for every query row `i < out.len() / d`, summed in order of `j`.
 pub type AttnValuesF16 = fn(p: &[f32], ps: usize, v: KvRows<'_>, out: &mut [f32]);
+/// [`AttnScoresF16`] over a Q8_0 cache: key `j`'s values are its blocks'
+/// `qs[i] · d`, exactly (an int8 times an f16 fits an f32), so a score is
+/// the same sum as over an f32 cache holding the dequantized keys, and
+/// does not depend on the number of query rows or keys either.
+pub type AttnScoresQ8 = fn(q: &[f32], k: KvRowsQ8<'_>, scale: f32, out: &mut [f32], os: usize);
+/// [`AttnValuesF16`] over a Q8_0 cache.
+pub type AttnValuesQ8 = fn(p: &[f32], ps: usize, v: KvRowsQ8<'_>, out: &mut [f32]);
 
 /// The block product ([`MatmulQ8`]) of every quantized row format in one
 /// kernel set.
@@ -320,6 +399,10 @@ pub struct Kernels {
     pub attn_scores_f16: AttnScoresF16,
     /// Attention over an f16 cache: probability-weighted sum of values.
     pub attn_values_f16: AttnValuesF16,
+    /// Attention over a Q8_0 cache: query-key scores.
+    pub attn_scores_q8_0: AttnScoresQ8,
+    /// Attention over a Q8_0 cache: probability-weighted sum of values.
+    pub attn_values_q8_0: AttnValuesQ8,
     /// Softmax without the division, in place: `x ← e^(x - max x)`;
     /// returns `(max x, Σ x)`. Every table gives the scalar kernel's bits.
     pub exp_shifted: fn(x: &mut [f32]) -> (f32, f32),

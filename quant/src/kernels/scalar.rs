@@ -11,7 +11,9 @@ pub use more::{
     vec_dot_q5_1, vec_dot_q5_k, vec_dot_q6_k,
 };
 
-use super::{block_shape, x16_shape, Isa, Kernels, KvRows, RowKernels, VecDotQ8};
+use super::{
+    block_shape, x16_shape, CacheRows, Isa, Kernels, KvRows, KvRowsQ8, RowKernels, VecDotQ8,
+};
 use crate::formats::x16::{layout, GROUP};
 use crate::formats::{quantize_act_row_scalar, BlockQ8A, QK};
 use crate::DType;
@@ -44,6 +46,8 @@ pub static KERNELS: Kernels = Kernels {
     matmul_q8_0x16,
     attn_scores_f16,
     attn_values_f16,
+    attn_scores_q8_0,
+    attn_values_q8_0,
     exp_shifted,
     silu_mul,
     gemm_min_tokens: usize::MAX,
@@ -312,6 +316,55 @@ pub fn attn_values_f16(p: &[f32], ps: usize, v: KvRows<'_>, out: &mut [f32]) {
             let vj = &v.data[j * v.stride..j * v.stride + d];
             for (o, x) in oi.iter_mut().zip(vj) {
                 *o += pj * x.to_f32();
+            }
+        }
+    }
+}
+
+/// The blocks of row `j` of `r`.
+fn q8_row<'a>(r: &KvRowsQ8<'a>, j: usize) -> &'a [crate::BlockQ8_0] {
+    &r.data[j * r.stride..j * r.stride + r.blocks()]
+}
+
+/// [`super::AttnScoresQ8`]: one f32 sum per score in element order, each
+/// key value dequantized as `qs[i] · d` (exact), as [`attn_scores_f16`].
+pub fn attn_scores_q8_0(q: &[f32], k: KvRowsQ8<'_>, scale: f32, out: &mut [f32], os: usize) {
+    k.check();
+    let d = k.d;
+    if d == 0 {
+        return;
+    }
+    for (i, qi) in q.chunks_exact(d).enumerate() {
+        for j in 0..k.len {
+            let mut s = 0f32;
+            for (qc, b) in qi.chunks(QK).zip(q8_row(&k, j)) {
+                let sc = b.d.to_f32();
+                for (a, &x) in qc.iter().zip(&b.qs) {
+                    s += a * (x as f32 * sc);
+                }
+            }
+            out[i * os + j] = scale * s;
+        }
+    }
+}
+
+/// [`super::AttnValuesQ8`]: element-wise sums in order of `j`, as
+/// [`attn_values_f16`].
+pub fn attn_values_q8_0(p: &[f32], ps: usize, v: KvRowsQ8<'_>, out: &mut [f32]) {
+    v.check();
+    let d = v.d;
+    if d == 0 {
+        return;
+    }
+    for (i, oi) in out.chunks_exact_mut(d).enumerate() {
+        oi.fill(0.0);
+        for j in 0..v.len {
+            let pj = p[i * ps + j];
+            for (oc, b) in oi.chunks_mut(QK).zip(q8_row(&v, j)) {
+                let sc = b.d.to_f32();
+                for (o, &x) in oc.iter_mut().zip(&b.qs) {
+                    *o += pj * (x as f32 * sc);
+                }
             }
         }
     }

@@ -31,6 +31,8 @@ pub(in crate::kernels) static KERNELS: Kernels = Kernels {
     matmul_q8_0x16: matmul_x16::<1, 32>,
     attn_scores_f16: attn::attn_scores_f16,
     attn_values_f16: attn::attn_values_f16,
+    attn_scores_q8_0: attn::attn_scores_q8_0,
+    attn_values_q8_0: attn::attn_values_q8_0,
     exp_shifted,
     silu_mul,
     gemm_min_tokens: usize::MAX,

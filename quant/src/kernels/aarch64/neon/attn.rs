@@ -1,9 +1,12 @@
-//! NEON attention over an f16 KV cache: [`lanes`]' loops on 4-lane
-//! registers, `fcvtl` to widen ([`f16x4`]), `fmla` to sum, `faddp` twice
-//! across lanes (`vaddvq_f32`).
+//! NEON attention over an f16 or Q8_0 KV cache: [`lanes`]' and
+//! [`lanes_q8_0`]'s loops on 4-lane registers, `fcvtl` ([`f16x4`]) or
+//! `sxtl` twice and `scvtf` to widen, `fmla` to sum, `faddp` twice across
+//! lanes (`vaddvq_f32`).
 
 use super::super::super::lanes::{self, Lanes, MAX_D};
-use super::super::super::{attn_scores_checked, attn_values_checked, KvRows};
+use super::super::super::{
+    attn_scores_checked, attn_values_checked, lanes_q8_0, scalar, KvRows, KvRowsQ8,
+};
 use super::f16x4;
 use half::f16;
 use std::arch::aarch64::*;
@@ -40,6 +43,27 @@ impl Lanes for Q4 {
         Q4(unsafe { f16x4(p.cast()) })
     }
     #[inline(always)]
+    unsafe fn widen_i8(p: *const i8) -> Self {
+        // SAFETY: the trait's contract: 4 readable bytes, read as one
+        // unaligned u32 (a 64-bit load could pass the end of a block);
+        // NEON.
+        unsafe {
+            let b = vreinterpret_s8_u32(vdup_n_u32(p.cast::<u32>().read_unaligned()));
+            Q4(vcvtq_f32_s32(vmovl_s16(vget_low_s16(vmovl_s8(b)))))
+        }
+    }
+    #[inline(always)]
+    unsafe fn splat_f16(h: f16) -> Self {
+        let four = [h; 4];
+        // SAFETY: `four` is 8 readable bytes.
+        Q4(unsafe { f16x4(four.as_ptr().cast()) })
+    }
+    #[inline(always)]
+    unsafe fn mul(self, a: Self) -> Self {
+        // SAFETY: NEON.
+        Q4(unsafe { vmulq_f32(self.0, a.0) })
+    }
+    #[inline(always)]
     unsafe fn fma(self, a: Self, b: Self) -> Self {
         // SAFETY: NEON.
         Q4(unsafe { vfmaq_f32(self.0, a.0, b.0) })
@@ -64,24 +88,48 @@ pub(in crate::kernels) fn attn_scores_f16(
     out: &mut [f32],
     os: usize,
 ) {
+    if k.d > MAX_D {
+        return scalar::attn_scores_f16(q, k, scale, out, os);
+    }
     // SAFETY: NEON is part of every aarch64 CPU; `attn_scores_checked`
     // checked the sizes.
-    attn_scores_checked(
-        q,
-        k,
-        scale,
-        out,
-        os,
-        MAX_D,
-        |q, nq, k, scale, out, os| unsafe { lanes::scores::<Q4>(q, nq, k, scale, out, os) },
-    )
+    attn_scores_checked(q, k, scale, out, os, |q, nq, k, scale, out, os| unsafe {
+        lanes::scores::<Q4>(q, nq, k, scale, out, os)
+    })
 }
 
 /// [`super::super::super::AttnValuesF16`].
 pub(in crate::kernels) fn attn_values_f16(p: &[f32], ps: usize, v: KvRows<'_>, out: &mut [f32]) {
+    if v.d > MAX_D {
+        return scalar::attn_values_f16(p, ps, v, out);
+    }
     // SAFETY: as in `attn_scores_f16`; `attn_values_checked` checked the
     // sizes.
-    attn_values_checked(p, ps, v, out, MAX_D, |p, ps, v, nq, out| unsafe {
+    attn_values_checked(p, ps, v, out, |p, ps, v, nq, out| unsafe {
         lanes::values::<Q4, VC>(p, ps, v, nq, out)
+    })
+}
+
+/// [`super::super::super::AttnScoresQ8`].
+pub(in crate::kernels) fn attn_scores_q8_0(
+    q: &[f32],
+    k: KvRowsQ8<'_>,
+    scale: f32,
+    out: &mut [f32],
+    os: usize,
+) {
+    // SAFETY: NEON is part of every aarch64 CPU; `attn_scores_checked`
+    // checked the sizes; 4 lanes divide 32.
+    attn_scores_checked(q, k, scale, out, os, |q, nq, k, scale, out, os| unsafe {
+        lanes_q8_0::scores::<Q4>(q, nq, k, scale, out, os)
+    })
+}
+
+/// [`super::super::super::AttnValuesQ8`].
+pub(in crate::kernels) fn attn_values_q8_0(p: &[f32], ps: usize, v: KvRowsQ8<'_>, out: &mut [f32]) {
+    // SAFETY: as in `attn_scores_q8_0`; `attn_values_checked` checked the
+    // sizes.
+    attn_values_checked(p, ps, v, out, |p, ps, v, nq, out| unsafe {
+        lanes_q8_0::values::<Q4, VC, 2>(p, ps, v, nq, out)
     })
 }

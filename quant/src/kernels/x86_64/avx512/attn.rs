@@ -1,14 +1,19 @@
 //! AVX-512 attention over an f16 KV cache: query-key scores and the
 //! probability-weighted sum of values, 16 f32 lanes, keys and values
-//! widened with `vcvtph2ps` as they are read.
+//! widened with `vcvtph2ps` as they are read. Over a Q8_0 cache, the
+//! shared loops of [`lanes_q8_0`] on 16-lane registers ([`Zmm`]).
 //!
 //! Each score is one chain of FMAs over the head's 16-lane chunks in order,
 //! then a fixed horizontal sum; each output value is one FMA chain over the
 //! positions in order. Neither depends on how many query rows a call gets,
 //! so callers may split queries across threads freely.
 
-use super::super::super::{attn_scores_checked, attn_values_checked, KvRows};
+use super::super::super::lanes::Lanes;
+use super::super::super::{
+    attn_scores_checked, attn_values_checked, lanes_q8_0, scalar, KvRows, KvRowsQ8,
+};
 use super::hsum;
+use half::f16;
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
@@ -34,19 +39,14 @@ pub(in crate::kernels) fn attn_scores_f16(
     out: &mut [f32],
     os: usize,
 ) {
+    if k.d > MAX_D {
+        return scalar::attn_scores_f16(q, k, scale, out, os);
+    }
     // SAFETY: AVX-512 F/BW/VL and F16C were detected before this table was
     // handed out; `attn_scores_checked` checked the sizes.
-    attn_scores_checked(
-        q,
-        k,
-        scale,
-        out,
-        os,
-        MAX_D,
-        |q, nq, k, scale, out, os| unsafe {
-            scores(q.as_ptr(), nq, k, scale, out.as_mut_ptr(), os)
-        },
-    )
+    attn_scores_checked(q, k, scale, out, os, |q, nq, k, scale, out, os| unsafe {
+        scores(q.as_ptr(), nq, k, scale, out.as_mut_ptr(), os)
+    })
 }
 
 /// # Safety
@@ -289,9 +289,12 @@ unsafe fn hsum16(v: [__m512; 16]) -> __m512 {
 
 /// [`super::super::super::AttnValuesF16`].
 pub(in crate::kernels) fn attn_values_f16(p: &[f32], ps: usize, v: KvRows<'_>, out: &mut [f32]) {
+    if v.d > MAX_D {
+        return scalar::attn_values_f16(p, ps, v, out);
+    }
     // SAFETY: features detected before the table was handed out; sizes
     // checked by `attn_values_checked` (`out` holds `nq * d` floats).
-    attn_values_checked(p, ps, v, out, MAX_D, |p, ps, v, nq, out| unsafe {
+    attn_values_checked(p, ps, v, out, |p, ps, v, nq, out| unsafe {
         let (p, o) = (p.as_ptr(), out.as_mut_ptr());
         if v.d <= 64 {
             values::<4, 4>(p, ps, v, nq, o)
@@ -352,4 +355,134 @@ unsafe fn values<const QB: usize, const CB: usize>(
         }
         i0 += qb;
     }
+}
+
+/// One zmm register for [`lanes_q8_0`].
+#[derive(Clone, Copy)]
+struct Zmm(__m512);
+
+// SAFETY (for every method): only called inside the Q8_0 trampolines
+// below, which enable AVX-512 F/BW/VL and F16C; pointers valid for 16
+// elements (the trait's contract).
+impl Lanes for Zmm {
+    const N: usize = 16;
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        // SAFETY: AVX-512 F (the trampoline's).
+        Zmm(unsafe { _mm512_setzero_ps() })
+    }
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> Self {
+        // SAFETY: AVX-512 F (the trampoline's).
+        Zmm(unsafe { _mm512_set1_ps(x) })
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        // SAFETY: the trait's contract.
+        Zmm(unsafe { _mm512_loadu_ps(p) })
+    }
+    #[inline(always)]
+    unsafe fn widen(p: *const f16) -> Self {
+        // SAFETY: the trait's contract: 32 readable bytes.
+        Zmm(unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(p.cast())) })
+    }
+    #[inline(always)]
+    unsafe fn widen_i8(p: *const i8) -> Self {
+        // SAFETY: the trait's contract: 16 readable bytes.
+        Zmm(unsafe { _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(p.cast()))) })
+    }
+    #[inline(always)]
+    unsafe fn splat_f16(h: f16) -> Self {
+        // SAFETY: AVX-512 F and F16C (the trampoline's).
+        Zmm(unsafe { _mm512_cvtph_ps(_mm256_set1_epi16(h.to_bits() as i16)) })
+    }
+    #[inline(always)]
+    unsafe fn mul(self, a: Self) -> Self {
+        // SAFETY: AVX-512 F (the trampoline's).
+        Zmm(unsafe { _mm512_mul_ps(self.0, a.0) })
+    }
+    #[inline(always)]
+    unsafe fn fma(self, a: Self, b: Self) -> Self {
+        // SAFETY: AVX-512 F (the trampoline's).
+        Zmm(unsafe { _mm512_fmadd_ps(a.0, b.0, self.0) })
+    }
+    #[inline(always)]
+    unsafe fn sum(self) -> f32 {
+        // SAFETY: AVX-512 F (the trampoline's).
+        unsafe { hsum(self.0) }
+    }
+    /// Up to 16 sums in one [`hsum16`], which adds the lanes as [`hsum`]
+    /// does, so the bits are `sum`'s. A score step's 12 sums took 12
+    /// separate reductions.
+    #[inline(always)]
+    unsafe fn sums(v: &[Self], out: &mut [f32]) {
+        // SAFETY: AVX-512 F (the trampoline's); `lanes` holds 16 floats.
+        unsafe {
+            let mut all = [_mm512_setzero_ps(); 16];
+            for (a, x) in all.iter_mut().zip(v) {
+                *a = x.0;
+            }
+            let mut lanes = [0f32; 16];
+            _mm512_storeu_ps(lanes.as_mut_ptr(), hsum16(all));
+            let n = v.len().min(16).min(out.len());
+            out[..n].copy_from_slice(&lanes[..n]);
+        }
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        // SAFETY: the trait's contract.
+        unsafe { _mm512_storeu_ps(p, self.0) }
+    }
+}
+
+/// Chunks of 16 per pass of the Q8_0 values loop, with 3 queries (a
+/// GQA group of 3 in one pass): 12 accumulators and 4 widened chunks take
+/// 16 of the 32 registers.
+const VC_Q8: usize = 4;
+
+/// [`super::super::super::AttnScoresQ8`].
+pub(in crate::kernels) fn attn_scores_q8_0(
+    q: &[f32],
+    k: KvRowsQ8<'_>,
+    scale: f32,
+    out: &mut [f32],
+    os: usize,
+) {
+    // SAFETY: AVX-512 F/BW/VL and F16C were detected before this table was
+    // handed out; `attn_scores_checked` checked the sizes.
+    attn_scores_checked(q, k, scale, out, os, |q, nq, k, scale, out, os| unsafe {
+        scores_q8_0(q, nq, k, scale, out, os)
+    })
+}
+
+/// # Safety
+/// AVX-512 F/BW/VL and F16C available; the sizes checked.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+unsafe fn scores_q8_0(
+    q: &[f32],
+    nq: usize,
+    k: KvRowsQ8<'_>,
+    scale: f32,
+    out: &mut [f32],
+    os: usize,
+) {
+    // SAFETY: the caller's features and checks; 16 lanes divide 32.
+    unsafe { lanes_q8_0::scores::<Zmm>(q, nq, k, scale, out, os) }
+}
+
+/// [`super::super::super::AttnValuesQ8`].
+pub(in crate::kernels) fn attn_values_q8_0(p: &[f32], ps: usize, v: KvRowsQ8<'_>, out: &mut [f32]) {
+    // SAFETY: as in `attn_scores_q8_0`; `attn_values_checked` checked the
+    // sizes.
+    attn_values_checked(p, ps, v, out, |p, ps, v, nq, out| unsafe {
+        values_q8_0(p, ps, v, nq, out)
+    })
+}
+
+/// # Safety
+/// AVX-512 F/BW/VL and F16C available; the sizes checked.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+unsafe fn values_q8_0(p: &[f32], ps: usize, v: KvRowsQ8<'_>, nq: usize, out: &mut [f32]) {
+    // SAFETY: the caller's features and checks; 16 lanes divide 32.
+    unsafe { lanes_q8_0::values::<Zmm, VC_Q8, 3>(p, ps, v, nq, out) }
 }
