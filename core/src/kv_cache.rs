@@ -118,6 +118,42 @@ impl Store {
         }
     }
 
+    /// Its element type.
+    pub(crate) fn kv_type(&self) -> KvType {
+        match self {
+            Store::F32(_) => KvType::F32,
+            Store::F16(_) => KvType::F16,
+            Store::Q8_0(_) => KvType::Q8_0,
+        }
+    }
+
+    /// Units (floats or blocks) it holds.
+    pub(crate) fn units(&self) -> usize {
+        match self {
+            Store::F32(x) => x.len(),
+            Store::F16(x) => x.len(),
+            Store::Q8_0(x) => x.len(),
+        }
+    }
+
+    /// Units `r` as stored, in bytes (little-endian elements).
+    pub(crate) fn raw(&self, r: std::ops::Range<usize>) -> &[u8] {
+        match self {
+            Store::F32(x) => bytemuck::cast_slice(&x[r]),
+            Store::F16(x) => bytemuck::cast_slice(&x[r]),
+            Store::Q8_0(x) => bytemuck::cast_slice(&x[r]),
+        }
+    }
+
+    /// Units `r`, to overwrite with bytes [`Store::raw`] gave.
+    pub(crate) fn raw_mut(&mut self, r: std::ops::Range<usize>) -> &mut [u8] {
+        match self {
+            Store::F32(x) => bytemuck::cast_slice_mut(&mut x[r]),
+            Store::F16(x) => bytemuck::cast_slice_mut(&mut x[r]),
+            Store::Q8_0(x) => bytemuck::cast_slice_mut(&mut x[r]),
+        }
+    }
+
     /// Bytes it holds.
     pub(crate) fn byte_len(&self) -> usize {
         match self {
@@ -252,37 +288,33 @@ impl KvCache {
 
     /// Its element type.
     pub fn kv_type(&self) -> KvType {
-        match self.k {
-            Store::F32(_) => KvType::F32,
-            Store::F16(_) => KvType::F16,
-        }
+        self.k.kv_type()
     }
 
     fn n_layers(&self) -> usize {
-        let len = match &self.k {
-            Store::F32(x) => x.len(),
-            Store::F16(x) => x.len(),
-        };
-        len / (self.n_ctx * self.kv_dim).max(1)
+        self.k.units() / self.layer_len().max(1)
+    }
+
+    /// Units of positions `0..n` of each head of each layer, where they
+    /// start: one run per `(layer, head)`.
+    fn runs(&self, n: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+        let per_head = self.n_ctx * self.row;
+        let len = n * self.row;
+        (0..self.n_layers() * self.n_heads()).map(move |h| h * per_head..h * per_head + len)
     }
 
     /// Bytes [`KvCache::save`] writes for positions `0..n`.
     pub(crate) fn saved_len(&self, n: usize) -> usize {
-        2 * self.n_layers() * n * self.kv_dim * self.kv_type().size()
+        2 * self.n_layers() * self.n_heads() * n * self.kv_type().row_bytes(self.head_dim)
     }
 
     /// Writes positions `0..n` of every layer as stored (keys, then
     /// values; layer by layer, head by head; little-endian elements).
     pub(crate) fn save(&self, n: usize, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         assert!(n <= self.n_ctx, "saving {n} positions of {}", self.n_ctx);
-        let d = self.head_dim;
         for side in [&self.k, &self.v] {
-            for run in (0..self.n_layers() * self.kv_dim / d).map(|h| h * self.n_ctx * d) {
-                let r = run..run + n * d;
-                match side {
-                    Store::F32(x) => out.write_all(bytemuck::cast_slice(&x[r]))?,
-                    Store::F16(x) => out.write_all(bytemuck::cast_slice(&x[r]))?,
-                }
+            for r in self.runs(n) {
+                out.write_all(side.raw(r))?;
             }
         }
         Ok(())
@@ -292,20 +324,13 @@ impl KvCache {
     /// `data` is [`KvCache::saved_len`]`(n)` bytes.
     pub(crate) fn load(&mut self, n: usize, data: &[u8]) {
         assert!(n <= self.n_ctx && data.len() == self.saved_len(n));
-        if n == 0 {
-            return;
-        }
-        let (d, n_ctx) = (self.head_dim, self.n_ctx);
-        let runs = self.n_layers() * self.kv_dim / d;
-        let mut src = data.chunks_exact(n * d * self.kv_type().size());
+        let runs: Vec<_> = self.runs(n).collect();
+        let mut at = 0;
         for side in [&mut self.k, &mut self.v] {
-            for run in (0..runs).map(|h| h * n_ctx * d) {
-                let from = src.next().unwrap_or(&[]);
-                let r = run..run + n * d;
-                match side {
-                    Store::F32(x) => bytemuck::cast_slice_mut(&mut x[r]).copy_from_slice(from),
-                    Store::F16(x) => bytemuck::cast_slice_mut(&mut x[r]).copy_from_slice(from),
-                }
+            for r in &runs {
+                let dst = side.raw_mut(r.clone());
+                dst.copy_from_slice(&data[at..at + dst.len()]);
+                at += dst.len();
             }
         }
     }

@@ -536,6 +536,7 @@ impl<'m> Session<'m> {
             let name = |c: u32| match c {
                 0 => "F16".to_string(),
                 1 => "F32".to_string(),
+                2 => "Q8_0".to_string(),
                 c => format!("unknown ({c})"),
             };
             return bad(format!(

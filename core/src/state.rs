@@ -9,7 +9,7 @@
 //! |---|---|
 //! | 8 | magic `MINKEST\0` |
 //! | 4 | format version (1) |
-//! | 4 | cache element type (0: f16, 1: f32) |
+//! | 4 | cache element type (0: f16, 1: f32, 2: q8_0) |
 //! | 8 | fingerprint of the model ([`model_fingerprint`]) |
 //! | 8 | fingerprint of the LoRA adapter in use and its scale (0: none) |
 //! | 8 | `n_pos`: tokens in the cache |
@@ -276,6 +276,7 @@ pub(crate) fn kv_code(kv: crate::KvType) -> u32 {
     match kv {
         crate::KvType::F16 => 0,
         crate::KvType::F32 => 1,
+        crate::KvType::Q8_0 => 2,
     }
 }
 

@@ -40,7 +40,7 @@ fn a_restored_session_continues_bit_for_bit() {
     for case in ["llama_gqa", "qwen2", "deepseek_v2", "deepseek_v3"] {
         let model = Model::open(fixture(case)).unwrap();
         let v = model.config.vocab_size;
-        for kv in [KvType::F16, KvType::F32] {
+        for kv in KvType::ALL {
             let prompt = toks(21, v, 1);
             let next = toks(6, v, 2);
             let mut a = Session::new(&model, p(48, kv)).unwrap();

@@ -69,31 +69,30 @@ impl LatentCache {
 
     /// Its element type.
     pub fn kv_type(&self) -> KvType {
-        match self.data {
-            Store::F32(_) => KvType::F32,
-            Store::F16(_) => KvType::F16,
-        }
+        self.data.kv_type()
     }
 
     fn n_layers(&self) -> usize {
-        self.byte_len() / self.kv_type().size() / (self.n_ctx * self.width).max(1)
+        self.data.units() / (self.n_ctx * self.row()).max(1)
     }
 
     /// Bytes [`LatentCache::save`] writes for positions `0..n`.
     pub(crate) fn saved_len(&self, n: usize) -> usize {
-        self.n_layers() * n * self.width * self.kv_type().size()
+        let kv = self.kv_type();
+        self.n_layers() * n * (kv.row_bytes(self.rank) + kv.row_bytes(self.rope))
+    }
+
+    /// Units of rows `0..n` of each layer.
+    fn runs(&self, n: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+        let (layer, len) = (self.n_ctx * self.row(), n * self.row());
+        (0..self.n_layers()).map(move |l| l * layer..l * layer + len)
     }
 
     /// Writes rows `0..n` of every layer as stored (little-endian).
     pub(crate) fn save(&self, n: usize, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         assert!(n <= self.n_ctx, "saving {n} positions of {}", self.n_ctx);
-        for layer in 0..self.n_layers() {
-            let at = layer * self.n_ctx * self.width;
-            let r = at..at + n * self.width;
-            match &self.data {
-                Store::F32(x) => out.write_all(bytemuck::cast_slice(&x[r]))?,
-                Store::F16(x) => out.write_all(bytemuck::cast_slice(&x[r]))?,
-            }
+        for r in self.runs(n) {
+            out.write_all(self.data.raw(r))?;
         }
         Ok(())
     }
@@ -102,19 +101,12 @@ impl LatentCache {
     /// is [`LatentCache::saved_len`]`(n)` bytes.
     pub(crate) fn load(&mut self, n: usize, data: &[u8]) {
         assert!(n <= self.n_ctx && data.len() == self.saved_len(n));
-        if n == 0 {
-            return;
-        }
-        let (n_ctx, width) = (self.n_ctx, self.width);
-        let mut src = data.chunks_exact(n * width * self.kv_type().size());
-        for layer in 0..self.n_layers() {
-            let at = layer * n_ctx * width;
-            let r = at..at + n * width;
-            let from = src.next().unwrap_or(&[]);
-            match &mut self.data {
-                Store::F32(x) => bytemuck::cast_slice_mut(&mut x[r]).copy_from_slice(from),
-                Store::F16(x) => bytemuck::cast_slice_mut(&mut x[r]).copy_from_slice(from),
-            }
+        let runs: Vec<_> = self.runs(n).collect();
+        let mut at = 0;
+        for r in runs {
+            let dst = self.data.raw_mut(r);
+            dst.copy_from_slice(&data[at..at + dst.len()]);
+            at += dst.len();
         }
     }
 
