@@ -291,6 +291,8 @@ fn generate_params(g: &GenerateP) -> (minke_generate_params, Stops) {
         },
         n_stop: ptrs.len(),
         stop_at_eos: g.stop_at_eos,
+        tokens: std::ptr::null_mut(),
+        tokens_capacity: 0,
     };
     (
         p,
