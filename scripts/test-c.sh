@@ -124,7 +124,7 @@ printf '  %s functions exported\n' "$(wc -l <"$B/exported.txt")" >&2
 # ---------------------------------------------------------------------------
 step "build examples and tests (-Werror)"
 MODEL="$(scripts/fetch-model.sh)"
-TESTS=(test_api test_misuse test_threads test_after test_special)
+TESTS=(test_api test_misuse test_threads test_after test_special test_shift)
 cc_ok=1
 for src in examples/c/generate.c examples/c/chat.c; do
     n="$(basename "$src" .c)"

@@ -201,3 +201,100 @@ fn a_shift_out_of_range_is_refused_and_changes_nothing() {
     sess.shift(n - 2, 3).unwrap();
     assert_eq!(sess.pos(), n - 2);
 }
+
+/// `generate` with a context shift runs past the context: the same tokens
+/// as a hand-written loop that shifts (keep the prefix, drop half the
+/// rest) each time the context fills, for a prompt that fits and for one
+/// three times longer than the context.
+#[test]
+fn generation_with_a_context_shift_goes_on_past_the_context() {
+    let dir = TempDir::new("shift-gen");
+    let path = dir.path("m.minke");
+    write_random(&path, &tiny_config(), 21);
+    let model = Model::open(&path).unwrap();
+    let json = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/tokenizer/smollm2/tokenizer.json"
+    );
+    let tok = minke::Tokenizer::from_json(&std::fs::read(json).unwrap()).unwrap();
+    let vocab = model.config.vocab_size;
+    let sp = minke::SamplerParams {
+        seed: 9,
+        ..Default::default()
+    };
+    let (n_ctx, keep) = (24, 5);
+    let p = SessionParams {
+        n_ctx,
+        n_batch: 4,
+        ..params(KvType::Q8_0)
+    };
+    for prompt_len in [10, 3 * n_ctx] {
+        let prompt: Vec<u32> = (0..prompt_len).map(|i| (i * 7 % vocab) as u32).collect();
+        let gp = minke::GenerateParams {
+            max_tokens: 100,
+            stop_at_eos: false,
+            context_shift: Some(keep),
+            ..Default::default()
+        };
+        let mut s = Session::new(&model, p.clone()).unwrap();
+        let mut sampler = minke::Sampler::new(sp.clone(), vocab).unwrap();
+        let g = minke::generate(&mut s, &tok, &mut sampler, &prompt, &gp, |_| true).unwrap();
+        assert_eq!(g.reason, minke::StopReason::MaxTokens);
+        assert_eq!(g.tokens.len(), 100);
+        // By hand.
+        let mut h = Session::new(&model, p.clone()).unwrap();
+        let mut sampler = minke::Sampler::new(sp.clone(), vocab).unwrap();
+        let mut discarded = 0;
+        let mut room = |h: &mut Session<'_>| {
+            let d = (h.pos() - keep) / 2;
+            h.shift(keep, d).unwrap();
+            discarded += d;
+        };
+        for &t in &prompt {
+            sampler.accept(t);
+            if h.pos() == n_ctx {
+                room(&mut h);
+            }
+            h.decode(t).unwrap();
+        }
+        let mut want = Vec::new();
+        while want.len() < 100 {
+            let t = sampler.sample(h.logits()).unwrap();
+            sampler.accept(t);
+            want.push(t);
+            if want.len() == 100 {
+                break;
+            }
+            if h.pos() == n_ctx {
+                room(&mut h);
+            }
+            h.decode(t).unwrap();
+        }
+        assert_eq!(g.tokens, want, "prompt of {prompt_len}");
+        assert_eq!(g.discarded, discarded, "prompt of {prompt_len}");
+        assert_eq!(s.pos(), h.pos());
+        assert_eq!(
+            s.pos(),
+            prompt_len + 99 - g.discarded,
+            "the session holds all it ran but what the shifts dropped"
+        );
+    }
+    // A `keep` that leaves no room is refused before anything runs, and
+    // best-of-N, whose answers all start from the prompt, takes none.
+    let mut s = Session::new(&model, p).unwrap();
+    let mut sampler = minke::Sampler::new(sp.clone(), vocab).unwrap();
+    let gp = minke::GenerateParams {
+        context_shift: Some(n_ctx - 1),
+        ..Default::default()
+    };
+    let e = minke::generate(&mut s, &tok, &mut sampler, &[1, 2], &gp, |_| true).unwrap_err();
+    assert!(matches!(e, minke::Error::InvalidArgument(_)), "{e}");
+    assert_eq!(s.pos(), 0);
+    let gp = minke::GenerateParams {
+        context_shift: Some(2),
+        ..Default::default()
+    };
+    let e =
+        minke::best_of_n(&mut s, &tok, &[1, 2], 2, &sp, &gp, |g| Ok(g.mean_logprob())).unwrap_err();
+    assert!(matches!(e, minke::Error::InvalidArgument(_)), "{e}");
+}

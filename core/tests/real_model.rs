@@ -265,6 +265,7 @@ fn seeded_sampling_is_reproducible_across_threads() {
             max_tokens: 24,
             stop: vec![],
             stop_at_eos: false,
+            ..Default::default()
         };
         minke::generate(&mut s, tok, &mut sampler, &prompt, &gp, |_| true)
             .unwrap()
@@ -530,6 +531,7 @@ fn best_of_n_ranks_by_the_policys_own_log_probs() {
         max_tokens: 12,
         stop: vec![],
         stop_at_eos: false,
+        ..Default::default()
     };
     let mut s = session(&model, 64, 2);
     let ranked =
