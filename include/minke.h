@@ -497,13 +497,8 @@ typedef struct minke_sampler_params {
    */
   uint32_t penalty_last_n;
   /**
-   * Seed of the random generator (default 0). The random draws are the
-   * same on every platform. The text is the same for the same model,
-   * prompt, settings and kernel set (the instruction set, `MINKE_ISA`):
-   * whatever the thread count, `n_batch`, the way the prompt was split
-   * between calls, or a restored session state. Other kernel sets sum
-   * the int8 products in other orders, so logits differ in the last bits
-   * and text can part at a near-tie.
+   * Seed of the random generator: the same seed gives the same tokens on
+   * every platform (default 0).
    */
   uint64_t seed;
 } minke_sampler_params;
@@ -543,13 +538,29 @@ typedef struct minke_generate_params {
    * written, and `minke_generate_result.n_tokens` says how many there
    * were. With `minke_session_tokens()`, the app knows exactly what is in
    * the KV cache. A caller compiled against the struct before these two
-   * fields (32 bytes) gets neither.
+   * fields and the two after them (32 bytes) gets none of them.
    */
   uint32_t *tokens;
   /**
    * Room in `tokens`, in ids (default 0).
    */
   size_t tokens_capacity;
+  /**
+   * With `context_shift`: the positions kept at the start of the
+   * context when it fills (a system prompt), at most `n_ctx - 2`
+   * (default 0). A caller compiled against the first version (32 bytes)
+   * gets no context shift.
+   */
+  size_t n_keep;
+  /**
+   * Go on when the context fills instead of stopping with
+   * `MINKE_STOP_CONTEXT_FULL` (default `false`): keep the first
+   * `n_keep` positions, drop half of the rest (as
+   * `minke_session_shift()` does) and continue, as often as it fills.
+   * The prompt may then be longer than the context: what does not fit
+   * is dropped in the same way as it is read.
+   */
+  bool context_shift;
 } minke_generate_params;
 
 /**
@@ -583,6 +594,11 @@ typedef struct minke_generate_result {
    * Time of the generation loop, in milliseconds.
    */
   double decode_ms;
+  /**
+   * Positions the context shifts of this call dropped (with
+   * `minke_generate_params.context_shift`), all from `n_keep` on.
+   */
+  uint32_t n_discarded;
 } minke_generate_result;
 
 /**
@@ -1529,6 +1545,27 @@ minke_status minke_session_logits(const struct minke_session *session,
 minke_status minke_session_rewind(struct minke_session *session, uint32_t pos);
 
 /**
+ * Makes room in the session's context: forgets the `discard` positions
+ * from `keep` on and moves every later one down by `discard`, their keys
+ * rotated to their new positions (RoPE), so the next token goes at
+ * `minke_session_pos() - discard` and decoding goes on. Positions
+ * `0..keep` (a system prompt) stay. A chat that outgrows the context
+ * typically keeps its system prompt and drops half of the rest; the kept
+ * text still carries what it read of the dropped text, so this is close
+ * to, not the same as, running the kept tokens again. The logits of the
+ * last token run stay valid. `minke_generate()` can do it by itself
+ * (`minke_generate_params.context_shift`).
+ *
+ * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (`keep +
+ * discard` past `minke_session_pos()`; the session is unchanged).
+ * `discard` 0 does nothing. One thread at a time per session.
+ *
+ * # Safety
+ * `session` is NULL or a live session.
+ */
+minke_status minke_session_shift(struct minke_session *session, uint32_t keep, uint32_t discard);
+
+/**
  * Tokens in the session's KV cache: the position of the next token.
  * 0 if `session` is NULL. One thread at a time per session.
  *
@@ -1838,15 +1875,18 @@ minke_status minke_generate_default_result(struct minke_generate_result *result,
  * NULL) with the text as it comes. The sampler records the prompt and the
  * generated tokens. Afterwards the session holds the prompt and every
  * generated token but the last (`minke_session_pos()`), so a follow-up
- * turn can continue from there. `result` (may be NULL; its `size` set by
- * the caller) receives counts, timings and the stop reason.
+ * turn can continue from there; with `params->context_shift`, less the
+ * `result->n_discarded` positions the shifts dropped after `n_keep`.
+ * `result` (may be NULL; its `size` set by the caller) receives counts,
+ * timings and the stop reason.
  *
  * Returns `MINKE_OK` also when the callback stopped generation
  * (`MINKE_STOP_CANCELLED`); otherwise `MINKE_ERR_NULL_ARG`,
  * `MINKE_ERR_INVALID_ARG` (empty prompt, bad params, an empty stop
- * string), `MINKE_ERR_UTF8`
+ * string, an `n_keep` that leaves no room), `MINKE_ERR_UTF8`
  * (a stop string), `MINKE_ERR_TOKEN_OUT_OF_RANGE`,
- * `MINKE_ERR_CONTEXT_FULL` (the prompt does not fit) or
+ * `MINKE_ERR_CONTEXT_FULL` (the prompt does not fit, without a context
+ * shift) or
  * `MINKE_ERR_TOKENIZER` (the model has no tokenizer). One thread at a
  * time per session and per sampler.
  *

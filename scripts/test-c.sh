@@ -136,7 +136,8 @@ check cpp-wrapper-complete wrapper_complete
 # ---------------------------------------------------------------------------
 step "build examples and tests (-Werror)"
 MODEL="$(scripts/fetch-model.sh)"
-TESTS=(test_api test_misuse test_threads test_after test_special test_names test_queries test_state)
+TESTS=(test_api test_misuse test_threads test_after test_special test_names test_queries test_state
+    test_shift)
 cc_ok=1
 for src in examples/c/generate.c examples/c/chat.c; do
     n="$(basename "$src" .c)"

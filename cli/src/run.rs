@@ -3,6 +3,11 @@
 //! In `--chat` mode each line of standard input is a user turn; the model's
 //! chat template renders the whole conversation, and only the tokens that
 //! differ from what the KV cache already holds are run again.
+//!
+//! With `--context-shift` a conversation (or a generation) outgrows the
+//! context: when it fills, the first `--keep` tokens (by default the
+//! system turn, or the prompt) stay and half of the rest is dropped
+//! ([`minke::Session::shift`]), as often as needed.
 
 use crate::Res;
 use minke::{
@@ -62,6 +67,15 @@ pub struct Args {
     /// Stop when this text appears (repeatable).
     #[arg(long)]
     stop: Vec<String>,
+    /// When the context fills, keep its first tokens (--keep) and drop half
+    /// of the rest, and go on: an endless chat or generation.
+    #[arg(long)]
+    context_shift: bool,
+    /// Tokens --context-shift keeps at the start of the context (default:
+    /// with --chat the system turn, with -p the prompt, at most half the
+    /// context).
+    #[arg(long, value_name = "N", requires = "context_shift")]
+    keep: Option<usize>,
     /// Apply this LoRA adapter (a PEFT folder) at run time.
     #[arg(long)]
     lora: Option<PathBuf>,
@@ -105,11 +119,16 @@ pub fn run(a: Args) -> Res {
         ..SamplerParams::default()
     };
     let mut sampler = Sampler::new(sp, model.config.vocab_size)?;
-    let gp = GenerateParams {
+    let mut gp = GenerateParams {
         max_tokens: a.n,
         stop: a.stop.clone(),
         stop_at_eos: true,
+        context_shift: None,
     };
+    let n_ctx = session.params().n_ctx;
+    if a.context_shift && a.best_of.is_some() {
+        return Err("--context-shift does not go with --best-of: each answer must fit".into());
+    }
     let stdout = std::io::stdout();
 
     if let Some(n) = a.best_of {
@@ -168,6 +187,9 @@ pub fn run(a: Args) -> Res {
     if !a.chat {
         let prompt = a.prompt.as_deref().ok_or("give -p TEXT or --chat")?;
         let ids = tok.encode(prompt, true)?;
+        if a.context_shift {
+            gp.context_shift = Some(keep_at_most(a.keep.unwrap_or(ids.len()), n_ctx)?);
+        }
         let mut out = stdout.lock();
         let g = generate(&mut session, tok, &mut sampler, &ids, &gp, |piece| {
             let _ = out.write_all(piece.as_bytes());
@@ -187,8 +209,19 @@ pub fn run(a: Args) -> Res {
         messages.push(ChatMessage::new("system", s.clone()));
     }
     let interactive = std::io::stdin().is_terminal();
-    // Tokens the KV cache holds, to reuse the common prefix each turn.
-    let mut cached: Vec<u32> = Vec::new();
+    if a.context_shift {
+        let keep = match a.keep {
+            Some(n) => n,
+            None => system_turn_len(tok, &messages)?,
+        };
+        gp.context_shift = Some(keep_at_most(keep, n_ctx)?);
+    }
+    // The conversation's tokens as the KV cache would hold them without
+    // context shifts (`full`); the cache holds `full[..keep]` and
+    // `full[keep + dropped..]`, `dropped` tokens having been shifted out.
+    let keep = gp.context_shift.unwrap_or(0);
+    let mut full: Vec<u32> = Vec::new();
+    let mut dropped = 0;
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     loop {
@@ -209,18 +242,29 @@ pub fn run(a: Args) -> Res {
         // Special-token text a user types stays text: only the template's
         // own special tokens become control tokens.
         let ids = tok.encode_chat(&messages, true)?;
-        let common = cached.iter().zip(&ids).take_while(|(a, b)| a == b).count();
+        let common = full.iter().zip(&ids).take_while(|(a, b)| a == b).count();
         // Re-run at least the last prompt token so there are fresh logits.
-        let keep = common.min(ids.len() - 1);
-        session.rewind(keep)?;
-        cached.truncate(keep);
+        let mut reuse = common.min(ids.len() - 1);
+        let at = if dropped == 0 {
+            reuse
+        } else if reuse >= keep + dropped {
+            reuse - dropped
+        } else {
+            // The conversation changed inside text already shifted out:
+            // read it again from the kept prefix on.
+            reuse = reuse.min(keep);
+            dropped = 0;
+            reuse
+        };
+        session.rewind(at)?;
+        full.truncate(reuse);
         sampler.reset();
         let mut out = stdout.lock();
         let g = generate(
             &mut session,
             tok,
             &mut sampler,
-            &ids[keep..],
+            &ids[reuse..],
             &gp,
             |piece| {
                 let _ = out.write_all(piece.as_bytes());
@@ -231,14 +275,16 @@ pub fn run(a: Args) -> Res {
         writeln!(out)?;
         drop(out);
         report(&g);
-        cached.extend_from_slice(&ids[keep..]);
+        full.extend_from_slice(&ids[reuse..]);
         // The cache holds every generated token but the last (never decoded).
-        cached.extend_from_slice(&g.tokens[..g.tokens.len().saturating_sub(1)]);
-        cached.truncate(session.pos());
+        full.extend_from_slice(&g.tokens[..g.tokens.len().saturating_sub(1)]);
+        dropped += g.discarded;
+        debug_assert_eq!(full.len(), session.pos() + dropped, "the cache's tokens");
+        full.truncate(session.pos() + dropped);
         messages.push(ChatMessage::new("assistant", g.text.trim().to_string()));
         if g.reason == StopReason::ContextFull {
             eprintln!(
-                "[context full: {} tokens; start again with a larger -c]",
+                "[context full: {} tokens; start again with a larger -c, or --context-shift]",
                 a.ctx
             );
             break;
@@ -247,9 +293,39 @@ pub fn run(a: Args) -> Res {
     Ok(())
 }
 
+/// `keep`, if a context shift keeping it leaves room in a context of
+/// `n_ctx`; a default (`None` given) is cut to half the context.
+fn keep_at_most(keep: usize, n_ctx: usize) -> Result<usize, String> {
+    if keep + 2 > n_ctx {
+        return Err(format!(
+            "--keep {keep} leaves no room in a context of {n_ctx} (at most {})",
+            n_ctx.saturating_sub(2)
+        ));
+    }
+    Ok(keep)
+}
+
+/// Tokens of the conversation's start that every first turn shares: the
+/// system turn (the template's own default one, when it has one and
+/// `messages` none) up to where the user's text begins.
+fn system_turn_len(tok: &minke::Tokenizer, messages: &[ChatMessage]) -> minke::Result<usize> {
+    let with = |text: &str| {
+        let mut m = messages.to_vec();
+        m.push(ChatMessage::new("user", text));
+        tok.encode_chat(&m, false)
+    };
+    let (a, b) = (with("a")?, with("b")?);
+    Ok(a.iter().zip(&b).take_while(|(x, y)| x == y).count())
+}
+
 fn report(g: &minke::Generated) {
+    let shifted = if g.discarded > 0 {
+        format!("; context shifts dropped {} tokens", g.discarded)
+    } else {
+        String::new()
+    };
     eprintln!(
-        "[{} prompt tokens at {:.1} tok/s; {} generated at {:.1} tok/s; stop: {:?}]",
+        "[{} prompt tokens at {:.1} tok/s; {} generated at {:.1} tok/s; stop: {:?}{shifted}]",
         g.prompt_tokens,
         g.prefill_tok_s(),
         g.tokens.len(),

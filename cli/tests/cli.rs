@@ -181,3 +181,100 @@ fn chat_keeps_special_text_a_user_types_as_text() {
     let text = tok.apply_chat_template(&msgs, true).unwrap();
     assert_ne!(tok.encode(&text, false).unwrap().len(), n);
 }
+
+/// `minke run --chat` with a context of 192 tokens and turns of up to 48:
+/// without `--context-shift` it stops at a full context; with it, every
+/// turn is answered, the context shifts dropping old text (the system
+/// turn kept); `-p` generates 300 tokens in a context of 64.
+#[test]
+fn a_context_shift_keeps_an_endless_chat_going() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let Some(m) = model_path() else { return };
+    let m = m.to_str().unwrap();
+    let chat = |shift: bool| {
+        let mut args = vec![
+            "run",
+            "-m",
+            m,
+            "--chat",
+            "--system",
+            "You are a whale.",
+            "-c",
+            "192",
+            "-n",
+            "48",
+            "--temp",
+            "0",
+            "-t",
+            "2",
+        ];
+        if shift {
+            args.push("--context-shift");
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_minke"))
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the minke binary runs");
+        let mut stdin = child.stdin.take().unwrap();
+        for q in [
+            "Where do you live?",
+            "What do you eat?",
+            "How big are you?",
+            "Do you sing?",
+            "Who are your friends?",
+            "Tell me about the sea.",
+        ] {
+            writeln!(stdin, "{q}").unwrap();
+        }
+        drop(stdin);
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{err}");
+        err
+    };
+    let err = chat(false);
+    assert!(err.contains("[context full"), "{err}");
+    let err = chat(true);
+    assert!(!err.contains("[context full"), "{err}");
+    assert_eq!(err.matches(" prompt tokens at ").count(), 6, "{err}");
+    assert!(err.contains("context shifts dropped"), "{err}");
+    let o = minke(&[
+        "run",
+        "-m",
+        m,
+        "-p",
+        "Once upon a time",
+        "-n",
+        "300",
+        "-c",
+        "64",
+        "--temp",
+        "0.7",
+        "--context-shift",
+        "-t",
+        "2",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("300 generated") || err.contains("stop: Eos"),
+        "{err}"
+    );
+    let o = minke(&[
+        "run",
+        "-m",
+        m,
+        "-p",
+        "Hi",
+        "-c",
+        "64",
+        "--context-shift",
+        "--keep",
+        "63",
+    ]);
+    assert_clear_error(&o, "--keep 63");
+}

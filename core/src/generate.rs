@@ -1,6 +1,7 @@
 //! Text generation: prompt → prefill → sample/decode loop, streaming whole
 //! UTF-8 text to a callback, stopping on an end-of-sequence token, a stop
-//! string, a token budget, a full context, or the callback's say-so.
+//! string, a token budget, a full context (or, with a context shift,
+//! dropping old text to go on), or the callback's say-so.
 
 use crate::sampler::Sampler;
 use crate::tokenizer::Tokenizer;
@@ -18,6 +19,14 @@ pub struct GenerateParams {
     pub stop: Vec<String>,
     /// Stop at the model's end-of-sequence tokens.
     pub stop_at_eos: bool,
+    /// `Some(keep)`: when the context fills, keep its first `keep`
+    /// positions (a system prompt), drop half of the rest
+    /// ([`Session::shift`]) and go on, so generation never stops at a full
+    /// context, and a prompt may be longer than the context (all but its
+    /// end is then dropped as it is read). `None`: stop
+    /// ([`StopReason::ContextFull`]). `keep` must leave room: at most
+    /// `n_ctx - 2`.
+    pub context_shift: Option<usize>,
 }
 
 impl Default for GenerateParams {
@@ -26,6 +35,7 @@ impl Default for GenerateParams {
             max_tokens: 256,
             stop: Vec::new(),
             stop_at_eos: true,
+            context_shift: None,
         }
     }
 }
@@ -57,6 +67,10 @@ pub struct Generated {
     pub text: String,
     pub reason: StopReason,
     pub prompt_tokens: usize,
+    /// Positions context shifts dropped, all from [`GenerateParams::
+    /// context_shift`]'s `keep` on: the session holds what it would
+    /// without them, less positions `keep..keep + discarded`.
+    pub discarded: usize,
     pub prefill_time: Duration,
     pub decode_time: Duration,
 }
@@ -107,13 +121,37 @@ pub fn generate(
         )));
     }
     let n_ctx = session.params().n_ctx;
+    if let Some(keep) = params.context_shift {
+        if keep + 2 > n_ctx {
+            return Err(Error::InvalidArgument(format!(
+                "a context shift that keeps {keep} positions leaves no room in a context of {n_ctx}"
+            )));
+        }
+    }
     let mut eos: Vec<u32> = tok.eos_ids().to_vec();
     eos.extend(session.model().config.eos_token_ids.iter().copied());
     for &t in prompt {
         sampler.accept(t);
     }
+    let mut discarded = 0;
     let t0 = Instant::now();
-    session.prefill(prompt)?;
+    match params.context_shift {
+        None => {
+            session.prefill(prompt)?;
+        }
+        Some(keep) => {
+            // What fits, then a shift, until the prompt is in.
+            let mut rest = prompt;
+            while !rest.is_empty() {
+                if session.pos() >= n_ctx {
+                    discarded += make_room(session, keep)?;
+                }
+                let n = rest.len().min(n_ctx - session.pos());
+                session.prefill(&rest[..n])?;
+                rest = &rest[n..];
+            }
+        }
+    }
     let prefill_time = t0.elapsed();
 
     // `max_tokens` is a bound, not a size: no more than the context holds
@@ -126,6 +164,7 @@ pub fn generate(
         text: String::new(),
         reason: StopReason::MaxTokens,
         prompt_tokens: prompt.len(),
+        discarded,
         prefill_time,
         decode_time: Duration::ZERO,
     };
@@ -177,8 +216,13 @@ pub fn generate(
             break;
         }
         if session.pos() >= n_ctx {
-            out.reason = StopReason::ContextFull;
-            break;
+            match params.context_shift {
+                Some(keep) => out.discarded += make_room(session, keep)?,
+                None => {
+                    out.reason = StopReason::ContextFull;
+                    break;
+                }
+            }
         }
         session.decode(next)?;
     }
@@ -190,6 +234,14 @@ pub fn generate(
     }
     out.decode_time = t1.elapsed();
     Ok(out)
+}
+
+/// The shift of a full context: keeps positions `0..keep`, drops half of
+/// the rest (at least one); returns how many positions went.
+fn make_room(session: &mut Session<'_>, keep: usize) -> Result<usize> {
+    let discard = (session.pos().saturating_sub(keep) / 2).max(1);
+    session.shift(keep, discard)?;
+    Ok(discard)
 }
 
 fn emit(text: &mut String, piece: &str, on_text: &mut impl FnMut(&str) -> bool) -> bool {
@@ -262,6 +314,13 @@ pub fn best_of_n(
     }
     if prompt.is_empty() {
         return Err(Error::InvalidArgument("empty prompt".into()));
+    }
+    if gp.context_shift.is_some() {
+        // Each answer starts again from the prompt's positions, which a
+        // shift would have moved.
+        return Err(Error::InvalidArgument(
+            "best-of-N does not take a context shift: each answer must fit the context".into(),
+        ));
     }
     let start = session.pos();
     // Run all but the last prompt token once; each answer re-runs that last

@@ -1,6 +1,7 @@
 //! The key/value cache: for every layer, the keys and values of every
 //! position so far, preallocated to the session's context length.
 
+use crate::ops::rope::Rope;
 use crate::threads::Parts;
 use half::f16;
 use half::slice::HalfFloatSliceExt;
@@ -163,6 +164,15 @@ impl Store {
         }
     }
 
+    /// Moves units `src` to start at `dst` (the ranges may overlap).
+    pub(crate) fn copy_within(&mut self, src: std::ops::Range<usize>, dst: usize) {
+        match self {
+            Store::F32(s) => s.copy_within(src, dst),
+            Store::F16(s) => s.copy_within(src, dst),
+            Store::Q8_0(s) => s.copy_within(src, dst),
+        }
+    }
+
     /// Writes `x` (its own row of `x.len()` values) as units `at..` of
     /// one row.
     pub(crate) fn write(&mut self, at: usize, x: &[f32]) {
@@ -183,6 +193,7 @@ impl Store {
 pub struct KvCache {
     k: Store,
     v: Store,
+    n_layers: usize,
     n_ctx: usize,
     kv_dim: usize,
     head_dim: usize,
@@ -209,6 +220,7 @@ impl KvCache {
         KvCache {
             k: Store::zeros(kv, n),
             v: Store::zeros(kv, n),
+            n_layers,
             n_ctx,
             kv_dim,
             head_dim,
@@ -331,6 +343,51 @@ impl KvCache {
                 let dst = side.raw_mut(r.clone());
                 dst.copy_from_slice(&data[at..at + dst.len()]);
                 at += dst.len();
+            }
+        }
+    }
+
+    /// Forgets positions `keep..keep + discard` of the first `len` and
+    /// moves `keep + discard..len` down to `keep..`, rotating each moved
+    /// key by `-discard` positions with `rope` (values move as they are).
+    /// Keys are read as f32, rotated and stored again: an f16 or Q8_0 key
+    /// takes its format's rounding once more. `cs` holds `rope.dim()`
+    /// floats and `row` `head_dim`, for scratch.
+    ///
+    /// # Panics
+    /// When `keep + discard > len` or `len > n_ctx` (caller bugs).
+    pub(crate) fn shift(
+        &mut self,
+        rope: &Rope,
+        keep: usize,
+        discard: usize,
+        len: usize,
+        cs: &mut [f32],
+        row: &mut [f32],
+    ) {
+        assert!(
+            keep + discard <= len && len <= self.n_ctx,
+            "shift outside the cache"
+        );
+        let moved = len - keep - discard;
+        if discard == 0 || moved == 0 {
+            return;
+        }
+        rope.cos_sin_delta(-(discard as i64), cs);
+        let (r, d) = (self.row, self.head_dim);
+        let row = &mut row[..d];
+        for lh in 0..self.n_layers * self.n_heads() {
+            // Head `lh % n_heads` of layer `lh / n_heads`: its positions
+            // are one run.
+            let base = lh * self.n_ctx * r;
+            let (from, to) = (base + (keep + discard) * r, base + keep * r);
+            self.k.copy_within(from..from + moved * r, to);
+            self.v.copy_within(from..from + moved * r, to);
+            for p in 0..moved {
+                let at = to + p * r;
+                self.k.slice(at..at + r).read(0, row);
+                rope.rotate(row, cs);
+                self.k.write(at, row);
             }
         }
     }
@@ -482,6 +539,107 @@ mod tests {
                         assert!(row.iter().all(|&x| x == 0.0));
                     }
                 }
+            }
+        }
+    }
+
+    fn fixture_config(case: &str) -> crate::ModelConfig {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
+        let text = std::fs::read_to_string(dir.join(case).join("config.json")).unwrap();
+        crate::ModelConfig::from_hf_json(&text).unwrap()
+    }
+
+    /// After a shift, the moved keys are the keys a store at their new
+    /// positions would hold, to the format's rounding. Against a fresh
+    /// store, a shifted key has been rounded twice (stored, then stored
+    /// again rotated) and the fresh one once: three roundings of half a
+    /// step, the first carried through the rotation, which moves an error
+    /// within its pair (norm kept, so by up to √2 in one element). With `m`
+    /// the row's largest value: f32 a few ulp of `m`; f16 (step at most
+    /// `m / 1024`) within `2 m / 1024`; Q8_0, whose block step is at most
+    /// `√2 m / 127` (a rotation can move a pair's whole norm into one
+    /// element), within `(√2/2 + 1) · √2 m / 127 < 2.5 m / 127`. Values move
+    /// bit for bit, and the kept prefix is untouched.
+    #[test]
+    fn a_shift_moves_rows_and_rotates_keys_to_their_new_positions() {
+        let cfg = fixture_config("llama3_rope");
+        for kv in KvType::ALL {
+            for d in [16, 40, 64] {
+                let rope = Rope::with_dim(&cfg, d);
+                let (layers, heads, n_ctx, len) = (2, 2, 64, 60);
+                let kvd = heads * d;
+                let (keep, discard) = (5, 17);
+                // Raw (unrotated) keys and values of position `p`.
+                let raw = |p: usize, salt: f32| -> Vec<f32> {
+                    (0..kvd)
+                        .map(|i| ((i as f32 + 1.0) * (p as f32 + salt) * 0.013).sin() * 2.0)
+                        .collect()
+                };
+                // Layer `l`'s key of position `p`, rotated to `p`.
+                let rotated = |p: usize, l: usize| {
+                    let mut k = raw(p + l, 0.5);
+                    let mut cs = vec![0f32; d];
+                    rope.cos_sin(p, &mut cs);
+                    rope.rotate(&mut k, &cs);
+                    k
+                };
+                let mut c = KvCache::new(kv, layers, n_ctx, kvd, d);
+                for l in 0..layers {
+                    for p in 0..len {
+                        c.store(l, p, &rotated(p, l), &raw(p + l, 7.0));
+                    }
+                }
+                let before: Vec<Vec<f32>> = (0..len)
+                    .map(|p| {
+                        let mut r = vec![0f32; d];
+                        c.layer(1).read(true, 1, p, &mut r);
+                        r
+                    })
+                    .collect();
+                let (mut cs, mut row) = (vec![0f32; d], vec![0f32; d]);
+                c.shift(&rope, keep, discard, len, &mut cs, &mut row);
+                // The same keys stored directly at their new positions.
+                let mut fresh = KvCache::new(kv, layers, n_ctx, kvd, d);
+                let mut worst = 0f32;
+                for l in 0..layers {
+                    for p in 0..len - discard {
+                        let src = if p < keep { p } else { p + discard };
+                        let mut k = raw(src + l, 0.5);
+                        let mut cs = vec![0f32; d];
+                        rope.cos_sin(p, &mut cs);
+                        rope.rotate(&mut k, &cs);
+                        fresh.store(l, p, &k, &raw(src + l, 7.0));
+                        for h in 0..heads {
+                            let (mut a, mut b) = (vec![0f32; d], vec![0f32; d]);
+                            c.layer(l).read(false, h, p, &mut a);
+                            fresh.layer(l).read(false, h, p, &mut b);
+                            let max = b.iter().fold(0f32, |m, x| m.max(x.abs()));
+                            let bound = match kv {
+                                KvType::F32 => 4e-6 * max,
+                                KvType::F16 => 2.0 * max / 1024.0,
+                                KvType::Q8_0 => 2.5 * max / 127.0,
+                            };
+                            for (x, y) in a.iter().zip(&b) {
+                                worst = worst.max((x - y).abs() / max);
+                                assert!((x - y).abs() <= bound, "{kv} d={d} p={p}: {x} {y}");
+                            }
+                            if p < keep && h == 0 {
+                                // The prefix was not rewritten.
+                                let mut k0 = rotated(p, l);
+                                let mut kept = KvCache::new(kv, 1, 1, kvd, d);
+                                kept.store(0, 0, &k0, &k0.clone());
+                                kept.layer(0).read(false, 0, 0, &mut k0[..d]);
+                                assert_eq!(a, k0[..d], "{kv} d={d} prefix {p}");
+                            }
+                        }
+                        let mut v = vec![0f32; d];
+                        c.layer(1).read(true, 1, p, &mut v);
+                        if l == 1 {
+                            assert_eq!(v, before[src], "{kv} d={d} value {p}");
+                        }
+                    }
+                }
+                eprintln!("{kv} d={d}: worst key error {worst:.2e} of the row's largest value");
             }
         }
     }

@@ -305,6 +305,41 @@ impl<'m> Session<'m> {
         &self.tokens
     }
 
+    /// Makes room in a full (or any) context: forgets the `discard`
+    /// positions from `keep` on and moves every later position down by
+    /// `discard`, so the next token goes at `pos() - discard`. Positions `0..keep` (a system
+    /// prompt) stay as they are. The moved keys are rotated back by
+    /// `discard` positions (RoPE: for the MLA cache, the RoPE key part),
+    /// which is exact up to rounding for every RoPE scaling minke runs:
+    /// each fixes a frequency per dimension, and rotations compose. An f16
+    /// or Q8_0 cache rounds each moved key once more per shift.
+    ///
+    /// What the kept tokens remember of the dropped ones stays: their
+    /// cached keys and values above the first layer were computed while
+    /// the dropped tokens were in view, so the result is not that of
+    /// running the kept tokens again from scratch, only close to it (this
+    /// is llama.cpp's context shift). The logits of the last token run are
+    /// kept; a caller samples from them and decodes on.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `keep + discard` is past [`Session::pos`]
+    /// (the session is left unchanged). `discard == 0` changes nothing.
+    pub fn shift(&mut self, keep: usize, discard: usize) -> Result<()> {
+        if keep.checked_add(discard).is_none_or(|end| end > self.pos) {
+            return Err(Error::InvalidArgument(format!(
+                "cannot drop positions {keep}..{keep}+{discard}: the session holds {}",
+                self.pos
+            )));
+        }
+        self.state.shift(keep, discard, self.pos);
+        self.tokens.drain(keep..keep + discard);
+        // Logits held for positions that were dropped are no longer any
+        // position's; `logits()` still gives the last token's.
+        self.n_logits = self.n_logits.min(self.pos - keep - discard);
+        self.pos -= discard;
+        Ok(())
+    }
+
     /// Logits of the last token run (`vocab` values, or `n_labels` for a
     /// reward model; zeros before any).
     pub fn logits(&self) -> &[f32] {

@@ -138,6 +138,7 @@ fn max_tokens_is_a_bound_not_a_reservation() {
         max_tokens: usize::MAX,
         stop: Vec::new(),
         stop_at_eos: false,
+        ..Default::default()
     };
     let g = minke::generate(&mut s, &tok, &mut sampler, &[1, 2, 3], &gp, |_| true).unwrap();
     assert_eq!(g.reason, minke::StopReason::ContextFull);
@@ -155,6 +156,7 @@ fn best_of_n_and_penalty_windows_are_bounded() {
         max_tokens: 2,
         stop: Vec::new(),
         stop_at_eos: false,
+        ..Default::default()
     };
     let sp = SamplerParams::default();
     for n in [0, minke::generate::MAX_BEST_OF + 1, usize::MAX] {

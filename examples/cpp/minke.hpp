@@ -623,6 +623,12 @@ public:
     }
 
     void rewind(uint32_t pos) { check(minke_session_rewind(s_.get(), pos)); }
+    // Context shift: forgets positions keep..keep+discard, moving the
+    // rest down (their keys rotated back), so a full context goes on.
+    void shift(uint32_t keep, uint32_t discard)
+    {
+        check(minke_session_shift(s_.get(), keep, discard));
+    }
     uint32_t pos() const { return minke_session_pos(s_.get()); }
     uint32_t n_ctx() const { return minke_session_n_ctx(s_.get()); }
     uint32_t n_threads() const { return minke_session_n_threads(s_.get()); }

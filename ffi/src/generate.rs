@@ -71,10 +71,22 @@ pub struct minke_generate_params {
     /// written, and `minke_generate_result.n_tokens` says how many there
     /// were. With `minke_session_tokens()`, the app knows exactly what is in
     /// the KV cache. A caller compiled against the struct before these two
-    /// fields (32 bytes) gets neither.
+    /// fields and the two after them (32 bytes) gets none of them.
     pub tokens: *mut u32,
     /// Room in `tokens`, in ids (default 0).
     pub tokens_capacity: usize,
+    /// With `context_shift`: the positions kept at the start of the
+    /// context when it fills (a system prompt), at most `n_ctx - 2`
+    /// (default 0). A caller compiled against the first version (32 bytes)
+    /// gets no context shift.
+    pub n_keep: usize,
+    /// Go on when the context fills instead of stopping with
+    /// `MINKE_STOP_CONTEXT_FULL` (default `false`): keep the first
+    /// `n_keep` positions, drop half of the rest (as
+    /// `minke_session_shift()` does) and continue, as often as it fills.
+    /// The prompt may then be longer than the context: what does not fit
+    /// is dropped in the same way as it is read.
+    pub context_shift: bool,
 }
 
 impl Default for minke_generate_params {
@@ -88,6 +100,8 @@ impl Default for minke_generate_params {
             stop_at_eos: d.stop_at_eos,
             tokens: std::ptr::null_mut(),
             tokens_capacity: 0,
+            n_keep: 0,
+            context_shift: false,
         }
     }
 }
@@ -106,7 +120,7 @@ unsafe impl Params for minke_generate_params {
 #[cfg(target_pointer_width = "64")]
 const _: () = assert!(
     std::mem::offset_of!(minke_generate_params, tokens) == 32
-        && std::mem::size_of::<minke_generate_params>() == 48
+        && std::mem::size_of::<minke_generate_params>() == 64
 );
 
 impl minke_generate_params {
@@ -127,6 +141,7 @@ impl minke_generate_params {
             max_tokens: self.max_tokens as usize,
             stop,
             stop_at_eos: self.stop_at_eos,
+            context_shift: self.context_shift.then_some(self.n_keep),
         })
     }
 }
@@ -150,6 +165,9 @@ pub struct minke_generate_result {
     pub prefill_ms: f64,
     /// Time of the generation loop, in milliseconds.
     pub decode_ms: f64,
+    /// Positions the context shifts of this call dropped (with
+    /// `minke_generate_params.context_shift`), all from `n_keep` on.
+    pub n_discarded: u32,
 }
 
 impl Default for minke_generate_result {
@@ -161,15 +179,24 @@ impl Default for minke_generate_result {
             n_tokens: 0,
             prefill_ms: 0.0,
             decode_ms: 0.0,
+            n_discarded: 0,
         }
     }
 }
 
 // SAFETY: repr(C), leading u32 `size`, fields are integers and floats.
 unsafe impl Params for minke_generate_result {
-    const SIZES: &'static [usize] = &[std::mem::size_of::<minke_generate_result>()];
+    const SIZES: &'static [usize] = &[
+        std::mem::offset_of!(minke_generate_result, n_discarded),
+        std::mem::size_of::<minke_generate_result>(),
+    ];
     const NAME: &'static str = "minke_generate_result";
 }
+
+const _: () = assert!(
+    std::mem::offset_of!(minke_generate_result, n_discarded) == 32
+        && std::mem::size_of::<minke_generate_result>() == 40
+);
 
 /// ------------------------------------------------------------------
 /// Generate: prompt, sample and decode in one call, streaming text.
@@ -222,15 +249,18 @@ pub unsafe extern "C" fn minke_generate_default_result(
 /// NULL) with the text as it comes. The sampler records the prompt and the
 /// generated tokens. Afterwards the session holds the prompt and every
 /// generated token but the last (`minke_session_pos()`), so a follow-up
-/// turn can continue from there. `result` (may be NULL; its `size` set by
-/// the caller) receives counts, timings and the stop reason.
+/// turn can continue from there; with `params->context_shift`, less the
+/// `result->n_discarded` positions the shifts dropped after `n_keep`.
+/// `result` (may be NULL; its `size` set by the caller) receives counts,
+/// timings and the stop reason.
 ///
 /// Returns `MINKE_OK` also when the callback stopped generation
 /// (`MINKE_STOP_CANCELLED`); otherwise `MINKE_ERR_NULL_ARG`,
 /// `MINKE_ERR_INVALID_ARG` (empty prompt, bad params, an empty stop
-/// string), `MINKE_ERR_UTF8`
+/// string, an `n_keep` that leaves no room), `MINKE_ERR_UTF8`
 /// (a stop string), `MINKE_ERR_TOKEN_OUT_OF_RANGE`,
-/// `MINKE_ERR_CONTEXT_FULL` (the prompt does not fit) or
+/// `MINKE_ERR_CONTEXT_FULL` (the prompt does not fit, without a context
+/// shift) or
 /// `MINKE_ERR_TOKENIZER` (the model has no tokenizer). One thread at a
 /// time per session and per sampler.
 ///
@@ -287,7 +317,9 @@ pub unsafe extern "C" fn minke_generate(
             ));
         }
         s.check_tokens(prompt)?;
-        s.check_room(prompt.len())?;
+        if gp.context_shift.is_none() {
+            s.check_room(prompt.len())?;
+        }
         let tok = s.model.tokenizer()?;
         // The piece and a NUL, for C; grows to the longest piece once.
         let mut cbuf: Vec<u8> = Vec::with_capacity(64);
@@ -316,6 +348,7 @@ pub unsafe extern "C" fn minke_generate(
                 n_tokens: g.tokens.len() as u32,
                 prefill_ms: g.prefill_time.as_secs_f64() * 1e3,
                 decode_ms: g.decode_time.as_secs_f64() * 1e3,
+                n_discarded: u32::try_from(g.discarded).unwrap_or(u32::MAX),
             };
             // SAFETY: `result` is writable for `size` bytes (caller).
             unsafe { write_params(result, size, r) }?;

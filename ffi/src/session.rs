@@ -493,6 +493,37 @@ pub unsafe extern "C" fn minke_session_rewind(
     })
 }
 
+/// Makes room in the session's context: forgets the `discard` positions
+/// from `keep` on and moves every later one down by `discard`, their keys
+/// rotated to their new positions (RoPE), so the next token goes at
+/// `minke_session_pos() - discard` and decoding goes on. Positions
+/// `0..keep` (a system prompt) stay. A chat that outgrows the context
+/// typically keeps its system prompt and drops half of the rest; the kept
+/// text still carries what it read of the dropped text, so this is close
+/// to, not the same as, running the kept tokens again. The logits of the
+/// last token run stay valid. `minke_generate()` can do it by itself
+/// (`minke_generate_params.context_shift`).
+///
+/// Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_INVALID_ARG` (`keep +
+/// discard` past `minke_session_pos()`; the session is unchanged).
+/// `discard` 0 does nothing. One thread at a time per session.
+///
+/// # Safety
+/// `session` is NULL or a live session.
+#[no_mangle]
+pub unsafe extern "C" fn minke_session_shift(
+    session: *mut minke_session,
+    keep: u32,
+    discard: u32,
+) -> minke_status {
+    ffi_boundary(fn_name!(), || {
+        // SAFETY: NULL or live (caller).
+        let s = unsafe { arg_mut(session, "session") }?;
+        s.session.shift(keep as usize, discard as usize)?;
+        Ok(())
+    })
+}
+
 /// Tokens in the session's KV cache: the position of the next token.
 /// 0 if `session` is NULL. One thread at a time per session.
 ///

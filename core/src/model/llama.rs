@@ -277,6 +277,21 @@ impl State {
         }
     }
 
+    /// Drops cache positions `keep..keep + discard` of the first `len`,
+    /// moving the rest down (see [`KvCache::shift`]); the scratch is the
+    /// RoPE and key buffers of the next forward pass.
+    pub fn shift(&mut self, keep: usize, discard: usize, len: usize) {
+        let n = self.rope.dim();
+        self.kv.shift(
+            &self.rope,
+            keep,
+            discard,
+            len,
+            &mut self.cos_sin[..n],
+            &mut self.k,
+        );
+    }
+
     /// Runs `tokens` (at most `n_batch`) at positions `pos0..`, and writes
     /// the logits of the last token, or of every token when `all`, to
     /// `logits` (`(rows, vocab)`). Returns the number of rows written, or

@@ -113,6 +113,15 @@ impl State {
         }
     }
 
+    /// Drops cache positions `keep..keep + discard` of the first `len`,
+    /// moving the rest down and their RoPE keys back by `discard`.
+    pub fn shift(&mut self, keep: usize, discard: usize, len: usize) {
+        match self {
+            State::Llama(s) => s.shift(keep, discard, len),
+            State::Deepseek(s) => s.shift(keep, discard, len),
+        }
+    }
+
     /// Runs `tokens` at `pos0..`; writes logits (last row, or all rows if
     /// `all`) to `logits`; returns the number of rows, or `None` if the
     /// abort callback stopped it (before a layer).

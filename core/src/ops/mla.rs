@@ -21,6 +21,7 @@
 use crate::kv_cache::{KvSlice, KvType, Store};
 use crate::ops::dot;
 use crate::ops::matmul::Ctx;
+use crate::ops::rope::Rope;
 use crate::tensor::Tensor;
 use crate::threads::par_rows_tid;
 use minke_quant::formats::dequantize_row;
@@ -33,6 +34,7 @@ use std::sync::Mutex;
 /// never touches `c`'s blocks; DeepSeek's 512 + 64 are whole blocks).
 pub struct LatentCache {
     data: Store,
+    n_layers: usize,
     n_ctx: usize,
     rank: usize,
     rope: usize,
@@ -46,6 +48,7 @@ impl LatentCache {
         let units = (kv.row_units(rank), kv.row_units(rope));
         LatentCache {
             data: Store::zeros(kv, n_layers * n_ctx * (units.0 + units.1)),
+            n_layers,
             n_ctx,
             rank,
             rope,
@@ -117,6 +120,46 @@ impl LatentCache {
         let at = (layer * self.n_ctx + pos) * self.row();
         self.data.write(at, c);
         self.data.write(at + self.units.0, k_pe);
+    }
+
+    /// Forgets positions `keep..keep + discard` of the first `len` and
+    /// moves `keep + discard..len` down to `keep..`, rotating each moved
+    /// `k_pe` by `-discard` positions with `rope` (the latent `c` holds no
+    /// position and moves as it is); see [`crate::kv_cache::KvCache`]'s
+    /// `shift`. `cs` holds `rope.dim()` floats and `row` `rope`.
+    ///
+    /// # Panics
+    /// When `keep + discard > len` or `len > n_ctx` (caller bugs).
+    pub(crate) fn shift(
+        &mut self,
+        rope: &Rope,
+        keep: usize,
+        discard: usize,
+        len: usize,
+        cs: &mut [f32],
+        row: &mut [f32],
+    ) {
+        assert!(
+            keep + discard <= len && len <= self.n_ctx,
+            "shift outside the cache"
+        );
+        let moved = len - keep - discard;
+        if discard == 0 || moved == 0 {
+            return;
+        }
+        rope.cos_sin_delta(-(discard as i64), cs);
+        let (w, kpe) = (self.row(), &mut row[..self.rope]);
+        for layer in 0..self.n_layers {
+            let base = layer * self.n_ctx * w;
+            let (from, to) = (base + (keep + discard) * w, base + keep * w);
+            self.data.copy_within(from..from + moved * w, to);
+            for p in 0..moved {
+                let at = to + p * w + self.units.0;
+                self.data.slice(at..at + self.units.1).read(0, kpe);
+                rope.rotate(kpe, cs);
+                self.data.write(at, kpe);
+            }
+        }
     }
 
     /// One layer's rows.
@@ -405,6 +448,62 @@ mod tests {
                 }
                 c.layer(1).read(4, &mut row);
                 assert!(row.iter().all(|&v| v == 0.0));
+            }
+        }
+    }
+
+    /// A shift moves each row's latent bit for bit and rotates its RoPE
+    /// key to the new position, to the bounds of the KV cache's own shift
+    /// test (`kv_cache::tests`), here on DeepSeek-V2's YaRN frequencies.
+    #[test]
+    fn a_shift_moves_latents_and_rotates_rope_keys() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
+        let text = std::fs::read_to_string(dir.join("deepseek_v2/config.json")).unwrap();
+        let cfg = crate::ModelConfig::from_hf_json(&text).unwrap();
+        let (rank, rope_d, n_ctx, len, keep, discard) = (32, 8, 40, 37, 3, 11);
+        let rope = Rope::with_dim(&cfg, rope_d);
+        let c_of = |p: usize| -> Vec<f32> {
+            (0..rank)
+                .map(|i| ((i * 7 + p) as f32 * 0.1).sin())
+                .collect()
+        };
+        let k_of = |p: usize, at: usize| -> Vec<f32> {
+            let mut k: Vec<f32> = (0..rope_d)
+                .map(|i| ((i + 3 * p) as f32 * 0.3).cos())
+                .collect();
+            let mut cs = vec![0f32; rope_d];
+            rope.cos_sin(at, &mut cs);
+            rope.rotate(&mut k, &cs);
+            k
+        };
+        for kv in KvType::ALL {
+            let mut cache = LatentCache::new(kv, 2, n_ctx, rank, rope_d);
+            let mut fresh = LatentCache::new(kv, 2, n_ctx, rank, rope_d);
+            for l in 0..2 {
+                for p in 0..len {
+                    cache.store(l, p, &c_of(p + l), &k_of(p + l, p));
+                }
+            }
+            let (mut cs, mut row) = (vec![0f32; rope_d], vec![0f32; rope_d]);
+            cache.shift(&rope, keep, discard, len, &mut cs, &mut row);
+            for l in 0..2 {
+                for p in 0..len - discard {
+                    let src = if p < keep { p } else { p + discard };
+                    fresh.store(l, p, &c_of(src + l), &k_of(src + l, p));
+                    let (mut a, mut b) = (vec![0f32; rank + rope_d], vec![0f32; rank + rope_d]);
+                    cache.layer(l).read(p, &mut a);
+                    fresh.layer(l).read(p, &mut b);
+                    assert_eq!(a[..rank], b[..rank], "{kv} latent {p}");
+                    let m = b[rank..].iter().fold(0f32, |m, x| m.max(x.abs()));
+                    let bound = match kv {
+                        KvType::F32 => 4e-6 * m,
+                        KvType::F16 => 2.0 * m / 1024.0,
+                        KvType::Q8_0 => 2.5 * m / 127.0,
+                    };
+                    for (x, y) in a[rank..].iter().zip(&b[rank..]) {
+                        assert!((x - y).abs() <= bound, "{kv} k_pe {p}: {x} {y}");
+                    }
+                }
             }
         }
     }

@@ -124,6 +124,25 @@ impl Rope {
         }
     }
 
+    /// Fills `cos_sin` (as [`Rope::cos_sin`]) for a rotation by `delta`
+    /// positions, negative to go back, without the scaling's magnitude
+    /// factor. Applied with [`Rope::rotate`] to a key already rotated to
+    /// position `p`, it gives the key of position `p + delta`: in each
+    /// plane `i` a rotation by `p θ_i` then by `delta θ_i` is one by `(p +
+    /// delta) θ_i`, and every scaling here (linear, llama3, YaRN) fixes
+    /// `θ_i` per dimension, whatever the position; YaRN's factor on the
+    /// magnitude was applied once already. In floats the two rotations
+    /// differ from one by a few ulp of the key's largest pair.
+    pub fn cos_sin_delta(&self, delta: i64, cos_sin: &mut [f32]) {
+        let half = self.inv_freq.len();
+        let (cos, sin) = cos_sin[..2 * half].split_at_mut(half);
+        for i in 0..half {
+            let a = delta as f64 * self.inv_freq[i] as f64;
+            cos[i] = a.cos() as f32;
+            sin[i] = a.sin() as f32;
+        }
+    }
+
     /// Rotates each of the `x.len() / head_dim` heads of `x` by the angles
     /// in `cos_sin` (from [`Rope::cos_sin`]).
     pub fn rotate(&self, x: &mut [f32], cos_sin: &[f32]) {
@@ -164,22 +183,55 @@ pub fn yarn_mscale(scale: f32, m: f32) -> f32 {
 mod tests {
     use super::*;
 
-    fn deepseek(case: &str) -> ModelConfig {
+    fn config(case: &str) -> ModelConfig {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
         let text = std::fs::read_to_string(dir.join(case).join("config.json")).unwrap();
         ModelConfig::from_hf_json(&text).unwrap()
     }
 
+    /// A key rotated to position `p` and then by `-d` is the key rotated
+    /// to `p - d`, for every scaling and both styles, to float rounding.
+    #[test]
+    fn a_rotation_by_delta_composes() {
+        let mut cases: Vec<ModelConfig> = ["llama_gqa", "llama3_rope", "llama_linear_rope"]
+            .iter()
+            .map(|c| config(c))
+            .collect();
+        cases.push(config("deepseek_v2"));
+        for mut cfg in cases {
+            for style in [RopeStyle::Half, RopeStyle::Interleaved] {
+                cfg.rope_style = style;
+                let r = Rope::with_dim(&cfg, 32);
+                let k: Vec<f32> = (0..32).map(|i| (i as f32 * 0.7).sin() * 3.0).collect();
+                for (p, d) in [(5usize, 3usize), (700, 300), (4000, 2047)] {
+                    let mut cs = vec![0f32; 32];
+                    let mut shifted = k.clone();
+                    r.cos_sin(p, &mut cs);
+                    r.rotate(&mut shifted, &cs);
+                    r.cos_sin_delta(-(d as i64), &mut cs);
+                    r.rotate(&mut shifted, &cs);
+                    let mut direct = k.clone();
+                    r.cos_sin(p - d, &mut cs);
+                    r.rotate(&mut direct, &cs);
+                    for (a, b) in shifted.iter().zip(&direct) {
+                        // A few ulp of the pairs' magnitude (about 4 here).
+                        assert!((a - b).abs() < 4e-6 * 4.0, "{cfg:?} {p} {d}: {a} {b}");
+                    }
+                }
+            }
+        }
+    }
+
     /// The numbers tests/fixtures/README.md gives for the DeepSeek cases.
     #[test]
     fn yarn_matches_transformers() {
-        let r = Rope::with_dim(&deepseek("deepseek_v2"), 8);
+        let r = Rope::with_dim(&config("deepseek_v2"), 8);
         let want = [1.0, 0.0625, 0.0025, 0.00025];
         for (a, b) in r.inv_freq.iter().zip(want) {
             assert!((a - b).abs() <= 1e-7 * b, "{:?}", r.inv_freq);
         }
         assert!((r.mscale - 1.036993).abs() < 1e-6, "{}", r.mscale);
-        let r = Rope::with_dim(&deepseek("deepseek_v3"), 8);
+        let r = Rope::with_dim(&config("deepseek_v3"), 8);
         assert_eq!(r.mscale, 1.0);
         assert!((yarn_mscale(4.0, 0.707).powi(2) - 1.205628).abs() < 1e-6);
         assert!((yarn_mscale(4.0, 1.0).powi(2) - 1.296477).abs() < 1e-6);

@@ -74,6 +74,7 @@ int main(void)
     NAMED(minke_session_tokens, (NULL, NULL, 0, NULL));
     NAMED(minke_session_logits_at, (NULL, 0, NULL, NULL));
     NAMED(minke_session_set_abort_callback, (NULL, NULL, NULL));
+    NAMED(minke_session_shift, (NULL, 0, 0));
 
     /* Sampler. */
     NAMED(minke_sampler_default_params, (NULL, sizeof(minke_sampler_params)));

@@ -198,6 +198,17 @@ void generation(const minke::Model &m, const minke::Tokenizer &tok) {
     s2.rewind(0);
     CHECK(std::memcmp(first.data(), s2.prefill(prompt), first.size() * sizeof(float)) == 0);
     EXPECT_ERROR(s2.rewind(s2.pos() + 1), MINKE_ERR_INVALID_ARG);
+
+    // Shift: the dropped positions leave the cache and the tokens held.
+    {
+        uint32_t before = s2.pos();
+        std::vector<uint32_t> held = s2.tokens();
+        s2.shift(1, 2);
+        CHECK(s2.pos() == before - 2);
+        std::vector<uint32_t> now = s2.tokens();
+        CHECK(now.size() == held.size() - 2 && now[0] == held[0] && now[1] == held[3]);
+        EXPECT_ERROR(s2.shift(0, s2.pos() + 1), MINKE_ERR_INVALID_ARG);
+    }
     EXPECT_ERROR(s2.decode(49152), MINKE_ERR_TOKEN_OUT_OF_RANGE);
     EXPECT_ERROR(smp2.accept(49152), MINKE_ERR_TOKEN_OUT_OF_RANGE);
 
