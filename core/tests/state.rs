@@ -297,3 +297,23 @@ fn logits_of_every_held_position_can_be_read() {
     last.rewind(2).unwrap();
     assert!(last.logits_positions().is_empty());
 }
+
+#[test]
+fn a_shift_keeps_the_tokens_held_in_step_and_saves() {
+    let model = Model::open(fixture("llama_gqa")).unwrap();
+    let v = model.config.vocab_size;
+    let t = toks(20, v, 13);
+    let mut s = Session::new(&model, p(32, KvType::F16)).unwrap();
+    s.prefill(&t).unwrap();
+    s.shift(4, 6).unwrap();
+    let want: Vec<u32> = t[..4].iter().chain(&t[10..]).copied().collect();
+    assert_eq!(s.tokens(), &want[..]);
+    assert_eq!(s.pos(), 14);
+    assert_eq!(s.logits_positions(), 13..14);
+    // A shifted session saves and restores like any other.
+    let saved = s.state();
+    let mut r = Session::new(&model, p(32, KvType::F16)).unwrap();
+    r.restore_state(&saved).unwrap();
+    assert_eq!(r.tokens(), &want[..]);
+    assert_eq!(r.decode(5).unwrap(), s.decode(5).unwrap());
+}
