@@ -9,9 +9,10 @@
 //!   sequential additions (elements for float rows, blocks for quantized
 //!   ones) and `ε` f32's epsilon. The integer block sums inside are exact, so
 //!   only this rounding differs.
-//! - Within one set, the block product (`matmul`, any tile) equals that
-//!   set's own `vec_dot` bit for bit: the tiles do the same operations in
-//!   the same order, only on more rows at once.
+//! - Within one set, the block product (`matmul`, any tile, any number of
+//!   tokens) equals that set's own `vec_dot` bit for bit: the tiles do the
+//!   same operations in the same order, only on more rows at once, and
+//!   AVX512-VNNI's GEMM and matrix-vector kernels share one order.
 
 mod common;
 
@@ -158,8 +159,10 @@ fn matmul_matches_vec_dot_and_scalar() {
     let mut sets = simd_sets();
     sets.push(scalar());
     // The AVX512-VNNI GEMM (n >= 8) works on 16 rows and 8, 4 or 1 tokens
-    // at a time, packing 48 blocks at a time and keeping sums for 128
-    // tokens: counts off those multiples, long rows and long batches.
+    // at a time, packing 36 blocks at a time and keeping sums for 128
+    // tokens; its matrix-vector kernel (n < 8) on 16 rows and 4, 3, 2 or 1
+    // tokens, 4, 2 or 1 blocks a step: counts off those multiples, long
+    // rows and long batches.
     let ns = [1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 16, 19];
     let rows_list = [1, 2, 3, 4, 5, 7, 8, 9, 13];
     let mut cases = vec![
@@ -212,13 +215,11 @@ fn matmul_matches_vec_dot_and_scalar() {
                             Act::F32(x) => (s.float_dot(dtype))(wr, &x[t * k..(t + 1) * k]),
                         };
                         let g = got[r * n + t];
-                        if n < s.gemm_min_tokens {
-                            assert_eq!(
-                                g.to_bits(),
-                                one.to_bits(),
-                                "{what}: matmul {g} vs vec_dot {one}"
-                            );
-                        }
+                        assert_eq!(
+                            g.to_bits(),
+                            one.to_bits(),
+                            "{what}: matmul {g} vs vec_dot {one}"
+                        );
                         let adds = if dtype.is_quantized() { nb } else { k };
                         let tol = bound(&wv[r * k..(r + 1) * k], &xv[t * k..(t + 1) * k], adds);
                         check_close(g, want[r * n + t], tol, &what);

@@ -8,7 +8,8 @@
 //! - every SIMD set against scalar, within the summation bound of
 //!   `kernels.rs`, where the magnitude counts a format's scale and minimum
 //!   terms apart (they are summed apart, and may cancel in the weight);
-//! - within a set, `matmul` over any tile equals `vec_dot` bit for bit.
+//! - within a set, `matmul` over any tile and any number of tokens equals
+//!   `vec_dot` bit for bit.
 //!
 //! Blocks are random bytes with random finite f16 scales: every bit
 //! pattern of the quantized fields is a valid block, so this covers every
@@ -174,14 +175,12 @@ fn simd_sets_match_scalar_and_their_own_vec_dot() {
                                 format!("{} {dtype} k={k} rows={rows} n={n} ({r},{t})", s.name);
                             let xt = &x[t * nb..(t + 1) * nb];
                             let g = got[r * n + t];
-                            if n < s.gemm_min_tokens {
-                                let one = s.vec_dot(dtype, wr, xt);
-                                assert_eq!(
-                                    g.to_bits(),
-                                    one.to_bits(),
-                                    "{what}: matmul {g} vs vec_dot {one}"
-                                );
-                            }
+                            let one = s.vec_dot(dtype, wr, xt);
+                            assert_eq!(
+                                g.to_bits(),
+                                one.to_bits(),
+                                "{what}: matmul {g} vs vec_dot {one}"
+                            );
                             let tol = bound(&p, &xv[t * k..(t + 1) * k], 2 * nb);
                             let diff = (g as f64 - want[r * n + t] as f64).abs();
                             assert!(
@@ -189,6 +188,63 @@ fn simd_sets_match_scalar_and_their_own_vec_dot() {
                                 "{what}: {g} vs scalar {} (bound {tol:e})",
                                 want[r * n + t]
                             );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// On every table, a product's bits do not depend on how many tokens share
+/// the call: `matmul` with `n` tokens equals `n` one-token products, for
+/// every row format, across the batch sizes where tables change paths
+/// (AVX512-VNNI: its matrix-vector kernel, 4, 3, 2 or 1 tokens a pass,
+/// below `gemm_min_tokens`, its GEMM from there, in tiles of 8, 4 and 1
+/// tokens), rows that are not whole groups of 16, and rows whose chunks
+/// are not whole steps (4 and 2 chunks) or whole packing segments of the
+/// GEMM (36 chunks). This is what lets a sequence's logits stay the same
+/// however its tokens are split into batches.
+#[test]
+fn every_batch_size_gives_the_one_token_bits() {
+    let mut rng = Rng::new(20);
+    let tables = minke_quant::Kernels::available();
+    let names: Vec<_> = tables.iter().map(|k| k.name).collect();
+    eprintln!("kernel tables under test: {names:?}");
+    for (dtype, ..) in FORMATS {
+        // Chunks (activation blocks) per row.
+        let nbs: &[usize] = if dtype.block_len() == QK {
+            &[1, 2, 3, 5, 6, 7, 36, 37, 42, 75]
+        } else {
+            &[8, 16, 40, 48]
+        };
+        for &nb in nbs {
+            for rows in [1, 3, 16, 17, 35] {
+                let k = nb * QK;
+                let w = random_rows(&mut rng, dtype, rows, k);
+                let x = act(&mut rng, 17 * k);
+                let rb = dtype.row_bytes(k).unwrap();
+                for s in &tables {
+                    let one: Vec<f32> = (0..rows * 17)
+                        .map(|i| {
+                            let (r, t) = (i / 17, i % 17);
+                            s.vec_dot(dtype, &w[r * rb..(r + 1) * rb], &x[t * nb..(t + 1) * nb])
+                        })
+                        .collect();
+                    for n in [1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 17] {
+                        let mut got = vec![f32::NAN; rows * n];
+                        s.matmul(dtype, &w, k, Act::Q8(&x[..n * nb]), n, &mut got);
+                        for r in 0..rows {
+                            for t in 0..n {
+                                let (g, want) = (got[r * n + t], one[r * 17 + t]);
+                                assert_eq!(
+                                    g.to_bits(),
+                                    want.to_bits(),
+                                    "{} {dtype} nb={nb} rows={rows} n={n} ({r},{t}): \
+                                     {g} vs one token {want}",
+                                    s.name
+                                );
+                            }
                         }
                     }
                 }

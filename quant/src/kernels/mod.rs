@@ -410,11 +410,13 @@ pub struct Kernels {
     /// the scalar kernel's bits.
     pub silu_mul: fn(g: &mut [f32], u: &[f32]),
     /// Batches of at least this many activation rows go through a GEMM
-    /// path (`usize::MAX`: none) that sums each product in its own fixed
-    /// order: still independent of the other rows and tokens in the call,
-    /// and of how callers split them, but not `vec_dot`'s order, so there
-    /// `matmul` may differ from `vec_dot` in the last bits. Below it,
-    /// `matmul` equals `vec_dot` bit for bit.
+    /// path (`usize::MAX`: none); smaller ones through a kernel that sums
+    /// each product in the GEMM's order (AVX512-VNNI), or through the
+    /// same tiles as one token. A speed threshold only: on every table
+    /// each product of a row format is summed in one order fixed by its
+    /// row and token, so `matmul` equals `vec_dot` bit for bit for any
+    /// number of tokens and however callers split rows or tokens, and a
+    /// sequence's logits do not depend on how its tokens are batched.
     pub gemm_min_tokens: usize,
 }
 

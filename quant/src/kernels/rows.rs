@@ -144,6 +144,10 @@ pub(super) trait RowFormat {
     const NB: usize;
     /// Whether `q` is signed (else in 0..=127).
     const SIGNED: bool;
+    /// The values of `q` lie in `0..RANGE` (unsigned) or in `-RANGE /
+    /// 2..RANGE / 2` (signed); a power of two. Kernels that add unsigned
+    /// offsets, or sum products in narrow lanes, size them by it.
+    const RANGE: i32;
     /// An offset the unsigned `q` carry (a power of two): the values are
     /// `q - OFFSET`, and `OFFSET Σx` comes off each chunk's integer dot
     /// exactly ([`Simd::dot_off`]). Only for formats with one scale a
@@ -207,6 +211,12 @@ unsafe fn block<S: Simd, F: RowFormat, const C: usize>(
         assert!(
             F::OFFSET == 0 || !(F::SIGNED || F::HALVES) && F::OFFSET.count_ones() == 1,
             "offsets are powers of two, of unsigned whole chunks"
+        )
+    };
+    const {
+        assert!(
+            F::RANGE.count_ones() == 1 && F::RANGE <= if F::SIGNED { 256 } else { 128 },
+            "values fit `Simd::dot_u` (unsigned) or int8 (signed)"
         )
     };
     // SAFETY: as stated; activation block `i < NB` of each `x[c]`.

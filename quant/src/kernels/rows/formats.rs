@@ -78,6 +78,7 @@ impl RowFormat for Q8_0 {
     const BB: usize = size_of::<BlockQ8_0>();
     const NB: usize = 1;
     const SIGNED: bool = true;
+    const RANGE: i32 = 256;
     const HALVES: bool = false;
     const MIN: Min = Min::None;
 
@@ -101,6 +102,7 @@ impl RowFormat for Q4_0 {
     // integer sum: no sign trick (vpmaddubsw and vpdpbusd take the
     // nibbles as they are).
     const SIGNED: bool = false;
+    const RANGE: i32 = 16;
     const OFFSET: i32 = 8;
     const HALVES: bool = false;
     const MIN: Min = Min::None;
@@ -122,6 +124,7 @@ impl RowFormat for Q4_1 {
     const BB: usize = size_of::<BlockQ4_1>();
     const NB: usize = 1;
     const SIGNED: bool = false;
+    const RANGE: i32 = 16;
     const HALVES: bool = false;
     const MIN: Min = Min::Chunk;
 
@@ -143,6 +146,7 @@ impl RowFormat for Q5_0 {
     const NB: usize = 1;
     // `q - 16`, the offset taken off in the integer sum as Q4_0's.
     const SIGNED: bool = false;
+    const RANGE: i32 = 32;
     const OFFSET: i32 = 16;
     const HALVES: bool = false;
     const MIN: Min = Min::None;
@@ -165,6 +169,7 @@ impl RowFormat for Q5_1 {
     const BB: usize = size_of::<BlockQ5_1>();
     const NB: usize = 1;
     const SIGNED: bool = false;
+    const RANGE: i32 = 32;
     const HALVES: bool = false;
     const MIN: Min = Min::Chunk;
 
@@ -186,6 +191,7 @@ impl RowFormat for Iq4Nl {
     const BB: usize = size_of::<BlockIq4Nl>();
     const NB: usize = 1;
     const SIGNED: bool = true;
+    const RANGE: i32 = 256;
     const HALVES: bool = false;
     const MIN: Min = Min::None;
 

@@ -95,6 +95,7 @@ impl RowFormat for Q2K {
     const BB: usize = size_of::<BlockQ2K>();
     const NB: usize = 8;
     const SIGNED: bool = false;
+    const RANGE: i32 = 4;
     const HALVES: bool = true;
     const MIN: Min = Min::Half;
 
@@ -130,6 +131,7 @@ impl RowFormat for Q3K {
     const BB: usize = size_of::<BlockQ3K>();
     const NB: usize = 8;
     const SIGNED: bool = true;
+    const RANGE: i32 = 8;
     const HALVES: bool = true;
     const MIN: Min = Min::None;
 
@@ -168,6 +170,7 @@ impl RowFormat for Q4K {
     const BB: usize = size_of::<BlockQ4K>();
     const NB: usize = 8;
     const SIGNED: bool = false;
+    const RANGE: i32 = 16;
     const HALVES: bool = false;
     const MIN: Min = Min::Chunk;
 
@@ -188,6 +191,7 @@ impl RowFormat for Q5K {
     const BB: usize = size_of::<BlockQ5K>();
     const NB: usize = 8;
     const SIGNED: bool = false;
+    const RANGE: i32 = 32;
     const HALVES: bool = false;
     const MIN: Min = Min::Chunk;
 
@@ -213,6 +217,7 @@ impl RowFormat for Q6K {
     const BB: usize = size_of::<BlockQ6K>();
     const NB: usize = 8;
     const SIGNED: bool = true;
+    const RANGE: i32 = 64;
     const HALVES: bool = true;
     const MIN: Min = Min::None;
 
@@ -263,6 +268,7 @@ impl RowFormat for Iq4Xs {
     const BB: usize = size_of::<BlockIq4Xs>();
     const NB: usize = 8;
     const SIGNED: bool = true;
+    const RANGE: i32 = 256;
     const HALVES: bool = false;
     const MIN: Min = Min::None;
 

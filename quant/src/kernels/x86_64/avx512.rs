@@ -34,11 +34,14 @@
 //! with pairs: LLVM turned the overlapping loads of the same treatment into
 //! a chain of shuffles, and it ran slower.
 //!
-//! Batches of [`gemm::MIN_TOKENS`] tokens and more take another route on
-//! VNNI CPUs: `gemm.rs` packs 16 weight rows into row-per-lane registers
-//! (see there). The tiles below serve decoding and small batches of Q8_0,
-//! Q4_0 and Q4_1; the other row formats (Q5, IQ4, the K-quants) run the
-//! shared tiles of [`rows`] with 256-bit registers, and the same GEMM.
+//! On VNNI CPUs every row format takes two other routes, in one
+//! arithmetic: `gemm.rs` packs 16 weight rows into row-per-lane registers
+//! for batches of [`gemm::MIN_TOKENS`] tokens and more, and `gemv.rs`
+//! runs smaller batches (decoding) in the GEMM's summation order, so a
+//! product's bits do not depend on the batch size (see there). The tiles
+//! below serve Q8_0, Q4_0 and Q4_1 on the table without VNNI, at every
+//! batch size; its other row formats (Q5, IQ4, the K-quants) run the
+//! shared tiles of [`rows`] with 256-bit registers.
 //!
 //! The tile functions are `#[inline(always)]` without target features: they
 //! are only ever inlined into the `#[target_feature]` trampolines at the
@@ -48,13 +51,13 @@
 
 mod attn;
 mod gemm;
+mod gemv;
 mod tiles;
 mod x16;
 
 use super::avx2::matmul_rows as matmul_rows_avx2;
-use super::rows::X86;
 use crate::formats::{BlockQ8A, QK};
-use crate::kernels::rows::{self, RowFormat};
+use crate::kernels::rows;
 use crate::kernels::{matmul_shape, x16_shape, Isa, Kernels, RowKernels};
 use std::arch::x86_64::*;
 use std::ptr::{addr_of, null};
@@ -169,9 +172,9 @@ fn matmul<F: Format>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
     unsafe { matmul_bw::<F>(w.as_ptr(), x.as_ptr(), rows, nb, n, out.as_mut_ptr()) }
 }
 
-/// The VNNI product: the small-batch tiles below [`gemm::MIN_TOKENS`]
-/// tokens, [`gemm::gemm`] from there.
-fn matmul_gemm<F: gemm::Gemm + Format>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
+/// The VNNI product: [`gemv::gemv_tokens`] below [`gemm::MIN_TOKENS`]
+/// tokens, [`gemm::gemm`] from there; the same bits either way.
+fn matmul_gemm<F: gemv::Gemv + Format>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
     let (rows, nb) = matmul_shape(<F as Format>::BB, w, x, n, out);
     // SAFETY: as in `matmul`, with VNNI (this function is only in the
     // VNNI table).
@@ -245,7 +248,7 @@ unsafe fn x16_bw<L: x16::Layout>(
 /// AVX-512 F/BW/VL, AVX2, FMA, F16C and AVX512-VNNI must be available, and
 /// the pointers valid as [`drive`] requires.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-unsafe fn gemm_vnni<F: gemm::Gemm + Format>(
+unsafe fn gemm_vnni<F: gemv::Gemv + Format>(
     w: *const u8,
     x: *const BlockQ8A,
     rows: usize,
@@ -254,22 +257,22 @@ unsafe fn gemm_vnni<F: gemm::Gemm + Format>(
     out: *mut f32,
 ) {
     // The GEMM addresses 16 rows by i32 offsets: rows over 128 MiB (never
-    // seen in a model) take the small-batch tiles.
+    // seen in a model) take the GEMV at every batch size.
     // SAFETY: forwarded from the caller; `gemm` only gets rows whose 16
     // offsets fit an i32.
     unsafe {
         if n < gemm::MIN_TOKENS || !gemm::fits::<F>(nb) {
-            drive::<F, true>(w, x, rows, nb, n, out)
+            gemv::gemv_tokens::<F>(w, x, rows, nb, n, out)
         } else {
             gemm::gemm::<F>(w, x, rows, nb, n, out)
         }
     }
 }
 
-/// The formats of [`rows`] with VNNI: their shared tiles below
+/// The formats of [`rows`] with VNNI: [`gemv::gemv_tokens`] below
 /// [`gemm::MIN_TOKENS`] tokens, [`gemm::gemm`] from there (this entry is
 /// only in the VNNI table).
-fn matmul_rows_vnni<F: RowFormat>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
+fn matmul_rows_vnni<F: gemv::GemvRow>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut [f32]) {
     let (rows, nbw) = rows::shape::<F>(w, x, n, out);
     // SAFETY: the VNNI table is only handed out when the trampoline's
     // features were detected; `shape` checked the sizes `rows_vnni` needs.
@@ -280,7 +283,7 @@ fn matmul_rows_vnni<F: RowFormat>(w: &[u8], x: &[BlockQ8A], n: usize, out: &mut 
 /// AVX-512 F/BW/VL, VNNI, AVX2, FMA and F16C available; pointers as
 /// [`rows::drive`] requires.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-unsafe fn rows_vnni<F: RowFormat>(
+unsafe fn rows_vnni<F: gemv::GemvRow>(
     w: *const u8,
     x: *const BlockQ8A,
     rows: usize,
@@ -292,7 +295,7 @@ unsafe fn rows_vnni<F: RowFormat>(
     // SAFETY: forwarded from the caller, as in `gemm_vnni`.
     unsafe {
         if n < gemm::MIN_TOKENS || !gemm::fits::<gemm::Rows<F>>(nb) {
-            rows::drive::<X86<true>, F>(w, x, rows, nbw, n, out)
+            gemv::gemv_tokens::<gemm::Rows<F>>(w, x, rows, nb, n, out)
         } else {
             gemm::gemm::<gemm::Rows<F>>(w, x, rows, nb, n, out)
         }

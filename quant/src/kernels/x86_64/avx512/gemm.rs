@@ -28,14 +28,11 @@
 //! the activations as `x + 128`, cost an XOR for every `vpdpbusd` and ran
 //! at half the speed.)
 //!
-//! Each output is one chain over the blocks in order, in one lane, so it
-//! does not depend on how rows or tokens are split between calls or
-//! threads. It is not the small-batch tiles' order (those keep partial
-//! sums in lanes across blocks), so a product differs in its last bits
-//! between a batch of [`MIN_TOKENS`] or more and a smaller one. (A matrix-
-//! vector kernel in this order was tried for decoding: turning the
-//! per-row dots into row lanes and gathering the scales made it compute
-//! bound at half the memory speed of the small-batch tiles.)
+//! Each output is one chain over the blocks in order, in one lane
+//! ([`step`]), so it does not depend on how rows or tokens are split
+//! between calls or threads. Batches below [`MIN_TOKENS`] go through
+//! `gemv.rs`, which forms the same exact integer dots another way and
+//! runs the same chain, so every batch size gives the same bits.
 
 use super::tiles::{Q4_0, Q4_1, Q8_0};
 use crate::formats::BlockQ8A;
@@ -47,8 +44,9 @@ use std::mem::MaybeUninit;
 use std::ptr::addr_of;
 
 /// Batches at least this large go through [`gemm`]; smaller ones through
-/// the small-batch tiles (measured on SmolLM2, 1 thread: 4 and 6 tokens
-/// run faster there, 8 and more here).
+/// `gemv.rs`, up to four tokens a pass. At 7 tokens the two ran within
+/// 10% of each other on SmolLM2 and Qwen2 shapes (the GEMV ahead on the
+/// K-quants, behind on Q5_0 and Q8_0); below that the GEMV is faster.
 pub(super) const MIN_TOKENS: usize = 8;
 /// Tokens per register tile.
 const T: usize = 8;
@@ -72,10 +70,10 @@ struct Packed {
 #[derive(Clone, Copy)]
 #[repr(C)]
 pub(super) struct Lanes {
-    d: __m512,
-    d2: __m512,
-    c: __m512,
-    c2: __m512,
+    pub d: __m512,
+    pub d2: __m512,
+    pub c: __m512,
+    pub c2: __m512,
 }
 
 /// A weight format [`gemm`] can pack.
@@ -595,7 +593,7 @@ unsafe fn dot_start<F: Gemm>(xb: *const BlockQ8A) -> [__m512i; 2] {
 /// # Safety
 /// `xb` readable; inlined into an AVX-512 trampoline.
 #[inline(always)]
-unsafe fn half_sums(xb: *const BlockQ8A) -> (i32, i32) {
+pub(super) unsafe fn half_sums(xb: *const BlockQ8A) -> (i32, i32) {
     // SAFETY: `qs` is 32 readable bytes; features from the trampoline.
     unsafe {
         let v = _mm_loadu_si128(addr_of!((*xb).qs).cast());
@@ -613,7 +611,12 @@ unsafe fn half_sums(xb: *const BlockQ8A) -> (i32, i32) {
 /// # Safety
 /// `xb` readable; inlined into an AVX-512 trampoline.
 #[inline(always)]
-unsafe fn step<F: Gemm>(acc: __m512, dot: [__m512i; 2], s: &Lanes, xb: *const BlockQ8A) -> __m512 {
+pub(super) unsafe fn step<F: Gemm>(
+    acc: __m512,
+    dot: [__m512i; 2],
+    s: &Lanes,
+    xb: *const BlockQ8A,
+) -> __m512 {
     // SAFETY: `xb` readable; features from the trampoline.
     unsafe {
         let dx = _mm512_set1_ps((*xb).d);
