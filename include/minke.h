@@ -497,8 +497,13 @@ typedef struct minke_sampler_params {
    */
   uint32_t penalty_last_n;
   /**
-   * Seed of the random generator: the same seed gives the same tokens on
-   * every platform (default 0).
+   * Seed of the random generator (default 0). The random draws are the
+   * same on every platform. The text is the same for the same model,
+   * prompt, settings and kernel set (the instruction set, `MINKE_ISA`):
+   * whatever the thread count, `n_batch`, the way the prompt was split
+   * between calls, or a restored session state. Other kernel sets sum
+   * the int8 products in other orders, so logits differ in the last bits
+   * and text can part at a near-tie.
    */
   uint64_t seed;
 } minke_sampler_params;

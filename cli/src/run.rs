@@ -89,6 +89,11 @@ pub struct Args {
     /// model's own mean log-probability per token).
     #[arg(long, requires = "best_of")]
     reward_model: Option<PathBuf>,
+    /// Keep the prompt's session state in FILE: a later run whose prompt
+    /// starts with the same tokens restores them from it instead of
+    /// running them again (the file is made or replaced by each run).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["chat", "best_of", "context_shift"])]
+    prompt_cache: Option<PathBuf>,
     #[command(flatten)]
     opts: crate::ModelOpts,
 }
@@ -190,12 +195,23 @@ pub fn run(a: Args) -> Res {
         if a.context_shift {
             gp.context_shift = Some(keep_at_most(a.keep.unwrap_or(ids.len()), n_ctx)?);
         }
+        let start = match &a.prompt_cache {
+            Some(file) => prompt_cache(&mut session, &mut sampler, &ids, file)?,
+            None => 0,
+        };
         let mut out = stdout.lock();
-        let g = generate(&mut session, tok, &mut sampler, &ids, &gp, |piece| {
-            let _ = out.write_all(piece.as_bytes());
-            let _ = out.flush();
-            true
-        })?;
+        let g = generate(
+            &mut session,
+            tok,
+            &mut sampler,
+            &ids[start..],
+            &gp,
+            |piece| {
+                let _ = out.write_all(piece.as_bytes());
+                let _ = out.flush();
+                true
+            },
+        )?;
         writeln!(out)?;
         report(&g);
         return Ok(());
@@ -316,6 +332,48 @@ fn system_turn_len(tok: &minke::Tokenizer, messages: &[ChatMessage]) -> minke::R
     };
     let (a, b) = (with("a")?, with("b")?);
     Ok(a.iter().zip(&b).take_while(|(x, y)| x == y).count())
+}
+
+/// `--prompt-cache`: restores what `file` holds of the prompt `ids`,
+/// runs the rest but the last token, and saves the state back; returns
+/// where generation starts in `ids` (it runs at least the last token, for
+/// fresh logits). The sampler sees the restored tokens, as it would have.
+fn prompt_cache(
+    session: &mut Session<'_>,
+    sampler: &mut Sampler,
+    ids: &[u32],
+    file: &std::path::Path,
+) -> Result<usize, Box<dyn std::error::Error>> {
+    let mut keep = 0;
+    if file.exists() {
+        match session.load_state_file(file) {
+            Ok(()) => {
+                let common = session
+                    .tokens()
+                    .iter()
+                    .zip(ids)
+                    .take_while(|(a, b)| a == b)
+                    .count();
+                keep = common.min(ids.len() - 1);
+                session.rewind(keep)?;
+                eprintln!(
+                    "[prompt cache: {keep} of {} prompt tokens restored from {}]",
+                    ids.len(),
+                    file.display()
+                );
+            }
+            Err(e) => eprintln!("[prompt cache not used: {e}]"),
+        }
+    }
+    let last = ids.len() - 1;
+    if keep < last {
+        session.prefill(&ids[keep..last])?;
+    }
+    session.save_state_file(file)?;
+    for &t in &ids[..last] {
+        sampler.accept(t);
+    }
+    Ok(last)
 }
 
 fn report(g: &minke::Generated) {

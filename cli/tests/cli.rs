@@ -278,3 +278,47 @@ fn a_context_shift_keeps_an_endless_chat_going() {
     ]);
     assert_clear_error(&o, "--keep 63");
 }
+
+#[test]
+fn a_prompt_cache_restores_the_prompt_and_changes_nothing() {
+    let Some(m) = model_path() else { return };
+    let m = m.to_str().unwrap();
+    let dir = std::env::temp_dir().join(format!("minke-cli-cache-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cache = dir.join("prompt.state");
+    let cache = cache.to_str().unwrap();
+    let system = "You are a helpful assistant who answers questions about geography \
+                  in one short sentence. Question: ";
+    let run = |q: &str, cached: bool| {
+        let p = format!("{system}{q}");
+        let mut args = vec![
+            "run", "-m", m, "-p", &p, "-n", "8", "--temp", "0", "-t", "2",
+        ];
+        if cached {
+            args.extend(["--prompt-cache", cache]);
+        }
+        let o = minke(&args);
+        (stdout(&o), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let q1 = "What is the capital of France?";
+    let (plain, _) = run(q1, false);
+    let (first, err) = run(q1, true);
+    assert!(!err.contains("restored"), "{err}");
+    assert_eq!(first, plain);
+    // The same prompt again: all but its last token come from the file.
+    let (again, err) = run(q1, true);
+    assert!(err.contains("restored"), "{err}");
+    assert_eq!(again, plain);
+    // Another question after the same system prompt reuses its tokens.
+    let q2 = "What is the capital of Italy?";
+    let (plain2, _) = run(q2, false);
+    let (cached2, err) = run(q2, true);
+    assert!(err.contains("prompt tokens restored"), "{err}");
+    assert_eq!(cached2, plain2);
+    // A damaged cache is reported and not used.
+    std::fs::write(cache, b"not a state").unwrap();
+    let (fallback, err) = run(q1, true);
+    assert!(err.contains("prompt cache not used"), "{err}");
+    assert_eq!(fallback, plain);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -39,8 +39,13 @@ pub struct minke_sampler_params {
     pub presence_penalty: f32,
     /// How many recent tokens the penalties look at (default 64).
     pub penalty_last_n: u32,
-    /// Seed of the random generator: the same seed gives the same tokens on
-    /// every platform (default 0).
+    /// Seed of the random generator (default 0). The random draws are the
+    /// same on every platform. The text is the same for the same model,
+    /// prompt, settings and kernel set (the instruction set, `MINKE_ISA`):
+    /// whatever the thread count, `n_batch`, the way the prompt was split
+    /// between calls, or a restored session state. Other kernel sets sum
+    /// the int8 products in other orders, so logits differ in the last bits
+    /// and text can part at a near-tie.
     pub seed: u64,
 }
 
