@@ -176,6 +176,9 @@ struct GenerateP {
     /// The callback stops generation after this many pieces (None: no
     /// callback).
     cancel_after: Option<u8>,
+    /// Context shift when the context fills, keeping this many tokens.
+    context_shift: bool,
+    n_keep: u8,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -293,6 +296,8 @@ fn generate_params(g: &GenerateP) -> (minke_generate_params, Stops) {
         stop_at_eos: g.stop_at_eos,
         tokens: std::ptr::null_mut(),
         tokens_capacity: 0,
+        n_keep: usize::from(g.n_keep),
+        context_shift: g.context_shift,
     };
     (
         p,
