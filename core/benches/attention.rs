@@ -6,6 +6,8 @@
 //! threads so that they are awake as in decode; only the attention call
 //! is timed).
 //!
+//! A second group times a 64-token prefill batch at 4096 positions.
+//!
 //! ```sh
 //! cargo bench -p minke --bench attention
 //! cargo bench -p minke --bench attention -- 'q8_0/ctx4096'
@@ -89,5 +91,46 @@ fn decode(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, decode);
+/// A prefill batch of 64 tokens at the end of a long context, the same
+/// shape: the queries of 4 tokens share each key row, so the cost of
+/// reading a row (widening an f16, dequantizing a Q8_0 block) is spread
+/// over 12 query rows.
+fn prefill(c: &mut Criterion) {
+    let kernels = minke::quant::kernels::dispatch::best();
+    let kv_dim = SHAPE.n_kv_heads * SHAPE.head_dim;
+    let q_dim = SHAPE.n_heads * SHAPE.head_dim;
+    let pool = ThreadPool::new(1).unwrap();
+    for kv in [KvType::F16, KvType::Q8_0] {
+        let len = 4096;
+        let mut cache = KvCache::new(kv, 1, len, kv_dim, SHAPE.head_dim);
+        for pos in 0..len {
+            let k = noise(kv_dim, 2 * pos as u64);
+            let v = noise(kv_dim, 2 * pos as u64 + 1);
+            cache.store(0, pos, &k, &v);
+        }
+        let n = 64;
+        let q = noise(n * q_dim, 7);
+        let mut scratch = AttnScratch::new(1, len, SHAPE);
+        let mut out = vec![0f32; n * q_dim];
+        let mut g = c.benchmark_group("attention/prefill64/t1");
+        g.bench_function(format!("{kv}/ctx{len}"), |b| {
+            b.iter(|| {
+                attention(
+                    &pool,
+                    kernels,
+                    SHAPE,
+                    &q,
+                    cache.layer(0),
+                    len - n..len,
+                    &mut scratch,
+                    &mut out,
+                );
+                black_box(&out);
+            })
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, decode, prefill);
 criterion_main!(benches);

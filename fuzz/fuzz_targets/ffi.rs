@@ -1,10 +1,10 @@
 //! The C entry points with arbitrary arguments, as a C program would call
 //! them: params structs with any field values and any `size`, token ids in
-//! and out of range, rewinds anywhere, stop strings and texts that are not
-//! UTF-8, buffers too small, callbacks that stop early or score NaN. The
-//! model is the `llama_lora` fixture's base (2 layers, hidden 64, vocab
-//! 256) with SmolLM2's tokenizer, opened once; each execution makes and
-//! frees its own session and sampler.
+//! and out of range, rewinds and context shifts anywhere, stop strings and
+//! texts that are not UTF-8, buffers too small, callbacks that stop early
+//! or score NaN. The model is the `llama_lora` fixture's base (2 layers,
+//! hidden 64, vocab 256) with SmolLM2's tokenizer, opened once; each
+//! execution makes and frees its own session and sampler.
 //!
 //! Every call must return a status; `MINKE_ERR_INTERNAL` (a panic caught at
 //! the boundary) fails the run, as does a panic itself (libFuzzer aborts on
@@ -176,9 +176,8 @@ struct GenerateP {
     /// The callback stops generation after this many pieces (None: no
     /// callback).
     cancel_after: Option<u8>,
-    /// Context shift when the context fills, keeping this many tokens.
-    context_shift: bool,
-    n_keep: u8,
+    /// A context shift keeping this many positions.
+    shift_keep: Option<u8>,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -186,6 +185,7 @@ enum Call {
     Prefill(Vec<u16>),
     Decode(u16),
     Rewind(u8),
+    Shift(u8, u8),
     Logits,
     SampleLogits {
         short: bool,
@@ -296,8 +296,8 @@ fn generate_params(g: &GenerateP) -> (minke_generate_params, Stops) {
         stop_at_eos: g.stop_at_eos,
         tokens: std::ptr::null_mut(),
         tokens_capacity: 0,
-        n_keep: usize::from(g.n_keep),
-        context_shift: g.context_shift,
+        n_keep: g.shift_keep.map_or(0, usize::from),
+        context_shift: g.shift_keep.is_some(),
     };
     (
         p,
@@ -355,6 +355,10 @@ fn calls(
             }
             Call::Rewind(p) => {
                 ok(unsafe { s::minke_session_rewind(session, u32::from(p)) });
+            }
+            Call::Shift(keep, discard) => {
+                let (keep, discard) = (u32::from(keep), u32::from(discard));
+                ok(unsafe { s::minke_session_shift(session, keep, discard) });
             }
             Call::Logits => {
                 let (mut l, mut n) = (std::ptr::null(), 0usize);

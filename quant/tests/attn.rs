@@ -130,7 +130,8 @@ fn q8_0_scores_and_values_match_scalar_and_ignore_the_query_count() {
                     len,
                     d,
                 };
-                let nq = 5;
+                // 13: passes of 6, 6 and 1 queries where a set takes 6.
+                let nq = 13;
                 let q = data(nq * d, 7);
                 let os = len + 2;
                 let (mut want, mut got) = (vec![0f32; nq * os], vec![0f32; nq * os]);

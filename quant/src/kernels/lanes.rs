@@ -62,8 +62,8 @@ pub(super) trait Lanes: Copy {
     unsafe fn fma(self, a: Self, b: Self) -> Self;
     /// The sum of the lanes, in the set's fixed order.
     unsafe fn sum(self) -> f32;
-    /// `out[i] = v[i].sum()` for every register of `v` (at most 16), bit
-    /// for bit; a set may reduce several registers at once.
+    /// `out[i] = v[i].sum()` for every register of `v`, bit for bit; a set
+    /// may reduce several registers at once.
     #[inline(always)]
     unsafe fn sums(v: &[Self], out: &mut [f32]) {
         for (o, x) in out.iter_mut().zip(v) {

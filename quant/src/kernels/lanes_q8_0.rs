@@ -29,8 +29,6 @@ use super::KvRowsQ8;
 use crate::formats::BlockQ8_0;
 use crate::QK;
 
-/// Queries per pass of [`scores`].
-const QB: usize = 3;
 /// Keys per step of [`scores`].
 const KS: usize = 4;
 
@@ -64,13 +62,17 @@ unsafe fn block_scale<V: Lanes>(r: &KvRowsQ8<'_>, j: usize, c: usize) -> V {
 }
 
 /// [`super::AttnScoresQ8`] for `nq` query rows (checked by
-/// [`super::attn_scores_checked`]), `k.d > 0`.
+/// [`super::attn_scores_checked`]), `k.d > 0`, up to `QB` queries (1 to 6)
+/// a pass over the keys, each key chunk widened once for them all: a set
+/// with 32 registers takes 6 (24 accumulators), one with 16 takes 3.
+/// Prefill scores 12 query rows a call on SmolLM2 (4 tokens × a group of
+/// 3), so 6 a pass widens each key twice instead of four times.
 ///
 /// # Safety
 /// `V`'s features; `V::N` divides 32 and is at most 16; the checks of
 /// `attn_scores_checked` passed.
 #[inline(always)]
-pub(super) unsafe fn scores<V: Lanes>(
+pub(super) unsafe fn scores<V: Lanes, const QB: usize>(
     q: &[f32],
     nq: usize,
     k: KvRowsQ8<'_>,
@@ -89,7 +91,10 @@ pub(super) unsafe fn scores<V: Lanes>(
             match qb {
                 1 => score_rows::<V, 1>(qi, k, scale, o, os),
                 2 => score_rows::<V, 2>(qi, k, scale, o, os),
-                _ => score_rows::<V, 3>(qi, k, scale, o, os),
+                3 => score_rows::<V, 3>(qi, k, scale, o, os),
+                4 => score_rows::<V, 4>(qi, k, scale, o, os),
+                5 => score_rows::<V, 5>(qi, k, scale, o, os),
+                _ => score_rows::<V, 6>(qi, k, scale, o, os),
             }
         }
         i0 += qb;

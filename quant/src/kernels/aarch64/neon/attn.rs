@@ -121,7 +121,7 @@ pub(in crate::kernels) fn attn_scores_q8_0(
     // SAFETY: NEON is part of every aarch64 CPU; `attn_scores_checked`
     // checked the sizes; 4 lanes divide 32.
     attn_scores_checked(q, k, scale, out, os, |q, nq, k, scale, out, os| unsafe {
-        lanes_q8_0::scores::<Q4>(q, nq, k, scale, out, os)
+        lanes_q8_0::scores::<Q4, 6>(q, nq, k, scale, out, os)
     })
 }
 

@@ -146,7 +146,7 @@ unsafe fn scores_q8_0(
     os: usize,
 ) {
     // SAFETY: the caller's features and checks; 8 lanes divide 32.
-    unsafe { lanes_q8_0::scores::<Ymm>(q, nq, k, scale, out, os) }
+    unsafe { lanes_q8_0::scores::<Ymm, 3>(q, nq, k, scale, out, os) }
 }
 
 /// [`super::super::super::AttnValuesQ8`].

@@ -411,21 +411,24 @@ impl Lanes for Zmm {
         // SAFETY: AVX-512 F (the trampoline's).
         unsafe { hsum(self.0) }
     }
-    /// Up to 16 sums in one [`hsum16`], which adds the lanes as [`hsum`]
-    /// does, so the bits are `sum`'s. A score step's 12 sums took 12
-    /// separate reductions.
+    /// 16 sums at a time in one [`hsum16`], which adds the lanes as
+    /// [`hsum`] does, so the bits are `sum`'s. A score step's 12 or 24
+    /// sums took as many separate reductions.
     #[inline(always)]
     unsafe fn sums(v: &[Self], out: &mut [f32]) {
-        // SAFETY: AVX-512 F (the trampoline's); `lanes` holds 16 floats.
-        unsafe {
-            let mut all = [_mm512_setzero_ps(); 16];
-            for (a, x) in all.iter_mut().zip(v) {
-                *a = x.0;
+        for (vc, oc) in v.chunks(16).zip(out.chunks_mut(16)) {
+            // SAFETY: AVX-512 F (the trampoline's); `lanes` holds 16
+            // floats.
+            unsafe {
+                let mut all = [_mm512_setzero_ps(); 16];
+                for (a, x) in all.iter_mut().zip(vc) {
+                    *a = x.0;
+                }
+                let mut lanes = [0f32; 16];
+                _mm512_storeu_ps(lanes.as_mut_ptr(), hsum16(all));
+                let n = vc.len().min(oc.len());
+                oc[..n].copy_from_slice(&lanes[..n]);
             }
-            let mut lanes = [0f32; 16];
-            _mm512_storeu_ps(lanes.as_mut_ptr(), hsum16(all));
-            let n = v.len().min(16).min(out.len());
-            out[..n].copy_from_slice(&lanes[..n]);
         }
     }
     #[inline(always)]
@@ -467,7 +470,7 @@ unsafe fn scores_q8_0(
     os: usize,
 ) {
     // SAFETY: the caller's features and checks; 16 lanes divide 32.
-    unsafe { lanes_q8_0::scores::<Zmm>(q, nq, k, scale, out, os) }
+    unsafe { lanes_q8_0::scores::<Zmm, 6>(q, nq, k, scale, out, os) }
 }
 
 /// [`super::super::super::AttnValuesQ8`].
