@@ -186,12 +186,9 @@ pub(super) trait GemvRow: RowFormat + Sized {
 #[inline(always)]
 unsafe fn row_u<F: RowFormat>(w: *const u8, b: usize) -> __m256i {
     // SAFETY: the block holding chunk `b` is readable; the trampoline has
-    // the features `X86<true>` needs.
+    // the features `X86` needs.
     unsafe {
-        let q = F::chunk::<crate::kernels::x86_64::rows::X86<true>>(
-            w.add(b / F::NB * F::BB),
-            b % F::NB,
-        );
+        let q = F::chunk::<crate::kernels::x86_64::rows::X86>(w.add(b / F::NB * F::BB), b % F::NB);
         if F::SIGNED {
             // Values in `-RANGE / 2..RANGE / 2`.
             _mm256_add_epi8(q, _mm256_set1_epi8((F::RANGE / 2) as i8))
