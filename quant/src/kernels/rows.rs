@@ -8,12 +8,13 @@
 //! instruction sets. So this module holds:
 //!
 //! - [`Simd`], the primitives, on 32-value chunks: AVX2 (`x86_64/rows.rs`,
-//!   also used by the AVX-512 tables with VNNI's `vpdpbusd` for the dot)
-//!   and NEON (`aarch64/rows.rs`, with or without `sdot`);
+//!   also used by the AVX-512 table without VNNI) and NEON
+//!   (`aarch64/rows.rs`, with or without `sdot`);
 //! - [`RowFormat`], what a format is: each 32-value chunk's scales
 //!   (scalar) and how it unpacks, written over `Simd`
 //!   ([`formats`], [`kquants`]); one block body ([`block`]) serves them
-//!   all, and so does the AVX-512 GEMM (`x86_64/avx512/gemm.rs`);
+//!   all, and the AVX512-VNNI GEMM and matrix-vector kernels
+//!   (`x86_64/avx512/gemm.rs`, `gemv.rs`) unpack with them too;
 //! - [`drive`], the tiling shared by every format and set: decoding
 //!   (`n == 1`) in tiles of 4 weight rows × 1 activation row, so four weight
 //!   streams share each activation load and the next four rows are
@@ -27,9 +28,9 @@
 //! Every function here is `#[inline(always)]` without target features:
 //! each set instantiates them inside its own `#[target_feature]`
 //! trampolines, where the intrinsics get their features (as
-//! [`super::lanes`] does for attention). AVX-512 keeps its own tiles for
-//! Q8_0, Q4_0 and Q4_1, whose two- and four-block register layouts have
-//! no counterpart here (`x86_64/avx512.rs`).
+//! [`super::lanes`] does for attention). AVX-512 without VNNI keeps its
+//! own tiles for Q8_0, Q4_0 and Q4_1, whose two- and four-block register
+//! layouts have no counterpart here (`x86_64/avx512.rs`).
 
 pub(super) mod formats;
 pub(super) mod kquants;

@@ -81,7 +81,7 @@ fn vec_dot_bf16(w: &[u8], x: &[f32]) -> f32 {
 
 // The product of a row format ([`rows`]) in an AVX2 frame; the AVX-512
 // table without VNNI uses it too (its CPUs have AVX2, FMA and F16C).
-rows::rows_entry!(pub(super) matmul_rows, X86<false>, "avx2,fma,f16c");
+rows::rows_entry!(pub(super) matmul_rows, X86, "avx2,fma,f16c");
 
 /// The interleaved products ([`crate::formats::x16`]), for a row format
 /// of `F` f16 fields and `Q` quant bytes per block: each 64-byte line of a

@@ -8,13 +8,14 @@
 //! [`Isa::Avx512`].
 //!
 //! `vpdpbusd` needs one unsigned operand, and AVX-512 has no `vpsignb`, so
-//! signed weights are made unsigned by an offset that is taken off exactly
-//! in the integer accumulator: Q8_0 uses `w + 128` (`w ^ 0x80`) and starts
-//! the accumulator at `-128 Σx`; Q4_0 uses its nibbles as stored and starts
-//! at `-8 Σx`. `Σx` comes from `vpdpbusd(const, x)` once per activation
-//! block and serves every weight row of a tile. (The non-VNNI path cannot
-//! take `w + 128`: `vpmaddubsw` would saturate its i16 pairs, so it negates
-//! `x` where `w < 0` instead, the sign trick by mask.)
+//! the VNNI kernels (`gemm.rs`, `gemv.rs`, [`x16`]) make signed weights
+//! unsigned by an offset that is taken off exactly in the integer sums:
+//! Q8_0 uses `w + 128` (`w ^ 0x80`) and takes off `128 Σx`, from the exact
+//! sum each activation block carries; Q4_0 uses its nibbles as stored and
+//! takes off `8 Σx`. The tiles below, for the table without VNNI, cannot
+//! take `w + 128`: `vpmaddubsw` would saturate its i16 pairs, so they
+//! negate `x` where `w < 0` instead, the sign trick by mask, and subtract
+//! Q4_0's offset in i16 pairs.
 //!
 //! Register layout for two blocks `b`, `b + 1` of 4-bit weights: the 16
 //! packed bytes of each are loaded side by side, and the low and high
@@ -315,7 +316,7 @@ unsafe fn matmul_bw<F: Format>(
     out: *mut f32,
 ) {
     // SAFETY: forwarded from the caller.
-    unsafe { drive::<F, false>(w, x, rows, nb, n, out) }
+    unsafe { drive::<F>(w, x, rows, nb, n, out) }
 }
 
 // ---------------------------------------------------------------------------
@@ -332,10 +333,10 @@ trait Format {
     /// while this tile runs (see [`prefetch_next`]).
     ///
     /// # Safety
-    /// Must be inlined into a trampoline with the AVX-512 features (and
-    /// VNNI when `V`); every `w[r]` readable for `nb * BB` bytes and every
-    /// `x[c]` for `nb` blocks.
-    unsafe fn tile<const R: usize, const C: usize, const V: bool>(
+    /// Must be inlined into a trampoline with the AVX-512 features; every
+    /// `w[r]` readable for `nb * BB` bytes and every `x[c]` for `nb`
+    /// blocks.
+    unsafe fn tile<const R: usize, const C: usize>(
         w: [*const u8; R],
         x: [*const BlockQ8A; C],
         nb: usize,
@@ -352,7 +353,7 @@ trait Format {
 /// As [`Format::tile`]; `w` readable for `rows * nb` blocks, `x` for
 /// `n * nb` blocks, `out` writable for `rows * n` floats.
 #[inline(always)]
-unsafe fn drive<F: Format, const V: bool>(
+unsafe fn drive<F: Format>(
     w: *const u8,
     x: *const BlockQ8A,
     rows: usize,
@@ -374,14 +375,14 @@ unsafe fn drive<F: Format, const V: bool>(
                     w.add((r + 2) * rb),
                     w.add((r + 3) * rb),
                 ];
-                let s = F::tile::<4, 1, V>(wr, [x], nb, w.wrapping_add((r + 4) * rb));
+                let s = F::tile::<4, 1>(wr, [x], nb, w.wrapping_add((r + 4) * rb));
                 for (i, v) in s.iter().enumerate() {
                     *out.add(r + i) = v[0];
                 }
                 r += 4;
             }
             while r < rows {
-                *out.add(r) = F::tile::<1, 1, V>([w.add(r * rb)], [x], nb, null())[0][0];
+                *out.add(r) = F::tile::<1, 1>([w.add(r * rb)], [x], nb, null())[0][0];
                 r += 1;
             }
             return;
@@ -389,11 +390,11 @@ unsafe fn drive<F: Format, const V: bool>(
         let mut r = 0;
         while r + 2 <= rows {
             let wr = [w.add(r * rb), w.add((r + 1) * rb)];
-            row_tiles::<F, 2, V>(wr, x, nb, n, out.add(r * n));
+            row_tiles::<F, 2>(wr, x, nb, n, out.add(r * n));
             r += 2;
         }
         if r < rows {
-            row_tiles::<F, 1, V>([w.add(r * rb)], x, nb, n, out.add(r * n));
+            row_tiles::<F, 1>([w.add(r * rb)], x, nb, n, out.add(r * n));
         }
     }
 }
@@ -404,7 +405,7 @@ unsafe fn drive<F: Format, const V: bool>(
 /// # Safety
 /// As [`drive`] for these rows.
 #[inline(always)]
-unsafe fn row_tiles<F: Format, const R: usize, const V: bool>(
+unsafe fn row_tiles<F: Format, const R: usize>(
     w: [*const u8; R],
     x: *const BlockQ8A,
     nb: usize,
@@ -432,21 +433,21 @@ unsafe fn row_tiles<F: Format, const R: usize, const V: bool>(
         };
         let mut t = 0;
         while t + 4 <= n {
-            let s = F::tile::<R, 4, V>(w, [xt(t), xt(t + 1), xt(t + 2), xt(t + 3)], nb, next(t));
+            let s = F::tile::<R, 4>(w, [xt(t), xt(t + 1), xt(t + 2), xt(t + 3)], nb, next(t));
             put(t, &s, 4);
             t += 4;
         }
         match n - t {
             3 => {
-                let s = F::tile::<R, 3, V>(w, [xt(t), xt(t + 1), xt(t + 2)], nb, next(t));
+                let s = F::tile::<R, 3>(w, [xt(t), xt(t + 1), xt(t + 2)], nb, next(t));
                 put(t, &s.map(|r| [r[0], r[1], r[2], 0.0]), 3);
             }
             2 => {
-                let s = F::tile::<R, 2, V>(w, [xt(t), xt(t + 1)], nb, next(t));
+                let s = F::tile::<R, 2>(w, [xt(t), xt(t + 1)], nb, next(t));
                 put(t, &s.map(|r| [r[0], r[1], 0.0, 0.0]), 2);
             }
             1 => {
-                let s = F::tile::<R, 1, V>(w, [xt(t)], nb, next(t));
+                let s = F::tile::<R, 1>(w, [xt(t)], nb, next(t));
                 put(t, &s.map(|r| [r[0], 0.0, 0.0, 0.0]), 1);
             }
             _ => {}

@@ -1,8 +1,7 @@
 //! [`Simd`] for x86-64: 256-bit registers, 32 int8 or 8 f32 lanes. The
-//! AVX2 table uses it as is; the AVX-512 tables use it for the formats
-//! without tiles of their own, with VNNI's `vpdpbusd` (u8 × i8 → i32 with
-//! accumulation, AVX512-VL encoding of the 256-bit form) where the CPU has
-//! it.
+//! AVX2 table and the AVX-512 table without VNNI run the row formats'
+//! shared tiles with it; the AVX512-VNNI GEMM and matrix-vector kernels
+//! use its unpacking (`chunk`, `scale`) only.
 //!
 //! The dot products follow ggml: `vpmaddubsw` (u8 × i8 → saturating i16
 //! pairs, exact for weights ≤ 127 or |x| ≤ 127 with one side ≤ 128) then
@@ -13,25 +12,16 @@
 use crate::kernels::rows::Simd;
 use std::arch::x86_64::*;
 
-/// The x86 primitives; `VNNI` selects `vpdpbusd` for the dot products
-/// (only instantiated inside trampolines that enable `avx512vnni` and
-/// `avx512vl`).
+/// The x86 primitives.
 #[derive(Clone, Copy)]
-pub(super) struct X86<const VNNI: bool>;
+pub(super) struct X86;
 
-impl<const VNNI: bool> X86<VNNI> {
+impl X86 {
     /// The i32 sums of `u · s` in groups of 4 (`u` unsigned).
     #[inline(always)]
     unsafe fn dot_us(u: __m256i, s: __m256i) -> __m256i {
-        // SAFETY: AVX2 (and VNNI with VL when `VNNI`) are enabled by the
-        // trampoline this is inlined into.
-        unsafe {
-            if VNNI {
-                _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s)
-            } else {
-                _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1))
-            }
-        }
+        // SAFETY: AVX2 is enabled by the trampoline this is inlined into.
+        unsafe { _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)) }
     }
 }
 
@@ -39,7 +29,7 @@ impl<const VNNI: bool> X86<VNNI> {
 // called from code inlined into a trampoline with AVX2, FMA and F16C
 // enabled; pointer arguments are readable for the bytes the trait states,
 // and every load is unaligned.
-impl<const VNNI: bool> Simd for X86<VNNI> {
+impl Simd for X86 {
     type B = __m256i;
     type I = __m256i;
     type F = __m256;
@@ -149,11 +139,7 @@ impl<const VNNI: bool> Simd for X86<VNNI> {
         // SAFETY: see the impl.
         unsafe {
             let c = _mm256_zextsi128_si256(_mm_cvtsi32_si128(corr));
-            if VNNI {
-                _mm256_dpbusd_epi32(c, w, x)
-            } else {
-                _mm256_add_epi32(Self::dot_us(w, x), c)
-            }
+            _mm256_add_epi32(Self::dot_us(w, x), c)
         }
     }
 

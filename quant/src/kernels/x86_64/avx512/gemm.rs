@@ -272,9 +272,9 @@ impl<F: RowFormat> Gemm for Rows<F> {
     #[inline(always)]
     unsafe fn row_u8(w: *const u8, b: usize) -> __m256i {
         // SAFETY: the weight block holding chunk `b` is readable; the
-        // trampoline has the features `X86<true>` needs.
+        // trampoline has the features `X86` needs.
         unsafe {
-            let q = F::chunk::<X86<true>>(w.add(b / F::NB * F::BB), b % F::NB);
+            let q = F::chunk::<X86>(w.add(b / F::NB * F::BB), b % F::NB);
             if F::SIGNED {
                 _mm256_xor_si256(q, _mm256_set1_epi8(-128))
             } else {
@@ -295,7 +295,7 @@ impl<F: RowFormat> Gemm for Rows<F> {
         let mut v = [[0f32; 16]; 4];
         for r in 0..rv {
             // SAFETY: chunk `b` of row `r < rv` is readable (the caller's).
-            let s = unsafe { F::scale::<X86<true>>(w.add(r * rb + b / F::NB * F::BB), b % F::NB) };
+            let s = unsafe { F::scale::<X86>(w.add(r * rb + b / F::NB * F::BB), b % F::NB) };
             // Minimums are subtracted in the formats, added here.
             for (lane, x) in v.iter_mut().zip([s.lo, s.hi, -s.min_lo, -s.min_hi]) {
                 lane[r] = x;

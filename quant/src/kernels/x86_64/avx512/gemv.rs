@@ -107,6 +107,7 @@ pub(super) trait Gemv: Gemm {
 
 impl Gemv for Q4_0 {
     const QUAD: bool = true;
+    const NIBBLE: bool = true;
     const RANGE: i32 = 16;
     const OFF: i32 = 8;
     type Queue = F16Queue<18, false>;
@@ -115,6 +116,12 @@ impl Gemv for Q4_0 {
     unsafe fn row_u(w: *const u8, b: usize) -> __m256i {
         // SAFETY: forwarded.
         unsafe { Self::row_u8(w, b) }
+    }
+
+    #[inline(always)]
+    unsafe fn pair_u(w: *const u8, b: usize) -> __m512i {
+        // SAFETY: forwarded.
+        unsafe { nibble_pair(w, 18, 2, b) }
     }
 
     #[inline(always)]
@@ -127,6 +134,7 @@ impl Gemv for Q4_0 {
 
 impl Gemv for Q4_1 {
     const QUAD: bool = true;
+    const NIBBLE: bool = true;
     const RANGE: i32 = 16;
     const OFF: i32 = 0;
     type Queue = F16Queue<20, true>;
@@ -135,6 +143,12 @@ impl Gemv for Q4_1 {
     unsafe fn row_u(w: *const u8, b: usize) -> __m256i {
         // SAFETY: forwarded.
         unsafe { Self::row_u8(w, b) }
+    }
+
+    #[inline(always)]
+    unsafe fn pair_u(w: *const u8, b: usize) -> __m512i {
+        // SAFETY: forwarded.
+        unsafe { nibble_pair(w, 20, 4, b) }
     }
 
     #[inline(always)]
@@ -186,12 +200,9 @@ pub(super) trait GemvRow: RowFormat + Sized {
 #[inline(always)]
 unsafe fn row_u<F: RowFormat>(w: *const u8, b: usize) -> __m256i {
     // SAFETY: the block holding chunk `b` is readable; the trampoline has
-    // the features `X86<true>` needs.
+    // the features `X86` needs.
     unsafe {
-        let q = F::chunk::<crate::kernels::x86_64::rows::X86<true>>(
-            w.add(b / F::NB * F::BB),
-            b % F::NB,
-        );
+        let q = F::chunk::<crate::kernels::x86_64::rows::X86>(w.add(b / F::NB * F::BB), b % F::NB);
         if F::SIGNED {
             // Values in `-RANGE / 2..RANGE / 2`.
             _mm256_add_epi8(q, _mm256_set1_epi8((F::RANGE / 2) as i8))
@@ -220,12 +231,32 @@ impl<F: GemvRow> Gemv for Rows<F> {
     }
 }
 
+/// The packed nibbles of two blocks (`bb` bytes, the 16 nibble bytes at
+/// byte `q`) in nibble order `[lo_b lo_b1 | hi_b hi_b1]`: each block's
+/// bytes broadcast to every 128-bit lane (plain loads), one block per
+/// lane pair, the high nibbles shifted down in lanes 2 and 3. No
+/// shuffle, where two 256-bit unpacks and an insert took three.
+///
+/// # Safety
+/// Blocks `b` and `b + 1` readable; inlined into the VNNI trampoline.
+#[inline(always)]
+unsafe fn nibble_pair(w: *const u8, bb: usize, q: usize, b: usize) -> __m512i {
+    // SAFETY: 16 bytes at `q` in each block.
+    unsafe {
+        let (p0, p1) = (w.add(b * bb), w.add((b + 1) * bb));
+        let q0 = _mm512_broadcast_i32x4(_mm_loadu_si128(p0.add(q).cast()));
+        let q1 = _mm512_broadcast_i32x4(_mm_loadu_si128(p1.add(q).cast()));
+        let z = _mm512_mask_blend_epi64(0b1100_1100, q0, q1);
+        let z = _mm512_mask_srli_epi16::<4>(z, 0xFFFF_0000, z);
+        _mm512_and_si512(z, _mm512_set1_epi8(0x0F))
+    }
+}
+
 /// Two blocks of Q5_0 or Q5_1 (`BB` bytes, `qh` at byte `H`, then `qs`)
-/// in nibble order: the two blocks' packed nibbles as `[lo_b lo_b1 |
-/// hi_b hi_b1]`, then the fifth bits added as `16` under a byte mask
-/// built from the two `qh` words (bit `j` of `qh` is value `j`'s), in
-/// the same order. Two byte loads, a shift, an AND and a masked add
-/// instead of the table-driven unpacking of each block.
+/// in nibble order: [`nibble_pair`], then the fifth bits added as `16`
+/// under a byte mask built from the two `qh` words (bit `j` of `qh` is
+/// value `j`'s), in the same order: a masked add instead of the
+/// table-driven unpacking of each block.
 ///
 /// # Safety
 /// Blocks `b` and `b + 1` readable; inlined into the VNNI trampoline.
@@ -234,14 +265,7 @@ unsafe fn q5_pair<const BB: usize, const H: usize>(w: *const u8, b: usize) -> __
     // SAFETY: `qh` (4 bytes) and `qs` (16) of each block are readable.
     unsafe {
         let (p0, p1) = (w.add(b * BB), w.add((b + 1) * BB));
-        // Each block's 16 bytes in every 128-bit lane (plain loads), one
-        // block per lane pair as the order wants, the high nibbles
-        // shifted down in lanes 2 and 3: no shuffle.
-        let q0 = _mm512_broadcast_i32x4(_mm_loadu_si128(p0.add(H + 4).cast()));
-        let q1 = _mm512_broadcast_i32x4(_mm_loadu_si128(p1.add(H + 4).cast()));
-        let z = _mm512_mask_blend_epi64(0b1100_1100, q0, q1);
-        let z = _mm512_mask_srli_epi16::<4>(z, 0xFFFF_0000, z);
-        let z = _mm512_and_si512(z, _mm512_set1_epi8(0x0F));
+        let z = nibble_pair(w, BB, H + 4, b);
         let a = u32::from_le(p0.add(H).cast::<u32>().read_unaligned()) as u64;
         let c = u32::from_le(p1.add(H).cast::<u32>().read_unaligned()) as u64;
         let k = (a & 0xFFFF) | (c & 0xFFFF) << 16 | (a >> 16) << 32 | (c >> 16) << 48;
@@ -511,6 +535,32 @@ fn group_rows(w: *const u8, rb: usize, last: usize) -> [*const u8; G] {
     std::array::from_fn(|r| w.wrapping_add(r.min(last) * rb))
 }
 
+/// Asks for chunks `b..b + C` of the sixteen rows at `g` (`rb` bytes
+/// apart): the lines that hold them, counted back from the last byte: `n`
+/// lines hold them, but for the first line, which the previous chunks
+/// share (and which chunk 0 asks for apart).
+///
+/// # Safety
+/// None beyond SSE: prefetches never fault, and the addresses are
+/// computed with wrapping arithmetic.
+#[inline(always)]
+unsafe fn prefetch<F: Gemv, const C: usize>(g: *const u8, rb: usize, b: usize) {
+    let hi = ((b + C) * F::BB).div_ceil(F::NB);
+    let n = (C * F::BB).div_ceil(F::NB * 64);
+    for r in 0..G {
+        let p = g.wrapping_add(r * rb);
+        // SAFETY: prefetches are hints and never fault.
+        unsafe {
+            if b == 0 {
+                _mm_prefetch::<_MM_HINT_T0>(p.cast());
+            }
+            for i in 0..n {
+                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(hi - 1 - 64 * i).cast());
+            }
+        }
+    }
+}
+
 /// Runs `$body` with `$i` bound to 0, 1, 2 and 3 in turn, written out.
 macro_rules! unroll4 {
     ($i:ident => $body:block) => {{
@@ -556,21 +606,7 @@ unsafe fn group_step<F: Gemv, const C: usize, const T: usize>(
     // activation blocks `b..b + C` of each token too.
     unsafe {
         if !next.is_null() {
-            // The lines of these chunks in each of the next group's rows,
-            // counted back from the last byte: `n` lines hold them, but
-            // for the first line, which the previous step shares (and
-            // which the first step asks for apart).
-            let hi = ((b + C) * F::BB).div_ceil(F::NB);
-            let n = (C * F::BB).div_ceil(F::NB * 64);
-            for r in 0..G {
-                let p = next.wrapping_add(r * rb);
-                if b == 0 {
-                    _mm_prefetch::<_MM_HINT_T0>(p.cast());
-                }
-                for i in 0..n {
-                    _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(hi - 1 - 64 * i).cast());
-                }
-            }
+            prefetch::<F, C>(next, rb, b);
         }
         let quad = F::QUAD && C == 4;
         let mut queue = F::Queue::new();

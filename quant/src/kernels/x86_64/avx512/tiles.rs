@@ -1,10 +1,11 @@
-//! The AVX-512 tile kernels of each quantized format: `R` weight rows ×
-//! `C` activation rows, two blocks per 512-bit register. The 4-bit formats
+//! The AVX-512 tile kernels of each quantized format, for the table
+//! without VNNI (`vpmaddubsw` + `vpmaddwd`): `R` weight rows × `C`
+//! activation rows, two blocks per 512-bit register. The 4-bit formats
 //! take four blocks at a time while a row has them (`Quad4`), then at most
 //! one pair; an odd last block goes through 256-bit code. A row's
 //! arithmetic depends on its length only, never on `R` or `C`. The
-//! register layouts, the unsigned-offset trick and the reason for the
-//! prefetch walk are described in `avx512.rs`.
+//! register layouts, the sign trick and the reason for the prefetch walk
+//! are described in `avx512.rs`.
 
 use super::{
     act_pair, act_pair_nibble_order, act_quads, act_scales, dot4, f16_at, f16_pairs, hsum,
@@ -25,7 +26,7 @@ impl Format for Q8_0 {
     const BB: usize = 34;
 
     #[inline(always)]
-    unsafe fn tile<const R: usize, const C: usize, const V: bool>(
+    unsafe fn tile<const R: usize, const C: usize>(
         w: [*const u8; R],
         x: [*const BlockQ8A; C],
         nb: usize,
@@ -42,17 +43,9 @@ impl Format for Q8_0 {
                 prefetch_next::<R>(next, b, Self::BB);
                 let mut xv = [zero; C];
                 let mut xs = [_mm_setzero_ps(); C];
-                let mut init = [zero; C];
                 for c in 0..C {
                     xv[c] = act_pair(x[c], b);
                     xs[c] = act_scales(x[c], b);
-                    if V {
-                        // -128 Σx per group of four, the offset of w ^ 0x80.
-                        init[c] = _mm512_sub_epi32(
-                            zero,
-                            dot4::<true>(zero, _mm512_set1_epi8(-128), xv[c]),
-                        );
-                    }
                 }
                 for r in 0..R {
                     let p0 = w[r].add(b * 34);
@@ -62,18 +55,11 @@ impl Format for Q8_0 {
                         _mm256_loadu_si256(p1.add(2).cast()),
                     );
                     let dw = f16_pairs(p0, p1);
-                    let (u, neg) = if V {
-                        (_mm512_xor_si512(q, _mm512_set1_epi8(-128)), 0)
-                    } else {
-                        (_mm512_abs_epi8(q), _mm512_movepi8_mask(q))
-                    };
+                    // The sign trick by mask: `|w| · (x · sign w)`.
+                    let (u, neg) = (_mm512_abs_epi8(q), _mm512_movepi8_mask(q));
                     for c in 0..C {
-                        let dot = if V {
-                            dot4::<true>(init[c], u, xv[c])
-                        } else {
-                            let sx = _mm512_mask_sub_epi8(xv[c], neg, zero, xv[c]);
-                            dot4::<false>(zero, u, sx)
-                        };
+                        let sx = _mm512_mask_sub_epi8(xv[c], neg, zero, xv[c]);
+                        let dot = dot4::<false>(zero, u, sx);
                         let s = spread_natural(_mm_mul_ps(dw, xs[c]));
                         acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc[r][c]);
                     }
@@ -102,7 +88,7 @@ impl Format for Q4_0 {
     const BB: usize = 18;
 
     #[inline(always)]
-    unsafe fn tile<const R: usize, const C: usize, const V: bool>(
+    unsafe fn tile<const R: usize, const C: usize>(
         w: [*const u8; R],
         x: [*const BlockQ8A; C],
         nb: usize,
@@ -120,34 +106,24 @@ impl Format for Q4_0 {
                 let xq = act_quads(x, b);
                 let mut off = [zero; C];
                 for c in 0..C {
-                    off[c] = if V {
-                        // -8 Σx per group of four.
-                        let s = dot4::<true>(dot4::<true>(zero, eight, xq[c].lo), eight, xq[c].hi);
-                        _mm512_sub_epi32(zero, s)
-                    } else {
-                        // 8 (x_2i + x_2i+1) per i16 pair, both halves.
-                        _mm512_add_epi16(
-                            _mm512_maddubs_epi16(eight, xq[c].lo),
-                            _mm512_maddubs_epi16(eight, xq[c].hi),
-                        )
-                    };
+                    // 8 (x_2i + x_2i+1) per i16 pair, both halves.
+                    off[c] = _mm512_add_epi16(
+                        _mm512_maddubs_epi16(eight, xq[c].lo),
+                        _mm512_maddubs_epi16(eight, xq[c].hi),
+                    );
                 }
                 for r in 0..R {
                     let (lo, hi, words) = Quad4::<18, 2>::load(w[r].add(b * 18));
                     let dw = _mm512_cvtph_ps(_mm512_castsi512_si256(words));
                     for c in 0..C {
-                        let dot = if V {
-                            dot4::<true>(dot4::<true>(off[c], lo, xq[c].lo), hi, xq[c].hi)
-                        } else {
-                            // Each i16 is at most 2 · 2 · 15 · 127 = 7620
-                            // before the offset: no saturation.
-                            let p16 = _mm512_add_epi16(
-                                _mm512_maddubs_epi16(lo, xq[c].lo),
-                                _mm512_maddubs_epi16(hi, xq[c].hi),
-                            );
-                            let p16 = _mm512_sub_epi16(p16, off[c]);
-                            _mm512_madd_epi16(p16, _mm512_set1_epi16(1))
-                        };
+                        // Each i16 is at most 2 · 2 · 15 · 127 = 7620
+                        // before the offset: no saturation.
+                        let p16 = _mm512_add_epi16(
+                            _mm512_maddubs_epi16(lo, xq[c].lo),
+                            _mm512_maddubs_epi16(hi, xq[c].hi),
+                        );
+                        let p16 = _mm512_sub_epi16(p16, off[c]);
+                        let dot = _mm512_madd_epi16(p16, _mm512_set1_epi16(1));
                         let s = _mm512_mul_ps(dw, xq[c].d);
                         acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc[r][c]);
                     }
@@ -162,13 +138,8 @@ impl Format for Q4_0 {
                 for c in 0..C {
                     xv[c] = act_pair_nibble_order(x[c], b);
                     xs[c] = act_scales(x[c], b);
-                    off[c] = if V {
-                        // -8 Σx per group of four.
-                        _mm512_sub_epi32(zero, dot4::<true>(zero, eight, xv[c]))
-                    } else {
-                        // 8 (x_2i + x_2i+1) per i16 pair.
-                        _mm512_maddubs_epi16(eight, xv[c])
-                    };
+                    // 8 (x_2i + x_2i+1) per i16 pair.
+                    off[c] = _mm512_maddubs_epi16(eight, xv[c]);
                 }
                 for r in 0..R {
                     let p0 = w[r].add(b * 18);
@@ -176,12 +147,8 @@ impl Format for Q4_0 {
                     let q = nibble_pair(p0.add(2), p1.add(2));
                     let dw = f16_pairs(p0, p1);
                     for c in 0..C {
-                        let dot = if V {
-                            dot4::<true>(off[c], q, xv[c])
-                        } else {
-                            let p16 = _mm512_sub_epi16(_mm512_maddubs_epi16(q, xv[c]), off[c]);
-                            _mm512_madd_epi16(p16, _mm512_set1_epi16(1))
-                        };
+                        let p16 = _mm512_sub_epi16(_mm512_maddubs_epi16(q, xv[c]), off[c]);
+                        let dot = _mm512_madd_epi16(p16, _mm512_set1_epi16(1));
                         let s = spread_nibble(_mm_mul_ps(dw, xs[c]));
                         acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc[r][c]);
                     }
@@ -210,7 +177,7 @@ impl Format for Q4_1 {
     const BB: usize = 20;
 
     #[inline(always)]
-    unsafe fn tile<const R: usize, const C: usize, const V: bool>(
+    unsafe fn tile<const R: usize, const C: usize>(
         w: [*const u8; R],
         x: [*const BlockQ8A; C],
         nb: usize,
@@ -234,7 +201,7 @@ impl Format for Q4_1 {
                     let dw = _mm512_cvtph_ps(_mm512_castsi512_si256(words));
                     let mw = _mm_cvtph_ps(_mm512_extracti32x4_epi32::<2>(words));
                     for c in 0..C {
-                        let dot = dot4::<V>(dot4::<V>(zero, lo, xq[c].lo), hi, xq[c].hi);
+                        let dot = dot4::<false>(dot4::<false>(zero, lo, xq[c].lo), hi, xq[c].hi);
                         let s = _mm512_mul_ps(dw, xq[c].d);
                         acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc[r][c]);
                         accq[r][c] = _mm_fmadd_ps(mw, xq[c].s, accq[r][c]);
@@ -257,7 +224,7 @@ impl Format for Q4_1 {
                     // [d_b, m_b, d_b1, m_b1]
                     let dm = f16_pairs(p0, p1);
                     for c in 0..C {
-                        let dot = dot4::<V>(zero, q, xv[c]);
+                        let dot = dot4::<false>(zero, q, xv[c]);
                         let prod = _mm_mul_ps(dm, xs[c]);
                         accm[r][c] = _mm_add_ps(accm[r][c], prod);
                         let s = spread_nibble(prod);
