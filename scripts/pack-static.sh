@@ -5,8 +5,8 @@
 #
 # Cargo's staticlib is an archive of several hundred objects: minke's own
 # and those of the Rust standard library and compiler builtins, whose
-# ~8,000 global symbols (rust_eh_personality, __rust_alloc, memcpy-like
-# builtins, std's functions) are all visible to the final link. An app that
+# ~8,400 global symbols (rust_eh_personality, compiler builtins such as
+# __addtf3, std's functions) are all visible to the final link. An app that
 # also links another Rust static library, built by another toolchain, then
 # fails with "multiple definition of `rust_eh_personality'" (with the same
 # toolchain, one library silently runs on the other's copy of std).
