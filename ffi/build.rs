@@ -8,9 +8,13 @@ const ABI_VERSION: u32 = 1;
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    // Not on Android: an app's libraries travel in its APK as lib*.so and
+    // the loader finds a dependency only under that name, so a versioned
+    // soname there would make every library linked to libminke fail to
+    // load (the NDK's rule: no versioned shared libraries).
     if matches!(
         os.as_str(),
-        "linux" | "android" | "freebsd" | "netbsd" | "openbsd" | "dragonfly"
+        "linux" | "freebsd" | "netbsd" | "openbsd" | "dragonfly"
     ) {
         println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libminke.so.{ABI_VERSION}");
     }

@@ -2,18 +2,25 @@
 # Installs libminke for C and C++ programs: the shared and static
 # libraries, include/minke.h, a pkg-config file and a CMake package.
 #
-#   scripts/install.sh --prefix DIR [--libdir lib] [--no-build] [--no-strip]
+#   scripts/install.sh --prefix DIR [--libdir lib] [--profile release] [--no-build]
+#                      [--no-strip] [--no-rpath]
 #
 # Layout under DIR:
 #   include/minke.h
 #   lib/libminke.so.X.Y.Z, libminke.so.ABI -> it, libminke.so -> that
-#   lib/libminke.a
+#   lib/libminke.a                    (one object exporting minke_* only: scripts/pack-static.sh)
 #   lib/pkgconfig/minke.pc            (pkg-config --cflags --libs minke)
 #   lib/cmake/minke/minkeConfig*.cmake (find_package(minke))
 #
-# --no-build uses target/release as it is (scripts/test-c.sh builds first).
+# --profile names the cargo profile to build and install (release-small:
+# the size profile, README "Size"); --no-build uses target/PROFILE as it
+# is (scripts/test-c.sh builds first).
 # The libraries are stripped (the .so of all it does not export, the .a of
 # debug information) unless --no-strip.
+# Programs linked through pkg-config or CMake get an rpath to DIR/lib, so
+# that they start without LD_LIBRARY_PATH wherever DIR is; --no-rpath
+# leaves it out, for a prefix the loader already searches (/usr, or one
+# listed in /etc/ld.so.conf and ldconfig run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,17 +32,22 @@ die() {
 prefix=""
 libdir="lib"
 build=1
+profile=release
 strip_lib=1
+rpath=1
 while [[ $# -gt 0 ]]; do
     case "$1" in
     --prefix) prefix="${2:-}"; shift 2 ;;
     --prefix=*) prefix="${1#*=}"; shift ;;
     --libdir) libdir="${2:-}"; shift 2 ;;
     --libdir=*) libdir="${1#*=}"; shift ;;
+    --profile) profile="${2:-}"; shift 2 ;;
+    --profile=*) profile="${1#*=}"; shift ;;
     --no-build) build=0; shift ;;
     --no-strip) strip_lib=0; shift ;;
+    --no-rpath) rpath=0; shift ;;
     -h | --help)
-        sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *) die "unknown argument '$1' (see --help)" ;;
@@ -55,9 +67,13 @@ abi="$(awk '$1=="#define" && $2=="MINKE_ABI_VERSION"{print $3}' include/minke.h)
 [[ -n "$abi" ]] || die "cannot read MINKE_ABI_VERSION from include/minke.h"
 
 if [[ "$build" == 1 ]]; then
-    cargo build -p minke-ffi --release --locked >&2
+    cargo build -p minke-ffi --profile "$profile" --locked >&2
 fi
-target="${CARGO_TARGET_DIR:-target}/release"
+# Where cargo puts a profile's output (`dev` and `test` share `debug`).
+case "$profile" in
+dev | test) target="${CARGO_TARGET_DIR:-target}/debug" ;;
+*) target="${CARGO_TARGET_DIR:-target}/$profile" ;;
+esac
 
 # Library file names and the soname are ELF conventions; the soname
 # number is MINKE_ABI_VERSION (ffi/build.rs sets it).
@@ -72,7 +88,7 @@ links=("libminke.so.$abi" "libminke.so")
 private_libs="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"
 cmake_private_libs="gcc_s;util;rt;m;dl;c"
 [[ -f "$shared_src" && -f "$target/libminke.a" ]] ||
-    die "no release build in $target (run without --no-build)"
+    die "no $profile build in $target (run without --no-build)"
 
 lib="$prefix/$libdir"
 mkdir -p "$prefix/include" "$lib/pkgconfig" "$lib/cmake/minke"
@@ -88,7 +104,9 @@ for l in "${links[@]}"; do
     ln -sfn "$prev" "$lib/$l"
     prev="$l"
 done
-install -m 644 "$target/libminke.a" "$lib/libminke.a"
+# Not cargo's archive as it is: one object with only the C API global.
+scripts/pack-static.sh "$target/libminke.a" "$lib/libminke.a"
+chmod 644 "$lib/libminke.a"
 if [[ "$strip_lib" == 1 ]] && command -v strip >/dev/null; then
     strip --strip-debug "$lib/libminke.a"
 fi
@@ -99,6 +117,14 @@ IFS=/ read -r -a parts <<<"$libdir"
 for p in "${parts[@]}"; do
     [[ -n "$p" ]] && up="$up/.."
 done
+
+# What the pkg-config file and the CMake package add to a program's link.
+pc_rpath=""
+cmake_rpath=""
+if [[ "$rpath" == 1 ]]; then
+    pc_rpath='-Wl,-rpath,${libdir} '
+    cmake_rpath='INTERFACE_LINK_OPTIONS "LINKER:-rpath,${_minke_libdir}"'
+fi
 
 fill() {
     sed -e "s|@PREFIX@|$prefix|g" \
@@ -112,6 +138,8 @@ fill() {
         -e "s|@SHARED_FILE@|$shared_file|g" \
         -e "s|@SONAME@|$soname|g" \
         -e "s|@UP@|$up|g" \
+        -e "s|@PC_RPATH@|$pc_rpath|g" \
+        -e "s|@CMAKE_RPATH@|$cmake_rpath|g" \
         -e "s|@SIZEOF_VOID_P@|$(getconf LONG_BIT | awk '{print $1/8}')|g" \
         "$1"
 }

@@ -12,6 +12,19 @@
 //! # Ok::<(), minke::Error>(())
 //! ```
 
+// 64-bit targets only. The bounds on what files and callers can make minke
+// allocate (`n_ctx` up to 16 Mi tokens, tensor and KV cache sizes) leave
+// their products well inside a 64-bit usize, and not all of that
+// arithmetic is checked: on armv7 (run under qemu-arm) the suite found a
+// KV cache size that overflows, and hostile-file errors that differ.
+// Refused here rather than built with holes; minke-quant alone builds and
+// passes its tests on 32-bit ARM.
+#[cfg(not(target_pointer_width = "64"))]
+compile_error!(
+    "minke supports 64-bit targets only (aarch64, x86_64, ...): \
+     32-bit targets such as armv7 are refused (see README, \"ARM\")"
+);
+
 pub mod config;
 pub mod error;
 pub mod file;

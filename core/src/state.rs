@@ -10,7 +10,7 @@
 //! | 8 | magic `MINKEST\0` |
 //! | 4 | format version (1) |
 //! | 4 | cache element type (0: f16, 1: f32, 2: q8_0) |
-//! | 8 | fingerprint of the model ([`model_fingerprint`]) |
+//! | 8 | fingerprint of the model (`model_fingerprint`) |
 //! | 8 | fingerprint of the LoRA adapter in use and its scale (0: none) |
 //! | 8 | `n_pos`: tokens in the cache |
 //! | 8 | `n_out`: logits kept (the model's outputs, or 0 before any token) |

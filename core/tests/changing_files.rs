@@ -56,7 +56,7 @@ fn a_mapped_model_whose_file_is_truncated_raises_sigbus() {
     let dir = TempDir::new("changing-map");
     let path = dir.path("m.minke");
     write_random(&path, &tiny_config(), 1);
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
+    let out = this_test_binary()
         .args([
             "--exact",
             "a_mapped_model_whose_file_is_truncated_raises_sigbus",
@@ -75,6 +75,25 @@ fn a_mapped_model_whose_file_is_truncated_raises_sigbus() {
             out.status,
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+}
+
+/// A command that runs this test binary again. Under an emulator the
+/// binary is foreign to the machine, and where binfmt_misc does not hand
+/// it to the emulator (containers, CI) it cannot be executed by itself:
+/// `MINKE_TEST_RUNNER` then names the emulator, as cargo's `runner` does
+/// (`scripts/test.sh` sets it to qemu-user for the aarch64 suite).
+fn this_test_binary() -> std::process::Command {
+    let exe = std::env::current_exe().unwrap();
+    let runner = std::env::var("MINKE_TEST_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    match words.next() {
+        Some(program) => {
+            let mut c = std::process::Command::new(program);
+            c.args(words).arg(exe);
+            c
+        }
+        None => std::process::Command::new(exe),
     }
 }
 

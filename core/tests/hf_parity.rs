@@ -194,8 +194,25 @@ fn continuation_scores_are_transformers_log_softmax() {
 /// order (with VNNI, prefill gives the same bits: the GEMM sums in the
 /// interleaved kernels' order), decoding stays as close, and converting it
 /// back to rows restores the plain conversion's bytes exactly.
+///
+/// Summation order matters more than its last bits suggest: a later
+/// layer rounds its activations to int8, and where the two layouts' sums
+/// differ in the last bit, a value on a rounding boundary goes one way in
+/// one model and the other way in the other. Such a flip moves that
+/// position's logits, and every later position's too when it lands in
+/// the KV cache: with AVX2, llama_linear_rope q4_1 agrees to 1e-6 up to
+/// position 7 and by 3-7e-2 (of 5.9) from there on; with NEON 9.4e-3.
+/// So the bound is 1e-4 of the scale where the kernel set sums both
+/// layouts in one order (scalar, AVX-512 VNNI), and 5e-2 elsewhere: a
+/// wrong layout gives differences of the order of the logits themselves.
 #[test]
 fn interleaved_conversion_is_the_same_model() {
+    let kernels = minke::quant::kernels::Kernels::get().unwrap();
+    let bound = if matches!(kernels.name, "scalar" | "avx512-vnni") {
+        1e-4
+    } else {
+        5e-2
+    };
     let tmp = TempDir::new("x16-parity");
     for (case, target) in CASES
         .iter()
@@ -254,9 +271,10 @@ fn interleaved_conversion_is_the_same_model() {
             .fold(0f32, f32::max);
         let scale = gr.iter().map(|v| v.abs()).fold(0f32, f32::max);
         eprintln!(
-            "{case} {target}: {grouped} tensors interleaved, max |Δlogit| {worst:.2e} of {scale:.2}"
+            "{case} {target} ({}): {grouped} tensors interleaved, max |Δlogit| {worst:.2e} of {scale:.2}",
+            kernels.name
         );
-        assert!(worst <= 1e-4 * scale.max(1.0), "{case} {target}: {worst}");
+        assert!(worst <= bound * scale.max(1.0), "{case} {target}: {worst}");
         // Token by token (matrix-vector kernels for the row formats, the
         // same kernel for the interleaved ones) stays as close.
         let mut s = Session::new(&mx, params(2)).unwrap();

@@ -13,6 +13,13 @@ use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+// Everything here rests on catching panics: built with `panic = "abort"`,
+// a bug in minke would kill the app that links it instead of returning
+// MINKE_ERR_INTERNAL. Any profile that builds libminke keeps `unwind`
+// (the size profile in Cargo.toml included).
+#[cfg(not(panic = "unwind"))]
+compile_error!("minke-ffi must be built with panic = \"unwind\": the C boundary catches panics");
+
 /// The name of the function it is written in, e.g. `"minke_model_open"`.
 /// Every entry point passes `fn_name!()` to [`ffi_boundary`],
 /// [`ffi_getter`] or [`free_handle`], so that a message names the function

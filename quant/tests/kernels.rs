@@ -326,4 +326,7 @@ fn expected_sets_are_under_test() {
             );
         }
     }
+    // Elsewhere (32-bit ARM, RISC-V, ...) the build has the scalar set only.
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    assert!(names.is_empty(), "{names:?}");
 }

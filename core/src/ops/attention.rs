@@ -19,7 +19,7 @@
 //! together, so each cached key and value row is read (and widened from
 //! f16, or from Q8_0 blocks) once per group instead of once per query
 //! head. The f16 and Q8_0 caches share every loop here and differ only in
-//! the kernels that read a block's rows ([`Rows`]).
+//! the kernels that read a block's rows (`Rows`).
 
 use crate::kv_cache::{KvSlice, LayerKv};
 use crate::ops::dot;
