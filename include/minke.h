@@ -1843,6 +1843,56 @@ minke_status minke_sampler_accept(struct minke_sampler *sampler, uint32_t token)
 minke_status minke_sampler_reset(struct minke_sampler *sampler);
 
 /**
+ * Bytes `minke_sampler_state_get()` writes for the sampler as it is now:
+ * `*size` (80, and 4 for each token its penalties remember).
+ *
+ * Returns `MINKE_ERR_NULL_ARG`. One thread at a time per sampler.
+ *
+ * # Safety
+ * `sampler` is NULL or a live sampler; `size` NULL or writable.
+ */
+minke_status minke_sampler_state_size(const struct minke_sampler *sampler, size_t *size);
+
+/**
+ * Writes what the sampler carries from token to token (its random
+ * generator's position and the tokens its penalties remember, with a
+ * checksum) to `buf`, room for `capacity` bytes; the size goes to
+ * `*written` in every case, and if `capacity` is too small nothing is
+ * written (`MINKE_ERR_BUFFER_TOO_SMALL`; `buf` may be NULL when
+ * `capacity` is 0). Saved beside a session's state, it makes a restored
+ * conversation sample exactly what the saved one would have. The
+ * sampler's settings are not part of it.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_BUFFER_TOO_SMALL`. One
+ * thread at a time per sampler.
+ *
+ * # Safety
+ * `sampler` is NULL or a live sampler; `buf` NULL or writable for
+ * `capacity` bytes; `written` NULL or writable.
+ */
+minke_status minke_sampler_state_get(const struct minke_sampler *sampler,
+                                     uint8_t *buf,
+                                     size_t capacity,
+                                     size_t *written);
+
+/**
+ * Restores a state that `minke_sampler_state_get()` wrote (`len` bytes at
+ * `buf`), into this sampler or another with the same vocabulary and
+ * `penalty_last_n` (and penalties on or off alike): its random generator
+ * continues where the saved one was, and its penalties remember the same
+ * tokens.
+ *
+ * Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_STATE` (truncated, damaged,
+ * another format version, or another vocabulary or penalty window); on an
+ * error the sampler is unchanged. One thread at a time per sampler.
+ *
+ * # Safety
+ * `sampler` is NULL or a live sampler; `buf` NULL or readable for `len`
+ * bytes.
+ */
+minke_status minke_sampler_state_set(struct minke_sampler *sampler, const uint8_t *buf, size_t len);
+
+/**
  * ------------------------------------------------------------------
  * Generate: prompt, sample and decode in one call, streaming text.
  * ------------------------------------------------------------------

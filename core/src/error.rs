@@ -44,7 +44,9 @@ pub enum Error {
     Aborted(String),
     /// A saved session state cannot be restored here: truncated or
     /// damaged, of another format version, or made with another model,
-    /// adapter, cache type or a longer context (see [`crate::state`]).
+    /// adapter, cache type or a longer context (see [`crate::state`]); or
+    /// a sampler's state does not fit the sampler (see
+    /// [`crate::Sampler::restore_state`]). The message names which.
     State(String),
 }
 
@@ -124,7 +126,7 @@ impl fmt::Display for Error {
             Error::Isa(e) => write!(f, "{e}"),
             Error::Resources(m) => write!(f, "out of resources: {m}"),
             Error::Aborted(m) => write!(f, "aborted: {m}"),
-            Error::State(m) => write!(f, "session state: {m}"),
+            Error::State(m) => write!(f, "{m}"),
         }
     }
 }

@@ -93,6 +93,11 @@ impl SamplerParams {
     }
 }
 
+/// The first eight bytes of a sampler's state.
+const SAMPLER_MAGIC: [u8; 8] = *b"MINKESM\0";
+/// Bytes of a sampler's state besides its tokens.
+const SAMPLER_STATE_FIXED: usize = 80;
+
 /// SplitMix64 then xoshiro256**: small, fast, and the same on every
 /// platform, so a seed reproduces a text anywhere.
 #[derive(Clone, Debug)]
@@ -181,6 +186,109 @@ impl Sampler {
         self.recent.clear();
         self.recent_at = 0;
         self.counts.iter_mut().for_each(|c| *c = 0);
+    }
+
+    /// Bytes [`Sampler::state`] gives: 80, and 4 a remembered token.
+    pub fn state_len(&self) -> usize {
+        SAMPLER_STATE_FIXED + 4 * self.recent.len()
+    }
+
+    /// What the sampler carries from one token to the next, as bytes: its
+    /// generator's position and the tokens its penalties remember, oldest
+    /// first. [`Sampler::restore_state`] puts them back, in this sampler or
+    /// another with the same vocabulary and `penalty_last_n`, so that a
+    /// restored session samples what the saved one would have. (The
+    /// settings are the sampler's own and are not saved.)
+    ///
+    /// | bytes | what |
+    /// |---|---|
+    /// | 8 | magic `MINKESM\0` |
+    /// | 4 | format version (1) |
+    /// | 4 | 0 |
+    /// | 8 | vocabulary size |
+    /// | 8 | penalty window in use (0 when no penalty is on) |
+    /// | 32 | the generator's four words |
+    /// | 8 | `n`: tokens remembered |
+    /// | `4 n` | the tokens, oldest first |
+    /// | 8 | checksum of everything before it |
+    pub fn state(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.state_len());
+        out.extend_from_slice(&SAMPLER_MAGIC);
+        out.extend_from_slice(&1u32.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&(self.vocab as u64).to_le_bytes());
+        out.extend_from_slice(&(self.recent.capacity() as u64).to_le_bytes());
+        for w in self.rng.0 {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        out.extend_from_slice(&(self.recent.len() as u64).to_le_bytes());
+        let (new, old) = self.recent.split_at(self.recent_at);
+        for &t in old.iter().chain(new) {
+            out.extend_from_slice(&t.to_le_bytes());
+        }
+        let mut h = crate::state::Hash64::default();
+        h.update(&out);
+        out.extend_from_slice(&h.finish().to_le_bytes());
+        debug_assert_eq!(out.len(), self.state_len());
+        out
+    }
+
+    /// Puts back a state that [`Sampler::state`] gave.
+    ///
+    /// # Errors
+    /// [`Error::State`] when the bytes are truncated or damaged, of another
+    /// format version, or from a sampler of another vocabulary size or
+    /// penalty window; the sampler is then unchanged.
+    pub fn restore_state(&mut self, data: &[u8]) -> Result<()> {
+        let bad = |m: String| Err(Error::State(format!("sampler state: {m}")));
+        if data.len() < SAMPLER_STATE_FIXED || data[..8] != SAMPLER_MAGIC {
+            return bad(format!(
+                "{} bytes that do not begin a sampler state",
+                data.len()
+            ));
+        }
+        let u64_at = |at: usize| u64::from_le_bytes(data[at..at + 8].try_into().expect("8 bytes"));
+        let version = u32::from_le_bytes(data[8..12].try_into().expect("4 bytes"));
+        if version != 1 {
+            return bad(format!("format version {version}; this library reads 1"));
+        }
+        let n = u64_at(64);
+        let cap = self.recent.capacity();
+        if n > cap as u64 || data.len() as u64 != SAMPLER_STATE_FIXED as u64 + 4 * n {
+            return bad(format!(
+                "{} bytes holding {n} tokens: truncated, damaged or not for this sampler",
+                data.len()
+            ));
+        }
+        let body = data.len() - 8;
+        let mut h = crate::state::Hash64::default();
+        h.update(&data[..body]);
+        if h.finish() != u64_at(body) {
+            return bad("the checksum does not match: the bytes are damaged".into());
+        }
+        if u64_at(16) != self.vocab as u64 || u64_at(24) != cap as u64 {
+            return bad(format!(
+                "saved by a sampler of {} tokens and a penalty window of {}; this one has {} and {cap}",
+                u64_at(16),
+                u64_at(24),
+                self.vocab
+            ));
+        }
+        let tokens = data[72..body]
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
+        if let Some(t) = tokens.clone().find(|&t| t as usize >= self.vocab) {
+            return bad(format!("token {t} is outside the vocabulary"));
+        }
+        self.rng.0 = [u64_at(32), u64_at(40), u64_at(48), u64_at(56)];
+        self.recent.clear();
+        self.recent_at = 0;
+        self.counts.iter_mut().for_each(|c| *c = 0);
+        for t in tokens {
+            self.recent.push(t);
+            self.counts[t as usize] += 1;
+        }
+        Ok(())
     }
 
     /// Records a token of the context (prompt or generated) for the
@@ -403,6 +511,83 @@ mod tests {
             .unwrap()
             .0;
         assert_eq!(s.sample(&l).unwrap() as usize, best);
+    }
+
+    fn tempered(seed: u64, last_n: usize) -> SamplerParams {
+        SamplerParams {
+            temperature: 0.9,
+            top_k: 40,
+            repeat_penalty: 1.3,
+            frequency_penalty: 0.2,
+            penalty_last_n: last_n,
+            seed,
+            ..SamplerParams::default()
+        }
+    }
+
+    /// Samples `n` tokens, accepting each.
+    fn draw(s: &mut Sampler, n: usize) -> Vec<u32> {
+        let l = logits();
+        (0..n)
+            .map(|_| {
+                let t = s.sample(&l).unwrap();
+                s.accept(t);
+                t
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_restored_sampler_draws_what_the_saved_one_would() {
+        // Windows not yet full, just full, and wrapped several times.
+        for warmup in [0, 3, 8, 29] {
+            let mut a = Sampler::new(tempered(7, 8), 100).unwrap();
+            draw(&mut a, warmup);
+            let saved = a.state();
+            assert_eq!(saved.len(), a.state_len());
+            let ahead = draw(&mut a, 40);
+            // Another seed: the generator's position comes from the state.
+            let mut b = Sampler::new(tempered(99, 8), 100).unwrap();
+            draw(&mut b, 5);
+            b.restore_state(&saved).unwrap();
+            assert_eq!(draw(&mut b, 40), ahead, "after {warmup} tokens");
+        }
+    }
+
+    #[test]
+    fn a_sampler_state_that_does_not_fit_is_refused_and_changes_nothing() {
+        let mut a = Sampler::new(tempered(7, 8), 100).unwrap();
+        draw(&mut a, 11);
+        let saved = a.state();
+        let mut b = Sampler::new(tempered(3, 8), 100).unwrap();
+        draw(&mut b, 4);
+        let before = b.state();
+        let mut flipped = saved.clone();
+        flipped[75] ^= 1;
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (Vec::new(), "do not begin"),
+            (saved[..saved.len() - 1].to_vec(), "truncated"),
+            (flipped, "checksum"),
+            (
+                Sampler::new(tempered(7, 16), 100).unwrap().state(),
+                "penalty window",
+            ),
+            (
+                Sampler::new(tempered(7, 8), 101).unwrap().state(),
+                "penalty window",
+            ),
+        ];
+        for (bytes, why) in cases {
+            let e = b.restore_state(&bytes).unwrap_err();
+            assert!(
+                matches!(&e, Error::State(m) if m.contains(why)),
+                "{why}: {e}"
+            );
+            assert_eq!(b.state(), before, "{why}: the sampler changed");
+        }
+        // A greedy sampler without penalties remembers nothing.
+        let g = Sampler::new(SamplerParams::default(), 100).unwrap();
+        assert_eq!(g.state().len(), 80);
     }
 
     /// The plain scan `argmax` must agree with.

@@ -554,7 +554,7 @@ impl<'m> Session<'m> {
     /// session is then unchanged.
     pub fn restore_state(&mut self, data: &[u8]) -> Result<()> {
         let h = crate::state::Header::read(data)?;
-        let bad = |m: String| Err(Error::State(m));
+        let bad = |m: String| Err(Error::State(format!("session state: {m}")));
         let want = self.state_header();
         if h.model != want.model {
             return bad(format!(
@@ -660,7 +660,7 @@ impl<'m> Session<'m> {
             + crate::state::TRAILER;
         if len > most as u64 {
             return Err(Error::State(format!(
-                "{}: {len} bytes is more than any state of this session ({most})",
+                "{}: session state: {len} bytes is more than any state of this session ({most})",
                 path.display()
             )));
         }

@@ -219,7 +219,7 @@ impl Header {
     /// Reads and checks the framing of a whole state: magic, version,
     /// length and checksum.
     pub fn read(data: &[u8]) -> Result<Header> {
-        let bad = |m: String| Err(Error::State(m));
+        let bad = |m: String| Err(Error::State(format!("session state: {m}")));
         if data.len() < HEADER + TRAILER {
             return bad(format!(
                 "{} bytes is too short for a session state (at least {})",

@@ -681,6 +681,21 @@ public:
 
     void accept(uint32_t token) { check(minke_sampler_accept(s_.get(), token)); }
     void reset() { check(minke_sampler_reset(s_.get())); }
+
+    // The generator's position and the penalties' memory, to save beside
+    // a Session's state(); restore_state() puts them back (same vocabulary
+    // and penalty_last_n, else MINKE_ERR_STATE and nothing changes).
+    std::vector<uint8_t> state() const {
+        size_t n = 0;
+        check(minke_sampler_state_size(s_.get(), &n));
+        std::vector<uint8_t> buf(n);
+        check(minke_sampler_state_get(s_.get(), buf.data(), buf.size(), &n));
+        return buf;
+    }
+    void restore_state(const std::vector<uint8_t> &state) {
+        check(minke_sampler_state_set(s_.get(), state.data(), state.size()));
+    }
+
     minke_sampler *get() noexcept { return s_.get(); }
 
 private:

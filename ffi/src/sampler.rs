@@ -248,3 +248,96 @@ pub unsafe extern "C" fn minke_sampler_reset(sampler: *mut minke_sampler) -> min
         Ok(())
     })
 }
+
+/// Bytes `minke_sampler_state_get()` writes for the sampler as it is now:
+/// `*size` (80, and 4 for each token its penalties remember).
+///
+/// Returns `MINKE_ERR_NULL_ARG`. One thread at a time per sampler.
+///
+/// # Safety
+/// `sampler` is NULL or a live sampler; `size` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn minke_sampler_state_size(
+    sampler: *const minke_sampler,
+    size: *mut usize,
+) -> minke_status {
+    ffi_boundary(fn_name!(), || {
+        // SAFETY: the caller's contract, for each pointer.
+        let (s, n) = unsafe { (arg_ref(sampler, "sampler")?, out(size, "size")?) };
+        n.set(s.sampler.state_len());
+        Ok(())
+    })
+}
+
+/// Writes what the sampler carries from token to token (its random
+/// generator's position and the tokens its penalties remember, with a
+/// checksum) to `buf`, room for `capacity` bytes; the size goes to
+/// `*written` in every case, and if `capacity` is too small nothing is
+/// written (`MINKE_ERR_BUFFER_TOO_SMALL`; `buf` may be NULL when
+/// `capacity` is 0). Saved beside a session's state, it makes a restored
+/// conversation sample exactly what the saved one would have. The
+/// sampler's settings are not part of it.
+///
+/// Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_BUFFER_TOO_SMALL`. One
+/// thread at a time per sampler.
+///
+/// # Safety
+/// `sampler` is NULL or a live sampler; `buf` NULL or writable for
+/// `capacity` bytes; `written` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn minke_sampler_state_get(
+    sampler: *const minke_sampler,
+    buf: *mut u8,
+    capacity: usize,
+    written: *mut usize,
+) -> minke_status {
+    ffi_boundary(fn_name!(), || {
+        // SAFETY: the caller's contract, for each pointer.
+        let (s, n) = unsafe { (arg_ref(sampler, "sampler")?, out(written, "written")?) };
+        let state = s.sampler.state();
+        n.set(state.len());
+        if capacity < state.len() {
+            return Err(FfiError::new(
+                minke_status::MINKE_ERR_BUFFER_TOO_SMALL,
+                format!("`buf` holds {capacity} bytes; the state is {}", state.len()),
+            ));
+        }
+        if buf.is_null() {
+            return Err(FfiError::new(
+                minke_status::MINKE_ERR_NULL_ARG,
+                "`buf` is NULL",
+            ));
+        }
+        // SAFETY: non-NULL and writable for `capacity >= state.len()` bytes
+        // (caller); a fresh Vec cannot overlap it.
+        unsafe { std::ptr::copy_nonoverlapping(state.as_ptr(), buf, state.len()) };
+        Ok(())
+    })
+}
+
+/// Restores a state that `minke_sampler_state_get()` wrote (`len` bytes at
+/// `buf`), into this sampler or another with the same vocabulary and
+/// `penalty_last_n` (and penalties on or off alike): its random generator
+/// continues where the saved one was, and its penalties remember the same
+/// tokens.
+///
+/// Returns `MINKE_ERR_NULL_ARG` or `MINKE_ERR_STATE` (truncated, damaged,
+/// another format version, or another vocabulary or penalty window); on an
+/// error the sampler is unchanged. One thread at a time per sampler.
+///
+/// # Safety
+/// `sampler` is NULL or a live sampler; `buf` NULL or readable for `len`
+/// bytes.
+#[no_mangle]
+pub unsafe extern "C" fn minke_sampler_state_set(
+    sampler: *mut minke_sampler,
+    buf: *const u8,
+    len: usize,
+) -> minke_status {
+    ffi_boundary(fn_name!(), || {
+        // SAFETY: the caller's contract, for each pointer.
+        let (s, data) = unsafe { (arg_mut(sampler, "sampler")?, arg_slice(buf, len, "buf")?) };
+        s.sampler.restore_state(data)?;
+        Ok(())
+    })
+}

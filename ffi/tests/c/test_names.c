@@ -82,6 +82,9 @@ int main(void)
     NAMED(minke_sampler_sample, (NULL, NULL, 0, NULL));
     NAMED(minke_sampler_accept, (NULL, 0));
     NAMED(minke_sampler_reset, (NULL));
+    NAMED(minke_sampler_state_size, (NULL, NULL));
+    NAMED(minke_sampler_state_get, (NULL, NULL, 0, NULL));
+    NAMED(minke_sampler_state_set, (NULL, NULL, 0));
 
     /* Generate, score, best-of-N, LoRA. */
     NAMED(minke_generate_default_params, (NULL, sizeof(minke_generate_params)));

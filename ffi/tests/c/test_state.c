@@ -1,7 +1,7 @@
 /*
  * test_state.c: session state, the abort callback, logits at any held
- * position and the token ids of minke_generate() (issue 20), on the real
- * model, misuse included.
+ * position, the token ids of minke_generate() and a sampler's state
+ * (issue 20), on the real model, misuse included.
  *
  *   test_state MODEL [OTHER_MODEL]
  *
@@ -322,6 +322,88 @@ static void check_generate_ids(const minke_model *m)
     minke_session_free(s);
 }
 
+/* Samples `n` tokens at a temperature, decoding each: the ids to `out`. */
+static void sample_on(minke_session *s, minke_sampler *sm, uint32_t *out, size_t n)
+{
+    const float *l = NULL;
+    size_t nv = 0;
+    for (size_t i = 0; i < n; i++) {
+        CHECK_ST(minke_session_logits(s, &l, &nv), MINKE_OK);
+        CHECK_ST(minke_sampler_sample(sm, l, nv, &out[i]), MINKE_OK);
+        CHECK_ST(minke_sampler_accept(sm, out[i]), MINKE_OK);
+        CHECK_ST(minke_session_decode(s, out[i], &l), MINKE_OK);
+    }
+}
+
+static minke_sampler *warm_sampler(const minke_model *m, uint64_t seed, uint32_t last_n)
+{
+    minke_sampler *sm = NULL;
+    minke_sampler_params p;
+    minke_sampler_default_params(&p, sizeof p);
+    p.temperature = 0.9f;
+    p.top_k = 40;
+    p.repeat_penalty = 1.2f;
+    p.penalty_last_n = last_n;
+    p.seed = seed;
+    CHECK_ST(minke_sampler_new(m, &p, &sm), MINKE_OK);
+    return sm;
+}
+
+/* A conversation put aside mid-way, session and sampler, continues with
+ * the same sampled tokens after both are restored elsewhere. */
+static void check_sampler_state(const minke_model *m)
+{
+    uint32_t ids[64], ahead[24], again[24], t = 0;
+    size_t n = encode(m, "Once upon a time", ids, 64), len = 0, slen = 0, need = 0, w = 0;
+    minke_session *a = new_session(m, 128, MINKE_KV_F16, false);
+    minke_session *b = new_session(m, 128, MINKE_KV_F16, false);
+    minke_sampler *sa = warm_sampler(m, 11, 16), *sb = warm_sampler(m, 5, 16);
+    minke_sampler *narrow = warm_sampler(m, 11, 8);
+    uint8_t *state, *sstate;
+    const float *l = NULL;
+
+    CHECK_ST(minke_session_prefill(a, ids, n, &l), MINKE_OK);
+    for (size_t i = 0; i < n; i++)
+        CHECK_ST(minke_sampler_accept(sa, ids[i]), MINKE_OK);
+    sample_on(a, sa, ahead, 6);
+    state = get_state(a, &len);
+    CHECK_ST(minke_sampler_state_size(sa, &slen), MINKE_OK);
+    CHECK(slen == 80 + 4 * 16);
+    sstate = malloc(slen);
+    CHECK_ST(minke_sampler_state_get(sa, NULL, 0, &need), MINKE_ERR_BUFFER_TOO_SMALL);
+    CHECK(need == slen);
+    CHECK_ST(minke_sampler_state_get(sa, sstate, slen, &w), MINKE_OK);
+    CHECK(w == slen);
+    sample_on(a, sa, ahead, 24);
+
+    /* b: another seed, some tokens of its own, then a's state. */
+    CHECK_ST(minke_sampler_accept(sb, 42), MINKE_OK);
+    CHECK_ST(minke_sampler_sample(sb, l, minke_model_n_vocab(m), &t), MINKE_OK);
+    CHECK_ST(minke_session_state_set(b, state, len), MINKE_OK);
+    CHECK_ST(minke_sampler_state_set(sb, sstate, slen), MINKE_OK);
+    sample_on(b, sb, again, 24);
+    CHECK(memcmp(ahead, again, sizeof ahead) == 0);
+
+    /* Misuse: another penalty window, a damaged byte, NULLs. */
+    CHECK_ST(minke_sampler_state_set(narrow, sstate, slen), MINKE_ERR_STATE);
+    CHECK(strstr(minke_last_error(), "minke_sampler_state_set") == minke_last_error());
+    CHECK(strstr(minke_last_error(), "penalty window") != NULL);
+    sstate[90] ^= 4;
+    CHECK_ST(minke_sampler_state_set(sb, sstate, slen), MINKE_ERR_STATE);
+    CHECK(strstr(minke_last_error(), "checksum") != NULL);
+    CHECK_ST(minke_sampler_state_set(sb, NULL, slen), MINKE_ERR_NULL_ARG);
+    CHECK_ST(minke_sampler_state_set(NULL, sstate, slen), MINKE_ERR_NULL_ARG);
+    CHECK_ST(minke_sampler_state_get(sb, NULL, 1000, &w), MINKE_ERR_NULL_ARG);
+    CHECK_ST(minke_sampler_state_size(sb, NULL), MINKE_ERR_NULL_ARG);
+    free(sstate);
+    free(state);
+    minke_sampler_free(narrow);
+    minke_sampler_free(sb);
+    minke_sampler_free(sa);
+    minke_session_free(b);
+    minke_session_free(a);
+}
+
 int main(int argc, char **argv)
 {
     minke_model *m = NULL, *other = NULL;
@@ -338,6 +420,7 @@ int main(int argc, char **argv)
         check_abort(m);
         check_logits_at(m);
         check_generate_ids(m);
+        check_sampler_state(m);
     }
     minke_model_free(m);
     minke_model_free(other);

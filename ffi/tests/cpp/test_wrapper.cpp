@@ -245,6 +245,18 @@ void generation(const minke::Model &m, const minke::Tokenizer &tok) {
     uint32_t a = hot.sample(l), b = hot.sample(l);
     hot.reset();
     CHECK(hot.sample(l) == a && hot.sample(l) == b);
+    // Its state() puts the generator back where it was, in another sampler.
+    std::vector<uint8_t> at = hot.state();
+    uint32_t c = hot.sample(l), d = hot.sample(l);
+    minke::Sampler twin(m, sp);
+    twin.restore_state(at);
+    CHECK(twin.sample(l) == c && twin.sample(l) == d);
+    sp.repeat_penalty = 1.1f;
+    minke::Sampler penalised(m, sp);
+    EXPECT_ERROR(penalised.restore_state(at), MINKE_ERR_STATE);
+    at.back() ^= 1;
+    EXPECT_ERROR(twin.restore_state(at), MINKE_ERR_STATE);
+    sp.repeat_penalty = 1.0f;
     sp.top_p = 2.0f;
     EXPECT_ERROR(minke::Sampler(m, sp), MINKE_ERR_INVALID_ARG);
 }
