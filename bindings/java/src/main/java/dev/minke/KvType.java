@@ -7,6 +7,12 @@ public enum KvType {
     F16(0),
     /** Single precision. */
     F32(1),
+    /**
+     * 8-bit blocks (ggml's Q8_0: 32 values and a half-precision scale in
+     * 34 bytes): about half the memory of F16; perplexity within 0.5% of
+     * F16.
+     */
+    Q8_0(2),
     /** A type this binding does not know (a newer library's default); cannot be set. */
     UNKNOWN(-1);
 
