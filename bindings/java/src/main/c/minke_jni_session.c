@@ -250,6 +250,13 @@ static void native_session_rewind(JNIEnv *env, jclass cls, jlong session, jint p
     mj_failed(env, minke_session_rewind(SESSION(session), (uint32_t)pos));
 }
 
+static void native_session_shift(JNIEnv *env, jclass cls, jlong session, jint keep,
+                                 jint discard)
+{
+    (void)cls;
+    mj_failed(env, minke_session_shift(SESSION(session), (uint32_t)keep, (uint32_t)discard));
+}
+
 static jint native_session_pos(JNIEnv *env, jclass cls, jlong session)
 {
     (void)env;
@@ -628,6 +635,7 @@ static const JNINativeMethod session_natives[] = {
     NATIVE("sessionDecode", "(JI)V", native_session_decode),
     NATIVE("sessionLogits", "(J[F)I", native_session_logits),
     NATIVE("sessionRewind", "(JI)V", native_session_rewind),
+    NATIVE("sessionShift", "(JII)V", native_session_shift),
     NATIVE("sessionPos", "(J)I", native_session_pos),
     NATIVE("sessionNCtx", "(J)I", native_session_n_ctx),
     NATIVE("sessionNThreads", "(J)I", native_session_n_threads),

@@ -115,6 +115,7 @@ final class Native {
     static native void sessionDecode(long session, int token);
     static native int sessionLogits(long session, float[] out);
     static native void sessionRewind(long session, int pos);
+    static native void sessionShift(long session, int keep, int discard);
     static native int sessionPos(long session);
     static native int sessionNCtx(long session);
     static native int sessionNThreads(long session);

@@ -336,6 +336,35 @@ public final class Session extends Handle {
         }
     }
 
+    /**
+     * Makes room in the context: forgets the {@code discard} positions from
+     * {@code keep} on and moves every later one down by {@code discard},
+     * their keys rotated to their new positions, so the next token goes at
+     * {@link #pos()} {@code - discard} and decoding goes on. Positions
+     * {@code 0..keep} (a system prompt) stay. A chat that outgrows its
+     * context typically keeps its system prompt and drops half of the rest;
+     * the kept text still carries what it read of the dropped text, so this
+     * is close to, not the same as, running the kept tokens again. The
+     * logits of the last token run stay valid. {@link #generate} can do it
+     * by itself ({@link GenerateParams#contextShift(boolean)}). {@code discard}
+     * 0 does nothing.
+     *
+     * @throws IllegalArgumentException if {@code keep} or {@code discard}
+     *     is negative
+     * @throws MinkeException {@link Status#ERR_INVALID_ARG} if {@code keep
+     *     + discard} is past {@link #pos()}; the session is then unchanged
+     */
+    public void shift(int keep, int discard) {
+        Checks.nonNegative(keep, "keep");
+        Checks.nonNegative(discard, "discard");
+        long s = begin();
+        try {
+            Native.sessionShift(s, keep, discard);
+        } finally {
+            end();
+        }
+    }
+
     /** Tokens in the KV cache: the position of the next token. */
     public int pos() {
         long s = begin();
