@@ -113,6 +113,9 @@ static int read_generate_params(JNIEnv *env, jobject params, struct generate_par
         return -1;
     g->p.max_tokens = (uint32_t)(*env)->GetIntField(env, params, mj.generate_max_tokens);
     g->p.stop_at_eos = (*env)->GetBooleanField(env, params, mj.generate_stop_at_eos) == JNI_TRUE;
+    g->p.n_keep = (size_t)(uint32_t)(*env)->GetIntField(env, params, mj.generate_n_keep);
+    g->p.context_shift =
+        (*env)->GetBooleanField(env, params, mj.generate_context_shift) == JNI_TRUE;
     stop = (jobjectArray)(*env)->GetObjectField(env, params, mj.generate_stop_utf8);
     n = (size_t)(*env)->GetArrayLength(env, stop);
     g->p.n_stop = 0;
@@ -151,6 +154,9 @@ static void native_generate_default_params(JNIEnv *env, jclass cls, jobject para
     (*env)->SetIntField(env, params, mj.generate_max_tokens, (jint)p.max_tokens);
     (*env)->SetBooleanField(env, params, mj.generate_stop_at_eos,
                             p.stop_at_eos ? JNI_TRUE : JNI_FALSE);
+    (*env)->SetIntField(env, params, mj.generate_n_keep, (jint)p.n_keep);
+    (*env)->SetBooleanField(env, params, mj.generate_context_shift,
+                            p.context_shift ? JNI_TRUE : JNI_FALSE);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -421,6 +427,10 @@ static void native_sampler_reset(JNIEnv *env, jclass cls, jlong sampler)
 /* ------------------------------------------------------------------------ */
 /* Generation */
 
+/* Most generated ids a GenerateResult holds (GenerateResult.tokens() says
+ * so): only a context shift lets a call generate more than its context. */
+#define MJ_MAX_GENERATED_IDS ((size_t)1 << 24)
+
 /* The Java object a callback reaches, on the thread that made the call. */
 struct callback_ctx {
     JNIEnv *env;
@@ -458,11 +468,17 @@ static jobject native_generate(JNIEnv *env, jclass cls, jlong session, jlong sam
         read_generate_params(env, params, &g) != 0)
         return NULL;
     ids = mj_c_ids(env, prompt, &n);
-    /* Room for every id it can generate: max_tokens, and no more than fit
-     * in the context. */
+    /* Room for every id it can generate: max_tokens, and without a context
+     * shift no more than fit in the context. With one, max_tokens may be
+     * "until the end of text" (INT_MAX): the first MJ_MAX_GENERATED_IDS
+     * ids are kept, 64 MiB of address space, of which only what is written
+     * is touched. */
     g.p.tokens_capacity = g.p.max_tokens;
-    if (g.p.tokens_capacity > (size_t)minke_session_n_ctx(SESSION(session)) + 1)
+    if (!g.p.context_shift &&
+        g.p.tokens_capacity > (size_t)minke_session_n_ctx(SESSION(session)) + 1)
         g.p.tokens_capacity = (size_t)minke_session_n_ctx(SESSION(session)) + 1;
+    if (g.p.tokens_capacity > MJ_MAX_GENERATED_IDS)
+        g.p.tokens_capacity = MJ_MAX_GENERATED_IDS;
     g.p.tokens = ids == NULL ? NULL : malloc(g.p.tokens_capacity * sizeof *g.p.tokens + 1);
     if (ids == NULL || g.p.tokens == NULL) {
         if (ids != NULL)
@@ -484,7 +500,8 @@ static jobject native_generate(JNIEnv *env, jclass cls, jlong session, jlong sam
         if (tokens != NULL)
             out = (*env)->NewObject(env, mj.generate_result, mj.generate_result_new,
                                     (jint)r.stop_reason, (jint)r.n_prompt_tokens,
-                                    (jint)r.n_tokens, r.prefill_ms, r.decode_ms, tokens);
+                                    (jint)r.n_tokens, r.prefill_ms, r.decode_ms, tokens,
+                                    (jint)r.n_discarded);
     }
     free(g.p.tokens);
     free_generate_params(&g);

@@ -13,6 +13,8 @@ public final class GenerateParams {
     int maxTokens;
     boolean stopAtEos;
     byte[][] stopUtf8 = new byte[0][];
+    int nKeep;
+    boolean contextShift;
 
     private String[] stop = new String[0];
 
@@ -58,6 +60,42 @@ public final class GenerateParams {
         }
         stop = Arrays.copyOf(strings, strings.length);
         stopUtf8 = utf8;
+        return this;
+    }
+
+    /**
+     * Whether generation goes on when the context fills (default {@code
+     * false}: it stops with {@link StopReason#CONTEXT_FULL}).
+     */
+    public boolean contextShift() {
+        return contextShift;
+    }
+
+    /**
+     * When the context fills, keep its first {@link #nKeep()} positions,
+     * drop half of the rest (as {@link Session#shift} does) and go on, as
+     * often as it fills: a chat that never ends, at the price of forgetting
+     * its middle. The prompt may then be longer than the context: what does
+     * not fit is dropped in the same way as it is read. {@link
+     * GenerateResult#nDiscarded()} says how many positions were dropped.
+     */
+    public GenerateParams contextShift(boolean on) {
+        contextShift = on;
+        return this;
+    }
+
+    /** With {@link #contextShift(boolean)}: the positions kept at the start (default 0). */
+    public int nKeep() {
+        return nKeep;
+    }
+
+    /**
+     * The positions a context shift keeps at the start of the context (a
+     * system prompt). At most the context length less 2; more is refused
+     * when generating ({@link Status#ERR_INVALID_ARG}).
+     */
+    public GenerateParams nKeep(int n) {
+        nKeep = Checks.nonNegative(n, "nKeep");
         return this;
     }
 }

@@ -12,16 +12,18 @@ public final class GenerateResult {
     private final double prefillMs;
     private final double decodeMs;
     private final int[] tokens;
+    private final int nDiscarded;
 
     // Made by native code.
     GenerateResult(int stopReason, int nPromptTokens, int nTokens, double prefillMs,
-            double decodeMs, int[] tokens) {
+            double decodeMs, int[] tokens, int nDiscarded) {
         this.stopReason = StopReason.of(stopReason);
         this.nPromptTokens = nPromptTokens;
         this.nTokens = nTokens;
         this.prefillMs = prefillMs;
         this.decodeMs = decodeMs;
         this.tokens = tokens;
+        this.nDiscarded = nDiscarded;
     }
 
     public StopReason stopReason() {
@@ -40,11 +42,22 @@ public final class GenerateResult {
 
     /**
      * The generated ids, {@link #nTokens()} of them (an end-of-generation
-     * token that stopped it included); a copy. The session holds all but
-     * the last ({@link Session#tokens()}).
+     * token that stopped it included; with a context shift, the first
+     * 16,777,216 at most); a copy. The session holds all but the last
+     * ({@link Session#tokens()}), less what context shifts dropped.
      */
     public int[] tokens() {
         return tokens.clone();
+    }
+
+    /**
+     * Positions the context shifts of this call dropped ({@link
+     * GenerateParams#contextShift(boolean)}), all from {@link
+     * GenerateParams#nKeep()} on: the session's {@link Session#pos()} is that
+     * much less than it would be without them. 0 without a context shift.
+     */
+    public int nDiscarded() {
+        return nDiscarded;
     }
 
     /** Time to run the prompt, in milliseconds. */
@@ -60,7 +73,7 @@ public final class GenerateResult {
     @Override
     public String toString() {
         return "GenerateResult[" + stopReason + ", " + nPromptTokens + " prompt tokens, "
-                + nTokens + " generated, prefill " + prefillMs + " ms, decode " + decodeMs
-                + " ms]";
+                + nTokens + " generated, " + nDiscarded + " discarded, prefill " + prefillMs
+                + " ms, decode " + decodeMs + " ms]";
     }
 }

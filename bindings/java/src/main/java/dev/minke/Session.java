@@ -427,7 +427,9 @@ public final class Session extends Handle {
      * params}, giving {@code onPiece} (may be null) the text as it comes.
      * The sampler records the prompt and the generated tokens. Afterwards
      * the session holds the prompt and every generated token but the last
-     * ({@link #pos()}), so a next turn can continue from there.
+     * ({@link #pos()}), so a next turn can continue from there; with {@link
+     * GenerateParams#contextShift(boolean)}, less the {@link
+     * GenerateResult#nDiscarded()} positions the shifts dropped.
      *
      * <p>To stop early, return {@code false} from {@code onPiece}: the
      * result says {@link StopReason#CANCELLED}. If {@code onPiece} throws,
@@ -439,10 +441,11 @@ public final class Session extends Handle {
      * done.
      *
      * @throws MinkeException {@link Status#ERR_INVALID_ARG} (empty prompt,
-     *     an empty stop string), {@link Status#ERR_TOKEN_OUT_OF_RANGE},
-     *     {@link Status#ERR_CONTEXT_FULL} (the prompt does not fit), {@link
-     *     Status#ERR_TOKENIZER} (the model has no tokenizer) or {@link
-     *     Status#ERR_ABORTED} ({@link #cancel()})
+     *     an empty stop string, an {@link GenerateParams#nKeep(int)} that
+     *     leaves no room), {@link Status#ERR_TOKEN_OUT_OF_RANGE}, {@link
+     *     Status#ERR_CONTEXT_FULL} (the prompt does not fit, without a
+     *     context shift), {@link Status#ERR_TOKENIZER} (the model has no
+     *     tokenizer) or {@link Status#ERR_ABORTED} ({@link #cancel()})
      */
     public GenerateResult generate(Sampler sampler, int[] prompt, GenerateParams params,
             PieceCallback onPiece) {
