@@ -1,14 +1,15 @@
 /*
  * minke_jni_state.c: the natives of a session's state (save and restore,
  * in memory and in files), the tokens it holds, the logits of a position,
- * and Session.cancel(): the flag in struct mj_session (minke_jni.h) that
- * the session's abort callback reads.
+ * a sampler's state, and Session.cancel(): the flag in struct mj_session
+ * (minke_jni.h) that the session's abort callback reads.
  */
 #include "minke_jni.h"
 
 #include <stdlib.h>
 
 #define SESSION(h) MJ_SESSION(h)
+#define SAMPLER(h) MJ_PTR(minke_sampler, h)
 
 /* ------------------------------------------------------------------------ */
 /* Cancellation */
@@ -157,6 +158,54 @@ static jfloatArray native_session_logits_at(JNIEnv *env, jclass cls, jlong sessi
 }
 
 /* ------------------------------------------------------------------------ */
+/* Sampler state */
+
+/* A sampler's state as a byte[]. It is small (80 bytes and 4 per token
+ * the penalties remember), so it goes through a C buffer: no critical
+ * region, and a failure's DEBUG log line is not dropped. */
+static jbyteArray native_sampler_state_get(JNIEnv *env, jclass cls, jlong sampler)
+{
+    size_t size = 0, written = 0;
+    jbyteArray out = NULL;
+    uint8_t *buf;
+    (void)cls;
+
+    if (mj_failed(env, minke_sampler_state_size(SAMPLER(sampler), &size)))
+        return NULL;
+    if (size > MJ_MAX_ARRAY) {
+        mj_throw_oom(env, "minke: the sampler state is larger than a Java array can hold");
+        return NULL;
+    }
+    buf = malloc(size > 0 ? size : 1);
+    if (buf == NULL) {
+        mj_throw_oom(env, "minke: the sampler state");
+        return NULL;
+    }
+    if (!mj_failed(env, minke_sampler_state_get(SAMPLER(sampler), buf, size, &written)))
+        out = mj_j_bytes(env, (const char *)buf, written);
+    free(buf);
+    return out;
+}
+
+/* Restores a sampler's state from a byte[], copied out first (see above). */
+static void native_sampler_state_set(JNIEnv *env, jclass cls, jlong sampler, jbyteArray state)
+{
+    jsize n = (*env)->GetArrayLength(env, state);
+    /* Room for one byte at least, so that an empty state is a valid
+     * pointer and the C API refuses it itself. */
+    uint8_t *buf = malloc(n > 0 ? (size_t)n : 1);
+    (void)cls;
+
+    if (buf == NULL) {
+        mj_throw_oom(env, "minke: the sampler state");
+        return;
+    }
+    (*env)->GetByteArrayRegion(env, state, 0, n, (jbyte *)buf);
+    mj_failed(env, minke_sampler_state_set(SAMPLER(sampler), buf, (size_t)n));
+    free(buf);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Registration */
 
 #define NATIVE(name, sig, fn) {(char *)(name), (char *)(sig), MJ_FN_PTR(fn)}
@@ -170,6 +219,8 @@ static const JNINativeMethod state_natives[] = {
     NATIVE("sessionStateLoadFile", "(J[B)V", native_session_state_load_file),
     NATIVE("sessionTokens", "(J)[I", native_session_tokens),
     NATIVE("sessionLogitsAt", "(JI)[F", native_session_logits_at),
+    NATIVE("samplerStateGet", "(J)[B", native_sampler_state_get),
+    NATIVE("samplerStateSet", "(J[B)V", native_sampler_state_set),
 };
 
 jint mj_register_state(JNIEnv *env, jclass native)

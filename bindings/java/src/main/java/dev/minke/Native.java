@@ -140,6 +140,8 @@ final class Native {
     static native int samplerSampleSession(long sampler, long session);
     static native void samplerAccept(long sampler, int token);
     static native void samplerReset(long sampler);
+    static native byte[] samplerStateGet(long sampler);
+    static native void samplerStateSet(long sampler, byte[] state);
 
     // Generation, best-of-N.
     static native void generateDefaultParams(GenerateParams params);

@@ -97,4 +97,42 @@ public final class Sampler extends Handle {
             release();
         }
     }
+
+    /**
+     * What the sampler carries from token to token: its random generator's
+     * position and the tokens its penalties remember, with a checksum (80
+     * bytes and 4 per remembered token). Saved beside a session's {@link
+     * Session#saveState()}, it makes a restored conversation sample exactly
+     * what the saved one would have. The settings ({@link SamplerParams})
+     * are not part of it.
+     */
+    public byte[] saveState() {
+        long s = acquire();
+        try {
+            return Native.samplerStateGet(s);
+        } finally {
+            release();
+        }
+    }
+
+    /**
+     * Restores a state from {@link #saveState()}, of this sampler or another
+     * with the same vocabulary and {@link SamplerParams#penaltyLastN(int)}
+     * (and penalties on or off alike): the random generator continues where
+     * the saved one was, whatever this sampler's seed, and the penalties
+     * remember the same tokens.
+     *
+     * @throws MinkeException {@link Status#ERR_STATE} (truncated or damaged,
+     *     of another format version, or of another vocabulary or penalty
+     *     window); the sampler is then unchanged
+     */
+    public void restoreState(byte[] state) {
+        Objects.requireNonNull(state, "state");
+        long s = acquire();
+        try {
+            Native.samplerStateSet(s, state);
+        } finally {
+            release();
+        }
+    }
 }
