@@ -16,12 +16,14 @@ import java.util.concurrent.atomic.AtomicReference;
  * in tests/fixtures: versions, model metadata, tokenizer round trips with
  * emoji, the chat template, greedy text equal to {@code minke run}'s,
  * streaming and its cancellation, exceptions from callbacks, scores,
- * rewards, LoRA, best-of-N, session state and cancel() ({@link
- * SessionStateTest}), model queries, metadata, custom templates, thread
- * counts, load progress and the logger ({@link QueriesTest}), and the life of handles (close, use after close, a
- * call on a busy session, the cleaner). A self-contained runner
- * (no JUnit, so that CI needs nothing but a JDK): prints one line per
- * test and exits non-zero if any fails.
+ * rewards, LoRA, best-of-N, session and sampler state and cancel() ({@link
+ * SessionStateTest}), the Q8_0 KV cache, shift() and generating with a
+ * context shift ({@link ContextShiftTest}), model queries, metadata,
+ * custom templates, thread counts, load progress and the logger ({@link
+ * QueriesTest}), and the life of handles (close, use after close, a call
+ * on a busy session, the cleaner). A self-contained runner (no JUnit, so
+ * that CI needs nothing but a JDK): prints one line per test and exits
+ * non-zero if any fails.
  *
  * <p>System properties: {@code minke.model} (the GGUF), {@code
  * minke.fixtures} (tests/fixtures), {@code minke.greedy} (comma-separated
@@ -88,6 +90,16 @@ public final class MinkeTest {
                 () -> SessionStateTest.cancelGenerate(model, tok));
         test("tokens and logitsAt", SessionStateTest::positions);
         test("generated ids", () -> SessionStateTest.generatedIds(model, tok));
+        test("sampler state continues a conversation alike",
+                () -> SessionStateTest.samplerState(model, tok));
+        test("damaged and foreign sampler states are refused",
+                () -> SessionStateTest.samplerStateRefused(model, tok));
+        test("Q8_0 KV cache: smaller, generates, state round trip",
+                () -> ContextShiftTest.q8_0(model, tok));
+        test("shift() makes room and refuses bad spans",
+                () -> ContextShiftTest.byHand(model, tok));
+        test("generate with a context shift runs past the context",
+                () -> ContextShiftTest.generate(model, tok));
         test("model shape, formats, kernels", () -> QueriesTest.shape(model));
         test("model metadata", () -> QueriesTest.metadata(model));
         test("token spellings and custom chat templates", () -> QueriesTest.templates(tok));

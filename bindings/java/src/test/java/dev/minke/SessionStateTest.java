@@ -1,5 +1,6 @@
-// SessionStateTest.java: saving and restoring sessions, cancel(), the
-// tokens a session holds, logits at a position and generated ids.
+// SessionStateTest.java: saving and restoring sessions and samplers,
+// cancel(), the tokens a session holds, logits at a position and generated
+// ids.
 package dev.minke;
 
 import static dev.minke.MinkeTest.check;
@@ -274,6 +275,87 @@ final class SessionStateTest {
                     null);
             checkEq(StopReason.CONTEXT_FULL, r.stopReason(), "stop reason");
             checkEq(r.nTokens(), r.tokens().length, "every id");
+        }
+    }
+
+    /** A sampler that draws at a temperature, with a repeat penalty over {@code lastN}. */
+    static Sampler warmSampler(Model model, long seed, int lastN) {
+        return new Sampler(model, new SamplerParams().temperature(0.9f).topK(40)
+                .repeatPenalty(1.2f).penaltyLastN(lastN).seed(seed));
+    }
+
+    /**
+     * A conversation put aside mid-generation, session and sampler, goes on
+     * with the same sampled tokens once both are restored into a fresh
+     * session and a sampler of another seed.
+     */
+    static void samplerState(Model model, Tokenizer tok) {
+        int n = 24;
+        GenerateParams first = new GenerateParams().maxTokens(6).stopAtEos(false);
+        GenerateParams more = new GenerateParams().maxTokens(n).stopAtEos(false);
+        try (Session a = new Session(model, params(128));
+                Session b = new Session(model, params(128));
+                Sampler sa = warmSampler(model, 11, 16);
+                Sampler sb = warmSampler(model, 5, 16)) {
+            GenerateResult r = a.generate(sa, tok.encode(SYSTEM, true), first, null);
+            // The last generated token is not in the session yet: the next
+            // call starts from it.
+            int[] last = {r.tokens()[r.nTokens() - 1]};
+            byte[] state = a.saveState();
+            byte[] samplerState = sa.saveState();
+            checkEq(80 + 4 * 16, samplerState.length, "80 bytes and 4 per remembered token");
+            check(Arrays.equals(samplerState, sa.saveState()), "saving changes nothing");
+            int[] ahead = a.generate(sa, last, more, null).tokens();
+            checkEq(n, ahead.length, "continued");
+
+            // b: another seed and a history of its own, then a's states.
+            sb.accept(42);
+            sb.sample(a);
+            b.restoreState(state);
+            sb.restoreState(samplerState);
+            int[] again = b.generate(sb, last, more, null).tokens();
+            checkEq(Arrays.toString(ahead), Arrays.toString(again), "the same sampled tokens");
+            // Without the sampler's state the draws part (the check that
+            // the state above did something).
+            try (Session c = new Session(model, params(128));
+                    Sampler sc = warmSampler(model, 11, 16)) {
+                c.restoreState(state);
+                int[] other = c.generate(sc, last, more, null).tokens();
+                check(!Arrays.equals(ahead, other), "a fresh sampler draws otherwise");
+            }
+        }
+    }
+
+    /** Damaged, cut, empty or foreign sampler states are refused; nothing changes. */
+    static void samplerStateRefused(Model model, Tokenizer tok) {
+        try (Sampler sa = warmSampler(model, 11, 16);
+                Sampler sb = warmSampler(model, 5, 16);
+                Sampler narrow = warmSampler(model, 11, 8);
+                Model other = Model.open(fixture("llama_gqa"));
+                Sampler foreign = new Sampler(other)) {
+            for (int id : tok.encode(SYSTEM, true)) {
+                sa.accept(id);
+            }
+            byte[] state = sa.saveState();
+            sb.accept(7);
+            byte[] kept = sb.saveState();
+            byte[] bad = state.clone();
+            bad[90] ^= 4;
+            MinkeException e = expectStatus(Status.ERR_STATE, () -> sb.restoreState(bad));
+            check(e.getMessage().contains("checksum"), e.getMessage());
+            expectStatus(Status.ERR_STATE,
+                    () -> sb.restoreState(Arrays.copyOf(state, state.length - 1)));
+            expectStatus(Status.ERR_STATE, () -> sb.restoreState(new byte[0]));
+            expect(NullPointerException.class, () -> sb.restoreState(null));
+            // Another penalty window: more tokens than it remembers, or fewer.
+            e = expectStatus(Status.ERR_STATE, () -> narrow.restoreState(state));
+            check(e.getMessage().contains("not for this sampler"), e.getMessage());
+            e = expectStatus(Status.ERR_STATE, () -> narrow.restoreState(kept));
+            check(e.getMessage().contains("penalty window"), e.getMessage());
+            expectStatus(Status.ERR_STATE, () -> foreign.restoreState(state));
+            check(Arrays.equals(kept, sb.saveState()), "the sampler is unchanged");
+            sb.restoreState(state);
+            check(Arrays.equals(state, sb.saveState()), "a good state after bad ones");
         }
     }
 }
