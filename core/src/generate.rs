@@ -4,6 +4,7 @@
 //! dropping old text to go on), or the callback's say-so.
 
 use crate::sampler::Sampler;
+use crate::speculative::{Drafter, MAX_DRAFT};
 use crate::tokenizer::Tokenizer;
 use crate::{Error, Result, Session};
 use std::time::{Duration, Instant};
@@ -71,6 +72,10 @@ pub struct Generated {
     /// context_shift`]'s `keep` on: the session holds what it would
     /// without them, less positions `keep..keep + discarded`.
     pub discarded: usize,
+    /// Tokens a drafter guessed ([`generate_speculative`]; 0 otherwise).
+    pub drafted: usize,
+    /// Guesses the model agreed with: each saved a decoding step.
+    pub accepted: usize,
     pub prefill_time: Duration,
     pub decode_time: Duration,
 }
@@ -108,6 +113,68 @@ pub fn generate(
     sampler: &mut Sampler,
     prompt: &[u32],
     params: &GenerateParams,
+    on_text: impl FnMut(&str) -> bool,
+) -> Result<Generated> {
+    run(session, tok, sampler, prompt, params, None, on_text)
+}
+
+/// [`generate`] with speculative decoding: each step, `drafter` guesses up
+/// to [`Drafter::max_draft`] tokens and the model checks them
+/// and the token before them in one batch, keeping those it agrees with
+/// and a token of its own after them. The text is what [`generate`] gives
+/// with the same sampler: token for token when greedy, from the same
+/// distribution at a temperature ([`Sampler::verify_draft`]). The session
+/// gets room for `max_draft + 1` rows of logits
+/// ([`Session::reserve_outputs`]); guesses are cut to `n_batch - 1`.
+/// [`Generated::drafted`] and [`Generated::accepted`] count the guesses.
+pub fn generate_speculative(
+    session: &mut Session<'_>,
+    tok: &Tokenizer,
+    sampler: &mut Sampler,
+    prompt: &[u32],
+    params: &GenerateParams,
+    drafter: &mut dyn Drafter,
+    on_text: impl FnMut(&str) -> bool,
+) -> Result<Generated> {
+    let n_draft = drafter.max_draft();
+    if n_draft == 0 || n_draft > MAX_DRAFT {
+        return Err(Error::InvalidArgument(format!(
+            "n_draft {n_draft}: it must be 1 to {MAX_DRAFT}"
+        )));
+    }
+    let n_draft = n_draft.min(session.params().n_batch.saturating_sub(1));
+    let spec = if n_draft == 0 {
+        None
+    } else {
+        session.reserve_outputs(n_draft + 1)?;
+        Some(Spec {
+            drafter,
+            n_draft,
+            drafts: [0; MAX_DRAFT],
+            batch: [0; MAX_DRAFT + 1],
+            context: Vec::with_capacity(session.params().n_ctx + 1),
+        })
+    };
+    run(session, tok, sampler, prompt, params, spec, on_text)
+}
+
+/// A speculative decoder's drafter and its buffers.
+struct Spec<'d> {
+    drafter: &'d mut dyn Drafter,
+    n_draft: usize,
+    drafts: [u32; MAX_DRAFT],
+    batch: [u32; MAX_DRAFT + 1],
+    /// The session's tokens and the one not yet run (`n_ctx + 1` capacity).
+    context: Vec<u32>,
+}
+
+fn run(
+    session: &mut Session<'_>,
+    tok: &Tokenizer,
+    sampler: &mut Sampler,
+    prompt: &[u32],
+    params: &GenerateParams,
+    mut spec: Option<Spec<'_>>,
     mut on_text: impl FnMut(&str) -> bool,
 ) -> Result<Generated> {
     if prompt.is_empty() {
@@ -165,56 +232,28 @@ pub fn generate(
         reason: StopReason::MaxTokens,
         prompt_tokens: prompt.len(),
         discarded,
+        drafted: 0,
+        accepted: 0,
         prefill_time,
         decode_time: Duration::ZERO,
     };
-    let mut dec = tok.stream_decoder();
-    // Text decoded but held back because it might begin a stop string.
-    let mut held = String::new();
-    let longest_stop = params.stop.iter().map(String::len).max().unwrap_or(0);
+    let mut emit = Emitter {
+        dec: tok.stream_decoder(),
+        held: String::new(),
+        eos,
+        params,
+    };
     let t1 = Instant::now();
-    while out.tokens.len() < params.max_tokens {
-        let next = sampler.sample(session.logits())?;
+    // Each round: `next`, the last token chosen, is not yet in the
+    // session; run it (with drafts after it when there are any) and
+    // choose what follows.
+    let mut next = 0;
+    if params.max_tokens > 0 {
+        next = sampler.sample(session.logits())?;
         sampler.accept(next);
-        out.tokens.push(next);
-        out.token_logprobs
-            .push(crate::score::log_prob(session.logits(), next));
-        if params.stop_at_eos && eos.contains(&next) {
-            out.reason = StopReason::Eos;
-            break;
-        }
-        dec.push_into(next, &mut held)?;
-        if let Some(at) = params
-            .stop
-            .iter()
-            .filter_map(|s| held.find(s.as_str()))
-            .min()
-        {
-            held.truncate(at);
-            out.reason = StopReason::StopString;
-            if !held.is_empty() && !emit(&mut out.text, &held, &mut on_text) {
-                out.reason = StopReason::Cancelled;
-            }
-            held.clear();
-            break;
-        }
-        // Emit all but what could still grow into a stop string.
-        let keep = if longest_stop == 0 {
-            0
-        } else {
-            stop_prefix_len(&held, &params.stop)
-        };
-        if held.len() > keep {
-            let cut = held.len() - keep;
-            let piece: String = held.drain(..cut).collect();
-            if !emit(&mut out.text, &piece, &mut on_text) {
-                out.reason = StopReason::Cancelled;
-                break;
-            }
-        }
-        if out.tokens.len() >= params.max_tokens {
-            break;
-        }
+        emit.take(&mut out, next, session.logits(), &mut on_text)?;
+    }
+    while out.reason == StopReason::MaxTokens && out.tokens.len() < params.max_tokens {
         if session.pos() >= n_ctx {
             match params.context_shift {
                 Some(keep) => out.discarded += make_room(session, keep)?,
@@ -224,16 +263,124 @@ pub fn generate(
                 }
             }
         }
-        session.decode(next)?;
+        // Drafts must fit in the context and in the tokens still wanted.
+        let most = (n_ctx - session.pos() - 1).min(params.max_tokens - out.tokens.len() - 1);
+        let n_drafted = match spec.as_mut() {
+            Some(sp) if most > 0 => {
+                sp.context.clear();
+                sp.context.extend_from_slice(session.tokens());
+                sp.context.push(next);
+                let k = most.min(sp.n_draft);
+                let n = sp.drafter.draft(&sp.context, &mut sp.drafts[..k])?;
+                n.min(k)
+            }
+            _ => 0,
+        };
+        if n_drafted == 0 {
+            session.decode(next)?;
+            next = sampler.sample(session.logits())?;
+            sampler.accept(next);
+            emit.take(&mut out, next, session.logits(), &mut on_text)?;
+            continue;
+        }
+        let sp = spec.as_mut().expect("drafts come from a drafter");
+        out.drafted += n_drafted;
+        sp.batch[0] = next;
+        sp.batch[1..=n_drafted].copy_from_slice(&sp.drafts[..n_drafted]);
+        let p0 = session.pos();
+        session.decode_all(&sp.batch[..=n_drafted])?;
+        // Row i follows batch[i]: it checks draft i, or (after the last)
+        // gives a token of the model's own.
+        let mut kept = n_drafted + 1;
+        for i in 0..=n_drafted {
+            let row = session
+                .logits_at(p0 + i)
+                .expect("decode_all kept every row");
+            let (t, agreed) = if i < n_drafted {
+                sampler.verify_draft(row, sp.drafts[i], sp.drafter.distribution(i))?
+            } else {
+                (sampler.sample(row)?, false)
+            };
+            sampler.accept(t);
+            out.accepted += usize::from(agreed);
+            next = t;
+            emit.take(&mut out, t, row, &mut on_text)?;
+            let done = out.reason != StopReason::MaxTokens || out.tokens.len() >= params.max_tokens;
+            if done || (i < n_drafted && !agreed) {
+                kept = i + 1;
+                break;
+            }
+        }
+        session.keep_decoded(kept);
     }
     if out.reason != StopReason::Cancelled && out.reason != StopReason::StopString {
-        held.push_str(&dec.finish());
-        if !held.is_empty() {
-            emit(&mut out.text, &held, &mut on_text);
+        let mut rest = std::mem::take(&mut emit.held);
+        rest.push_str(&emit.dec.finish());
+        if !rest.is_empty() {
+            push_text(&mut out.text, &rest, &mut on_text);
         }
     }
     out.decode_time = t1.elapsed();
     Ok(out)
+}
+
+/// Turns chosen tokens into text: end of sequence, stop strings (text
+/// that might begin one is held back), the callback.
+struct Emitter<'p> {
+    dec: crate::tokenizer::StreamDecoder<'p>,
+    /// Text decoded but held back because it might begin a stop string.
+    held: String,
+    eos: Vec<u32>,
+    params: &'p GenerateParams,
+}
+
+impl Emitter<'_> {
+    /// Records `t` (chosen from `logits`); sets `out.reason` when it ends
+    /// the generation (end of sequence, a stop string, the callback).
+    fn take(
+        &mut self,
+        out: &mut Generated,
+        t: u32,
+        logits: &[f32],
+        on_text: &mut impl FnMut(&str) -> bool,
+    ) -> Result<()> {
+        let params = self.params;
+        out.tokens.push(t);
+        out.token_logprobs.push(crate::score::log_prob(logits, t));
+        if params.stop_at_eos && self.eos.contains(&t) {
+            out.reason = StopReason::Eos;
+            return Ok(());
+        }
+        self.dec.push_into(t, &mut self.held)?;
+        if let Some(at) = params
+            .stop
+            .iter()
+            .filter_map(|s| self.held.find(s.as_str()))
+            .min()
+        {
+            self.held.truncate(at);
+            out.reason = StopReason::StopString;
+            if !self.held.is_empty() && !push_text(&mut out.text, &self.held, on_text) {
+                out.reason = StopReason::Cancelled;
+            }
+            self.held.clear();
+            return Ok(());
+        }
+        // Emit all but what could still grow into a stop string.
+        let keep = if params.stop.is_empty() {
+            0
+        } else {
+            stop_prefix_len(&self.held, &params.stop)
+        };
+        if self.held.len() > keep {
+            let cut = self.held.len() - keep;
+            let piece: String = self.held.drain(..cut).collect();
+            if !push_text(&mut out.text, &piece, on_text) {
+                out.reason = StopReason::Cancelled;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The shift of a full context: keeps positions `0..keep`, drops half of
@@ -244,7 +391,7 @@ fn make_room(session: &mut Session<'_>, keep: usize) -> Result<usize> {
     Ok(discard)
 }
 
-fn emit(text: &mut String, piece: &str, on_text: &mut impl FnMut(&str) -> bool) -> bool {
+fn push_text(text: &mut String, piece: &str, on_text: &mut impl FnMut(&str) -> bool) -> bool {
     text.push_str(piece);
     on_text(piece)
 }

@@ -40,6 +40,7 @@ pub mod quantize;
 pub mod sampler;
 pub mod score;
 pub mod session;
+pub mod speculative;
 pub mod state;
 pub mod tensor;
 pub mod threads;
@@ -47,11 +48,14 @@ pub mod tokenizer;
 
 pub use config::ModelConfig;
 pub use error::{Error, Result, TemplateLimit};
-pub use generate::{best_of_n, generate, Candidate, GenerateParams, Generated, StopReason};
+pub use generate::{
+    best_of_n, generate, generate_speculative, Candidate, GenerateParams, Generated, StopReason,
+};
 pub use kv_cache::KvType;
 pub use minke_quant as quant;
 pub use mmap::Load;
 pub use model::Model;
 pub use sampler::{Sampler, SamplerParams};
 pub use session::{session_bytes, Session, SessionParams};
+pub use speculative::{DraftModel, Drafter, PromptLookup};
 pub use tokenizer::{ChatMessage, EncodeOptions, Tokenizer};

@@ -254,9 +254,9 @@ impl Sampler {
         }
         let n = u64_at(64);
         let cap = self.recent.capacity();
-        if n > cap as u64 || data.len() as u64 != SAMPLER_STATE_FIXED as u64 + 4 * n {
+        if data.len() as u64 != (SAMPLER_STATE_FIXED as u64).saturating_add(n.saturating_mul(4)) {
             return bad(format!(
-                "{} bytes holding {n} tokens: truncated, damaged or not for this sampler",
+                "{} bytes holding {n} tokens: truncated or damaged",
                 data.len()
             ));
         }
@@ -266,7 +266,7 @@ impl Sampler {
         if h.finish() != u64_at(body) {
             return bad("the checksum does not match: the bytes are damaged".into());
         }
-        if u64_at(16) != self.vocab as u64 || u64_at(24) != cap as u64 {
+        if u64_at(16) != self.vocab as u64 || u64_at(24) != cap as u64 || n > cap as u64 {
             return bad(format!(
                 "saved by a sampler of {} tokens and a penalty window of {}; this one has {} and {cap}",
                 u64_at(16),
@@ -317,6 +317,127 @@ impl Sampler {
     /// value, or (when sampling at a temperature) a NaN or `+inf`, which a
     /// damaged model produces.
     pub fn sample(&mut self, logits: &[f32]) -> Result<u32> {
+        self.check_len(logits)?;
+        match self.pick(logits) {
+            Some(t) if logits.get(t as usize).is_some_and(|l| l.is_finite()) => Ok(t),
+            _ => Err(no_token(logits)),
+        }
+    }
+
+    /// The distribution [`Sampler::sample`] draws from for `logits`, after
+    /// penalties, truncations and temperature: `(probability, token)`
+    /// pairs summing to 1, most likely first (one pair with 1 when
+    /// greedy). Valid until the sampler is next used. A draft model's
+    /// sampler gives these to [`Sampler::verify_draft`].
+    ///
+    /// # Errors
+    /// As [`Sampler::sample`].
+    pub fn distribution(&mut self, logits: &[f32]) -> Result<&[(f32, u32)]> {
+        self.check_len(logits)?;
+        match self.weigh(logits) {
+            Some(Weighed::Greedy(t)) if logits[t as usize].is_finite() => {
+                self.cand.clear();
+                self.cand.push((1.0, t));
+            }
+            Some(Weighed::Weights(total)) if total > 0.0 && total.is_finite() => {
+                for c in self.cand.iter_mut() {
+                    c.0 = (c.0 as f64 / total) as f32;
+                }
+            }
+            _ => return Err(no_token(logits)),
+        }
+        Ok(&self.cand)
+    }
+
+    /// A token drawn from [`Sampler::distribution`], and the distribution:
+    /// what a draft model's sampler does for [`Sampler::verify_draft`].
+    /// (The same tokens as [`Sampler::sample`] up to the rounding of the
+    /// normalized probabilities.)
+    ///
+    /// # Errors
+    /// As [`Sampler::sample`].
+    pub fn sample_distribution(&mut self, logits: &[f32]) -> Result<(u32, &[(f32, u32)])> {
+        self.distribution(logits)?;
+        let t = if self.cand.len() == 1 {
+            self.cand[0].1
+        } else {
+            self.draw(1.0)
+        };
+        Ok((t, &self.cand))
+    }
+
+    /// Speculative sampling's step: given the target model's `logits` at a
+    /// position and a drafted `token` for it, drawn from the distribution
+    /// `q` (dense, a probability per vocabulary entry; `None` when the
+    /// drafter chose it outright, as prompt lookup does: `q(token) = 1`),
+    /// either accepts the draft (`(token, true)`) or draws another token
+    /// from what the draft left out (`(other, false)`), so that the token
+    /// returned is distributed exactly as [`Sampler::sample`]'s would be
+    /// (Leviathan et al. 2023; Chen et al. 2023). Greedy sampling accepts
+    /// exactly when the draft is the greedy choice and returns that choice
+    /// otherwise, without using the generator. Records nothing: call
+    /// [`Sampler::accept`] with the token returned.
+    ///
+    /// # Errors
+    /// As [`Sampler::sample`]; and [`Error::InvalidArgument`] when `q` is
+    /// not one value per vocabulary entry.
+    pub fn verify_draft(
+        &mut self,
+        logits: &[f32],
+        token: u32,
+        q: Option<&[f32]>,
+    ) -> Result<(u32, bool)> {
+        self.check_len(logits)?;
+        if q.is_some_and(|q| q.len() != self.vocab) {
+            return Err(Error::InvalidArgument(format!(
+                "a draft distribution of {} values for a sampler of {} tokens",
+                q.map_or(0, <[f32]>::len),
+                self.vocab
+            )));
+        }
+        let total = match self.weigh(logits) {
+            Some(Weighed::Greedy(t)) if logits[t as usize].is_finite() => {
+                return Ok((t, t == token))
+            }
+            Some(Weighed::Weights(total)) if total > 0.0 && total.is_finite() => total,
+            _ => return Err(no_token(logits)),
+        };
+        let q_of = |t: u32| match q {
+            Some(q) => q[t as usize] as f64,
+            None => f64::from(u8::from(t == token)),
+        };
+        let p_x = self
+            .cand
+            .iter()
+            .find(|c| c.1 == token)
+            .map_or(0.0, |c| c.0 as f64 / total);
+        let q_x = q_of(token);
+        // Accept with probability min(1, p/q); a draw only when it is
+        // neither 0 nor 1.
+        if p_x > 0.0 && (p_x >= q_x || self.rng.f64() * q_x < p_x) {
+            return Ok((token, true));
+        }
+        // Rejected: draw from max(0, p - q), renormalized.
+        let mut rest = 0f64;
+        for c in self.cand.iter_mut() {
+            let r = (c.0 as f64 / total - q_of(c.1)).max(0.0);
+            rest += r;
+            c.0 = r as f32;
+        }
+        if rest > 0.0 {
+            return Ok((self.draw(rest), false));
+        }
+        // p and q agree to rounding everywhere the draft could reach and
+        // the draft still lost the draw: nothing is left to draw from.
+        // Fall back on p itself (only rounding separates the two).
+        let total = match self.weigh(logits) {
+            Some(Weighed::Weights(total)) => total,
+            _ => return Err(no_token(logits)),
+        };
+        Ok((self.draw(total), false))
+    }
+
+    fn check_len(&self, logits: &[f32]) -> Result<()> {
         if logits.len() != self.vocab {
             return Err(Error::InvalidArgument(format!(
                 "{} logits for a sampler of {} tokens",
@@ -324,28 +445,29 @@ impl Sampler {
                 self.vocab
             )));
         }
-        match self.pick(logits) {
-            Some(t) if logits.get(t as usize).is_some_and(|l| l.is_finite()) => Ok(t),
-            _ => {
-                let finite = logits.iter().filter(|l| l.is_finite()).count();
-                Err(Error::InvalidArgument(format!(
-                    "no token to sample: {finite} of {} logits are finite, the others \
-                     NaN or infinite (a damaged model or input)",
-                    logits.len()
-                )))
-            }
-        }
+        Ok(())
     }
 
     /// [`Sampler::sample`]'s choice, or `None` when the probabilities are
     /// not numbers.
     fn pick(&mut self, logits: &[f32]) -> Option<u32> {
+        match self.weigh(logits)? {
+            Weighed::Greedy(t) => Some(t),
+            Weighed::Weights(total) => Some(self.draw(total)),
+        }
+    }
+
+    /// The penalties, truncations and temperature of the chain: either the
+    /// greedy choice, or `cand` left holding the surviving tokens with
+    /// weights (`p^(1/T)`, unnormalized; their sum returned), most likely
+    /// first. `None` when the probabilities are not numbers.
+    fn weigh(&mut self, logits: &[f32]) -> Option<Weighed> {
         let p = &self.params;
         let neutral =
             p.repeat_penalty == 1.0 && p.frequency_penalty == 0.0 && p.presence_penalty == 0.0;
         if p.temperature == 0.0 && (neutral || self.recent.is_empty()) {
             // Nothing changes a logit: skip building the candidates.
-            return Some(argmax(logits));
+            return Some(Weighed::Greedy(argmax(logits)));
         }
         self.cand.clear();
         self.cand
@@ -370,7 +492,7 @@ impl Sampler {
             }
         }
         if p.temperature == 0.0 {
-            return Some(argmax_candidates(&self.cand));
+            return Some(Weighed::Greedy(argmax_candidates(&self.cand)));
         }
         if self.cand.is_empty() {
             return None;
@@ -427,15 +549,36 @@ impl Sampler {
             total += w;
             c.0 = w as f32;
         }
+        Some(Weighed::Weights(total))
+    }
+
+    /// A token drawn from `cand`'s weights, which sum to `total`.
+    fn draw(&mut self, total: f64) -> u32 {
         let mut r = self.rng.f64() * total;
         for c in &self.cand {
             r -= c.0 as f64;
             if r < 0.0 {
-                return Some(c.1);
+                return c.1;
             }
         }
-        Some(self.cand[self.cand.len() - 1].1)
+        self.cand[self.cand.len() - 1].1
     }
+}
+
+/// What [`Sampler::weigh`] left: a greedy choice, or weights in `cand`
+/// summing to this.
+enum Weighed {
+    Greedy(u32),
+    Weights(f64),
+}
+
+fn no_token(logits: &[f32]) -> Error {
+    let finite = logits.iter().filter(|l| l.is_finite()).count();
+    Error::InvalidArgument(format!(
+        "no token to sample: {finite} of {} logits are finite, the others \
+         NaN or infinite (a damaged model or input)",
+        logits.len()
+    ))
 }
 
 /// The token with the highest logit (the first on ties): greedy decoding.
@@ -588,6 +731,140 @@ mod tests {
         // A greedy sampler without penalties remembers nothing.
         let g = Sampler::new(SamplerParams::default(), 100).unwrap();
         assert_eq!(g.state().len(), 80);
+    }
+
+    /// Pearson's chi-square of `counts` against the probabilities `p`.
+    fn chi_square(counts: &[u32], p: &[f64]) -> f64 {
+        let n: u32 = counts.iter().sum();
+        counts
+            .iter()
+            .zip(p)
+            .filter(|(_, &p)| p > 0.0)
+            .map(|(&c, &p)| {
+                let e = p * n as f64;
+                (c as f64 - e).powi(2) / e
+            })
+            .sum()
+    }
+
+    /// The tokens `verify_draft` returns when drafts come from `q` (or are
+    /// always `fixed`), counted, over `n` trials.
+    fn speculate(
+        params: SamplerParams,
+        logits: &[f32],
+        q: Option<&[f32]>,
+        fixed: u32,
+        n: usize,
+    ) -> Vec<u32> {
+        let v = logits.len();
+        let mut s = Sampler::new(params, v).unwrap();
+        let mut drafts = Rng::new(12345);
+        let mut counts = vec![0u32; v];
+        for _ in 0..n {
+            let x = match q {
+                Some(q) => {
+                    let mut r = drafts.f64();
+                    q.iter()
+                        .position(|&w| {
+                            r -= w as f64;
+                            r < 0.0
+                        })
+                        .unwrap_or(v - 1) as u32
+                }
+                None => fixed,
+            };
+            let (t, accepted) = s.verify_draft(logits, x, q).unwrap();
+            assert_eq!(accepted, t == x && accepted);
+            counts[t as usize] += 1;
+        }
+        counts
+    }
+
+    #[test]
+    fn speculative_sampling_keeps_the_target_distribution() {
+        let logits = [2.0f32, 1.5, 1.0, 0.2, -0.5, 0.9, -2.0, 1.2];
+        let q = [0.05f32, 0.3, 0.05, 0.3, 0.1, 0.1, 0.05, 0.05];
+        // 7 degrees of freedom: 24.3 is the 0.1% point. Fixed seeds make
+        // each case deterministic.
+        const BOUND: f64 = 24.3;
+        for params in [
+            SamplerParams {
+                temperature: 1.0,
+                seed: 3,
+                ..SamplerParams::default()
+            },
+            SamplerParams {
+                temperature: 0.7,
+                top_k: 6,
+                min_p: 0.05,
+                seed: 4,
+                ..SamplerParams::default()
+            },
+        ] {
+            let p: Vec<f64> = {
+                let mut s = Sampler::new(params.clone(), 8).unwrap();
+                let mut p = vec![0f64; 8];
+                for &(w, t) in s.distribution(&logits).unwrap() {
+                    p[t as usize] = w as f64;
+                }
+                p
+            };
+            assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-5);
+            let n = 40_000;
+            // A draft model's q, and prompt lookup's fixed tokens (likely,
+            // unlikely, and one top-k drops).
+            let mut cases = vec![("q", speculate(params.clone(), &logits, Some(&q), 0, n))];
+            for fixed in [0, 3, 6] {
+                cases.push(("fixed", speculate(params.clone(), &logits, None, fixed, n)));
+            }
+            for (what, counts) in &cases {
+                let x2 = chi_square(counts, &p);
+                assert!(
+                    x2 < BOUND,
+                    "{params:?}, {what}: chi-square {x2} against the target"
+                );
+                let outside = counts
+                    .iter()
+                    .zip(&p)
+                    .filter(|(&c, &p)| p == 0.0 && c > 0)
+                    .count();
+                assert_eq!(outside, 0, "{what}: a token the target cannot give");
+            }
+            // The bound has teeth: the draft itself (every draft accepted)
+            // is far from the target.
+            let mut drafts = Rng::new(12345);
+            let mut as_drafted = vec![0u32; 8];
+            for _ in 0..n {
+                let mut r = drafts.f64();
+                let x = q
+                    .iter()
+                    .position(|&w| {
+                        r -= w as f64;
+                        r < 0.0
+                    })
+                    .unwrap_or(7);
+                as_drafted[x] += 1;
+            }
+            let masked: Vec<f64> = p.iter().map(|&p| p.max(1e-3)).collect();
+            assert!(chi_square(&as_drafted, &masked) > 10.0 * BOUND);
+        }
+    }
+
+    #[test]
+    fn greedy_verification_accepts_exactly_the_greedy_choice() {
+        let l = logits();
+        let best = argmax(&l);
+        let mut s = Sampler::new(SamplerParams::default(), 100).unwrap();
+        let before = s.state();
+        assert_eq!(s.verify_draft(&l, best, None).unwrap(), (best, true));
+        assert_eq!(
+            s.verify_draft(&l, (best + 1) % 100, None).unwrap(),
+            (best, false)
+        );
+        let q = vec![0.01f32; 100];
+        assert_eq!(s.verify_draft(&l, 5, Some(&q)).unwrap(), (best, best == 5));
+        assert_eq!(s.state(), before, "greedy verification used the generator");
+        assert!(s.verify_draft(&l, 5, Some(&q[..99])).is_err());
     }
 
     /// The plain scan `argmax` must agree with.

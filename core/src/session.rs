@@ -369,6 +369,65 @@ impl<'m> Session<'m> {
         Some(&self.logits[row * v..(row + 1) * v])
     }
 
+    /// Makes room for the logits of `rows` positions from one call of
+    /// [`Session::decode_all`] (at most `n_batch`); a session without
+    /// [`SessionParams::logits_all`] keeps one row. Allocates (`2 × rows ×
+    /// vocab` floats at most, beyond [`session_bytes`]) when the room is
+    /// not there yet: call it before a loop, as speculative decoding does.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `rows` is 0 or more than `n_batch`.
+    pub fn reserve_outputs(&mut self, rows: usize) -> Result<()> {
+        if rows == 0 || rows > self.params.n_batch {
+            return Err(Error::InvalidArgument(format!(
+                "room for {rows} rows of logits: it must be 1 to n_batch ({})",
+                self.params.n_batch
+            )));
+        }
+        let v = self.model.config.n_outputs();
+        if self.logits.len() < rows * v {
+            self.logits.resize(rows * v, 0.0);
+            self.state.reserve_outputs(rows, v);
+        }
+        Ok(())
+    }
+
+    /// Runs `tokens` at the current position as one batch and keeps the
+    /// logits of every one of them ([`Session::logits_at`]), as a
+    /// speculative decoder verifies its drafts: the logits are the same
+    /// bits that running them one at a time gives. `tokens` may be at most
+    /// as many as [`Session::reserve_outputs`] made room for (or `n_batch`
+    /// with [`SessionParams::logits_all`]).
+    ///
+    /// # Errors
+    /// As [`Session::prefill`]; [`Error::InvalidArgument`] when there is
+    /// no room for the rows.
+    pub fn decode_all(&mut self, tokens: &[u32]) -> Result<()> {
+        self.check(tokens)?;
+        let v = self.model.config.n_outputs();
+        if tokens.len() > self.params.n_batch || tokens.len() * v > self.logits.len() {
+            return Err(Error::InvalidArgument(format!(
+                "{} tokens in one batch: room for {} (n_batch {}; reserve_outputs makes more)",
+                tokens.len(),
+                (self.logits.len() / v).min(self.params.n_batch),
+                self.params.n_batch
+            )));
+        }
+        self.forward(tokens, true)
+    }
+
+    /// After [`Session::decode_all`], keeps its first `n` tokens (at least
+    /// one) and forgets the rest, as after a speculative decoder's drafts
+    /// were refused: the session is then as if only those `n` had run,
+    /// logits included.
+    pub(crate) fn keep_decoded(&mut self, n: usize) {
+        debug_assert!(n >= 1 && n <= self.n_logits);
+        let drop = self.n_logits - n;
+        self.pos -= drop;
+        self.tokens.truncate(self.pos);
+        self.n_logits = n;
+    }
+
     /// Runs one token at the current position; returns its logits.
     pub fn decode(&mut self, token: u32) -> Result<&[f32]> {
         self.prefill(&[token])

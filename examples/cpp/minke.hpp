@@ -739,8 +739,11 @@ GenerateResult generate(Session &session, Sampler &sampler, const std::vector<ui
     };
     GenerateResult result;
     check(minke_generate_default_result(&result, sizeof(minke_generate_result)));
-    // No more than max_tokens, and no more than fit in the context.
-    result.tokens.resize(std::min<size_t>(params.max_tokens, size_t{session.n_ctx()} + 1));
+    // No more than max_tokens, and (without a context shift) no more than
+    // fit in the context; with one, at most 16 Mi ids are kept, so that a
+    // huge max_tokens does not reserve gigabytes up front.
+    size_t most = params.context_shift ? size_t{1} << 24 : size_t{session.n_ctx()} + 1;
+    result.tokens.resize(std::min<size_t>(params.max_tokens, most));
     minke_generate_params p = params;
     p.size = sizeof p;  // this struct, with its tokens fields, whatever params said
     p.tokens = result.tokens.data();

@@ -248,6 +248,14 @@ impl State {
                 * std::mem::size_of::<BlockQ8A>()
     }
 
+    /// Grows the transpose scratch, if need be, for the logits of `rows`
+    /// positions of `n_out` values in one forward pass.
+    pub fn reserve_outputs(&mut self, rows: usize, n_out: usize) {
+        if self.tmp.len() < rows * n_out {
+            self.tmp.resize(rows * n_out, 0.0);
+        }
+    }
+
     /// Remakes the per-thread scratch for `threads` threads (the KV cache
     /// and everything else is kept).
     pub fn set_threads(&mut self, c: &ModelConfig, p: &SessionParams, threads: usize) {

@@ -113,6 +113,15 @@ impl State {
         }
     }
 
+    /// Room for the logits of `rows` positions of `n_out` values in one
+    /// forward pass (see [`crate::Session::reserve_outputs`]).
+    pub fn reserve_outputs(&mut self, rows: usize, n_out: usize) {
+        match self {
+            State::Llama(s) => s.reserve_outputs(rows, n_out),
+            State::Deepseek(s) => s.reserve_outputs(rows, n_out),
+        }
+    }
+
     /// Drops cache positions `keep..keep + discard` of the first `len`,
     /// moving the rest down and their RoPE keys back by `discard`.
     pub fn shift(&mut self, keep: usize, discard: usize, len: usize) {

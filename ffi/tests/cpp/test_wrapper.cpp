@@ -156,6 +156,13 @@ void sizing(const minke::Model &m) {
 }
 
 // generate() against a loop by hand; logits, rewind, stops and exceptions.
+minke_session_params session_params(uint32_t n_ctx) {
+    minke_session_params p = minke::Session::default_params();
+    p.n_ctx = n_ctx;
+    p.n_threads = 2;
+    return p;
+}
+
 void generation(const minke::Model &m, const minke::Tokenizer &tok) {
     std::vector<uint32_t> prompt = tok.encode(PROMPT, true);
     minke_generate_params gp = minke::default_generate_params();
@@ -208,6 +215,19 @@ void generation(const minke::Model &m, const minke::Tokenizer &tok) {
         std::vector<uint32_t> now = s2.tokens();
         CHECK(now.size() == held.size() - 2 && now[0] == held[0] && now[1] == held[3]);
         EXPECT_ERROR(s2.shift(0, s2.pos() + 1), MINKE_ERR_INVALID_ARG);
+    }
+    // With a context shift, generate() runs past the context and returns
+    // every id.
+    {
+        minke::Session small(m, session_params(32));
+        minke_generate_params gp = minke::default_generate_params();
+        gp.max_tokens = 80;
+        gp.stop_at_eos = false;
+        gp.context_shift = true;
+        gp.n_keep = 4;
+        minke::GenerateResult r =
+            minke::generate(small, smp2, prompt, [](std::string_view) { return true; }, gp);
+        CHECK(r.n_tokens == 80 && r.tokens.size() == 80 && r.n_discarded > 0);
     }
     EXPECT_ERROR(s2.decode(49152), MINKE_ERR_TOKEN_OUT_OF_RANGE);
     EXPECT_ERROR(smp2.accept(49152), MINKE_ERR_TOKEN_OUT_OF_RANGE);
@@ -376,13 +396,6 @@ void best_of_n(const minke::Model &m, const minke::Tokenizer &tok) {
 
 bool same_logits(const minke::Session &a, const minke::Session &b) {
     return std::memcmp(a.logits(), b.logits(), a.n_vocab() * sizeof(float)) == 0;
-}
-
-minke_session_params session_params(uint32_t n_ctx) {
-    minke_session_params p = minke::Session::default_params();
-    p.n_ctx = n_ctx;
-    p.n_threads = 2;
-    return p;
 }
 
 // state() into another session: the same tokens, logits and continuation;
