@@ -311,7 +311,7 @@ fn run(
                 break;
             }
         }
-        session.keep_decoded(kept);
+        session.keep_decoded(kept)?;
     }
     if out.reason != StopReason::Cancelled && out.reason != StopReason::StopString {
         let mut rest = std::mem::take(&mut emit.held);

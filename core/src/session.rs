@@ -419,13 +419,24 @@ impl<'m> Session<'m> {
     /// After [`Session::decode_all`], keeps its first `n` tokens (at least
     /// one) and forgets the rest, as after a speculative decoder's drafts
     /// were refused: the session is then as if only those `n` had run,
-    /// logits included.
-    pub(crate) fn keep_decoded(&mut self, n: usize) {
-        debug_assert!(n >= 1 && n <= self.n_logits);
+    /// logits included ([`Session::rewind`] forgets the logits).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `n` is 0 or more than the rows of
+    /// logits the session holds ([`Session::logits_positions`]); nothing
+    /// changes then.
+    pub fn keep_decoded(&mut self, n: usize) -> Result<()> {
+        if n == 0 || n > self.n_logits {
+            return Err(Error::InvalidArgument(format!(
+                "keep {n} of the last call's tokens: it holds logits for {}",
+                self.n_logits
+            )));
+        }
         let drop = self.n_logits - n;
         self.pos -= drop;
         self.tokens.truncate(self.pos);
         self.n_logits = n;
+        Ok(())
     }
 
     /// Runs one token at the current position; returns its logits.

@@ -7,7 +7,10 @@ mod counting;
 use common::*;
 use counting::count;
 use minke::quant::DType;
-use minke::{KvType, Model, Session, SessionParams};
+use minke::speculative::Drafter;
+use minke::{
+    DraftModel, KvType, Model, PromptLookup, Sampler, SamplerParams, Session, SessionParams,
+};
 
 /// One test function (not several) so no other test thread allocates
 /// while counting is on.
@@ -70,5 +73,76 @@ fn decode_and_prefill_allocate_nothing() {
                 5 - threads
             );
         }
+    }
+
+    speculative_rounds_allocate_nothing(&model_for_speculation(&dir));
+}
+
+fn model_for_speculation(dir: &TempDir) -> Model {
+    let path = dir.path("spec.minke");
+    write_random(&path, &tiny_config(), 5);
+    Model::open(&path).unwrap()
+}
+
+/// A speculative decoder's rounds, as `generate_speculative` runs them:
+/// drafts (prompt lookup, a draft model), one batch, verification at a
+/// temperature, the refused drafts dropped. The room for the rows is made
+/// before.
+fn speculative_rounds_allocate_nothing(model: &Model) {
+    let vocab = model.config.vocab_size;
+    let p = SessionParams {
+        n_ctx: 64,
+        n_threads: 2,
+        kv_type: KvType::F16,
+        n_batch: 8,
+        logits_all: false,
+        allow_long_context: false,
+    };
+    let sp = SamplerParams {
+        temperature: 0.8,
+        repeat_penalty: 1.1,
+        ..SamplerParams::default()
+    };
+    let mut s = Session::new(model, p.clone()).unwrap();
+    let mut ds = Session::new(model, p).unwrap();
+    let mut smp = Sampler::new(sp.clone(), vocab).unwrap();
+    s.reserve_outputs(5).unwrap();
+    let mut lookup = PromptLookup::new(4);
+    let mut dm = DraftModel::new(&mut ds, vocab, &sp, 4).unwrap();
+    let mut context: Vec<u32> = Vec::with_capacity(65);
+    let (mut drafts, mut batch) = ([0u32; 4], [0u32; 5]);
+    let prompt = [3u32, 4, 5, 3, 4, 5, 3, 4];
+    // Warm up, then count rounds with each drafter.
+    s.prefill(&prompt).unwrap();
+    for use_model in [false, true, false, true] {
+        let (_, n) = count(|| {
+            for _ in 0..3 {
+                let next = smp.sample(s.logits()).unwrap();
+                context.clear();
+                context.extend_from_slice(s.tokens());
+                context.push(next);
+                let d: &mut dyn Drafter = if use_model { &mut dm } else { &mut lookup };
+                let k = d.draft(&context, &mut drafts).unwrap();
+                batch[0] = next;
+                batch[1..=k].copy_from_slice(&drafts[..k]);
+                let p0 = s.pos();
+                s.decode_all(&batch[..=k]).unwrap();
+                let mut kept = k + 1;
+                for (i, &x) in drafts[..k].iter().enumerate() {
+                    let row = s.logits_at(p0 + i).unwrap();
+                    let (t, ok) = smp.verify_draft(row, x, d.distribution(i)).unwrap();
+                    smp.accept(t);
+                    if !ok {
+                        kept = i + 1;
+                        break;
+                    }
+                }
+                s.keep_decoded(kept).unwrap();
+            }
+        });
+        assert_eq!(
+            n, 0,
+            "speculative rounds (draft model: {use_model}): {n} allocations"
+        );
     }
 }
