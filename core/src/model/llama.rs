@@ -6,15 +6,14 @@ use super::Env;
 use crate::config::ModelConfig;
 use crate::kv_cache::KvCache;
 use crate::ops::attention::{attention, AttnScratch, AttnShape};
-use crate::ops::matmul::{
-    can_fuse, linear, linear_fused, quantize_input, swiglu, Ctx, Epilogue, Linear,
-};
+use crate::ops::ffn::{swiglu_ffn, FfnScratch};
+use crate::ops::matmul::{can_fuse, linear, linear_fused, quantize_input, Ctx, Epilogue, Linear};
 use crate::ops::rope::Rope;
 use crate::ops::{self, rmsnorm_rows};
 use crate::session::SessionParams;
 use crate::tensor::{Tensor, TensorStore};
 use crate::{Error, Result};
-use minke_quant::{Act, BlockQ8A, QK};
+use minke_quant::{BlockQ8A, QK};
 
 /// One decoder layer's weights. Shapes are PyTorch's `[out, in]`.
 pub(crate) struct Layer {
@@ -193,6 +192,8 @@ pub(crate) struct State {
     v: Vec<f32>,
     /// `(n_batch, q_dim)` attention output.
     att: Vec<f32>,
+    /// `(n_batch, hidden)`: the feed-forward block's output.
+    ffo: Vec<f32>,
     /// `(n_batch, intermediate)`
     gate: Vec<f32>,
     /// `(n_batch, intermediate)`
@@ -235,7 +236,7 @@ impl State {
         let nb = p.n_batch;
         let tmp_rows = widest(c).max(if p.logits_all { c.n_outputs() } else { 0 });
         let floats = nb
-            * (2 * c.hidden_size
+            * (3 * c.hidden_size
                 + 2 * c.q_dim()
                 + 2 * c.kv_dim()
                 + 2 * c.intermediate_size
@@ -278,6 +279,7 @@ impl State {
             k: z(nb * c.kv_dim()),
             v: z(nb * c.kv_dim()),
             att: z(nb * c.q_dim()),
+            ffo: z(nb * c.hidden_size),
             gate: z(nb * c.intermediate_size),
             up: z(nb * c.intermediate_size),
             cos_sin: z(nb * c.head_dim),
@@ -427,40 +429,29 @@ impl State {
 
             // Feed-forward block (SwiGLU, Shazeer 2020).
             rmsnorm_rows(&mut s.xn[..n * h], &s.x[..n * h], ffn_norm, c.rms_norm_eps);
-            let f = c.intermediate_size;
-            let mut down_in = None;
-            {
-                let x = quantize_input(&ctx, &gate.w, &s.xn[..n * h], &mut s.xq);
-                if ctx.lora.is_none()
-                    && can_fuse(&[gate, up])
-                    && gate.bias.is_none()
-                    && up.bias.is_none()
-                {
-                    // Gate, up and SiLU in one pool job, which also
-                    // quantizes the down projection's input when it can.
-                    let q = down.w.dtype.is_quantized().then_some(&mut s.xq_down[..]);
-                    if swiglu(&ctx, gate, up, x, n, &mut s.gate, &mut s.up, &mut s.tmp, q) {
-                        down_in = Some(Act::Q8(&s.xq_down[..f / QK]));
-                    }
-                } else {
-                    linear(&ctx, gate, x, n, &mut s.gate, &mut s.tmp);
-                    let x = if up.w.dtype.is_quantized() == gate.w.dtype.is_quantized() {
-                        x
-                    } else {
-                        quantize_input(&ctx, &up.w, &s.xn[..n * h], &mut s.xq)
-                    };
-                    linear(&ctx, up, x, n, &mut s.up, &mut s.tmp);
-                    (ctx.kernels.silu_mul)(&mut s.gate[..n * f], &s.up[..n * f]);
-                }
-            }
-            let x = match down_in {
-                Some(x) => x,
-                None => quantize_input(&ctx, &down.w, &s.gate[..n * f], &mut s.xq),
+            let scratch = FfnScratch {
+                gate: &mut s.gate,
+                up: &mut s.up,
+                xq: &mut s.xq,
+                xq_down: &mut s.xq_down,
+                tmp: &mut s.tmp,
             };
-            // The next norm's weights, as `ffn_norm` above.
-            minke_quant::kernels::prefetch(w.layers.get(li + 1).map_or(&w.norm, |l| &l.attn_norm));
-            linear(&ctx, down, x, n, &mut s.xn, &mut s.tmp);
-            ops::add(&mut s.x[..n * h], &s.xn[..n * h]);
+            let next_norm = w.layers.get(li + 1).map_or(&w.norm, |l| &l.attn_norm);
+            swiglu_ffn(
+                &ctx,
+                gate,
+                up,
+                down,
+                &s.xn[..n * h],
+                n,
+                scratch,
+                &mut s.ffo,
+                || {
+                    // The next norm's weights, as `ffn_norm` above.
+                    minke_quant::kernels::prefetch(next_norm)
+                },
+            );
+            ops::add(&mut s.x[..n * h], &s.ffo[..n * h]);
         }
 
         // Final norm and output head: every position, or only the last.

@@ -2,6 +2,7 @@
 //! in [`matmul`]; attention in [`attention`].
 
 pub mod attention;
+pub mod ffn;
 pub mod matmul;
 pub mod mla;
 pub mod moe;

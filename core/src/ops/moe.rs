@@ -10,8 +10,8 @@
 //! the batch, so prefill and decode sum the same terms in the same order.
 
 use crate::config::{DeepseekConfig, ScoringFunc, TopkMethod};
+use crate::ops::ffn::{swiglu_ffn, FfnScratch};
 use crate::ops::matmul::{linear, quantize_input, Ctx, Linear};
-use minke_quant::BlockQ8A;
 
 /// A SwiGLU MLP: `down(silu(gate(x)) * up(x))` (Shazeer 2020).
 pub struct Mlp {
@@ -30,42 +30,17 @@ impl Mlp {
     }
 }
 
-/// Scratch an [`Mlp`] call uses.
-pub struct MlpScratch<'a> {
-    /// At least `(m, inter)`.
-    pub gate: &'a mut [f32],
-    /// At least `(m, inter)`.
-    pub up: &'a mut [f32],
-    /// Int8 activations: at least `(m, max(hidden, inter) / 32)`.
-    pub xq: &'a mut [BlockQ8A],
-    /// Transpose scratch of [`linear`]: `m * max(inter, hidden)`.
-    pub tmp: &'a mut [f32],
-}
-
-/// `out (m, hidden) = mlp(x (m, hidden))`.
+/// `out (m, hidden) = mlp(x (m, hidden))`: the one SwiGLU path
+/// ([`swiglu_ffn`]).
 pub fn mlp_forward(
     ctx: &Ctx<'_>,
     mlp: &Mlp,
     x: &[f32],
     m: usize,
-    s: MlpScratch<'_>,
+    s: FfnScratch<'_>,
     out: &mut [f32],
 ) {
-    let f = mlp.gate.rows();
-    {
-        let xa = quantize_input(ctx, &mlp.gate.w, x, s.xq);
-        linear(ctx, &mlp.gate, xa, m, s.gate, s.tmp);
-        // up may be in another format than gate (mixed files).
-        let xa = if mlp.up.w.dtype.is_quantized() == mlp.gate.w.dtype.is_quantized() {
-            xa
-        } else {
-            quantize_input(ctx, &mlp.up.w, x, s.xq)
-        };
-        linear(ctx, &mlp.up, xa, m, s.up, s.tmp);
-    }
-    (ctx.kernels.silu_mul)(&mut s.gate[..m * f], &s.up[..m * f]);
-    let xa = quantize_input(ctx, &mlp.down.w, &s.gate[..m * f], s.xq);
-    linear(ctx, &mlp.down, xa, m, out, s.tmp);
+    swiglu_ffn(ctx, &mlp.gate, &mlp.up, &mlp.down, x, m, s, out, || {});
 }
 
 /// How a token's experts are chosen and weighted.
@@ -274,7 +249,7 @@ pub fn moe_forward(
     x: &[f32],
     n: usize,
     b: &mut MoeBuffers,
-    mut s: MlpScratch<'_>,
+    mut s: FfnScratch<'_>,
     out: &mut [f32],
 ) {
     let h = x.len() / n;
@@ -349,18 +324,6 @@ pub fn moe_forward(
     if let Some(sh) = &mw.shared {
         mlp_forward(ctx, sh, x, n, s.reborrow(), &mut b.y);
         crate::ops::add(out, &b.y[..n * h]);
-    }
-}
-
-impl MlpScratch<'_> {
-    /// The same buffers, borrowed again for one call.
-    pub fn reborrow(&mut self) -> MlpScratch<'_> {
-        MlpScratch {
-            gate: self.gate,
-            up: self.up,
-            xq: self.xq,
-            tmp: self.tmp,
-        }
     }
 }
 

@@ -10,9 +10,10 @@
 use super::{Ffn, Layer, QProj, Weights};
 use crate::config::{ModelConfig, RopeScaling};
 use crate::model::Env;
+use crate::ops::ffn::FfnScratch;
 use crate::ops::matmul::{linear, quantize_input, Ctx};
 use crate::ops::mla::{mla_attention, LatentCache, Mla, MlaScratch, MlaShape};
-use crate::ops::moe::{mlp_forward, moe_forward, MlpScratch, MoeBuffers, Routing};
+use crate::ops::moe::{mlp_forward, moe_forward, MoeBuffers, Routing};
 use crate::ops::rope::{yarn_mscale, Rope};
 use crate::ops::{self, rmsnorm, rmsnorm_rows};
 use crate::session::SessionParams;
@@ -124,6 +125,8 @@ pub(crate) struct State {
     cos_sin: Vec<f32>,
     /// Transpose scratch: `max(rows) * n_batch`.
     tmp: Vec<f32>,
+    /// One token's feed-forward down-projection input, `ffn / 32` blocks.
+    xq_down: Vec<BlockQ8A>,
 }
 
 impl State {
@@ -148,7 +151,8 @@ impl State {
             + tmp_rows * nb;
         Self::kv_bytes(c, p)
             + floats * 4
-            + nb * dm.widest_in.div_ceil(QK) * std::mem::size_of::<BlockQ8A>()
+            + (nb * dm.widest_in.div_ceil(QK) + dm.ffn.div_ceil(QK))
+                * std::mem::size_of::<BlockQ8A>()
             + threads * MlaScratch::bytes(&dm.shape, p.n_ctx)
             + MoeBuffers::bytes(&dm.routing, nb, dm.h)
     }
@@ -210,6 +214,7 @@ impl State {
             up: z(nb * dm.ffn),
             cos_sin: z(nb * dm.shape.rope),
             tmp: z(tmp_rows * nb),
+            xq_down: vec![BlockQ8A::ZERO; dm.ffn.div_ceil(QK)],
         }
     }
 
@@ -345,10 +350,11 @@ impl State {
 
             // Feed-forward block.
             rmsnorm_rows(&mut s.xn[..n * h], &s.x[..n * h], ffn_norm, eps);
-            let scratch = MlpScratch {
+            let scratch = FfnScratch {
                 gate: &mut s.gate,
                 up: &mut s.up,
                 xq: &mut s.xq,
+                xq_down: &mut s.xq_down,
                 tmp: &mut s.tmp,
             };
             match ffn {
