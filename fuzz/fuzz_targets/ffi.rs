@@ -220,6 +220,45 @@ enum Call {
     },
     TokenToId(Vec<u8>),
     Getters(u32),
+    /// The session's own state, damaged at some bytes and maybe cut, set
+    /// back; or arbitrary bytes. The sampler's state likewise.
+    SessionState(StateEdit),
+    SamplerState(StateEdit),
+    LogitsAt(u16),
+    Tokens(u16),
+}
+
+#[derive(Arbitrary, Debug)]
+struct StateEdit {
+    /// `(offset, xor)` changes to the saved bytes.
+    flips: Vec<(u32, u8)>,
+    cut: Option<u32>,
+    /// Use these bytes instead of a saved state.
+    raw: Option<Vec<u8>>,
+}
+
+impl StateEdit {
+    /// The bytes to restore: `saved` edited, or the raw bytes. Whether
+    /// they are `saved` unchanged.
+    fn apply(&self, mut saved: Vec<u8>) -> (Vec<u8>, bool) {
+        if let Some(raw) = &self.raw {
+            return (raw.clone(), false);
+        }
+        let mut same = true;
+        for &(at, x) in self.flips.iter().take(8) {
+            let len = saved.len().max(1);
+            if let Some(b) = saved.get_mut(at as usize % len) {
+                *b ^= x;
+                same &= x == 0;
+            }
+        }
+        if let Some(c) = self.cut {
+            let c = c as usize % (saved.len() + 1);
+            same &= c == saved.len();
+            saved.truncate(c);
+        }
+        (saved, same)
+    }
 }
 
 /// `v` as ids: most in range, some just past it.
@@ -568,6 +607,85 @@ fn calls(
                 let _ = s::minke_session_pos(session);
                 let _ = s::minke_session_n_ctx(session);
                 let _ = s::minke_session_n_threads(session);
+            },
+            Call::SessionState(edit) => unsafe {
+                use minke_c::state as st;
+                let mut size = 0usize;
+                assert!(ok(st::minke_session_state_size(session, &mut size)));
+                let mut saved = vec![0u8; size];
+                let mut written = 0usize;
+                assert!(ok(st::minke_session_state_get(
+                    session,
+                    saved.as_mut_ptr(),
+                    size,
+                    &mut written
+                )));
+                assert_eq!(written, size);
+                let pos = s::minke_session_pos(session);
+                let (bytes, same) = edit.apply(saved);
+                let r = st::minke_session_state_set(session, bytes.as_ptr(), bytes.len());
+                if same {
+                    assert_eq!(r, minke_status::MINKE_OK, "its own state refused");
+                } else if !ok(r) {
+                    assert_eq!(r, minke_status::MINKE_ERR_STATE);
+                    assert_eq!(
+                        s::minke_session_pos(session),
+                        pos,
+                        "a refused state changed the session"
+                    );
+                }
+            },
+            Call::SamplerState(edit) => unsafe {
+                let mut size = 0usize;
+                assert!(ok(sampler::minke_sampler_state_size(sampler, &mut size)));
+                let mut saved = vec![0u8; size];
+                let mut written = 0usize;
+                assert!(ok(sampler::minke_sampler_state_get(
+                    sampler,
+                    saved.as_mut_ptr(),
+                    size,
+                    &mut written
+                )));
+                let (bytes, same) = edit.apply(saved.clone());
+                let r = sampler::minke_sampler_state_set(sampler, bytes.as_ptr(), bytes.len());
+                if same {
+                    assert_eq!(r, minke_status::MINKE_OK, "its own state refused");
+                } else if !ok(r) {
+                    assert_eq!(r, minke_status::MINKE_ERR_STATE);
+                    let mut now = vec![0u8; size];
+                    assert!(ok(sampler::minke_sampler_state_get(
+                        sampler,
+                        now.as_mut_ptr(),
+                        size,
+                        &mut written
+                    )));
+                    assert_eq!(now, saved, "a refused state changed the sampler");
+                }
+            },
+            Call::LogitsAt(p) => unsafe {
+                let (mut l, mut n) = (std::ptr::null(), 0usize);
+                if ok(minke_c::state::minke_session_logits_at(
+                    session,
+                    u32::from(p),
+                    &mut l,
+                    &mut n,
+                )) {
+                    assert_eq!(n, 256);
+                    let _ = std::slice::from_raw_parts(l, n).iter().sum::<f32>();
+                }
+            },
+            Call::Tokens(cap) => unsafe {
+                let mut buf = vec![0u32; usize::from(cap)];
+                let mut n = 0usize;
+                let r = minke_c::state::minke_session_tokens(
+                    session,
+                    buf.as_mut_ptr(),
+                    buf.len(),
+                    &mut n,
+                );
+                if ok(r) {
+                    assert!(n <= buf.len() && buf[..n].iter().all(|&t| t < 256));
+                }
             },
         }
     }
