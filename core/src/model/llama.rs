@@ -7,7 +7,8 @@ use crate::config::ModelConfig;
 use crate::kv_cache::KvCache;
 use crate::ops::attention::{attention, AttnScratch, AttnShape};
 use crate::ops::ffn::{swiglu_ffn, FfnScratch};
-use crate::ops::matmul::{can_fuse, linear, linear_fused, quantize_input, Ctx, Epilogue, Linear};
+use crate::ops::matmul::{linear, quantize_input, Ctx, Linear};
+use crate::ops::qkv::{qkv_rope_store, LayerAt, QkvScratch};
 use crate::ops::rope::Rope;
 use crate::ops::{self, rmsnorm_rows};
 use crate::session::SessionParams;
@@ -317,7 +318,7 @@ impl State {
     ) -> Option<usize> {
         let c = env.config;
         let n = tokens.len();
-        let (h, qd, kvd, hd) = (c.hidden_size, c.q_dim(), c.kv_dim(), c.head_dim);
+        let (h, qd, hd) = (c.hidden_size, c.q_dim(), c.head_dim);
         let ctx = Ctx {
             pool: env.pool,
             kernels: env.kernels,
@@ -350,63 +351,28 @@ impl State {
             } = l;
             // Attention block.
             rmsnorm_rows(&mut s.xn[..n * h], &s.x[..n * h], attn_norm, c.rms_norm_eps);
-            // Whether the q/k/v job already applied RoPE and filled the cache.
-            let mut stored = false;
-            {
-                let x = quantize_input(&ctx, &q.w, &s.xn[..n * h], &mut s.xq);
-                // A LoRA adapter adds to each projection's output inside
-                // `linear`, so the fused paths are for adapter-free sessions.
-                if ctx.lora.is_none() && can_fuse(&[q, k, v]) {
-                    // One pool job for all three projections; with one
-                    // token, each thread also rotates its q and k heads and
-                    // stores its k and v heads in the cache.
-                    let outs: &mut [&mut [f32]] = &mut [&mut s.q, &mut s.k, &mut s.v];
-                    let (rope, cs) = (&s.rope, &s.cos_sin[..hd]);
-                    let kv = s.kv.row_writer(li, pos0);
-                    let store = |i: usize, rows: std::ops::Range<usize>, out: &mut [f32]| {
-                        if i < 2 {
-                            rope.rotate(out, cs);
-                        }
-                        if i > 0 {
-                            // SAFETY: the job hands each head's rows to one
-                            // thread, and this is its only store of them.
-                            unsafe { kv.put(i == 2, rows.start / hd, out) };
-                        }
-                    };
-                    let epilogue = Epilogue {
-                        unit: hd,
-                        f: &store,
-                    };
-                    linear_fused(&ctx, &[q, k, v], x, n, outs, &mut s.tmp, Some(epilogue));
-                    stored = n == 1;
-                } else {
-                    linear(&ctx, q, x, n, &mut s.q, &mut s.tmp);
-                    // k and v may be in another format than q (mixed files).
-                    let x = if k.w.dtype.is_quantized() == q.w.dtype.is_quantized() {
-                        x
-                    } else {
-                        quantize_input(&ctx, &k.w, &s.xn[..n * h], &mut s.xq)
-                    };
-                    linear(&ctx, k, x, n, &mut s.k, &mut s.tmp);
-                    let x = if v.w.dtype.is_quantized() == k.w.dtype.is_quantized() {
-                        x
-                    } else {
-                        quantize_input(&ctx, &v.w, &s.xn[..n * h], &mut s.xq)
-                    };
-                    linear(&ctx, v, x, n, &mut s.v, &mut s.tmp);
-                }
-            }
-            for t in (0..n).filter(|_| !stored) {
-                let cs = &s.cos_sin[t * hd..(t + 1) * hd];
-                s.rope.rotate(&mut s.q[t * qd..(t + 1) * qd], cs);
-                s.rope.rotate(&mut s.k[t * kvd..(t + 1) * kvd], cs);
-                s.kv.store(
-                    li,
-                    pos0 + t,
-                    &s.k[t * kvd..(t + 1) * kvd],
-                    &s.v[t * kvd..(t + 1) * kvd],
-                );
-            }
+            let scratch = QkvScratch {
+                xq: &mut s.xq,
+                q: &mut s.q,
+                k: &mut s.k,
+                v: &mut s.v,
+                tmp: &mut s.tmp,
+            };
+            let at = LayerAt {
+                layer: li,
+                pos0,
+                cos_sin: &s.cos_sin[..n * hd],
+            };
+            qkv_rope_store(
+                &ctx,
+                [q, k, v],
+                &s.xn[..n * h],
+                n,
+                at,
+                &s.rope,
+                &mut s.kv,
+                scratch,
+            );
             // The norm after attention waits on its weights otherwise: the
             // layer's weights have pushed them out of every cache since
             // the last token. SmolLM2 Q4_0 decode, 2 threads: the two norms

@@ -6,6 +6,7 @@ pub mod ffn;
 pub mod matmul;
 pub mod mla;
 pub mod moe;
+pub mod qkv;
 pub mod rope;
 
 /// `out = x / rms(x) * w`, with `rms(x) = sqrt(mean(x²) + eps)`
