@@ -611,7 +611,9 @@ fn calls(
             Call::SessionState(edit) => unsafe {
                 use minke_c::state as st;
                 let mut size = 0usize;
-                assert!(ok(st::minke_session_state_size(session, &mut size)));
+                if !ok(st::minke_session_state_size(session, &mut size)) {
+                    continue; // no session: its NULL was refused
+                }
                 let mut saved = vec![0u8; size];
                 let mut written = 0usize;
                 assert!(ok(st::minke_session_state_get(
@@ -637,7 +639,9 @@ fn calls(
             },
             Call::SamplerState(edit) => unsafe {
                 let mut size = 0usize;
-                assert!(ok(sampler::minke_sampler_state_size(sampler, &mut size)));
+                if !ok(sampler::minke_sampler_state_size(sampler, &mut size)) {
+                    continue; // no sampler: its NULL was refused
+                }
                 let mut saved = vec![0u8; size];
                 let mut written = 0usize;
                 assert!(ok(sampler::minke_sampler_state_get(
