@@ -396,8 +396,8 @@ pub unsafe extern "C" fn minke_generate(
                  {MINKE_MAX_DRAFT}) to speculate with the draft session, or leave draft NULL"
             )));
         }
-        // Compared before either is borrowed: one session as both would
-        // be two `&mut` to it.
+        // Compared before the draft is borrowed: the session as its own
+        // draft would be a second `&mut` to it beside `s`.
         if std::ptr::eq(p.draft, session) {
             return Err(FfiError::invalid(
                 "params.draft is the generating session: a draft model needs a session of its own",
