@@ -77,6 +77,12 @@
 #define MINKE_SESSION_ALLOW_LONG_CONTEXT 1
 
 /**
+ * The most tokens `minke_generate_params.n_draft` may ask to guess a
+ * step.
+ */
+#define MINKE_MAX_DRAFT 32
+
+/**
  * The result of a C call: `MINKE_OK` (0) or a non-zero error code. On an
  * error, `minke_last_error()` gives a message for the calling thread.
  * Values are stable and never reused.
@@ -566,6 +572,42 @@ typedef struct minke_generate_params {
    * is dropped in the same way as it is read.
    */
   bool context_shift;
+  /**
+   * Speculative decoding: each step, guess up to `n_draft` tokens
+   * cheaply (1 to `MINKE_MAX_DRAFT`) and have the model check them all
+   * in one batch, keeping those it agrees with and a token of its own
+   * after them. 0 (the default): none. The output is what it would be
+   * without: token for token when greedy (temperature 0), from the same
+   * distribution at a temperature; only the speed changes. Checking a
+   * batch reads the weights once, as one token does, so every accepted
+   * guess is a step saved; a refused guess costs little. It pays where
+   * the answer repeats its input: summarizing, rewriting, extracting,
+   * editing code; `minke_generate_result.n_accepted` says how it went.
+   * The session makes room for `n_draft + 1` rows of logits the first
+   * time (`2 * (n_draft + 1) * n_vocab` floats beyond
+   * `minke_session_bytes()`, kept); guesses are cut to `n_batch - 1`.
+   * `minke_best_of_n()` does not speculate and ignores this and
+   * `draft`. A caller compiled against the struct before these two
+   * fields (64 bytes) gets no speculation.
+   */
+  uint32_t n_draft;
+  /**
+   * Where the guesses come from, with `n_draft` above 0. NULL (the
+   * default): prompt lookup, no second model: the last few tokens are
+   * looked for earlier in the session (prompt and text so far) and what
+   * followed them there is proposed. Otherwise a session of a smaller
+   * draft model with the same vocabulary (`MINKE_ERR_INVALID_ARG` if
+   * not, or if it is `session` itself), which proposes what it would
+   * generate, sampling as the sampler's params say (penalties off,
+   * another seed). Its contents are replaced: afterwards it holds part
+   * of this conversation, and a prefix it already holds is reused, so
+   * pass the same draft session to every turn. Give it the context of
+   * the generating session: it stops guessing when its own is full. It
+   * is used during the call only, on the calling thread, and is under
+   * the session rule: no other call on it may overlap this one. Set
+   * with `n_draft` 0 it is refused (`MINKE_ERR_INVALID_ARG`).
+   */
+  struct minke_session *draft;
 } minke_generate_params;
 
 /**
@@ -604,6 +646,19 @@ typedef struct minke_generate_result {
    * `minke_generate_params.context_shift`), all from `n_keep` on.
    */
   uint32_t n_discarded;
+  /**
+   * Tokens guessed with `minke_generate_params.n_draft` (0 without),
+   * those of the last step past where generation stopped (an
+   * end-of-generation token, a stop string) included. A caller compiled against the struct before these two fields (40
+   * bytes) gets neither: the bytes from `n_drafted` on are not written.
+   */
+  uint32_t n_drafted;
+  /**
+   * Guesses the model agreed with: each one a token that took no
+   * decoding step of its own. `n_accepted / n_drafted` is the
+   * acceptance rate.
+   */
+  uint32_t n_accepted;
 } minke_generate_result;
 
 /**
@@ -1935,20 +1990,28 @@ minke_status minke_generate_default_result(struct minke_generate_result *result,
  * `result` (may be NULL; its `size` set by the caller) receives counts,
  * timings and the stop reason.
  *
+ * With `params->n_draft` above 0 it decodes speculatively (see
+ * `minke_generate_params.n_draft`): the same tokens when greedy, the
+ * same distribution at a temperature, faster where the text repeats its
+ * input; `result->n_drafted` and `result->n_accepted` count the guesses.
+ *
  * Returns `MINKE_OK` also when the callback stopped generation
  * (`MINKE_STOP_CANCELLED`); otherwise `MINKE_ERR_NULL_ARG`,
  * `MINKE_ERR_INVALID_ARG` (empty prompt, bad params, an empty stop
- * string, an `n_keep` that leaves no room), `MINKE_ERR_UTF8`
- * (a stop string), `MINKE_ERR_TOKEN_OUT_OF_RANGE`,
+ * string, an `n_keep` that leaves no room, an `n_draft` above
+ * `MINKE_MAX_DRAFT`, a `draft` session that is `session` itself or
+ * whose model has another vocabulary, or a `draft` with `n_draft` 0),
+ * `MINKE_ERR_UTF8` (a stop string), `MINKE_ERR_TOKEN_OUT_OF_RANGE`,
  * `MINKE_ERR_CONTEXT_FULL` (the prompt does not fit, without a context
  * shift) or
  * `MINKE_ERR_TOKENIZER` (the model has no tokenizer). One thread at a
- * time per session and per sampler.
+ * time per session and per sampler, the draft session included.
  *
  * # Safety
  * `session`, `sampler` NULL or live; `prompt` NULL or `n_prompt` readable
  * ids; `params` NULL or a filled params struct whose `stop` holds
- * `n_stop` NUL-terminated strings; `on_piece` NULL or a function safe to
+ * `n_stop` NUL-terminated strings and whose `draft` is NULL or a live
+ * session no other call uses; `on_piece` NULL or a function safe to
  * call with `user_data`; `result` NULL or a struct of `result->size`
  * writable bytes.
  */

@@ -207,7 +207,7 @@ wrapper_complete() {
 step "build examples and tests (-Werror)"
 MODEL="$(scripts/fetch-model.sh)"
 TESTS=(test_api test_misuse test_threads test_after test_special test_names test_queries test_state
-    test_shift)
+    test_shift test_speculative)
 cc_ok=1
 for src in examples/c/generate.c examples/c/chat.c; do
     n="$(basename "$src" .c)"
@@ -249,13 +249,15 @@ run_chat() {
 }
 # Under emulation a token costs about 0.3 s of CPU: the programs that
 # decode hundreds (chat's two turns, test_threads' four threads twice over,
-# test_after's generations, test_state's and test_shift's) are left to the
-# host run, as are the C++ ones; the ABI's calls, names, queries, misuse,
-# special tokens and memory reports run everywhere.
+# test_after's generations, test_state's, test_shift's and
+# test_speculative's) are left to the host run, as are the C++ ones; the
+# ABI's calls, names, queries, misuse, special tokens and memory reports
+# run everywhere.
 RUN_TESTS=("${TESTS[@]}" test_memory)
 if [[ "$cross" == 1 ]]; then
     RUN_TESTS=(test_api test_misuse test_special test_names test_queries test_memory)
-    printf '  (not under emulation: chat, test_threads, test_after, test_state, test_shift)\n' >&2
+    printf '  (not under emulation: chat, test_threads, test_after, test_state, test_shift, %s)\n' \
+        test_speculative >&2
 else
     check chat run_chat
     check ask "$B/bin/ask" "$MODEL"

@@ -1,5 +1,7 @@
 //! `minke_generate`: the whole prompt → prefill → sample/decode loop in one
-//! call, streaming text through a C callback that can stop it.
+//! call, streaming text through a C callback that can stop it; with
+//! `n_draft`, speculative decoding (prompt lookup or a draft model's
+//! session) behind the same call.
 
 use crate::boundary::{
     arg_mut, arg_slice, arg_str, ffi_boundary, fn_name, read_params, write_params, Params,
@@ -7,8 +9,15 @@ use crate::boundary::{
 use crate::sampler::minke_sampler;
 use crate::session::minke_session;
 use crate::status::{minke_status, FfiError, FfiResult};
-use minke::{GenerateParams, StopReason};
+use minke::{DraftModel, GenerateParams, PromptLookup, StopReason};
 use std::ffi::{c_char, c_void};
+
+/// The most tokens `minke_generate_params.n_draft` may ask to guess a
+/// step.
+pub const MINKE_MAX_DRAFT: u32 = 32;
+
+// A literal above, for cbindgen; the core's bound is the one that counts.
+const _: () = assert!(MINKE_MAX_DRAFT as usize == minke::speculative::MAX_DRAFT);
 
 /// Why `minke_generate()` stopped.
 #[repr(u32)]
@@ -87,6 +96,38 @@ pub struct minke_generate_params {
     /// The prompt may then be longer than the context: what does not fit
     /// is dropped in the same way as it is read.
     pub context_shift: bool,
+    /// Speculative decoding: each step, guess up to `n_draft` tokens
+    /// cheaply (1 to `MINKE_MAX_DRAFT`) and have the model check them all
+    /// in one batch, keeping those it agrees with and a token of its own
+    /// after them. 0 (the default): none. The output is what it would be
+    /// without: token for token when greedy (temperature 0), from the same
+    /// distribution at a temperature; only the speed changes. Checking a
+    /// batch reads the weights once, as one token does, so every accepted
+    /// guess is a step saved; a refused guess costs little. It pays where
+    /// the answer repeats its input: summarizing, rewriting, extracting,
+    /// editing code; `minke_generate_result.n_accepted` says how it went.
+    /// The session makes room for `n_draft + 1` rows of logits the first
+    /// time (`2 * (n_draft + 1) * n_vocab` floats beyond
+    /// `minke_session_bytes()`, kept); guesses are cut to `n_batch - 1`.
+    /// `minke_best_of_n()` does not speculate and ignores this and
+    /// `draft`. A caller compiled against the struct before these two
+    /// fields (64 bytes) gets no speculation.
+    pub n_draft: u32,
+    /// Where the guesses come from, with `n_draft` above 0. NULL (the
+    /// default): prompt lookup, no second model: the last few tokens are
+    /// looked for earlier in the session (prompt and text so far) and what
+    /// followed them there is proposed. Otherwise a session of a smaller
+    /// draft model with the same vocabulary (`MINKE_ERR_INVALID_ARG` if
+    /// not, or if it is `session` itself), which proposes what it would
+    /// generate, sampling as the sampler's params say (penalties off,
+    /// another seed). Its contents are replaced: afterwards it holds part
+    /// of this conversation, and a prefix it already holds is reused, so
+    /// pass the same draft session to every turn. Give it the context of
+    /// the generating session: it stops guessing when its own is full. It
+    /// is used during the call only, on the calling thread, and is under
+    /// the session rule: no other call on it may overlap this one. Set
+    /// with `n_draft` 0 it is refused (`MINKE_ERR_INVALID_ARG`).
+    pub draft: *mut minke_session,
 }
 
 impl Default for minke_generate_params {
@@ -102,6 +143,8 @@ impl Default for minke_generate_params {
             tokens_capacity: 0,
             n_keep: 0,
             context_shift: false,
+            n_draft: 0,
+            draft: std::ptr::null_mut(),
         }
     }
 }
@@ -112,6 +155,11 @@ unsafe impl Params for minke_generate_params {
     const SIZES: &'static [usize] = &[
         // The first version ended with `stop_at_eos`.
         std::mem::offset_of!(minke_generate_params, tokens),
+        // The second ended with `context_shift`; its C size (64 on 64-bit
+        // targets) takes in the tail padding where `n_draft` now sits, so
+        // the version ends where `n_draft` begins: an older caller's
+        // padding is never read as a draft length.
+        std::mem::offset_of!(minke_generate_params, n_draft),
         std::mem::size_of::<minke_generate_params>(),
     ];
     const NAME: &'static str = "minke_generate_params";
@@ -120,7 +168,9 @@ unsafe impl Params for minke_generate_params {
 #[cfg(target_pointer_width = "64")]
 const _: () = assert!(
     std::mem::offset_of!(minke_generate_params, tokens) == 32
-        && std::mem::size_of::<minke_generate_params>() == 64
+        && std::mem::offset_of!(minke_generate_params, n_draft) == 60
+        && std::mem::offset_of!(minke_generate_params, draft) == 64
+        && std::mem::size_of::<minke_generate_params>() == 72
 );
 
 impl minke_generate_params {
@@ -168,6 +218,15 @@ pub struct minke_generate_result {
     /// Positions the context shifts of this call dropped (with
     /// `minke_generate_params.context_shift`), all from `n_keep` on.
     pub n_discarded: u32,
+    /// Tokens guessed with `minke_generate_params.n_draft` (0 without),
+    /// those of the last step past where generation stopped (an
+    /// end-of-generation token, a stop string) included. A caller compiled against the struct before these two fields (40
+    /// bytes) gets neither: the bytes from `n_drafted` on are not written.
+    pub n_drafted: u32,
+    /// Guesses the model agreed with: each one a token that took no
+    /// decoding step of its own. `n_accepted / n_drafted` is the
+    /// acceptance rate.
+    pub n_accepted: u32,
 }
 
 impl Default for minke_generate_result {
@@ -180,6 +239,8 @@ impl Default for minke_generate_result {
             prefill_ms: 0.0,
             decode_ms: 0.0,
             n_discarded: 0,
+            n_drafted: 0,
+            n_accepted: 0,
         }
     }
 }
@@ -188,6 +249,10 @@ impl Default for minke_generate_result {
 unsafe impl Params for minke_generate_result {
     const SIZES: &'static [usize] = &[
         std::mem::offset_of!(minke_generate_result, n_discarded),
+        // The second version (40 bytes) ended with `n_discarded` and
+        // padding, where `n_drafted` now sits: it ends where `n_drafted`
+        // begins, so an older caller's struct is written no further.
+        std::mem::offset_of!(minke_generate_result, n_drafted),
         std::mem::size_of::<minke_generate_result>(),
     ];
     const NAME: &'static str = "minke_generate_result";
@@ -195,7 +260,8 @@ unsafe impl Params for minke_generate_result {
 
 const _: () = assert!(
     std::mem::offset_of!(minke_generate_result, n_discarded) == 32
-        && std::mem::size_of::<minke_generate_result>() == 40
+        && std::mem::offset_of!(minke_generate_result, n_drafted) == 36
+        && std::mem::size_of::<minke_generate_result>() == 48
 );
 
 /// ------------------------------------------------------------------
@@ -254,20 +320,28 @@ pub unsafe extern "C" fn minke_generate_default_result(
 /// `result` (may be NULL; its `size` set by the caller) receives counts,
 /// timings and the stop reason.
 ///
+/// With `params->n_draft` above 0 it decodes speculatively (see
+/// `minke_generate_params.n_draft`): the same tokens when greedy, the
+/// same distribution at a temperature, faster where the text repeats its
+/// input; `result->n_drafted` and `result->n_accepted` count the guesses.
+///
 /// Returns `MINKE_OK` also when the callback stopped generation
 /// (`MINKE_STOP_CANCELLED`); otherwise `MINKE_ERR_NULL_ARG`,
 /// `MINKE_ERR_INVALID_ARG` (empty prompt, bad params, an empty stop
-/// string, an `n_keep` that leaves no room), `MINKE_ERR_UTF8`
-/// (a stop string), `MINKE_ERR_TOKEN_OUT_OF_RANGE`,
+/// string, an `n_keep` that leaves no room, an `n_draft` above
+/// `MINKE_MAX_DRAFT`, a `draft` session that is `session` itself or
+/// whose model has another vocabulary, or a `draft` with `n_draft` 0),
+/// `MINKE_ERR_UTF8` (a stop string), `MINKE_ERR_TOKEN_OUT_OF_RANGE`,
 /// `MINKE_ERR_CONTEXT_FULL` (the prompt does not fit, without a context
 /// shift) or
 /// `MINKE_ERR_TOKENIZER` (the model has no tokenizer). One thread at a
-/// time per session and per sampler.
+/// time per session and per sampler, the draft session included.
 ///
 /// # Safety
 /// `session`, `sampler` NULL or live; `prompt` NULL or `n_prompt` readable
 /// ids; `params` NULL or a filled params struct whose `stop` holds
-/// `n_stop` NUL-terminated strings; `on_piece` NULL or a function safe to
+/// `n_stop` NUL-terminated strings and whose `draft` is NULL or a live
+/// session no other call uses; `on_piece` NULL or a function safe to
 /// call with `user_data`; `result` NULL or a struct of `result->size`
 /// writable bytes.
 #[no_mangle]
@@ -310,6 +384,37 @@ pub unsafe extern "C" fn minke_generate(
         }
         // SAFETY: `stop` holds `n_stop` strings (caller).
         let gp = unsafe { p.to_core() }?;
+        if p.n_draft > MINKE_MAX_DRAFT {
+            return Err(FfiError::invalid(format!(
+                "params.n_draft is {}: it must be 0 (no speculative decoding) to {MINKE_MAX_DRAFT}",
+                p.n_draft
+            )));
+        }
+        if p.n_draft == 0 && !p.draft.is_null() {
+            return Err(FfiError::invalid(format!(
+                "params.draft is set and params.n_draft is 0: set n_draft (1 to \
+                 {MINKE_MAX_DRAFT}) to speculate with the draft session, or leave draft NULL"
+            )));
+        }
+        // Compared before the draft is borrowed: the session as its own
+        // draft would be a second `&mut` to it beside `s`.
+        if std::ptr::eq(p.draft, session) {
+            return Err(FfiError::invalid(
+                "params.draft is the generating session: a draft model needs a session of its own",
+            ));
+        }
+        // SAFETY: NULL or a live session that no other call uses
+        // (caller), not `session` (checked above).
+        let draft = unsafe { p.draft.as_mut() };
+        if let Some(d) = &draft {
+            if d.vocab != s.vocab {
+                return Err(FfiError::invalid(format!(
+                    "params.draft's model has a vocabulary of {}, the session's {}: \
+                     a draft model must share the model's vocabulary",
+                    d.vocab, s.vocab
+                )));
+            }
+        }
         if p.tokens.is_null() && p.tokens_capacity > 0 {
             return Err(FfiError::new(
                 minke_status::MINKE_ERR_NULL_ARG,
@@ -323,7 +428,7 @@ pub unsafe extern "C" fn minke_generate(
         let tok = s.model.tokenizer()?;
         // The piece and a NUL, for C; grows to the longest piece once.
         let mut cbuf: Vec<u8> = Vec::with_capacity(64);
-        let g = minke::generate(&mut s.session, tok, &mut sm.sampler, prompt, &gp, |piece| {
+        let on_text = |piece: &str| {
             let Some(f) = on_piece else { return true };
             cbuf.clear();
             cbuf.extend_from_slice(piece.as_bytes());
@@ -332,7 +437,35 @@ pub unsafe extern "C" fn minke_generate(
             // a NUL-terminated piece of `piece.len()` bytes, valid during
             // the call, and the caller's `user_data`.
             unsafe { f(cbuf.as_ptr().cast(), piece.len(), user_data) }
-        })?;
+        };
+        let n_draft = p.n_draft as usize;
+        let g = match draft {
+            _ if n_draft == 0 => {
+                minke::generate(&mut s.session, tok, &mut sm.sampler, prompt, &gp, on_text)?
+            }
+            None => minke::generate_speculative(
+                &mut s.session,
+                tok,
+                &mut sm.sampler,
+                prompt,
+                &gp,
+                &mut PromptLookup::new(n_draft),
+                on_text,
+            )?,
+            Some(d) => {
+                let params = sm.sampler.params().clone();
+                let mut drafter = DraftModel::new(&mut d.session, s.vocab, &params, n_draft)?;
+                minke::generate_speculative(
+                    &mut s.session,
+                    tok,
+                    &mut sm.sampler,
+                    prompt,
+                    &gp,
+                    &mut drafter,
+                    on_text,
+                )?
+            }
+        };
         let n = g.tokens.len().min(p.tokens_capacity);
         if n > 0 {
             // SAFETY: `tokens` is writable for `tokens_capacity` ids
@@ -349,6 +482,8 @@ pub unsafe extern "C" fn minke_generate(
                 prefill_ms: g.prefill_time.as_secs_f64() * 1e3,
                 decode_ms: g.decode_time.as_secs_f64() * 1e3,
                 n_discarded: u32::try_from(g.discarded).unwrap_or(u32::MAX),
+                n_drafted: u32::try_from(g.drafted).unwrap_or(u32::MAX),
+                n_accepted: u32::try_from(g.accepted).unwrap_or(u32::MAX),
             };
             // SAFETY: `result` is writable for `size` bytes (caller).
             unsafe { write_params(result, size, r) }?;

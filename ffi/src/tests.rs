@@ -355,6 +355,47 @@ fn params_structs_are_versioned_by_size() {
     assert_eq!(p.n_ctx, 99);
 }
 
+/// The speculative fields of `minke_generate_params` and
+/// `minke_generate_result` sit where the previous versions had tail
+/// padding: a caller of those sizes has neither its padding read as
+/// `n_draft` nor its result written past `n_discarded`.
+#[test]
+fn speculative_fields_leave_older_structs_alone() {
+    use boundary::Params;
+    use std::mem::{offset_of, size_of};
+    let (p_old, r_old) = if cfg!(target_pointer_width = "64") {
+        (64u32, 40u32)
+    } else {
+        (
+            offset_of!(minke_generate_params, n_draft) as u32,
+            offset_of!(minke_generate_result, n_drafted).next_multiple_of(8) as u32,
+        )
+    };
+    assert_eq!(
+        minke_generate_params::version_size(p_old).unwrap(),
+        offset_of!(minke_generate_params, n_draft)
+    );
+    assert_eq!(
+        minke_generate_params::version_size(size_of::<minke_generate_params>() as u32).unwrap(),
+        size_of::<minke_generate_params>()
+    );
+    // An old caller's params, every byte 0xFF but the ones it set.
+    let mut bytes = [0xFFu8; size_of::<minke_generate_params>()];
+    bytes[..4].copy_from_slice(&p_old.to_ne_bytes());
+    // SAFETY: `bytes` is readable for its whole length, more than `p_old`.
+    let p = unsafe { boundary::read_params(bytes.as_ptr().cast::<minke_generate_params>()) };
+    let p = p.unwrap();
+    assert_eq!((p.n_draft, p.draft), (0, null_mut()));
+
+    let mut r = [0xABu8; size_of::<minke_generate_result>()];
+    // SAFETY: `r` is writable for its whole length, more than `r_old`.
+    let st = unsafe { generate::minke_generate_default_result(r.as_mut_ptr().cast(), r_old) };
+    assert_eq!(st, MINKE_OK);
+    let from = offset_of!(minke_generate_result, n_drafted);
+    assert!(r[from..].iter().all(|&b| b == 0xAB), "{r:?}");
+    assert_eq!(r[..4], r_old.to_ne_bytes());
+}
+
 /// What the C documentation promises about threads holds for the Rust
 /// types behind the handles: sessions and samplers may move between
 /// threads; models and tokenizers may be shared.

@@ -1,8 +1,8 @@
 //! The C entry points with arbitrary arguments, as a C program would call
 //! them: params structs with any field values and any `size`, token ids in
-//! and out of range, rewinds and context shifts anywhere, stop strings and
-//! texts that are not UTF-8, buffers too small, callbacks that stop early
-//! or score NaN. The model is the `llama_lora` fixture's base (2 layers,
+//! and out of range, rewinds, context shifts and speculative decoding
+//! anywhere, stop strings and texts that are not UTF-8, buffers too small,
+//! callbacks that stop early or score NaN. The model is the `llama_lora` fixture's base (2 layers,
 //! hidden 64, vocab 256) with SmolLM2's tokenizer, opened once; each
 //! execution makes and frees its own session and sampler.
 //!
@@ -178,6 +178,9 @@ struct GenerateP {
     cancel_after: Option<u8>,
     /// A context shift keeping this many positions.
     shift_keep: Option<u8>,
+    /// Speculative decoding by prompt lookup guessing this many tokens a
+    /// step, modulo 36: 0 is off, 33 to 35 are refused.
+    n_draft: u8,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -337,6 +340,10 @@ fn generate_params(g: &GenerateP) -> (minke_generate_params, Stops) {
         tokens_capacity: 0,
         n_keep: g.shift_keep.map_or(0, usize::from),
         context_shift: g.shift_keep.is_some(),
+        n_draft: u32::from(g.n_draft % 36),
+        // Prompt lookup: a draft model's session would cost every
+        // execution a second session (test_speculative.c covers drafts).
+        draft: std::ptr::null_mut(),
     };
     (
         p,

@@ -576,6 +576,24 @@ void positions(const minke::Model &m, const minke::Tokenizer &tok) {
     r = minke::generate(small, smp, prompt, [](std::string_view) { return true; }, gp);
     CHECK(r.stop_reason == MINKE_STOP_CONTEXT_FULL && r.n_tokens >= 3);
     CHECK(r.tokens.size() == r.n_tokens);
+
+    // Speculative decoding passes through the params: prompt lookup gives
+    // the greedy ids of plain decoding, and the result counts its guesses.
+    std::vector<uint32_t> echo = tok.encode(
+        "Copy: one two three four five six seven eight. Copy: one two three four", true);
+    minke::Session plain_s(m, session_params(128)), spec_s(m, session_params(128));
+    minke::Sampler plain_smp(m), spec_smp(m);
+    gp.max_tokens = 24;
+    minke::GenerateResult plain =
+        minke::generate(plain_s, plain_smp, echo, [](std::string_view) { return true; }, gp);
+    gp.n_draft = 6;
+    minke::GenerateResult spec =
+        minke::generate(spec_s, spec_smp, echo, [](std::string_view) { return true; }, gp);
+    CHECK(spec.tokens == plain.tokens && spec_s.tokens() == plain_s.tokens());
+    CHECK(plain.n_drafted == 0 && spec.n_drafted > 0 && spec.n_accepted <= spec.n_drafted);
+    gp.draft = spec_s.get();
+    EXPECT_ERROR(minke::generate(spec_s, spec_smp, echo, [](std::string_view) { return true; }, gp),
+                 MINKE_ERR_INVALID_ARG);
 }
 
 // The model's description, sizes, formats and metadata.

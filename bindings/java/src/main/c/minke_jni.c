@@ -701,6 +701,7 @@ static int look_up_params(JNIEnv *env)
     FIELD(mj.generate_stop_utf8, c, "stopUtf8", "[[B");
     FIELD(mj.generate_n_keep, c, "nKeep", "I");
     FIELD(mj.generate_context_shift, c, "contextShift", "Z");
+    FIELD(mj.generate_n_draft, c, "nDraft", "I");
     (*env)->DeleteLocalRef(env, c);
     return 0;
 }
@@ -717,7 +718,7 @@ static int look_up(JNIEnv *env)
     if ((mj.minke_exception_new =
              (*env)->GetMethodID(env, mj.minke_exception, "<init>", "(I[B)V")) == NULL ||
         (mj.generate_result_new =
-             (*env)->GetMethodID(env, mj.generate_result, "<init>", "(IIIDD[II)V")) == NULL ||
+             (*env)->GetMethodID(env, mj.generate_result, "<init>", "(IIIDD[IIII)V")) == NULL ||
         (mj.candidate_new =
              (*env)->GetMethodID(env, mj.candidate, "<init>", "([B[IDJI)V")) == NULL)
         return -1;

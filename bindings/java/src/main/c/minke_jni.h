@@ -84,11 +84,11 @@ struct mj_ids {
         sampler_repeat_penalty, sampler_frequency_penalty, sampler_presence_penalty,
         sampler_penalty_last_n, sampler_seed;
     jfieldID generate_max_tokens, generate_stop_at_eos, generate_stop_utf8, generate_n_keep,
-        generate_context_shift;
+        generate_context_shift, generate_n_draft;
 
     jclass generate_result;
     jmethodID generate_result_new; /* (stop reason, prompt, generated, prefill ms, decode ms,
-                                     tokens, discarded) */
+                                     tokens, discarded, drafted, accepted) */
     jclass candidate;
     jmethodID candidate_new; /* (text, tokens, score, seed, stop reason) */
     jmethodID pieces_on_piece; /* Callbacks.Pieces.onPiece(byte[]) -> boolean */

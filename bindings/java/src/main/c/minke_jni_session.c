@@ -116,6 +116,7 @@ static int read_generate_params(JNIEnv *env, jobject params, struct generate_par
     g->p.n_keep = (size_t)(uint32_t)(*env)->GetIntField(env, params, mj.generate_n_keep);
     g->p.context_shift =
         (*env)->GetBooleanField(env, params, mj.generate_context_shift) == JNI_TRUE;
+    g->p.n_draft = (uint32_t)(*env)->GetIntField(env, params, mj.generate_n_draft);
     stop = (jobjectArray)(*env)->GetObjectField(env, params, mj.generate_stop_utf8);
     n = (size_t)(*env)->GetArrayLength(env, stop);
     g->p.n_stop = 0;
@@ -157,6 +158,7 @@ static void native_generate_default_params(JNIEnv *env, jclass cls, jobject para
     (*env)->SetIntField(env, params, mj.generate_n_keep, (jint)p.n_keep);
     (*env)->SetBooleanField(env, params, mj.generate_context_shift,
                             p.context_shift ? JNI_TRUE : JNI_FALSE);
+    (*env)->SetIntField(env, params, mj.generate_n_draft, (jint)p.n_draft);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -453,7 +455,7 @@ static bool on_piece(const char *piece, size_t len, void *user_data)
 }
 
 static jobject native_generate(JNIEnv *env, jclass cls, jlong session, jlong sampler,
-                               jintArray prompt, jobject params, jobject sink)
+                               jlong draft, jintArray prompt, jobject params, jobject sink)
 {
     struct generate_params g;
     struct callback_ctx ctx;
@@ -487,6 +489,8 @@ static jobject native_generate(JNIEnv *env, jclass cls, jlong session, jlong sam
         free_generate_params(&g);
         return NULL;
     }
+    /* Session.generate took the draft session for the call (0: none). */
+    g.p.draft = draft != 0 ? SESSION(draft) : NULL;
     ctx.env = env;
     ctx.sink = sink;
     st = minke_generate(SESSION(session), SAMPLER(sampler), ids, n, &g.p,
@@ -501,7 +505,8 @@ static jobject native_generate(JNIEnv *env, jclass cls, jlong session, jlong sam
             out = (*env)->NewObject(env, mj.generate_result, mj.generate_result_new,
                                     (jint)r.stop_reason, (jint)r.n_prompt_tokens,
                                     (jint)r.n_tokens, r.prefill_ms, r.decode_ms, tokens,
-                                    (jint)r.n_discarded);
+                                    (jint)r.n_discarded, (jint)r.n_drafted,
+                                    (jint)r.n_accepted);
     }
     free(g.p.tokens);
     free_generate_params(&g);
@@ -669,7 +674,7 @@ static const JNINativeMethod session_natives[] = {
     NATIVE("generateDefaultParams", "(Ldev/minke/GenerateParams;)V",
            native_generate_default_params),
     NATIVE("generate",
-           "(JJ[ILdev/minke/GenerateParams;Ldev/minke/Callbacks$Pieces;)"
+           "(JJJ[ILdev/minke/GenerateParams;Ldev/minke/Callbacks$Pieces;)"
            "Ldev/minke/GenerateResult;",
            native_generate),
     NATIVE("bestOfN",

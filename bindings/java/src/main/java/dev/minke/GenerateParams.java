@@ -15,8 +15,14 @@ public final class GenerateParams {
     byte[][] stopUtf8 = new byte[0][];
     int nKeep;
     boolean contextShift;
+    int nDraft;
 
+    /** Read by {@link Session#generate}, which takes it for the call. */
+    private Session draft;
     private String[] stop = new String[0];
+
+    /** The most tokens {@link #nDraft(int)} may guess a step ({@code MINKE_MAX_DRAFT}). */
+    public static final int MAX_DRAFT = 32;
 
     /** The library's defaults. */
     public GenerateParams() {
@@ -96,6 +102,59 @@ public final class GenerateParams {
      */
     public GenerateParams nKeep(int n) {
         nKeep = Checks.nonNegative(n, "nKeep");
+        return this;
+    }
+
+    /** Tokens guessed a step by speculative decoding (default 0: none). */
+    public int nDraft() {
+        return nDraft;
+    }
+
+    /**
+     * Speculative decoding: each step, guess up to {@code n} tokens cheaply
+     * and have the model check them all in one batch, keeping those it
+     * agrees with. The output is what it would be without: token for token
+     * when greedy, from the same distribution at a temperature; only the
+     * speed changes. It pays where the answer repeats its input
+     * (summarizing, rewriting, extracting, editing code); {@link
+     * GenerateResult#nAccepted()} says how it went. The guesses come from
+     * prompt lookup, or from a {@link #draft(Session)} model. 0 turns it
+     * off. {@link Session#bestOfN} does not speculate and ignores it.
+     *
+     * @throws IllegalArgumentException if {@code n} is negative or above
+     *     {@link #MAX_DRAFT}
+     */
+    public GenerateParams nDraft(int n) {
+        if (n < 0 || n > MAX_DRAFT) {
+            throw new IllegalArgumentException(
+                    "nDraft must be 0 to " + MAX_DRAFT + ", got " + n);
+        }
+        nDraft = n;
+        return this;
+    }
+
+    /** The draft model's session, or null for prompt lookup (the default). */
+    public Session draft() {
+        return draft;
+    }
+
+    /**
+     * Where {@link #nDraft(int)}'s guesses come from. Null (the default):
+     * prompt lookup, no second model: the last few tokens are looked for
+     * earlier in the session and what followed them there is proposed.
+     * Otherwise a session of a smaller draft model with the same
+     * vocabulary, which proposes what it would generate. {@link
+     * Session#generate} takes it for the call as it takes the session (a
+     * call on it from another thread meanwhile is an {@link
+     * IllegalStateException}) and replaces its contents; a prefix it
+     * already holds is reused, so keep one draft session for a whole
+     * conversation, with the context of the generating session. A draft
+     * of another vocabulary, or one set while {@link #nDraft()} is 0, is
+     * refused when generating ({@link Status#ERR_INVALID_ARG}); the
+     * generating session itself, with an {@link IllegalArgumentException}.
+     */
+    public GenerateParams draft(Session session) {
+        draft = session;
         return this;
     }
 }

@@ -13,10 +13,12 @@ public final class GenerateResult {
     private final double decodeMs;
     private final int[] tokens;
     private final int nDiscarded;
+    private final int nDrafted;
+    private final int nAccepted;
 
     // Made by native code.
     GenerateResult(int stopReason, int nPromptTokens, int nTokens, double prefillMs,
-            double decodeMs, int[] tokens, int nDiscarded) {
+            double decodeMs, int[] tokens, int nDiscarded, int nDrafted, int nAccepted) {
         this.stopReason = StopReason.of(stopReason);
         this.nPromptTokens = nPromptTokens;
         this.nTokens = nTokens;
@@ -24,6 +26,8 @@ public final class GenerateResult {
         this.decodeMs = decodeMs;
         this.tokens = tokens;
         this.nDiscarded = nDiscarded;
+        this.nDrafted = nDrafted;
+        this.nAccepted = nAccepted;
     }
 
     public StopReason stopReason() {
@@ -60,6 +64,24 @@ public final class GenerateResult {
         return nDiscarded;
     }
 
+    /**
+     * Tokens guessed by speculative decoding ({@link
+     * GenerateParams#nDraft(int)}; 0 without), those of the last step past
+     * where generation stopped included.
+     */
+    public int nDrafted() {
+        return nDrafted;
+    }
+
+    /**
+     * Guesses the model agreed with, each a token that took no decoding
+     * step of its own: {@code nAccepted() / nDrafted()} is the acceptance
+     * rate.
+     */
+    public int nAccepted() {
+        return nAccepted;
+    }
+
     /** Time to run the prompt, in milliseconds. */
     public double prefillMs() {
         return prefillMs;
@@ -73,7 +95,8 @@ public final class GenerateResult {
     @Override
     public String toString() {
         return "GenerateResult[" + stopReason + ", " + nPromptTokens + " prompt tokens, "
-                + nTokens + " generated, " + nDiscarded + " discarded, prefill " + prefillMs
+                + nTokens + " generated, " + nDiscarded + " discarded, " + nAccepted + " of "
+                + nDrafted + " guesses accepted, prefill " + prefillMs
                 + " ms, decode " + decodeMs + " ms]";
     }
 }

@@ -145,7 +145,7 @@ final class Native {
 
     // Generation, best-of-N.
     static native void generateDefaultParams(GenerateParams params);
-    static native GenerateResult generate(long session, long sampler, int[] prompt,
+    static native GenerateResult generate(long session, long sampler, long draft, int[] prompt,
             GenerateParams params, Callbacks.Pieces onPiece);
     static native Candidate[] bestOfN(long session, SamplerParams samplerParams,
             GenerateParams generateParams, int[] prompt, int n, Callbacks.Ranks rank);

@@ -440,9 +440,20 @@ public final class Session extends Handle {
      * call); the text streamed so far and {@link #tokens()} say what was
      * done.
      *
+     * <p>With {@link GenerateParams#nDraft(int)} it decodes speculatively:
+     * the same tokens when greedy, the same distribution at a temperature,
+     * faster where the text repeats its input; {@link
+     * GenerateResult#nAccepted()} counts the guesses that saved a step.
+     *
+     * @throws IllegalArgumentException if {@link GenerateParams#draft()} is
+     *     this session
+     * @throws IllegalStateException if the session, the sampler or the
+     *     draft session is closed or in use by another call
      * @throws MinkeException {@link Status#ERR_INVALID_ARG} (empty prompt,
      *     an empty stop string, an {@link GenerateParams#nKeep(int)} that
-     *     leaves no room), {@link Status#ERR_TOKEN_OUT_OF_RANGE}, {@link
+     *     leaves no room, a draft session of another vocabulary or without
+     *     {@link GenerateParams#nDraft(int)}), {@link
+     *     Status#ERR_TOKEN_OUT_OF_RANGE}, {@link
      *     Status#ERR_CONTEXT_FULL} (the prompt does not fit, without a
      *     context shift), {@link Status#ERR_TOKENIZER} (the model has no
      *     tokenizer) or {@link Status#ERR_ABORTED} ({@link #cancel()})
@@ -452,13 +463,27 @@ public final class Session extends Handle {
         Objects.requireNonNull(sampler, "sampler");
         Objects.requireNonNull(prompt, "prompt");
         Objects.requireNonNull(params, "params");
+        Session draft = params.draft();
+        if (draft == this) {
+            throw new IllegalArgumentException(
+                    "the draft session is the generating session: a draft model needs a session "
+                    + "of its own");
+        }
         Callbacks.Pieces sink = onPiece == null ? null : new Callbacks.Pieces(onPiece);
         GenerateResult result;
         long s = begin();
         try {
             long smp = sampler.acquire();
             try {
-                result = Native.generate(s, smp, prompt, params, sink);
+                // The draft session is taken for the call as this one is.
+                long d = draft == null ? 0 : draft.begin();
+                try {
+                    result = Native.generate(s, smp, d, prompt, params, sink);
+                } finally {
+                    if (draft != null) {
+                        draft.end();
+                    }
+                }
             } finally {
                 sampler.release();
             }

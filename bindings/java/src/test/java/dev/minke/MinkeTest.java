@@ -18,12 +18,12 @@ import java.util.concurrent.atomic.AtomicReference;
  * streaming and its cancellation, exceptions from callbacks, scores,
  * rewards, LoRA, best-of-N, session and sampler state and cancel() ({@link
  * SessionStateTest}), the Q8_0 KV cache, shift() and generating with a
- * context shift ({@link ContextShiftTest}), model queries, metadata,
- * custom templates, thread counts, load progress and the logger ({@link
- * QueriesTest}), and the life of handles (close, use after close, a call
- * on a busy session, the cleaner). A self-contained runner (no JUnit, so
- * that CI needs nothing but a JDK): prints one line per test and exits
- * non-zero if any fails.
+ * context shift ({@link ContextShiftTest}), speculative decoding ({@link
+ * SpeculativeTest}), model queries, metadata, custom templates, thread
+ * counts, load progress and the logger ({@link QueriesTest}), and the life
+ * of handles (close, use after close, a call on a busy session, the
+ * cleaner). A self-contained runner (no JUnit, so that CI needs nothing but
+ * a JDK): prints one line per test and exits non-zero if any fails.
  *
  * <p>System properties: {@code minke.model} (the GGUF), {@code
  * minke.fixtures} (tests/fixtures), {@code minke.greedy} (comma-separated
@@ -100,6 +100,10 @@ public final class MinkeTest {
                 () -> ContextShiftTest.byHand(model, tok));
         test("generate with a context shift runs past the context",
                 () -> ContextShiftTest.generate(model, tok));
+        test("speculative decoding gives the greedy tokens",
+                () -> SpeculativeTest.greedy(model, tok));
+        test("speculative decoding's misuse is refused",
+                () -> SpeculativeTest.refused(model, tok));
         test("model shape, formats, kernels", () -> QueriesTest.shape(model));
         test("model metadata", () -> QueriesTest.metadata(model));
         test("token spellings and custom chat templates", () -> QueriesTest.templates(tok));

@@ -349,7 +349,7 @@ final class SessionStateTest {
             expect(NullPointerException.class, () -> sb.restoreState(null));
             // Another penalty window: more tokens than it remembers, or fewer.
             e = expectStatus(Status.ERR_STATE, () -> narrow.restoreState(state));
-            check(e.getMessage().contains("not for this sampler"), e.getMessage());
+            check(e.getMessage().contains("penalty window"), e.getMessage());
             e = expectStatus(Status.ERR_STATE, () -> narrow.restoreState(kept));
             check(e.getMessage().contains("penalty window"), e.getMessage());
             expectStatus(Status.ERR_STATE, () -> foreign.restoreState(state));
