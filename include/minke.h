@@ -647,10 +647,11 @@ typedef struct minke_generate_result {
    */
   uint32_t n_discarded;
   /**
-   * Tokens guessed with `minke_generate_params.n_draft` (0 without),
-   * those of the last step past where generation stopped (an
-   * end-of-generation token, a stop string) included. A caller compiled against the struct before these two fields (40
-   * bytes) gets neither: the bytes from `n_drafted` on are not written.
+   * Guesses the model checked with `minke_generate_params.n_draft` (0
+   * without; guesses drafted past where generation stopped are not
+   * counted). A caller compiled against the struct before these two
+   * fields (40 bytes) gets neither: the bytes from `n_drafted` on are
+   * not written.
    */
   uint32_t n_drafted;
   /**

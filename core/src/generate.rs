@@ -72,7 +72,9 @@ pub struct Generated {
     /// context_shift`]'s `keep` on: the session holds what it would
     /// without them, less positions `keep..keep + discarded`.
     pub discarded: usize,
-    /// Tokens a drafter guessed ([`generate_speculative`]; 0 otherwise).
+    /// Guesses of a drafter the model checked ([`generate_speculative`];
+    /// 0 otherwise): those a round drafted past the end of generation are
+    /// not counted, so `accepted / drafted` is the acceptance rate.
     pub drafted: usize,
     /// Guesses the model agreed with: each saved a decoding step.
     pub accepted: usize,
@@ -284,7 +286,6 @@ fn run(
             continue;
         }
         let sp = spec.as_mut().expect("drafts come from a drafter");
-        out.drafted += n_drafted;
         sp.batch[0] = next;
         sp.batch[1..=n_drafted].copy_from_slice(&sp.drafts[..n_drafted]);
         let p0 = session.pos();
@@ -302,6 +303,8 @@ fn run(
                 (sampler.sample(row)?, false)
             };
             sampler.accept(t);
+            // Guesses checked: those after a stop are not counted.
+            out.drafted += usize::from(i < n_drafted);
             out.accepted += usize::from(agreed);
             next = t;
             emit.take(&mut out, t, row, &mut on_text)?;

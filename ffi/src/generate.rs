@@ -218,10 +218,11 @@ pub struct minke_generate_result {
     /// Positions the context shifts of this call dropped (with
     /// `minke_generate_params.context_shift`), all from `n_keep` on.
     pub n_discarded: u32,
-    /// Tokens guessed with `minke_generate_params.n_draft` (0 without),
-    /// those of the last step past where generation stopped (an
-    /// end-of-generation token, a stop string) included. A caller compiled against the struct before these two fields (40
-    /// bytes) gets neither: the bytes from `n_drafted` on are not written.
+    /// Guesses the model checked with `minke_generate_params.n_draft` (0
+    /// without; guesses drafted past where generation stopped are not
+    /// counted). A caller compiled against the struct before these two
+    /// fields (40 bytes) gets neither: the bytes from `n_drafted` on are
+    /// not written.
     pub n_drafted: u32,
     /// Guesses the model agreed with: each one a token that took no
     /// decoding step of its own. `n_accepted / n_drafted` is the

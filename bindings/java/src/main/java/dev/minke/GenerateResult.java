@@ -65,9 +65,9 @@ public final class GenerateResult {
     }
 
     /**
-     * Tokens guessed by speculative decoding ({@link
-     * GenerateParams#nDraft(int)}; 0 without), those of the last step past
-     * where generation stopped included.
+     * Guesses of speculative decoding the model checked ({@link
+     * GenerateParams#nDraft(int)}; 0 without; guesses past where generation
+     * stopped are not counted).
      */
     public int nDrafted() {
         return nDrafted;
