@@ -67,7 +67,9 @@ public final class Session extends Handle {
     /**
      * The most heap memory, in bytes, a session of {@code model} with {@code
      * params} takes (KV cache, activations, scratch, logits); it allocates
-     * nothing afterwards.
+     * nothing afterwards, except room for more rows of logits the first
+     * time speculative decoding ({@link GenerateParams#nDraft(int)}) runs
+     * on it.
      */
     public static long bytes(Model model, SessionParams params) {
         Objects.requireNonNull(params, "params");
