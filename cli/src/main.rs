@@ -7,6 +7,7 @@ mod bench;
 mod logits;
 mod run;
 mod score;
+mod speculate;
 mod tokenize;
 
 use clap::{Parser, Subcommand};
@@ -29,7 +30,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Generate text from a prompt, or chat.
-    Run(run::Args),
+    // Boxed: its flags make it several times the size of the others.
+    Run(Box<run::Args>),
     /// Print the token ids of text as JSON arrays.
     Tokenize(tokenize::Args),
     /// Log-probability of a continuation after a prompt.
@@ -83,7 +85,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     log_to_stderr();
     let result = match cli.cmd {
-        Cmd::Run(a) => run::run(a),
+        Cmd::Run(a) => run::run(*a),
         Cmd::Tokenize(a) => tokenize::run(a),
         Cmd::Logits(a) => logits::run(a),
         Cmd::Score(a) => score::score(a),

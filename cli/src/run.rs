@@ -8,11 +8,14 @@
 //! context: when it fills, the first `--keep` tokens (by default the
 //! system turn, or the prompt) stay and half of the rest is dropped
 //! ([`minke::Session::shift`]), as often as needed.
+//!
+//! `--lookup N` or `--draft MODEL` decode speculatively (`crate::speculate`):
+//! the same text, with a prompt, a chat, a prompt cache or a context shift.
 
+use crate::speculate::{acceptance, generate_with, SpecArgs};
 use crate::Res;
 use minke::{
-    generate, ChatMessage, GenerateParams, Sampler, SamplerParams, Session, SessionParams,
-    StopReason,
+    ChatMessage, GenerateParams, Sampler, SamplerParams, Session, SessionParams, StopReason,
 };
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -25,6 +28,10 @@ pub struct Args {
     /// The prompt, used as raw text (no chat template).
     #[arg(short, long, conflicts_with = "chat")]
     prompt: Option<String>,
+    /// Read the prompt from FILE, as -p takes it (raw text, special-token
+    /// text such as `<|im_start|>` included).
+    #[arg(short = 'f', long, value_name = "FILE", conflicts_with_all = ["chat", "prompt"])]
+    prompt_file: Option<PathBuf>,
     /// Chat: read user turns from standard input, one per line.
     #[arg(long)]
     chat: bool,
@@ -83,7 +90,7 @@ pub struct Args {
     #[arg(long, default_value_t = 1.0, requires = "lora")]
     lora_scale: f32,
     /// Generate N answers (seeds S, S+1, ...) and print them best first.
-    #[arg(long, value_name = "N", conflicts_with = "chat")]
+    #[arg(long, value_name = "N", conflicts_with_all = ["chat", "lookup", "draft"])]
     best_of: Option<usize>,
     /// Rank --best-of answers with this reward model (default: the
     /// model's own mean log-probability per token).
@@ -95,11 +102,18 @@ pub struct Args {
     #[arg(long, value_name = "FILE", conflicts_with_all = ["chat", "best_of", "context_shift"])]
     prompt_cache: Option<PathBuf>,
     #[command(flatten)]
+    spec: SpecArgs,
+    #[command(flatten)]
     opts: crate::ModelOpts,
 }
 
-pub fn run(a: Args) -> Res {
+pub fn run(mut a: Args) -> Res {
+    if let Some(f) = &a.prompt_file {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        a.prompt = Some(text);
+    }
     let model = a.opts.open(&a.model)?;
+    let draft_model = a.spec.open_draft(&a.opts, &model, &a.model)?;
     let tok = model.tokenizer()?;
     let params = SessionParams {
         n_ctx: a.ctx,
@@ -123,6 +137,14 @@ pub fn run(a: Args) -> Res {
         seed: a.seed,
         ..SamplerParams::default()
     };
+    let mut draft_session = match &draft_model {
+        Some(m) => Some(a.spec.draft_session(&a.opts, m, &session)?),
+        None => None,
+    };
+    let mut drafter = a
+        .spec
+        .drafter(draft_session.as_mut(), model.config.vocab_size, &sp)?;
+    let spec = a.spec.on();
     let mut sampler = Sampler::new(sp, model.config.vocab_size)?;
     let mut gp = GenerateParams {
         max_tokens: a.n,
@@ -137,7 +159,10 @@ pub fn run(a: Args) -> Res {
     let stdout = std::io::stdout();
 
     if let Some(n) = a.best_of {
-        let prompt = a.prompt.as_deref().ok_or("--best-of needs -p TEXT")?;
+        let prompt = a
+            .prompt
+            .as_deref()
+            .ok_or("--best-of needs -p TEXT or -f FILE")?;
         let ids = tok.encode(prompt, true)?;
         let rm = a
             .reward_model
@@ -190,7 +215,10 @@ pub fn run(a: Args) -> Res {
         return Ok(());
     }
     if !a.chat {
-        let prompt = a.prompt.as_deref().ok_or("give -p TEXT or --chat")?;
+        let prompt = a
+            .prompt
+            .as_deref()
+            .ok_or("give -p TEXT, -f FILE or --chat")?;
         let ids = tok.encode(prompt, true)?;
         if a.context_shift {
             gp.context_shift = Some(keep_at_most(a.keep.unwrap_or(ids.len()), n_ctx)?);
@@ -200,12 +228,13 @@ pub fn run(a: Args) -> Res {
             None => 0,
         };
         let mut out = stdout.lock();
-        let g = generate(
+        let g = generate_with(
             &mut session,
             tok,
             &mut sampler,
             &ids[start..],
             &gp,
+            drafter.as_deref_mut(),
             |piece| {
                 let _ = out.write_all(piece.as_bytes());
                 let _ = out.flush();
@@ -213,7 +242,7 @@ pub fn run(a: Args) -> Res {
             },
         )?;
         writeln!(out)?;
-        report(&g);
+        report(&g, spec);
         return Ok(());
     }
 
@@ -276,12 +305,13 @@ pub fn run(a: Args) -> Res {
         full.truncate(reuse);
         sampler.reset();
         let mut out = stdout.lock();
-        let g = generate(
+        let g = generate_with(
             &mut session,
             tok,
             &mut sampler,
             &ids[reuse..],
             &gp,
+            drafter.as_deref_mut(),
             |piece| {
                 let _ = out.write_all(piece.as_bytes());
                 let _ = out.flush();
@@ -290,7 +320,7 @@ pub fn run(a: Args) -> Res {
         )?;
         writeln!(out)?;
         drop(out);
-        report(&g);
+        report(&g, spec);
         full.extend_from_slice(&ids[reuse..]);
         // The cache holds every generated token but the last (never decoded).
         full.extend_from_slice(&g.tokens[..g.tokens.len().saturating_sub(1)]);
@@ -376,14 +406,20 @@ fn prompt_cache(
     Ok(last)
 }
 
-fn report(g: &minke::Generated) {
+/// The statistics line on stderr; `spec`: with speculation's counts.
+fn report(g: &minke::Generated, spec: bool) {
     let shifted = if g.discarded > 0 {
         format!("; context shifts dropped {} tokens", g.discarded)
     } else {
         String::new()
     };
+    let drafts = if spec {
+        format!("; {}", acceptance(g.drafted, g.accepted))
+    } else {
+        String::new()
+    };
     eprintln!(
-        "[{} prompt tokens at {:.1} tok/s; {} generated at {:.1} tok/s; stop: {:?}{shifted}]",
+        "[{} prompt tokens at {:.1} tok/s; {} generated at {:.1} tok/s{drafts}; stop: {:?}{shifted}]",
         g.prompt_tokens,
         g.prefill_tok_s(),
         g.tokens.len(),

@@ -322,3 +322,209 @@ fn a_prompt_cache_restores_the_prompt_and_changes_nothing() {
     assert_eq!(fallback, plain);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `minke run` with `--lookup N` or `--draft MODEL` prints, greedy, what
+/// plain decoding prints: from a prompt, a prompt cache, in a chat, past
+/// a context shift; the statistics line counts the guesses.
+#[test]
+fn speculative_decoding_prints_plain_decodings_text() {
+    let Some(m) = model_path() else { return };
+    let m = m.to_str().unwrap();
+    let prompt = "<|im_start|>user\nRepeat this sentence: The quick brown fox jumps over \
+                  the lazy dog near the river bank.<|im_end|>\n<|im_start|>assistant\n";
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run", "-m", m, "-p", prompt, "-n", "40", "--temp", "0", "-t", "2",
+        ];
+        args.extend_from_slice(extra);
+        let o = minke(&args);
+        (stdout(&o), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let (plain, err) = run(&[]);
+    assert!(!err.contains("drafted"), "{err}");
+    let (lookup, err) = run(&["--lookup", "4"]);
+    assert_eq!(lookup, plain);
+    let (drafted, accepted) = drafts(&err);
+    assert!(drafted > 0 && accepted > 0, "{err}");
+    // From a prompt cache, made and then restored.
+    let dir = std::env::temp_dir().join(format!("minke-cli-spec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cache = dir.join("prompt.state");
+    let cache = cache.to_str().unwrap();
+    for _ in 0..2 {
+        let (got, err) = run(&["--lookup", "4", "--prompt-cache", cache]);
+        assert_eq!(got, plain, "{err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    let (draft, err) = run(&["--draft", m, "--draft-n", "3"]);
+    assert_eq!(draft, plain);
+    let (drafted, accepted) = drafts(&err);
+    assert!(drafted > 0 && accepted > 0, "{err}");
+    // The model drafting for itself is always right when both choose
+    // alike (the draft model samples without the repetition penalty):
+    // only guesses past the end of the answer, never checked, are not
+    // accepted.
+    let (plain, _) = run(&["--repeat-penalty", "1"]);
+    let (draft, err) = run(&["--repeat-penalty", "1", "--draft", m, "--draft-n", "3"]);
+    assert_eq!(draft, plain);
+    let (drafted, accepted) = drafts(&err);
+    assert!(drafted > 0 && accepted + 3 >= drafted, "{err}");
+
+    // Generation past a full context: shifts, and the same text.
+    let shifted = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "-m",
+            m,
+            "-p",
+            "The days of the week are Monday, Tuesday, Wednesday, Thursday, Friday, \
+             Saturday and Sunday. The days of the week are",
+            "-n",
+            "120",
+            "-c",
+            "64",
+            "--temp",
+            "0",
+            "--repeat-penalty",
+            "1",
+            "--context-shift",
+            "--keep",
+            "4",
+            "-t",
+            "2",
+        ];
+        args.extend_from_slice(extra);
+        let o = minke(&args);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        (stdout(&o), err)
+    };
+    let (plain, err) = shifted(&[]);
+    assert!(err.contains("context shifts dropped"), "{err}");
+    for extra in [&["--lookup", "8"][..], &["--draft", m]] {
+        let (got, err) = shifted(extra);
+        assert_eq!(got, plain, "{extra:?}: {err}");
+        assert!(err.contains("context shifts dropped"), "{err}");
+    }
+
+    // A chat: every turn the same.
+    let chat = |extra: &[&str]| {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut args = vec![
+            "run", "-m", m, "--chat", "-n", "32", "--temp", "0", "-t", "2",
+        ];
+        args.extend_from_slice(extra);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_minke"))
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the minke binary runs");
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(
+            stdin,
+            "Repeat after me: whales sing long songs under the sea."
+        )
+        .unwrap();
+        writeln!(stdin, "Now repeat your last answer twice.").unwrap();
+        drop(stdin);
+        let o = child.wait_with_output().unwrap();
+        stdout(&o)
+    };
+    let plain = chat(&[]);
+    assert_eq!(chat(&["--lookup", "6"]), plain);
+    assert_eq!(chat(&["--draft", m, "--draft-n", "4"]), plain);
+}
+
+/// `drafted D, accepted A` from a statistics line.
+fn drafts(err: &str) -> (usize, usize) {
+    let (_, rest) = err
+        .split_once("drafted ")
+        .unwrap_or_else(|| panic!("no drafts in {err}"));
+    let (d, rest) = rest.split_once(", accepted ").unwrap();
+    let a = rest.split_whitespace().next().unwrap();
+    (d.parse().unwrap(), a.parse().unwrap())
+}
+
+#[test]
+fn speculative_flags_are_checked() {
+    let m = model_path();
+    let m = m
+        .as_deref()
+        .and_then(|p| p.to_str())
+        .unwrap_or("model.gguf");
+    // Exclusive, in range, --draft-n only with a draft model: clap's usage
+    // error (status 2) naming the flag.
+    for (args, what) in [
+        (&["--lookup", "4", "--draft", m][..], "cannot be used with"),
+        (&["--lookup", "0"], "1 to 32"),
+        (&["--lookup", "33"], "1 to 32"),
+        (&["--draft-n", "4"], "--draft"),
+        (&["--lookup", "4", "--best-of", "2"], "cannot be used with"),
+    ] {
+        let o = minke(&[&["run", "-m", m, "-p", "hi"][..], args].concat());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(what), "{args:?}: {err}");
+    }
+    let Some(_) = model_path() else { return };
+    // bench speculates on a real text only.
+    assert_clear_error(
+        &minke(&["bench", "-m", m, "--lookup", "4"]),
+        "--lookup and --draft need --prompt-file",
+    );
+    // A draft model of another vocabulary (320 tokens).
+    let other = format!("{}/../tests/fixtures/llama_gqa", env!("CARGO_MANIFEST_DIR"));
+    let o = minke(&["run", "-m", m, "-p", "hi", "-n", "4", "--draft", &other]);
+    assert_clear_error(&o, "must share the model's vocabulary");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("llama_gqa") && err.contains("320"), "{err}");
+    let prompt = format!(
+        "{}/../benches/speculative/answer.txt",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let o = minke(&["bench", "-m", m, "-f", &prompt, "--draft", &other]);
+    assert_clear_error(&o, "must share the model's vocabulary");
+}
+
+/// `minke bench --prompt-file` measures a real text, plain and
+/// speculative, and says so in its JSON.
+#[test]
+fn bench_measures_speculation_on_a_prompt_file() {
+    let Some(m) = model_path() else { return };
+    let m = m.to_str().unwrap();
+    let prompt = format!(
+        "{}/../benches/speculative/answer.txt",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let bench = |extra: &[&str]| {
+        let args = [
+            &[
+                "bench", "-m", m, "-f", &prompt, "-n", "24", "-r", "1", "-t", "2", "--json",
+            ][..],
+            extra,
+        ]
+        .concat();
+        let out = stdout(&minke(&args));
+        serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()
+    };
+    let plain = bench(&[]);
+    assert!(plain["pp_tokens"].as_u64().unwrap() > 100, "{plain}");
+    assert_eq!(plain["tg_tokens"], 24, "{plain}");
+    assert!(plain["tg_tok_s"].as_f64().unwrap() > 0.0, "{plain}");
+    assert!(plain.get("drafted").is_none(), "{plain}");
+    let spec = bench(&["--lookup", "8"]);
+    assert_eq!(spec["lookup"], 8, "{spec}");
+    assert_eq!(spec["tg_tokens"], 24, "{spec}");
+    let (d, a) = (
+        spec["drafted"].as_u64().unwrap(),
+        spec["accepted"].as_u64().unwrap(),
+    );
+    assert!(d > 0 && a > 0 && a <= d, "{spec}");
+    let rate = spec["acceptance"].as_f64().unwrap();
+    assert!((rate - a as f64 / d as f64).abs() < 1e-3, "{spec}");
+    let spec = bench(&["--draft", m, "--draft-n", "2"]);
+    assert_eq!(spec["draft_n"], 2, "{spec}");
+    assert_eq!(spec["drafted"], spec["accepted"], "{spec}");
+}

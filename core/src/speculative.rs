@@ -43,23 +43,30 @@ pub trait Drafter {
 }
 
 /// Prompt lookup decoding (Saxena 2023; llama.cpp's `lookup`): find the
-/// last `n` tokens of the context earlier in it, longest `n` first, and
-/// propose what followed their latest occurrence.
+/// longest run of the context's last tokens (`ngram_min` to `ngram_max`)
+/// that occurred earlier in it, and propose what followed its latest
+/// occurrence: as many tokens as the run is long, at most `n_draft`.
+///
+/// Proposing no more than the match is long makes a guess's length follow
+/// how sure it is: a long match is text being copied, and goes on; a
+/// two-token match is often a coincidence, and a long guess after one
+/// costs a batch that is mostly refused.
 #[derive(Clone, Debug)]
 pub struct PromptLookup {
     /// Most tokens proposed a round.
     pub n_draft: usize,
-    /// Longest and shortest suffix looked for.
+    /// Longest and shortest match looked for.
     pub ngram_max: usize,
     pub ngram_min: usize,
 }
 
 impl PromptLookup {
-    /// Proposes up to `n_draft` tokens from matches of 3 down to 2 tokens.
+    /// Proposes up to `n_draft` tokens from matches of 2 to [`MAX_DRAFT`]
+    /// tokens.
     pub fn new(n_draft: usize) -> PromptLookup {
         PromptLookup {
             n_draft,
-            ngram_max: 3,
+            ngram_max: MAX_DRAFT,
             ngram_min: 2,
         }
     }
@@ -73,24 +80,37 @@ impl Drafter for PromptLookup {
     fn draft(&mut self, context: &[u32], out: &mut [u32]) -> Result<usize> {
         let want = out.len().min(self.n_draft);
         let n = context.len();
-        if want == 0 {
+        let (lo, hi) = (self.ngram_min.max(1), self.ngram_max);
+        if want == 0 || n < 2 || hi < lo {
             return Ok(0);
         }
-        for g in (self.ngram_min.max(1)..=self.ngram_max).rev() {
-            if g >= n {
+        // One pass from the end: each earlier occurrence of the last token
+        // is extended backwards; the longest match wins, the latest among
+        // equals (the most recent thing the text did after these tokens).
+        let (mut len, mut end) = (0, 0);
+        for e in (0..n - 1).rev() {
+            if context[e] != context[n - 1] {
                 continue;
             }
-            let suffix = &context[n - g..];
-            // The latest earlier occurrence: its continuation is the most
-            // recent thing the text did after these tokens.
-            if let Some(at) = (0..n - g).rev().find(|&i| context[i..i + g] == *suffix) {
-                let from = at + g;
-                let k = want.min(n - from);
-                out[..k].copy_from_slice(&context[from..from + k]);
-                return Ok(k);
+            let most = hi.min(e + 1);
+            let mut g = 1;
+            while g < most && context[e - g] == context[n - 1 - g] {
+                g += 1;
+            }
+            if g > len {
+                (len, end) = (g, e);
+                if g == hi {
+                    break;
+                }
             }
         }
-        Ok(0)
+        if len < lo {
+            return Ok(0);
+        }
+        let from = end + 1;
+        let k = want.min(len).min(n - from);
+        out[..k].copy_from_slice(&context[from..from + k]);
+        Ok(k)
     }
 }
 
@@ -216,15 +236,47 @@ mod tests {
 
     #[test]
     fn prompt_lookup_continues_the_latest_longest_match() {
-        // "5 6" occurred twice; the latest is followed by 9 9.
-        assert_eq!(lookup(&[1, 5, 6, 7, 8, 5, 6, 9, 9, 4, 5, 6], 3), [9, 9, 4]);
+        // "5 6" occurred twice; the latest is followed by 9 9: a match of
+        // two proposes two.
+        assert_eq!(lookup(&[1, 5, 6, 7, 8, 5, 6, 9, 9, 4, 5, 6], 3), [9, 9]);
         // A 3-token match beats a later 2-token one.
         assert_eq!(lookup(&[4, 5, 6, 1, 2, 5, 6, 3, 4, 5, 6], 2), [1, 2]);
-        // Proposals stop at the end of the context.
-        assert_eq!(lookup(&[7, 8, 1, 7, 8], 4), [1, 7, 8]);
+        assert_eq!(lookup(&[4, 5, 6, 1, 2, 3, 5, 6, 3, 4, 5, 6], 8), [1, 2, 3]);
+        // Proposals stop at the end of the context, and may overlap it.
+        assert_eq!(lookup(&[7, 8, 1, 7, 8], 4), [1, 7]);
+        assert_eq!(lookup(&[3, 3, 3, 3, 3], 8), [3]);
         // No earlier occurrence, too short a context, or no room.
         assert_eq!(lookup(&[1, 2, 3, 4], 4), Vec::<u32>::new());
+        assert_eq!(lookup(&[1, 2, 3, 1], 4), Vec::<u32>::new());
         assert_eq!(lookup(&[1], 4), Vec::<u32>::new());
         assert_eq!(lookup(&[1, 2, 1, 2], 0), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn prompt_lookup_proposes_as_many_as_the_match_is_long() {
+        // A copied sentence: the longer the match, the longer the guess.
+        let text: Vec<u32> = (10..40).collect();
+        for g in 2..12 {
+            let mut ctx = text.clone();
+            ctx.push(99);
+            ctx.extend_from_slice(&text[..g]);
+            assert_eq!(lookup(&ctx, 8), text[g..g + g.min(8)], "match of {g}");
+        }
+        // Bounds on the match length are honoured.
+        let ctx = [1, 2, 3, 4, 5, 6, 9, 1, 2, 3, 4];
+        let mut out = [0; 8];
+        let mut short = PromptLookup {
+            n_draft: 8,
+            ngram_min: 2,
+            ngram_max: 2,
+        };
+        assert_eq!(short.draft(&ctx, &mut out).unwrap(), 2);
+        assert_eq!(out[..2], [5, 6]);
+        let mut picky = PromptLookup {
+            n_draft: 8,
+            ngram_min: 5,
+            ngram_max: 8,
+        };
+        assert_eq!(picky.draft(&ctx, &mut out).unwrap(), 0);
     }
 }
