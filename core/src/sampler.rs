@@ -291,6 +291,21 @@ impl Sampler {
         Ok(())
     }
 
+    /// Makes `context`'s last tokens (as many as the penalties look at)
+    /// the whole history, keeping the generator where it is: a draft
+    /// model's sampler, which follows a context that can go back.
+    pub(crate) fn set_history(&mut self, context: &[u32]) {
+        for &t in &self.recent {
+            self.counts[t as usize] = 0;
+        }
+        self.recent.clear();
+        self.recent_at = 0;
+        let cap = self.recent.capacity();
+        for &t in &context[context.len().saturating_sub(cap)..] {
+            self.accept(t);
+        }
+    }
+
     /// Records a token of the context (prompt or generated) for the
     /// penalties.
     pub fn accept(&mut self, token: u32) {

@@ -115,9 +115,9 @@ impl Drafter for PromptLookup {
 }
 
 /// A smaller model with the target's vocabulary drafts autoregressively in
-/// its own session, sampling as the target does (with its own generator,
-/// without penalties) and keeping the distribution of each draft for
-/// [`Sampler::verify_draft`].
+/// its own session, sampling as the target does (with its own generator;
+/// penalties over the same recent text) and keeping the distribution of
+/// each draft for [`Sampler::verify_draft`].
 pub struct DraftModel<'s, 'm> {
     session: &'s mut Session<'m>,
     sampler: Sampler,
@@ -130,7 +130,7 @@ pub struct DraftModel<'s, 'm> {
 impl<'s, 'm> DraftModel<'s, 'm> {
     /// Drafts up to `n_draft` tokens a round in `session` (its model's
     /// vocabulary must be the target's, `target_vocab`), sampling with
-    /// `params`' temperature and truncations (penalties off, the seed
+    /// `params`' temperature, truncations and penalties (the seed
     /// changed: the draft's choices are its own).
     ///
     /// # Errors
@@ -156,9 +156,6 @@ impl<'s, 'm> DraftModel<'s, 'm> {
         }
         let sampler = Sampler::new(
             SamplerParams {
-                repeat_penalty: 1.0,
-                frequency_penalty: 0.0,
-                presence_penalty: 0.0,
                 seed: params.seed ^ 0x5DEE_CE66_D1CE_4E5B,
                 ..params.clone()
             },
@@ -202,6 +199,9 @@ impl Drafter for DraftModel<'_, '_> {
             .min(n - 1);
         self.session.rewind(same)?;
         self.session.prefill(&context[same..])?;
+        // Penalties see what the target's see: the recent context, then
+        // each draft.
+        self.sampler.set_history(context);
         let v = self.vocab;
         for (i, o) in out[..want].iter_mut().enumerate() {
             let (t, dist) = self.sampler.sample_distribution(self.session.logits())?;
@@ -211,6 +211,7 @@ impl Drafter for DraftModel<'_, '_> {
                 row[t as usize] = p;
             }
             *o = t;
+            self.sampler.accept(t);
             if i + 1 < want {
                 self.session.decode(t)?;
             }

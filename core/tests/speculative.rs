@@ -221,6 +221,22 @@ fn prompt_lookup_and_draft_models_give_plain_decodings_tokens() {
                     "{target} drafting for itself"
                 );
                 assert!(got.0.drafted > 0);
+                // With a penalty too: the draft's sampler sees the same
+                // recent text.
+                let pen = SamplerParams {
+                    repeat_penalty: 1.3,
+                    ..SamplerParams::default()
+                };
+                let want = plain(&model, KvType::F16, &prompt, &pen, 48);
+                let mut ds = Session::new(&small, session_params(KvType::F16)).unwrap();
+                let mut dm = DraftModel::new(&mut ds, vocab, &pen, n_draft).unwrap();
+                let got = speculative(&model, KvType::F16, &prompt, &pen, 48, &mut dm);
+                same(
+                    &format!("{target} drafting for itself, penalty"),
+                    &want,
+                    &got,
+                );
+                assert_eq!(got.0.accepted, got.0.drafted, "penalised self-draft");
             }
         }
     }
