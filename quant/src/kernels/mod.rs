@@ -154,6 +154,12 @@ impl KvRowsQ8<'_> {
 }
 
 /// What the checked frames below need to know of a set of cache rows.
+/// (Only the SIMD kernels read `len` and `d`: targets without them, such
+/// as 32-bit ARM, build the scalar ones alone.)
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 pub(crate) trait CacheRows: Copy {
     /// Rows.
     fn len(&self) -> usize;
