@@ -44,7 +44,7 @@ use std::mem::MaybeUninit;
 use std::ptr::addr_of;
 
 /// Batches at least this large go through [`gemm`]; smaller ones through
-/// `gemv.rs`, up to four tokens a pass. At 7 tokens the two ran within
+/// `gemv.rs`, up to seven tokens a pass. At 7 tokens the two ran within
 /// 10% of each other on SmolLM2 and Qwen2 shapes (the GEMV ahead on the
 /// K-quants, behind on Q5_0 and Q8_0); below that the GEMV is faster.
 pub(super) const MIN_TOKENS: usize = 8;
