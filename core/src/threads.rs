@@ -518,11 +518,20 @@ mod tests {
         // SAFETY: none; the point is the unsynchronized writes below.
         unsafe impl Sync for Racy {}
         let x = Racy(UnsafeCell::new(0));
+        // Both threads are alive when they write: without the barrier the
+        // first could finish before the second starts, and the scope's own
+        // bookkeeping (atomics) could order the two writes, hiding the
+        // race from ThreadSanitizer (it did once in CI).
+        let both = std::sync::Barrier::new(2);
         std::thread::scope(|s| {
-            let r = &x;
+            let (r, both) = (&x, &both);
             for _ in 0..2 {
-                // SAFETY: none: two threads write without synchronization.
-                s.spawn(move || unsafe { *r.0.get() += 1 });
+                s.spawn(move || {
+                    both.wait();
+                    // SAFETY: none: two threads write without
+                    // synchronization.
+                    unsafe { *r.0.get() += 1 }
+                });
             }
         });
         assert!(x.0.into_inner() <= 2);
